@@ -1,0 +1,1 @@
+//! stockade-daemon (being built; see ARCHITECTURE.md).

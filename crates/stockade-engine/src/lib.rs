@@ -1,0 +1,1 @@
+//! stockade-engine (being built; see ARCHITECTURE.md).

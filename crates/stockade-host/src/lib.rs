@@ -1,0 +1,1 @@
+//! stockade-host (being built; see ARCHITECTURE.md).

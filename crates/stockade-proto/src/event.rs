@@ -1,0 +1,75 @@
+//! Events: the append-only, sequence-numbered record of every state change.
+
+use crate::{ExitCause, JobId, JobState, RunId, Seq, ServiceState, UnixMillis};
+use serde::{Deserialize, Serialize};
+
+/// One event. `seq` is assigned by the store and strictly increases.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Monotonic sequence number; SSE clients resume from it.
+    pub seq: Seq,
+    /// When it happened.
+    pub at: UnixMillis,
+    /// The service or job template the event is about (`""` for daemon events).
+    pub unit: String,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What an [`Event`] says. JSON: `{"type": "<snake_case>", ...fields}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// A service replica changed state.
+    ServiceState {
+        /// Replica index.
+        replica: u32,
+        /// The new state.
+        state: ServiceState,
+        /// Why, in words ("dependency `router` gave up").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// A job changed state.
+    JobState {
+        /// The job.
+        job: JobId,
+        /// The new state.
+        state: JobState,
+        /// Why, in words.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// A run started.
+    RunStarted {
+        /// The run.
+        run: RunId,
+        /// Its main pid.
+        pid: u32,
+    },
+    /// A run ended.
+    RunExited {
+        /// The run.
+        run: RunId,
+        /// Why it ended.
+        cause: ExitCause,
+    },
+    /// The kernel's OOM killer fired inside a box while it ran.
+    OomKill {
+        /// The run whose box it was.
+        run: RunId,
+    },
+    /// A usage threshold was crossed (or cleared).
+    Alert {
+        /// `warning`, `critical` or `cleared`.
+        level: String,
+        /// What crossed what.
+        message: String,
+    },
+    /// The daemon started or stopped.
+    Daemon {
+        /// What the daemon did.
+        message: String,
+    },
+}

@@ -1,0 +1,41 @@
+//! Wire and shared types of stockade: what crosses a crate boundary, the HTTP API
+//! or the store.
+//!
+//! This crate owns names, not behaviour. Everything here is plain data with
+//! `serde` derives; the JSON spelling of every enum is `snake_case` and is part
+//! of the user contract (DESIGN.md §7a), so renaming a variant is a breaking
+//! change. Start reading at [`ExitCause`], the one type every other crate
+//! agrees on: how a run ended and why.
+
+#![deny(missing_docs)]
+
+mod doctor;
+mod error;
+mod event;
+mod exit;
+mod ids;
+mod limits;
+mod postmortem;
+mod state;
+mod usage;
+
+pub use doctor::{Check, CheckStatus};
+pub use error::ApiError;
+pub use event::{Event, EventKind};
+pub use exit::{Evidence, ExitCause, SpawnErrorKind};
+pub use ids::{JobId, RunId, Seq, UnitKind};
+pub use limits::Limits;
+pub use postmortem::{HostSnapshot, LogTail, PostMortem, ProbeRecord};
+pub use state::{JobState, ServiceState};
+pub use usage::Usage;
+
+/// Milliseconds since the Unix epoch; the one timestamp format on the wire.
+pub type UnixMillis = u64;
+
+/// The current wall-clock time as [`UnixMillis`].
+pub fn now_millis() -> UnixMillis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

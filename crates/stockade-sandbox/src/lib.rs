@@ -1,0 +1,1 @@
+//! stockade-sandbox (being built; see ARCHITECTURE.md).

@@ -1,0 +1,1 @@
+//! stockade-spec (being built; see ARCHITECTURE.md).

@@ -1,0 +1,1 @@
+//! stockade-store (being built; see ARCHITECTURE.md).

@@ -1,0 +1,1 @@
+//! stockade-testkit (being built; see ARCHITECTURE.md).
