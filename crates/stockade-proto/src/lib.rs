@@ -18,6 +18,7 @@ mod limits;
 mod postmortem;
 mod state;
 mod usage;
+mod view;
 
 pub use doctor::{Check, CheckStatus};
 pub use error::ApiError;
@@ -28,6 +29,7 @@ pub use limits::Limits;
 pub use postmortem::{HostSnapshot, LogTail, PostMortem, ProbeRecord};
 pub use state::{JobState, ServiceState};
 pub use usage::Usage;
+pub use view::{JobRequest, JobView, PoolView, QueuePosition, ReplicaView, StatusView, Submitted};
 
 /// Milliseconds since the Unix epoch; the one timestamp format on the wire.
 pub type UnixMillis = u64;

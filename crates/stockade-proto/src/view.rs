@@ -1,0 +1,169 @@
+//! What the API returns: views of services, jobs and pools. The daemon
+//! serializes them, the CLI deserializes them; field names are the contract.
+
+use crate::{ExitCause, JobId, JobState, Limits, RunId, ServiceState, UnixMillis, Usage};
+use serde::{Deserialize, Serialize};
+
+/// One service replica.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaView {
+    /// Service name.
+    pub service: String,
+    /// Replica index (0-based).
+    pub replica: u32,
+    /// Current state.
+    pub state: ServiceState,
+    /// Why it is in that state, when that needs saying (blocked, gave_up, backoff).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The live run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunId>,
+    /// Main pid of the live run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// Restarts since the service was started.
+    pub restarts: u32,
+    /// When the live run started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<UnixMillis>,
+    /// How the last run ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_cause: Option<ExitCause>,
+    /// Usage of the live run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// The limits of its box.
+    pub limits: Limits,
+}
+
+/// One pool's queue and admission state. The first four fields keep the shape
+/// the field report's users already script against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolView {
+    /// Pool name.
+    pub name: String,
+    /// Jobs running now.
+    pub running: u64,
+    /// Jobs waiting.
+    pub queued: u64,
+    /// The limit in force now.
+    pub max_concurrency: u64,
+    /// `running / maxConcurrency`, in percent.
+    pub utilization_percent: u64,
+    /// Why the head of the queue is not starting, if it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocking_reason: Option<String>,
+    /// How the limit is chosen: `fixed` or `auto`.
+    pub mode: String,
+    /// The most jobs the queue accepts.
+    pub max_queued: u64,
+}
+
+/// One job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobView {
+    /// Job id.
+    pub id: JobId,
+    /// Template name.
+    pub template: String,
+    /// Pool.
+    pub pool: String,
+    /// State.
+    pub state: JobState,
+    /// Arguments appended to the template's command.
+    pub args: Vec<String>,
+    /// Priority (higher first).
+    pub priority: i32,
+    /// Runs started so far.
+    pub attempt: u32,
+    /// Runs allowed in all (1 + retries).
+    pub max_attempts: u32,
+    /// Place in the queue (0 = next), while queued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
+    /// Why it waits, while queued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
+    /// The live run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunId>,
+    /// Main pid of the live run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// How the last run ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<ExitCause>,
+    /// Why the job is in its state, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Submission time.
+    pub submitted_at: UnixMillis,
+    /// Start of the latest run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<UnixMillis>,
+    /// End time, once terminal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<UnixMillis>,
+}
+
+/// A job submission (`POST /api/jobs`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobRequest {
+    /// The `[job.NAME]` template.
+    pub template: String,
+    /// Arguments appended to its command.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Extra environment.
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Priority; higher runs first. Defaults to the template's.
+    #[serde(default)]
+    pub priority: Option<i32>,
+}
+
+/// The reply to a submission: the shape the field report's users script against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Submitted {
+    /// The new job's id.
+    pub id: JobId,
+    /// Always `queued`.
+    pub status: JobState,
+    /// Where it stands.
+    pub queue: QueuePosition,
+}
+
+/// Where a new job stands in its pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueuePosition {
+    /// Jobs ahead of it.
+    pub position: u64,
+    /// Jobs running in its pool.
+    pub running: u64,
+    /// The pool's limit.
+    pub max_concurrency: u64,
+}
+
+/// `GET /api/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusView {
+    /// Daemon pid.
+    pub pid: u32,
+    /// When the daemon started.
+    pub started_at: UnixMillis,
+    /// The box backend in use (`cgroup v1`, `cgroup v2`, `none`).
+    pub sandbox: String,
+    /// Warnings about the box backend.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// The spec file.
+    pub spec: String,
+    /// Every replica of every service.
+    pub services: Vec<ReplicaView>,
+    /// Every pool.
+    pub pools: Vec<PoolView>,
+}
