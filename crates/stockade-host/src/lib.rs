@@ -1,1 +1,33 @@
-//! stockade-host (being built; see ARCHITECTURE.md).
+//! Read-only host probes for stockade: how close the host is to its limits,
+//! and what that means for running more agents.
+//!
+//! Start at [`HostFacts`]: one read of `/proc`, `/sys` (through an injectable
+//! [`HostRoot`]) into values that are each known or unknown-with-a-reason.
+//! Everything else is a pure function over it:
+//! - [`checks`] turns facts into the `stockade doctor` verdicts (one file per
+//!   probe family under `checks/`), [`render_text`] prints them;
+//! - [`lint`] reads `/etc/security/limits.conf` and `/etc/sysctl.conf` (and
+//!   their `.d` directories) for the typos that bit the field reports;
+//! - [`plan()`] answers "how many of these agents fit, and which limit binds";
+//! - [`headroom()`] and [`admits`] are admission by headroom, [`AdaptiveLimit`]
+//!   the `max_concurrency = "auto"` state machine;
+//! - [`explain_eagain`] names the limit behind a failed fork.
+//!
+//! Nothing here writes to the host. The engine and the CLI do the wiring.
+
+#![deny(missing_docs)]
+
+mod checks;
+mod facts;
+mod probe;
+mod root;
+mod size;
+
+pub use checks::{UsageRule, checks};
+pub use facts::{
+    CgroupFacts, CgroupMode, CgroupVersion, Depth, FileNr, Hierarchy, HostFacts, InotifyLimits,
+    InotifyUsage, Meminfo, Pressure, PressureError, ProcessLimits, PsiLine, PsiResource,
+    REQUIRED_CONTROLLERS, Rlimit, TaskCeiling, Tasks, read_pressure,
+};
+pub use probe::{Probe, Unknown};
+pub use root::HostRoot;
