@@ -19,7 +19,10 @@
 
 mod checks;
 mod facts;
+#[cfg(test)]
+mod fixture;
 mod probe;
+mod render;
 mod root;
 mod size;
 
@@ -30,4 +33,5 @@ pub use facts::{
     REQUIRED_CONTROLLERS, Rlimit, TaskCeiling, Tasks, read_pressure,
 };
 pub use probe::{Probe, Unknown};
+pub use render::{render_text, summary};
 pub use root::HostRoot;

@@ -113,7 +113,8 @@ fn writable(cg: &CgroupFacts) -> Check {
         let own = h.own_path.as_deref().unwrap_or("/");
         let place = format!("{}{}", h.mount_point.display(), if own == "/" { "" } else { own });
         match &h.writable {
-            Ok(()) => places.push(place),
+            Ok(()) if !places.contains(&place) => places.push(place),
+            Ok(()) => {}
             Err(why) => denied.push(format!("{c}: {why}")),
         }
     }

@@ -108,6 +108,163 @@ pub(crate) fn recommend_tasks(in_use: u64, kernel_max: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixture::Fixture;
+    use crate::{Depth, HostFacts, render_text};
+
+    fn run(fixture: &Fixture) -> Vec<Check> {
+        let (_dir, root) = fixture.write();
+        checks(&HostFacts::read_with(&root, Depth::Quick))
+    }
+
+    fn by_id<'a>(checks: &'a [Check], id: &str) -> &'a Check {
+        checks.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("no check {id}"))
+    }
+
+    #[test]
+    fn the_field_report_host_fails_on_threads_and_nproc() {
+        let all = run(&Fixture::field_report());
+        let threads = by_id(&all, "threads");
+        assert_eq!(threads.status, CheckStatus::Fail, "{threads:?}");
+        assert_eq!(threads.value.as_deref(), Some("5279"));
+        assert_eq!(threads.limit.as_deref(), Some("6337"));
+        assert!(threads.fix.as_deref().unwrap().contains("sysctl -w kernel.threads-max=65536"));
+        assert_eq!(by_id(&all, "pid_max").status, CheckStatus::Ok);
+        assert_eq!(by_id(&all, "nproc").status, CheckStatus::Fail, "3168 for uid 1000");
+        assert_eq!(by_id(&all, "nofile").status, CheckStatus::Ok, "hard 524288");
+        assert_eq!(by_id(&all, "inotify_instances").status, CheckStatus::Warn, "128 per user");
+        assert_eq!(by_id(&all, "cgroup_mode").status, CheckStatus::Ok);
+        assert_eq!(by_id(&all, "cgroup_controllers").status, CheckStatus::Ok);
+        assert_eq!(by_id(&all, "cgroup_writable").status, CheckStatus::Ok);
+        assert_eq!(by_id(&all, "cgroup_mount_options").status, CheckStatus::Warn);
+    }
+
+    #[test]
+    fn the_field_report_renders() {
+        insta::assert_snapshot!(render_text(&run(&Fixture::field_report())));
+    }
+
+    #[test]
+    fn a_roomy_host_is_all_ok() {
+        let all = run(&Fixture::roomy());
+        let not_ok: Vec<_> = all.iter().filter(|c| c.status != CheckStatus::Ok).collect();
+        assert!(not_ok.is_empty(), "{not_ok:#?}");
+    }
+
+    #[test]
+    fn every_missing_or_garbled_file_degrades_to_unknown_without_panicking() {
+        let base = Fixture::field_report();
+        let expected = run(&base).len();
+        let paths = [
+            "proc/loadavg",
+            "proc/sys/kernel/threads-max",
+            "proc/sys/kernel/pid_max",
+            "proc/sys/fs/file-nr",
+            "proc/sys/fs/nr_open",
+            "proc/sys/fs/inotify/max_user_watches",
+            "proc/meminfo",
+            "proc/sys/vm/overcommit_memory",
+            "proc/pressure/memory",
+            "proc/self/limits",
+            "proc/self/mountinfo",
+        ];
+        for path in paths {
+            for garbage in [None, Some(""), Some("\u{0}garbage x/y\n-1\n")] {
+                let mut f = base.clone();
+                match garbage {
+                    None => f.remove(path),
+                    Some(text) => f.set(path, text),
+                };
+                let all = run(&f);
+                assert_eq!(all.len(), expected, "{path} {garbage:?}");
+                assert!(
+                    all.iter().any(|c| c.status == CheckStatus::Unknown),
+                    "{path} {garbage:?} made nothing unknown"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn missing_psi_is_unknown_with_the_boot_flag_as_fix() {
+        let mut f = Fixture::field_report();
+        f.remove("proc/pressure/cpu").remove("proc/pressure/memory").remove("proc/pressure/io");
+        let all = run(&f);
+        let psi = by_id(&all, "psi_memory");
+        assert_eq!(psi.status, CheckStatus::Unknown);
+        assert!(psi.message.contains("psi=1"), "{}", psi.message);
+        assert!(!psi.message.contains("/tmp"), "fixture paths leak: {}", psi.message);
+    }
+
+    #[test]
+    fn memory_pressure_warns_on_some_and_fails_on_full() {
+        let mut f = Fixture::roomy();
+        f.set(
+            "proc/pressure/memory",
+            "some avg10=12.00 avg60=0 avg300=0 total=0\nfull avg10=3.00 avg60=0 avg300=0 total=0\n",
+        );
+        assert_eq!(by_id(&run(&f), "psi_memory").status, CheckStatus::Warn);
+        f.set("proc/pressure/memory", "some avg10=40.00 avg60=0 avg300=0 total=0\nfull avg10=25.00 avg60=0 avg300=0 total=0\n");
+        assert_eq!(by_id(&run(&f), "psi_memory").status, CheckStatus::Fail);
+    }
+
+    #[test]
+    fn low_memory_and_strict_overcommit_are_flagged() {
+        let mut f = Fixture::roomy();
+        f.set("proc/meminfo", "MemTotal: 16000000 kB\nMemAvailable: 200000 kB\nSwapTotal: 1000 kB\nSwapFree: 10 kB\nCommitLimit: 1000 kB\nCommitted_AS: 990 kB\n")
+            .set("proc/sys/vm/overcommit_memory", "2\n");
+        let all = run(&f);
+        assert_eq!(by_id(&all, "memory").status, CheckStatus::Fail);
+        assert_eq!(by_id(&all, "swap").status, CheckStatus::Fail);
+        let overcommit = by_id(&all, "overcommit");
+        assert_eq!(overcommit.status, CheckStatus::Fail);
+        assert!(overcommit.fix.as_deref().unwrap().contains("vm.overcommit_memory=0"));
+    }
+
+    #[test]
+    fn pid_max_below_threads_max_binds_first() {
+        let mut f = Fixture::roomy();
+        f.set("proc/sys/kernel/pid_max", "32768\n").set("proc/loadavg", "0 0 0 1/31500 1\n");
+        let all = run(&f);
+        let pids = by_id(&all, "pid_max");
+        assert_eq!(pids.status, CheckStatus::Fail);
+        assert!(pids.message.contains("binds first"), "{}", pids.message);
+        assert_eq!(by_id(&all, "threads").status, CheckStatus::Ok);
+    }
+
+    #[test]
+    fn v1_hybrid_without_favordynmods_warns_and_missing_controllers_fail() {
+        let mut f = Fixture::roomy();
+        f.set(
+            "proc/self/mountinfo",
+            "32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n\
+            35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+            41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n",
+        )
+        .set("proc/self/cgroup", "4:memory:/\n1:cpu:/\n0::/\n")
+        .set("sys/fs/cgroup/cpu/", "")
+        .remove("sys/fs/cgroup/cpu/")
+        .set("sys/fs/cgroup/cpu/tasks", "")
+        .set("sys/fs/cgroup/memory/tasks", "");
+        let all = run(&f);
+        let mode = by_id(&all, "cgroup_mode");
+        assert!(mode.value.as_deref().unwrap().contains("hybrid"), "{mode:?}");
+        let controllers = by_id(&all, "cgroup_controllers");
+        assert_eq!(controllers.status, CheckStatus::Fail);
+        assert!(controllers.message.contains("missing pids"), "{}", controllers.message);
+        assert!(controllers.fix.as_deref().unwrap().contains("mount -t cgroup -o pids"));
+        let options = by_id(&all, "cgroup_mount_options");
+        assert_eq!(options.status, CheckStatus::Warn);
+        assert!(options.message.contains("2 v1 hierarchies"), "{}", options.message);
+    }
+
+    #[test]
+    fn the_real_host_is_checked_without_unknown_core_numbers() {
+        let all = checks(&HostFacts::read_with(&crate::HostRoot::default(), Depth::Deep));
+        for id in ["threads", "pid_max", "nofile", "memory", "cgroup_mode"] {
+            assert_ne!(by_id(&all, id).status, CheckStatus::Unknown, "{:?}", by_id(&all, id));
+        }
+        eprintln!("{}", render_text(&all));
+    }
 
     #[test]
     fn the_field_reports_threads_fail_by_the_floor_not_the_ratio() {
