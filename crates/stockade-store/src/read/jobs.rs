@@ -1,0 +1,70 @@
+//! Job queries.
+
+use super::collect;
+use crate::job::{JOB_COLUMNS, job_from_row};
+use crate::sql::SqlResultExt;
+use crate::{JobFilter, JobRecord, Store, StoreError};
+use rusqlite::types::Value;
+use stockade_proto::JobId;
+
+impl Store {
+    /// One job, or `None` if there is no such id.
+    pub fn job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError> {
+        self.readers().with(|conn, path| {
+            let mut stmt = conn
+                .prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"))
+                .at(path)?;
+            let rows = stmt.query([id.0]).at(path)?;
+            Ok(collect(rows, path, job_from_row)?.pop())
+        })
+    }
+
+    /// Jobs matching `filter`, newest first.
+    pub fn jobs(&self, filter: &JobFilter) -> Result<Vec<JobRecord>, StoreError> {
+        let mut clauses = Vec::new();
+        let mut values: Vec<Value> = Vec::new();
+        if !filter.states.is_empty() {
+            let marks = vec!["?"; filter.states.len()].join(", ");
+            clauses.push(format!("state IN ({marks})"));
+            values.extend(filter.states.iter().map(|s| Value::Text(s.as_str().to_string())));
+        }
+        if let Some(template) = &filter.template {
+            clauses.push("template = ?".to_string());
+            values.push(Value::Text(template.clone()));
+        }
+        if let Some(pool) = &filter.pool {
+            clauses.push("pool = ?".to_string());
+            values.push(Value::Text(pool.clone()));
+        }
+        let mut sql = format!("SELECT {JOB_COLUMNS} FROM jobs");
+        if !clauses.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&clauses.join(" AND "));
+        }
+        sql.push_str(" ORDER BY id DESC");
+        if let Some(limit) = filter.limit {
+            sql.push_str(" LIMIT ?");
+            values.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+        }
+        self.readers().with(|conn, path| {
+            let mut stmt = conn.prepare_cached(&sql).at(path)?;
+            let rows = stmt.query(rusqlite::params_from_iter(values)).at(path)?;
+            collect(rows, path, job_from_row)
+        })
+    }
+
+    /// Jobs that are `queued` or `running`, in queue order (priority
+    /// descending, then submission order): what recovery re-queues or re-adopts.
+    pub fn unfinished_jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
+        self.readers().with(|conn, path| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE state IN ('queued', 'running') \
+                     ORDER BY priority DESC, id ASC"
+                ))
+                .at(path)?;
+            let rows = stmt.query([]).at(path)?;
+            collect(rows, path, job_from_row)
+        })
+    }
+}

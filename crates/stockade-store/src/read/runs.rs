@@ -1,0 +1,90 @@
+//! Run queries, and the usage peaks of a unit's past runs.
+
+use super::collect;
+use crate::run::{RUN_COLUMNS, run_from_row};
+use crate::sql::SqlResultExt;
+use crate::{RunRecord, Store, StoreError, UnitPeaks};
+use stockade_proto::{JobId, RunId};
+
+/// How many of a unit's newest ended runs [`Store::unit_peaks`] looks at:
+/// recent behaviour is what the next run will do, and the cost stays bounded.
+const PEAK_WINDOW: u32 = 100;
+
+impl Store {
+    /// One run, or `None`.
+    pub fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError> {
+        self.query_runs(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"), [id.0])
+            .map(|mut runs| runs.pop())
+    }
+
+    /// Every run of a job, oldest first.
+    pub fn runs_of_job(&self, id: JobId) -> Result<Vec<RunRecord>, StoreError> {
+        self.query_runs(
+            &format!("SELECT {RUN_COLUMNS} FROM runs WHERE job = ?1 ORDER BY id"),
+            [id.0],
+        )
+    }
+
+    /// The newest `limit` runs of a service or job template, newest first.
+    pub fn runs_of_unit(&self, unit: &str, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.query_runs(
+            &format!("SELECT {RUN_COLUMNS} FROM runs WHERE unit = ?1 ORDER BY id DESC LIMIT ?2"),
+            rusqlite::params![unit, limit],
+        )
+    }
+
+    /// Runs without an end, oldest first: after a restart, each is either
+    /// re-adopted (its box still has processes) or ended as `lost`.
+    pub fn open_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        self.query_runs(
+            &format!("SELECT {RUN_COLUMNS} FROM runs WHERE ended_at IS NULL ORDER BY id"),
+            [],
+        )
+    }
+
+    /// The most the unit's newest ended runs used, or `None` if no run of it
+    /// has ended.
+    pub fn unit_peaks(&self, unit: &str) -> Result<Option<UnitPeaks>, StoreError> {
+        self.readers().with(|conn, path| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT count(*), \
+                       max(json_extract(evidence, '$.memory_peak')), \
+                       max(json_extract(evidence, '$.pids_peak')), \
+                       max(json_extract(evidence, '$.cpu_usec')), \
+                       max(CAST(json_extract(evidence, '$.cpu_usec') AS REAL) \
+                           / NULLIF(json_extract(evidence, '$.runtime_ms'), 0) / 1000.0), \
+                       max(json_extract(evidence, '$.runtime_ms')) \
+                     FROM (SELECT evidence FROM runs WHERE unit = ?1 AND evidence IS NOT NULL \
+                           ORDER BY id DESC LIMIT ?2)",
+                )
+                .at(path)?;
+            stmt.query_row(rusqlite::params![unit, PEAK_WINDOW], |row| {
+                let runs: u64 = row.get(0)?;
+                Ok((runs > 0).then_some(UnitPeaks {
+                    unit: unit.to_string(),
+                    runs,
+                    memory_peak: row.get(1)?,
+                    pids_peak: row.get(2)?,
+                    cpu_usec: row.get(3)?,
+                    cpus: row.get(4)?,
+                    runtime_ms: row.get(5)?,
+                }))
+            })
+            .at(path)
+        })
+    }
+
+    fn query_runs(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        self.readers().with(|conn, path| {
+            let mut stmt = conn.prepare_cached(sql).at(path)?;
+            let rows = stmt.query(params).at(path)?;
+            collect(rows, path, run_from_row)
+        })
+    }
+}

@@ -1,0 +1,219 @@
+//! [`Store`]: the handle the daemon holds. Opening takes the lock, checks and
+//! migrates the file and starts the writer thread; writes go to that thread,
+//! reads to the pool in [`crate::read`].
+
+use crate::lock::StateLock;
+use crate::migrate::migrate;
+use crate::open::open_writer;
+use crate::read::Readers;
+use crate::writer::{Command, Counters, Writer};
+use crate::{Applied, JobRecord, NewJob, NewRun, StoreError, StoreOptions, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use stockade_proto::{
+    Event, EventKind, Evidence, ExitCause, JobId, JobState, PostMortem, RunId, UnixMillis,
+};
+use tokio::sync::oneshot;
+
+/// The durable state of one daemon. Cheap to clone; every clone talks to the
+/// same writer thread. When the last clone is dropped the writer finishes its
+/// queue, closes the database and releases the lock before `drop` returns.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    commands: Option<Sender<Command>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    readers: Readers,
+    counters: Arc<Counters>,
+}
+
+/// Counters of the writer since open: how well group commit batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Transactions committed.
+    pub transactions: u64,
+    /// `apply` calls committed (each is one atomic unit inside a transaction).
+    pub commands: u64,
+    /// Transactions that failed to commit (their callers got the error).
+    pub failed_transactions: u64,
+}
+
+impl Store {
+    /// Open (or create) the store at `path`: take `<path>.lock`, check
+    /// integrity, migrate, start the writer thread.
+    ///
+    /// Fails with [`StoreError::Locked`] if another store holds the file,
+    /// [`StoreError::Corrupt`] (after moving the file aside; opening again
+    /// starts empty) and [`StoreError::TooNew`] for a file of a newer stockade.
+    pub fn open(path: &Path, opts: StoreOptions) -> Result<Store, StoreError> {
+        let lock = StateLock::acquire(path)?;
+        let mut conn = open_writer(path, opts.synchronous)?;
+        migrate(&mut conn, path)?;
+        let counters = Arc::new(Counters::default());
+        let (commands, receiver) = mpsc::channel();
+        let writer = Writer {
+            conn,
+            path: path.to_path_buf(),
+            counters: counters.clone(),
+            event_retention: opts.event_retention,
+            lock,
+        };
+        let handle = std::thread::Builder::new()
+            .name("stockade-store".to_string())
+            .spawn(move || writer.run(receiver))
+            .map_err(|source| StoreError::Io {
+                action: "start writer thread for",
+                path: path.to_path_buf(),
+                source: Arc::new(source),
+            })?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                commands: Some(commands),
+                writer: Mutex::new(Some(handle)),
+                readers: Readers::new(path.to_path_buf()),
+                counters,
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Writer counters since open.
+    pub fn stats(&self) -> StoreStats {
+        let c = &self.inner.counters;
+        StoreStats {
+            transactions: c.transactions.load(Ordering::Relaxed),
+            commands: c.commands.load(Ordering::Relaxed),
+            failed_transactions: c.failed_transactions.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn readers(&self) -> &Readers {
+        &self.inner.readers
+    }
+
+    /// Apply `writes` as one atomic unit, group-committed with whatever else
+    /// is queued. Returns after COMMIT, one [`Applied`] per write in order.
+    /// Never blocks the calling thread: it awaits the writer's answer.
+    pub async fn apply(&self, writes: Vec<Write>) -> Result<Vec<Applied>, StoreError> {
+        let answer = self.send(writes)?;
+        answer.await.map_err(|_| self.closed())?
+    }
+
+    /// [`Store::apply`] for threads outside a runtime (blocks until committed).
+    /// Panics if called on an async runtime thread, like every blocking call.
+    pub fn apply_blocking(&self, writes: Vec<Write>) -> Result<Vec<Applied>, StoreError> {
+        let answer = self.send(writes)?;
+        answer.blocking_recv().map_err(|_| self.closed())?
+    }
+
+    fn send(
+        &self,
+        writes: Vec<Write>,
+    ) -> Result<oneshot::Receiver<Result<Vec<Applied>, StoreError>>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let sender = self.inner.commands.as_ref().ok_or_else(|| self.closed())?;
+        sender.send(Command::Apply { writes, reply }).map_err(|_| self.closed())?;
+        Ok(answer)
+    }
+
+    fn closed(&self) -> StoreError {
+        StoreError::Closed { path: self.inner.path.clone() }
+    }
+
+    /// Submit one job (state `queued`, attempt 0); returns after it is committed.
+    pub async fn submit_job(&self, job: NewJob) -> Result<(JobRecord, Event), StoreError> {
+        let mut applied = self.apply(vec![Write::SubmitJob(job)]).await?;
+        Ok(expect_job(applied.pop()))
+    }
+
+    /// Submit many jobs in one atomic unit; all or none are committed.
+    pub async fn submit_jobs(
+        &self,
+        jobs: Vec<NewJob>,
+    ) -> Result<Vec<(JobRecord, Event)>, StoreError> {
+        let writes = jobs.into_iter().map(Write::SubmitJob).collect();
+        let applied = self.apply(writes).await?;
+        Ok(applied.into_iter().map(|a| expect_job(Some(a))).collect())
+    }
+
+    /// A fenced job transition ([`Write::JobState`]).
+    pub async fn transition_job(
+        &self,
+        job: JobId,
+        (from, attempt): (JobState, u32),
+        to: JobState,
+        reason: Option<String>,
+    ) -> Result<(JobRecord, Event), StoreError> {
+        let mut applied =
+            self.apply(vec![Write::JobState { job, from, to, attempt, reason }]).await?;
+        Ok(expect_job(applied.pop()))
+    }
+
+    /// Record a spawned run ([`Write::StartRun`]).
+    pub async fn start_run(&self, run: NewRun) -> Result<RunId, StoreError> {
+        let mut applied = self.apply(vec![Write::StartRun(run)]).await?;
+        match applied.pop() {
+            Some(Applied::Run(id)) => Ok(id),
+            other => unreachable!("StartRun answered with {other:?}"),
+        }
+    }
+
+    /// Record how a run ended ([`Write::EndRun`]); returns the `RunExited` event.
+    pub async fn end_run(
+        &self,
+        run: RunId,
+        (cause, evidence): (ExitCause, Evidence),
+        ended_at: UnixMillis,
+    ) -> Result<Event, StoreError> {
+        let applied = self.apply(vec![Write::EndRun { run, cause, evidence, ended_at }]).await?;
+        applied.first().and_then(Applied::event).cloned().ok_or_else(|| self.closed())
+    }
+
+    /// Store a post-mortem ([`Write::PostMortem`]).
+    pub async fn store_postmortem(&self, postmortem: PostMortem) -> Result<(), StoreError> {
+        self.apply(vec![Write::PostMortem(postmortem)]).await.map(drop)
+    }
+
+    /// Append an event ([`Write::Event`]); returns it with its seq.
+    pub async fn append_event(&self, unit: String, kind: EventKind) -> Result<Event, StoreError> {
+        let applied = self.apply(vec![Write::Event { unit, kind }]).await?;
+        applied.first().and_then(Applied::event).cloned().ok_or_else(|| self.closed())
+    }
+}
+
+/// The writer answers each write with its documented [`Applied`] variant by
+/// construction (see `writer::apply`); anything else is a bug in this crate,
+/// not bad input, hence `unreachable!`.
+fn expect_job(applied: Option<Applied>) -> (JobRecord, Event) {
+    match applied {
+        Some(Applied::Job(job, event)) => (job, event),
+        other => unreachable!("job write answered with {other:?}"),
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer's loop after it has answered
+        // everything queued; joining makes the lock release observable.
+        self.readers.close();
+        drop(self.commands.take());
+        let handle = self.writer.get_mut().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(handle) = handle
+            && handle.join().is_err()
+        {
+            tracing::error!(path = %self.path.display(), "store writer thread panicked");
+        }
+    }
+}

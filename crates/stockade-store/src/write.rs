@@ -1,0 +1,109 @@
+//! [`Write`]: one change the engine asks for, and [`Applied`]: what it became.
+//!
+//! A `Vec<Write>` given to [`crate::Store::apply`] is one atomic unit: all of
+//! it commits or none of it does. The answer has exactly one [`Applied`] per
+//! `Write`, in the same order.
+
+use crate::{JobRecord, NewJob, NewRun};
+use stockade_proto::{
+    Event, EventKind, Evidence, ExitCause, JobId, JobState, PostMortem, RunId, UnixMillis,
+};
+
+/// One change to the store.
+#[derive(Debug, Clone, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "built once and moved into the writer's channel; boxing would only burden callers"
+)]
+pub enum Write {
+    /// Insert a job: state `queued`, attempt 0. → [`Applied::Job`] with its
+    /// `JobState{queued}` event.
+    SubmitJob(NewJob),
+    /// Move a job from `from` to `to`, fenced: refused with
+    /// [`crate::StoreError::Fenced`] unless the row is still `(from, attempt)`.
+    /// Entering `running` increments the attempt and sets `started_at`;
+    /// entering a terminal state sets `finished_at`. → [`Applied::Job`] with
+    /// the updated record and its `JobState` event.
+    JobState {
+        /// The job.
+        job: JobId,
+        /// The state the caller saw.
+        from: JobState,
+        /// The new state.
+        to: JobState,
+        /// The attempt the caller saw.
+        attempt: u32,
+        /// Why, in words; stored on the job and in the event.
+        reason: Option<String>,
+    },
+    /// Record a spawned run. → [`Applied::Run`].
+    StartRun(NewRun),
+    /// Record how a run ended; refused with
+    /// [`crate::StoreError::RunAlreadyEnded`] if it already has an end. Also
+    /// sets the job's `cause` for job runs. → [`Applied::Event`] with its
+    /// `RunExited` event.
+    EndRun {
+        /// The run.
+        run: RunId,
+        /// Why it ended.
+        cause: ExitCause,
+        /// The facts that decided it.
+        evidence: Evidence,
+        /// When it ended (also the event's time).
+        ended_at: UnixMillis,
+    },
+    /// Store a post-mortem (replacing any earlier one of the same run). → [`Applied::Done`].
+    PostMortem(PostMortem),
+    /// Append an event. → [`Applied::Event`].
+    Event {
+        /// The service or job template (`""` for the daemon).
+        unit: String,
+        /// What happened.
+        kind: EventKind,
+    },
+}
+
+/// What one [`Write`] became once committed.
+///
+/// Events returned here are committed: publish them to subscribers in order.
+#[derive(Debug, Clone, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "returned once per write and consumed at once; boxing would only burden callers"
+)]
+pub enum Applied {
+    /// `SubmitJob` and `JobState`: the job as it now is, and the `JobState` event.
+    Job(JobRecord, Event),
+    /// `StartRun`: the new run's id.
+    Run(RunId),
+    /// `EndRun` (the `RunExited` event) and `Event`.
+    Event(Event),
+    /// `PostMortem`.
+    Done,
+}
+
+impl Applied {
+    /// The event this write appended, if any.
+    pub fn event(&self) -> Option<&Event> {
+        match self {
+            Applied::Job(_, event) | Applied::Event(event) => Some(event),
+            Applied::Run(_) | Applied::Done => None,
+        }
+    }
+
+    /// The job record, for `SubmitJob` and `JobState`.
+    pub fn job(&self) -> Option<&JobRecord> {
+        match self {
+            Applied::Job(job, _) => Some(job),
+            _ => None,
+        }
+    }
+
+    /// The run id, for `StartRun`.
+    pub fn run(&self) -> Option<RunId> {
+        match self {
+            Applied::Run(run) => Some(*run),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! Integration tests of stockade-store against real SQLite files in tempdirs:
+//! durability across reopen, fencing, group commit, crash safety (a child
+//! process SIGKILLed mid-submission), corruption, locking, a full disk and
+//! migration of the v1 fixture.
+
+mod corrupt;
+mod crash;
+mod disk_full;
+mod events;
+mod fencing;
+mod fixture;
+mod group_commit;
+mod jobs;
+mod lock;
+mod runs;
+mod setup;
