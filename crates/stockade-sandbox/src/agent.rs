@@ -1,0 +1,372 @@
+//! A live box and its main process: waiting, OOM notifications, usage,
+//! stopping, and the post-mortem read when it is over ([`Agent::finish`]).
+//!
+//! The box outlives its main process: grandchildren may linger, and the
+//! counters are read before the cgroup goes. So the end of a run is two steps:
+//! `wait` (or `stop`) for the main process, then `finish` to kill leftovers,
+//! read the evidence, classify, and remove the cgroup. An `Agent` dropped
+//! without `finish` kills and removes its box in the background.
+
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use stockade_proto::{Evidence, ExitCause, Limits, Usage};
+use tokio::process::{Child, ChildStderr, ChildStdout};
+
+use crate::SandboxError;
+use crate::backend::{Cgroup, Counters};
+use crate::classify::{ClassifyInput, EndReason, classify};
+use crate::oom_watch::OomWatch;
+
+/// How long killing a box may take before it is reported as not empty.
+const KILL_DEADLINE: Duration = Duration::from_secs(10);
+/// How long `rmdir` is retried while the kernel still counts reaped tasks.
+const REMOVE_DEADLINE: Duration = Duration::from_secs(5);
+
+/// One running agent in its box.
+pub struct Agent {
+    child: Child,
+    pid: u32,
+    box_name: String,
+    /// `None` once `finish` has removed the box.
+    cgroup: Option<Arc<dyn Cgroup>>,
+    oom: OomWatch,
+    /// OOM kills already reported by `oom_notified`.
+    oom_reported: u64,
+    /// The OOM watch woke but the counter had not risen yet.
+    oom_recheck: bool,
+    baseline: Counters,
+    pids_peak_sampled: AtomicU64,
+    started: Instant,
+    status: Option<ExitStatus>,
+    limits: Limits,
+}
+
+/// The parts of a new agent, from `Sandbox::spawn`.
+pub(crate) struct AgentParts {
+    pub(crate) child: Child,
+    pub(crate) box_name: String,
+    pub(crate) cgroup: Arc<dyn Cgroup>,
+    pub(crate) oom: OomWatch,
+    pub(crate) baseline: Counters,
+    pub(crate) limits: Limits,
+}
+
+/// How a stop went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopOutcome {
+    /// The main process's exit status.
+    pub status: ExitStatus,
+    /// True if the grace period ran out and the box had to be killed.
+    pub killed: bool,
+}
+
+/// How a run ended and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Death {
+    /// The cause.
+    pub cause: ExitCause,
+    /// The facts that decided it.
+    pub evidence: Evidence,
+}
+
+impl Agent {
+    pub(crate) fn new(parts: AgentParts) -> Agent {
+        let pid = parts.child.id().unwrap_or(0);
+        parts.cgroup.attach(pid);
+        Agent {
+            child: parts.child,
+            pid,
+            box_name: parts.box_name,
+            cgroup: Some(parts.cgroup),
+            oom: parts.oom,
+            oom_reported: 0,
+            oom_recheck: false,
+            baseline: parts.baseline,
+            pids_peak_sampled: AtomicU64::new(1),
+            started: Instant::now(),
+            status: None,
+            limits: parts.limits,
+        }
+    }
+
+    /// The main process's pid.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The box's name.
+    pub fn box_name(&self) -> &str {
+        &self.box_name
+    }
+
+    /// The main process's stdout pipe (once).
+    pub fn take_stdout(&mut self) -> Option<ChildStdout> {
+        self.child.stdout.take()
+    }
+
+    /// The main process's stderr pipe (once).
+    pub fn take_stderr(&mut self) -> Option<ChildStderr> {
+        self.child.stderr.take()
+    }
+
+    /// Wait for the main process to exit. Cancel-safe; returns the same
+    /// status on every call after the exit.
+    pub async fn wait(&mut self) -> io::Result<ExitStatus> {
+        if let Some(status) = self.status {
+            return Ok(status);
+        }
+        let status = self.child.wait().await?;
+        self.status = Some(status);
+        Ok(status)
+    }
+
+    /// Resolve when the box's OOM-kill count has risen above what was last
+    /// reported, with the new count (kills since the box was made). Pending
+    /// forever on the none backend. Cancel-safe.
+    pub async fn oom_notified(&mut self) -> u64 {
+        loop {
+            if let Some(count) = self.oom_rise() {
+                return count;
+            }
+            if self.oom_recheck {
+                // v1 signals OOM just before the kill is counted: look again
+                // shortly before waiting for the next wakeup.
+                for delay_ms in [1, 2, 4, 8, 16, 32, 64, 128] {
+                    tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                    if let Some(count) = self.oom_rise() {
+                        return count;
+                    }
+                }
+                self.oom_recheck = false;
+            }
+            if let Err(err) = self.oom.changed().await {
+                tracing::warn!(box_name = %self.box_name, %err, "OOM watch failed; OOM kills will only be seen at exit");
+                return std::future::pending().await;
+            }
+            self.oom_recheck = true;
+        }
+    }
+
+    fn oom_rise(&mut self) -> Option<u64> {
+        let now = self.cgroup.as_ref()?.counters().oom_kills?;
+        let rise = now.saturating_sub(self.baseline.oom_kills.unwrap_or(0));
+        if rise > self.oom_reported {
+            self.oom_reported = rise;
+            self.oom_recheck = false;
+            Some(rise)
+        } else {
+            None
+        }
+    }
+
+    /// Usage now, from the box's own files.
+    pub fn usage(&self) -> Usage {
+        let c = self.cgroup.as_ref().map(|c| c.counters()).unwrap_or_default();
+        if let Some(current) = c.pids_current {
+            self.pids_peak_sampled.fetch_max(current, Ordering::Relaxed);
+        }
+        Usage {
+            cpu_usec: c.cpu_usec,
+            memory_current: c.memory_current,
+            memory_peak: c.memory_peak,
+            pids_current: c.pids_current,
+            pids_peak: c
+                .pids_peak
+                .or(c.pids_current.map(|_| self.pids_peak_sampled.load(Ordering::Relaxed))),
+        }
+    }
+
+    /// Send `signal` to every process in the box.
+    pub fn signal_all(&self, signal: i32) -> Result<(), SandboxError> {
+        match &self.cgroup {
+            Some(cgroup) => cgroup.signal(signal),
+            None => Ok(()),
+        }
+    }
+
+    /// Stop the agent: `signal` to every process in the box, then up to
+    /// `grace` for the main process to exit *and* the box to empty, then kill
+    /// the whole box. Returns only when the box is empty (or the kill gave up
+    /// after 10 s, which is logged).
+    pub async fn stop(&mut self, signal: i32, grace: Duration) -> StopOutcome {
+        if let Err(err) = self.signal_all(signal) {
+            tracing::warn!(box_name = %self.box_name, %err, "could not signal the box");
+        }
+        let graceful = tokio::time::timeout(grace, async {
+            let status = self.wait().await;
+            self.until_empty().await;
+            status
+        })
+        .await;
+        if let Ok(Ok(status)) = graceful {
+            return StopOutcome { status, killed: false };
+        }
+        if let Err(err) = self.kill_box().await {
+            tracing::error!(box_name = %self.box_name, %err, "box did not empty after SIGKILL");
+        }
+        let status = match self.wait().await {
+            Ok(status) => status,
+            Err(err) => {
+                // Waiting on our own child only fails if the pidfd broke;
+                // SIGKILL is what we sent, so report that.
+                tracing::error!(box_name = %self.box_name, %err, "could not wait for the main process");
+                ExitStatus::from_raw(libc::SIGKILL)
+            }
+        };
+        StopOutcome { status, killed: true }
+    }
+
+    /// Poll until the box holds no process; a vanished box counts as empty.
+    async fn until_empty(&self) {
+        let Some(cgroup) = &self.cgroup else { return };
+        let mut delay = Duration::from_millis(1);
+        while cgroup.procs().is_ok_and(|p| !p.is_empty()) {
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(50));
+        }
+    }
+
+    /// Kill passes until the box is empty.
+    async fn kill_box(&self) -> Result<(), SandboxError> {
+        match &self.cgroup {
+            Some(cgroup) => kill_until_empty(cgroup.as_ref(), &self.box_name).await,
+            None => Ok(()),
+        }
+    }
+
+    /// End the run: kill whatever is left in the box (no grandchild
+    /// survives), read the evidence, classify, and remove the cgroup.
+    /// `status` is the main process's status from [`Agent::wait`] or
+    /// [`Agent::stop`]; `reason` is what stockade did.
+    pub async fn finish(mut self, status: ExitStatus, reason: EndReason) -> Death {
+        let mut notes = Vec::new();
+        if let Err(err) = self.kill_box().await {
+            notes.push(err.to_string());
+        }
+        // The main process must be reaped before rmdir can succeed.
+        if self.status.is_none() {
+            let _ = tokio::time::timeout(KILL_DEADLINE, self.wait()).await;
+        }
+        let counters = self.cgroup.as_ref().map(|c| c.counters()).unwrap_or_default();
+        notes.extend(counters.notes.iter().cloned());
+        let rise = |now: Option<u64>, before: Option<u64>| {
+            now.map(|n| n.saturating_sub(before.unwrap_or(0)))
+        };
+        let oom_kills = rise(counters.oom_kills, self.baseline.oom_kills);
+        let pids_max_hits = rise(counters.pids_max_hits, self.baseline.pids_max_hits);
+        let input = ClassifyInput {
+            reason,
+            exit_code: status.code(),
+            signal: status.signal(),
+            core_dumped: status.core_dumped(),
+            oom_kills,
+            pids_max_hits,
+        };
+        let (cause, decided_by) = classify(&input);
+        let sampled = self.pids_peak_sampled.load(Ordering::Relaxed);
+        let evidence = Evidence {
+            exit_code: input.exit_code,
+            signal: input.signal,
+            core_dumped: input.core_dumped,
+            oom_kills,
+            memory_max_hits: rise(counters.memory_max_hits, self.baseline.memory_max_hits),
+            pids_max_hits,
+            memory_peak: counters.memory_peak,
+            memory_limit: counters.memory_limit.or(self.limits.memory),
+            pids_peak: counters.pids_peak.or(counters.pids_limit.map(|_| sampled)),
+            pids_limit: counters.pids_limit.or(self.limits.pids),
+            cpu_usec: counters.cpu_usec,
+            runtime_ms: Some(self.started.elapsed().as_millis() as u64),
+            decided_by,
+            notes,
+        };
+        if let Some(cgroup) = self.cgroup.take()
+            && let Err(err) = remove_retrying(cgroup.as_ref()).await
+        {
+            tracing::error!(box_name = %self.box_name, %err, "could not remove the box's cgroup");
+        }
+        Death { cause, evidence }
+    }
+}
+
+/// Kill passes with a short, growing pause until the box is empty.
+pub(crate) async fn kill_until_empty(
+    cgroup: &dyn Cgroup,
+    box_name: &str,
+) -> Result<(), SandboxError> {
+    let deadline = Instant::now() + KILL_DEADLINE;
+    let mut delay = Duration::from_micros(500);
+    loop {
+        match cgroup.kill_pass() {
+            Ok(_) => {}
+            Err(err) if err.is_not_found() => return Ok(()),
+            Err(err) => return Err(err),
+        }
+        match cgroup.procs() {
+            Ok(p) if p.is_empty() => return Ok(()),
+            Err(err) if err.is_not_found() => return Ok(()),
+            Err(err) => return Err(err),
+            Ok(p) if Instant::now() >= deadline => {
+                return Err(SandboxError::NotEmpty { name: box_name.to_string(), count: p.len() });
+            }
+            Ok(_) => {}
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// `rmdir` the box, retrying while the kernel still reports it busy.
+pub(crate) async fn remove_retrying(cgroup: &dyn Cgroup) -> Result<(), SandboxError> {
+    let deadline = Instant::now() + REMOVE_DEADLINE;
+    let mut delay = Duration::from_millis(1);
+    loop {
+        match cgroup.remove() {
+            Err(SandboxError::Io { source, .. })
+                if source.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let Some(cgroup) = self.cgroup.take() else { return };
+        let box_name = std::mem::take(&mut self.box_name);
+        // kill_on_drop kills the main process and tokio reaps it; the rest of
+        // the box is ours to kill and remove.
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move {
+                    let _ = kill_until_empty(cgroup.as_ref(), &box_name).await;
+                    if let Err(err) = remove_retrying(cgroup.as_ref()).await {
+                        tracing::warn!(%box_name, %err, "dropped agent's box could not be removed");
+                    }
+                });
+            }
+            Err(_) => {
+                let _ = cgroup.kill_pass();
+                let _ = cgroup.remove();
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("pid", &self.pid)
+            .field("box_name", &self.box_name)
+            .field("status", &self.status)
+            .finish()
+    }
+}

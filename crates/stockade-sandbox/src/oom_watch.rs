@@ -1,0 +1,78 @@
+//! Noticing an OOM kill while it happens, without a thread per box.
+//!
+//! v1: an eventfd registered through `cgroup.event_control` on
+//! `memory.oom_control`; it fires when the box enters OOM (slightly *before*
+//! the kill is counted) and also when the cgroup is removed. v2: an inotify
+//! watch on `memory.events`, which the kernel marks modified on every counter
+//! change. Either way a wakeup only means "look again": the caller re-reads the
+//! `oom_kill` counter and decides. Both fds are driven by tokio's reactor.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+use rustix::event::{EventfdFlags, eventfd};
+use rustix::fs::inotify;
+use tokio::io::unix::AsyncFd;
+
+use crate::SandboxError;
+use crate::backend::file;
+
+/// A source of "the box's OOM state may have changed" wakeups.
+#[derive(Debug)]
+pub(crate) enum OomWatch {
+    /// cgroup v1: an eventfd tied to `memory.oom_control`.
+    EventFd(AsyncFd<OwnedFd>),
+    /// cgroup v2: an inotify fd watching `memory.events`.
+    Inotify(AsyncFd<OwnedFd>),
+    /// No notification source (the none backend): never wakes.
+    Never,
+}
+
+impl OomWatch {
+    /// Register an eventfd for `oom_control` through `event_control` (cgroup v1).
+    pub(crate) fn v1(oom_control: &Path, event_control: &Path) -> Result<OomWatch, SandboxError> {
+        let efd = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
+            .map_err(|e| SandboxError::io("create an eventfd for", oom_control, e.into()))?;
+        let control = std::fs::File::open(oom_control)
+            .map_err(|e| SandboxError::io("open", oom_control, e))?;
+        // The kernel takes its own reference; `control` may close afterwards.
+        file::write(event_control, &format!("{} {}", efd.as_raw_fd(), control.as_raw_fd()))?;
+        register(efd, oom_control).map(OomWatch::EventFd)
+    }
+
+    /// Watch `memory_events` for modification (cgroup v2).
+    pub(crate) fn v2(memory_events: &Path) -> Result<OomWatch, SandboxError> {
+        let fd = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)
+            .map_err(|e| SandboxError::io("create an inotify fd for", memory_events, e.into()))?;
+        inotify::add_watch(&fd, memory_events, inotify::WatchFlags::MODIFY)
+            .map_err(|e| SandboxError::io("watch", memory_events, e.into()))?;
+        register(fd, memory_events).map(OomWatch::Inotify)
+    }
+
+    /// Wait for the next wakeup and consume it. Cancel-safe: a wakeup is only
+    /// consumed in the same poll that returns it.
+    pub(crate) async fn changed(&self) -> io::Result<()> {
+        let fd = match self {
+            OomWatch::EventFd(fd) | OomWatch::Inotify(fd) => fd,
+            OomWatch::Never => return std::future::pending().await,
+        };
+        loop {
+            let mut guard = fd.readable().await?;
+            let mut buf = [0u8; 4096];
+            match guard.try_io(|inner| {
+                rustix::io::read(inner.get_ref(), &mut buf).map_err(io::Error::from)
+            }) {
+                Ok(result) => return result.map(drop),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+fn register(fd: OwnedFd, what: &Path) -> Result<AsyncFd<OwnedFd>, SandboxError> {
+    // SAFETY: the AsyncFd owns `fd`, so the descriptor stays open and refers
+    // to the same file description for the AsyncFd's whole lifetime.
+    unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+        .map_err(|e| SandboxError::io("register with the reactor the watch of", what, e.into()))
+}

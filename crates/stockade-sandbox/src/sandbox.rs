@@ -1,0 +1,228 @@
+//! [`Sandbox`]: the backend chosen at start, the spawner thread, and the
+//! entry points the engine calls — spawn an agent into a fresh box, and find
+//! or clear leftover boxes after a daemon restart.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::agent::{Agent, AgentParts, remove_retrying};
+use crate::backend::none::NoCgroups;
+use crate::backend::v1::V1;
+use crate::backend::v2::V2;
+use crate::backend::{Backend, Cgroup};
+use crate::detect::{Layout, detect};
+use crate::name::BoxName;
+use crate::rlimit::RlimitPlan;
+use crate::spawn::{PreExec, SpawnSpec, classify_spawn_error, command, resolve_program};
+use crate::spawn_hint::{TaskFacts, Use};
+use crate::spawner::Spawner;
+use crate::{BackendChoice, BackendKind, SandboxConfig, SandboxError, SpawnError};
+
+/// The box factory. Cheap to clone; all clones share one backend and one
+/// spawner thread, which ends when the last clone is dropped.
+#[derive(Clone)]
+pub struct Sandbox {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Box<dyn Backend>,
+    warnings: Vec<String>,
+    spawner: Spawner,
+    config: SandboxConfig,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("kind", &self.kind())
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+impl Sandbox {
+    /// Detect the backend, create stockade's parent cgroup(s) and start the
+    /// spawner thread. Must be called inside a tokio runtime.
+    pub fn new(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| SandboxError::NoRuntime)?;
+        let (backend, warnings) = choose(&config)?;
+        for warning in &warnings {
+            tracing::warn!("{warning}");
+        }
+        let spawner = Spawner::start(handle)?;
+        Ok(Sandbox { inner: Arc::new(Inner { backend, warnings, spawner, config }) })
+    }
+
+    /// The backend in use.
+    pub fn kind(&self) -> BackendKind {
+        self.inner.backend.kind()
+    }
+
+    /// What is missing on this host and what that costs (always non-empty for the none backend).
+    pub fn warnings(&self) -> &[String] {
+        &self.inner.warnings
+    }
+
+    /// Create the box, spawn `spec.argv` on the spawner thread with the child
+    /// joining the box before exec, and return the running agent. On error no
+    /// box is left behind. Cancel-safe: if the caller stops waiting, the
+    /// agent is killed and its box removed.
+    pub async fn spawn(&self, spec: SpawnSpec) -> Result<Agent, SpawnError> {
+        let this = self.clone();
+        let box_name = spec.box_name.clone();
+        // Run to completion even if our caller is cancelled, so a child that
+        // was already forked is owned by an Agent whose drop cleans up.
+        tokio::spawn(async move { this.spawn_inner(spec).await }).await.unwrap_or_else(|join| {
+            Err(SpawnError::Box { box_name, source: SandboxError::SpawnerGone(join.to_string()) })
+        })
+    }
+
+    async fn spawn_inner(&self, spec: SpawnSpec) -> Result<Agent, SpawnError> {
+        let boxed = |source| SpawnError::Box { box_name: spec.box_name.clone(), source };
+        let name = BoxName::parse(&spec.box_name).map_err(boxed)?;
+        crate::limits::validate(&spec.limits).map_err(boxed)?;
+        let program = resolve_program(&spec)?;
+        let cgroup = self.inner.backend.create(&name, &spec.limits).map_err(boxed)?;
+        let prepared = cgroup.join_fds().and_then(|join| Ok((join, cgroup.oom_watch()?)));
+        let (join, oom) = match prepared {
+            Ok(ok) => ok,
+            Err(err) => return Err(self.abandon(cgroup.as_ref(), boxed(err)).await),
+        };
+        let baseline = cgroup.counters();
+        let pre = PreExec {
+            join,
+            rlimits: RlimitPlan::for_limits(&spec.limits),
+            parent_death: spec.parent_death,
+        };
+        let cmd = command(&spec, &program, pre);
+        let child = match self.inner.spawner.spawn(cmd).await {
+            Ok(Ok(child)) => child,
+            Ok(Err(source)) => {
+                let (kind, mut hint) = classify_spawn_error(&source, &program);
+                if source.raw_os_error() == Some(libc::EAGAIN) {
+                    let c = cgroup.counters();
+                    let box_pids =
+                        c.pids_current.zip(c.pids_limit).map(|(used, limit)| Use { used, limit });
+                    hint = TaskFacts::gather(&self.inner.config.proc_root, box_pids).eagain_hint();
+                }
+                let program = program.display().to_string();
+                let err = SpawnError::Exec {
+                    box_name: spec.box_name.clone(),
+                    program,
+                    kind,
+                    hint,
+                    source,
+                };
+                return Err(self.abandon(cgroup.as_ref(), err).await);
+            }
+            Err(err) => return Err(self.abandon(cgroup.as_ref(), boxed(err)).await),
+        };
+        Ok(Agent::new(AgentParts {
+            child,
+            box_name: spec.box_name,
+            cgroup,
+            oom,
+            baseline,
+            limits: spec.limits,
+        }))
+    }
+
+    /// Remove a box whose spawn failed, keeping the spawn error.
+    async fn abandon(&self, cgroup: &dyn Cgroup, err: SpawnError) -> SpawnError {
+        let _ = crate::agent::kill_until_empty(cgroup, "").await;
+        if let Err(remove) = remove_retrying(cgroup).await {
+            tracing::error!(%remove, "could not remove the box of a failed spawn");
+        }
+        err
+    }
+
+    /// Kill everything in a leftover box and remove it (daemon recovery).
+    /// Blocks for up to a few seconds: call it at startup or from
+    /// `spawn_blocking`. A box that does not exist is not an error.
+    pub fn remove_stale(&self, box_name: &str) -> Result<(), SandboxError> {
+        let name = BoxName::parse(box_name)?;
+        let Some(cgroup) = self.inner.backend.open(&name) else { return Ok(()) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut delay = Duration::from_micros(500);
+        loop {
+            let left = match cgroup.kill_pass().and_then(|_| cgroup.procs()) {
+                Ok(p) => p.len(),
+                Err(err) if err.is_not_found() => return Ok(()),
+                Err(err) => return Err(err),
+            };
+            let removed = if left == 0 { cgroup.remove() } else { Ok(()) };
+            match removed {
+                Ok(()) if left == 0 => return Ok(()),
+                Err(SandboxError::Io { ref source, .. })
+                    if source.raw_os_error() == Some(libc::EBUSY) => {}
+                Err(err) => return Err(err),
+                Ok(()) => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(SandboxError::NotEmpty { name: box_name.to_string(), count: left });
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_millis(20));
+        }
+    }
+
+    /// The pids in a box (daemon recovery): empty when the box is gone or
+    /// empty. Always empty on the none backend, which keeps no trace by name.
+    pub fn live_pids(&self, box_name: &str) -> Result<Vec<u32>, SandboxError> {
+        let name = BoxName::parse(box_name)?;
+        match self.inner.backend.open(&name) {
+            None => Ok(Vec::new()),
+            Some(cgroup) => match cgroup.procs() {
+                Err(err) if err.is_not_found() => Ok(Vec::new()),
+                other => other,
+            },
+        }
+    }
+}
+
+/// Pick the backend per the configuration; `Auto` falls back to none with a
+/// warning that says why each cgroup backend was not usable.
+fn choose(config: &SandboxConfig) -> Result<(Box<dyn Backend>, Vec<String>), SandboxError> {
+    let layout = || detect(&config.cgroup_root, &config.proc_root);
+    let v2 = |layout: &Layout| match &layout.v2 {
+        Some(h) => V2::new(h, &config.parent).map(|(b, w)| (Box::new(b) as Box<dyn Backend>, w)),
+        None => Err(SandboxError::BackendUnavailable {
+            wanted: "cgroup v2",
+            reason: format!("no cgroup2 mount under {}", config.cgroup_root.display()),
+            hint: "mount cgroup2 or choose another backend",
+        }),
+    };
+    let v1 = |layout: &Layout| {
+        V1::new(&layout.v1, &config.parent, &config.proc_root)
+            .map(|(b, w)| (Box::new(b) as Box<dyn Backend>, w))
+    };
+    let none = |reason: String| {
+        (Box::new(NoCgroups) as Box<dyn Backend>, vec![NoCgroups::warning(&reason)])
+    };
+    match config.mode {
+        BackendChoice::None => Ok(none("the none backend was chosen in the configuration".into())),
+        BackendChoice::V2 => v2(&layout()?),
+        BackendChoice::V1 => v1(&layout()?),
+        BackendChoice::Auto => {
+            let layout = match layout() {
+                Ok(layout) => layout,
+                Err(err) => return Ok(none(err.to_string())),
+            };
+            let v2_has_controllers =
+                layout.v2.as_ref().is_some_and(|h| h.has("memory") && h.has("pids"));
+            let mut reasons = Vec::new();
+            if v2_has_controllers {
+                match v2(&layout) {
+                    Ok(found) => return Ok(found),
+                    Err(err) => reasons.push(err.to_string()),
+                }
+            }
+            match v1(&layout) {
+                Ok(found) => return Ok(found),
+                Err(err) => reasons.push(err.to_string()),
+            }
+            Ok(none(reasons.join("; ")))
+        }
+    }
+}
