@@ -50,20 +50,23 @@ impl Fixture {
             .set("sys/fs/cgroup/cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n")
             .set("sys/fs/cgroup/user.slice/user-1000.slice/session-1.scope/cgroup.controllers", "cpu io memory pids\n")
             .set("sys/devices/system/cpu/online", "0-7\n")
-            .set(
-                "etc/security/limits.conf",
-                "# /etc/security/limits.conf\n\
-                 #<domain> <type> <item> <value>\n\
-                 *    soft  noproc  65535\n\
-                 *    hard  nproc   100000\n\
-                 *    soft  nofile  65535\n\
-                 *    hard  nofile  65535\n",
-            )
+            .set("etc/security/limits.conf", &Fixture::field_report_limits_conf())
             .set(
                 "etc/sysctl.conf",
                 "# TraitorSim - increased for Docker-in-Docker\nkernel.threads-max = 65536\nkernel.pid_max = 65536\n",
             );
         f
+    }
+
+    /// The field report's limits.conf: line 3 has the `noproc` typo.
+    pub fn field_report_limits_conf() -> String {
+        "# /etc/security/limits.conf\n\
+         #<domain> <type> <item> <value>\n\
+         *    soft  noproc  65535\n\
+         *    hard  nproc   100000\n\
+         *    soft  nofile  65535\n\
+         *    hard  nofile  65535\n"
+            .to_string()
     }
 
     /// A quiet, roomy host: nothing near a limit, cgroup v2 with favordynmods.

@@ -21,8 +21,10 @@ mod checks;
 mod facts;
 #[cfg(test)]
 mod fixture;
+mod lint;
 mod probe;
 mod render;
+mod report;
 mod root;
 mod size;
 
@@ -32,6 +34,8 @@ pub use facts::{
     InotifyUsage, Meminfo, Pressure, PressureError, ProcessLimits, PsiLine, PsiResource,
     REQUIRED_CONTROLLERS, Rlimit, TaskCeiling, Tasks, read_pressure,
 };
+pub use lint::{LintFinding, lint_checks, lint_limits, lint_sysctl};
 pub use probe::{Probe, Unknown};
 pub use render::{render_text, summary};
+pub use report::{doctor, worst};
 pub use root::HostRoot;
