@@ -1,1 +1,48 @@
-//! stockade-spec (being built; see ARCHITECTURE.md).
+//! `stockade.toml`, parsed strictly: the spec file of DESIGN.md §2 as a typed,
+//! validated [`Spec`].
+//!
+//! Start at [`Spec::parse`] / [`Spec::from_file`]. Text becomes spanned TOML
+//! values, which `read` walks table by table, reporting *every* problem (unknown
+//! keys with "did you mean", bad durations and sizes, unknown or cyclic
+//! dependencies, …) as a [`SpecDiagnostic`] with its place in the file; they
+//! come back together as one [`SpecError`], whose [`SpecError::render`] draws
+//! them with the offending text underlined. `model` holds the validated types
+//! the engine consumes; `schema` the JSON Schema published at
+//! `schema/stockade.schema.json`; [`STARTER_SPEC`] is what `stockade init` writes.
+//!
+//! Value syntax: durations are strings with units (`"100ms"`, `"5m"`,
+//! `"1h30m"`, see [`parse_duration`]); sizes are strings with binary or decimal
+//! units or integers of bytes (`"512MiB"`, `"1G"`, `4096`, see [`parse_size`]);
+//! limits may be `"unlimited"`. Relative paths are resolved against the spec
+//! file's directory. `{replica}` / `{replica+N}` in a service's command, env
+//! values and probes expand per replica ([`expand_replica`]).
+
+#![deny(missing_docs)]
+
+mod duration;
+mod error;
+mod model;
+mod problem;
+mod read;
+mod replica;
+mod schema;
+mod signal;
+mod size;
+mod starter;
+mod suggest;
+
+pub use duration::{DurationError, parse_duration};
+pub use error::{SpecDiagnostic, SpecError};
+pub use model::{
+    Backoff, Concurrency, DEFAULT_EVENT_RETENTION, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE,
+    DEFAULT_MAX_QUEUED, DEFAULT_POOL, DEFAULT_POOL_CONCURRENCY, DaemonConfig, Dependency,
+    DependsOn, JobSpec, Listen, PoolSpec, ProbeCheck, ProbeSpec, RETRYABLE_CAUSES, RestartPolicy,
+    Retries, ServiceSpec, Spec, StartLimit, StopSpec,
+};
+pub use problem::Problem;
+pub use read::builtin_defaults;
+pub use replica::{PlaceholderError, expand_replica};
+pub use schema::json_schema;
+pub use size::{SizeError, parse_size};
+pub use starter::STARTER_SPEC;
+pub use stockade_proto::Limits;

@@ -1,0 +1,51 @@
+//! `[daemon]`: where the daemon keeps its state and where it listens.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Default `log_max_size`: 10 MiB per log file before rotation.
+pub const DEFAULT_LOG_MAX_SIZE: u64 = 10 << 20;
+/// Default `log_keep`: rotated files kept per log.
+pub const DEFAULT_LOG_KEEP: u32 = 3;
+/// Default `event_retention`: the store keeps the newest 100,000 events. A count
+/// rather than an age, so the store's size is bounded however busy the host is.
+pub const DEFAULT_EVENT_RETENTION: u64 = 100_000;
+
+/// The validated `[daemon]` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaemonConfig {
+    /// Absolute directory for the store, logs and socket (`state_dir`, default
+    /// `.stockade`, resolved against the spec file's directory).
+    pub state_dir: PathBuf,
+    /// Addresses to serve the API on; never empty. Default: `unix:<state_dir>/stockade.sock`.
+    pub listen: Vec<Listen>,
+    /// Bearer token required from API clients: `token`, or the value of the
+    /// environment variable named by `token_env`.
+    pub token: Option<String>,
+    /// Rotate a log file when it reaches this many bytes.
+    pub log_max_size: u64,
+    /// Rotated log files kept per log.
+    pub log_keep: u32,
+    /// Number of newest events the store keeps.
+    pub event_retention: u64,
+}
+
+/// One address the daemon listens on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    /// `unix:PATH`: a Unix socket (absolute path; relative paths in the spec are
+    /// resolved against the spec file's directory).
+    Unix(PathBuf),
+    /// `tcp:HOST:PORT` with HOST an IP address (`[::1]` for IPv6).
+    Tcp(SocketAddr),
+}
+
+impl DaemonConfig {
+    /// The first Unix socket the daemon listens on: where the CLI connects by default.
+    pub fn socket_path(&self) -> Option<&std::path::Path> {
+        self.listen.iter().find_map(|l| match l {
+            Listen::Unix(path) => Some(path.as_path()),
+            Listen::Tcp(_) => None,
+        })
+    }
+}

@@ -1,0 +1,57 @@
+//! `[job.NAME]`: a template for queued work.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use stockade_proto::Limits;
+
+/// Cause kinds (`ExitCause::kind`) a job may be retried on. `stopped` and
+/// `spawn_failed` are not retryable: one was asked for, the other will fail again.
+pub const RETRYABLE_CAUSES: [&str; 7] =
+    ["exited", "signaled", "oom_killed", "pids_limit", "timed_out", "lost", "liveness_failed"];
+
+/// A validated job template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobSpec {
+    /// The template's name (unique across services and jobs).
+    pub name: String,
+    /// argv; never empty. Submitted args are appended.
+    pub command: Vec<String>,
+    /// Extra environment; a submission's env is merged over it.
+    pub env: BTreeMap<String, String>,
+    /// Working directory, absolute.
+    pub cwd: Option<PathBuf>,
+    /// The pool it queues in (default `default`); always a pool of the spec.
+    pub pool: String,
+    /// Wall-clock limit per run: TERM, grace, then the box is killed.
+    pub timeout: Option<Duration>,
+    /// Higher runs first (default 0); a submission may override it.
+    pub priority: i32,
+    /// Retry policy.
+    pub retries: Retries,
+    /// Limits of each run's box, already merged over the defaults.
+    pub limits: Limits,
+}
+
+/// `retries`: how many times a failed job runs again, and on which causes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retries {
+    /// Extra attempts after the first (default 0).
+    pub max: u32,
+    /// Delay before each retry (default 10s).
+    pub backoff: Duration,
+    /// Cause kinds that are retried (default `["exited", "lost"]`; OOM and
+    /// pids-limit deaths would fail the same way again, so they are opt-in).
+    pub on: Vec<String>,
+}
+
+impl Default for Retries {
+    fn default() -> Self {
+        Retries {
+            max: 0,
+            backoff: Duration::from_secs(10),
+            on: vec!["exited".to_owned(), "lost".to_owned()],
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! The spec's tables as serde/schemars types: the source of the JSON Schema.
+//!
+//! These types are not how the spec is read (see `read`, which collects every
+//! error with its span); they describe it. Their field lists are tested against
+//! the reader's key lists, and every example spec must deserialize into them.
+
+// Fields exist to be described by the schema and checked by deserialization,
+// never read.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::values::{Concurrency, CountLimit, CpuLimit, Duration, Signal, Size, SizeLimit};
+
+/// `stockade.toml`: the services, job templates, pools and defaults of one stockade daemon.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "stockade.toml")]
+pub(crate) struct SpecFile {
+    /// Where the daemon keeps its state and where it listens.
+    daemon: Option<DaemonTable>,
+    /// Defaults for every box.
+    defaults: Option<DefaultsTable>,
+    /// Admission domains for jobs, by name. The pool `default` always exists (max_concurrency = 4 unless declared).
+    #[serde(default)]
+    #[schemars(extend("propertyNames" = { "pattern": super::values::NAME_PATTERN }))]
+    pool: BTreeMap<String, PoolTable>,
+    /// Long-running agents, by name (names are shared with jobs).
+    #[serde(default)]
+    #[schemars(extend("propertyNames" = { "pattern": super::values::NAME_PATTERN }))]
+    service: BTreeMap<String, ServiceTable>,
+    /// Job templates, by name (names are shared with services).
+    #[serde(default)]
+    #[schemars(extend("propertyNames" = { "pattern": super::values::NAME_PATTERN }))]
+    job: BTreeMap<String, JobTable>,
+}
+
+/// `[daemon]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DaemonTable {
+    /// Store, logs and socket directory, relative to the spec file (default ".stockade").
+    state_dir: Option<String>,
+    /// "unix:PATH" or "tcp:IP:PORT" entries (default: unix:<state_dir>/stockade.sock). TCP off loopback needs a token.
+    listen: Option<Vec<String>>,
+    /// Bearer token for API clients (prefer token_env).
+    token: Option<String>,
+    /// Name of an environment variable holding the bearer token.
+    token_env: Option<String>,
+    /// Rotate log files at this size (default "10MiB", at least 4KiB).
+    log_max_size: Option<Size>,
+    /// Rotated log files kept (default 3).
+    #[schemars(range(min = 0))]
+    log_keep: Option<u32>,
+    /// Number of newest events the store keeps (default 100000, at least 1000).
+    #[schemars(range(min = 1000))]
+    event_retention: Option<u64>,
+}
+
+/// `[defaults]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DefaultsTable {
+    /// Limits of every box unless a unit overrides them. Built in: cpus = 1.0, memory = "2GiB", pids = 1000, nofile = 65535; STOCKADE_DEFAULT_* environment variables override these.
+    limits: Option<LimitsTable>,
+}
+
+/// The limits of one box.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LimitsTable {
+    /// CPU quota in CPUs.
+    cpus: Option<CpuLimit>,
+    /// Hard memory limit (at least 1MiB).
+    memory: Option<SizeLimit>,
+    /// Memory throttling threshold (cgroup v2 memory.high, at least 1MiB).
+    memory_high: Option<SizeLimit>,
+    /// Maximum tasks (processes and threads) in the box: what stops fork bombs.
+    pids: Option<CountLimit>,
+    /// RLIMIT_NOFILE.
+    nofile: Option<CountLimit>,
+    /// RLIMIT_NPROC (counted per user, not per box).
+    nproc: Option<CountLimit>,
+    /// RLIMIT_CORE; 0 disables core dumps.
+    core: Option<SizeLimit>,
+}
+
+/// `[pool.NAME]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PoolTable {
+    /// Jobs of this pool running at once.
+    max_concurrency: Option<Concurrency>,
+    /// Lower bound with max_concurrency = "auto" (default 1).
+    #[schemars(range(min = 1))]
+    min: Option<u32>,
+    /// Upper bound with max_concurrency = "auto" (default 4 × CPUs).
+    #[schemars(range(min = 1))]
+    max: Option<u32>,
+    /// Queued jobs beyond this are rejected (default 10000).
+    #[schemars(range(min = 1))]
+    max_queued: Option<u64>,
+    /// A job not started within this time expires.
+    queue_timeout: Option<Duration>,
+}
+
+/// Restart policy.
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Restart {
+    /// Never restart.
+    Never,
+    /// Restart when the run did not succeed per exit_codes (default).
+    OnFailure,
+    /// Always restart, unless stopped by a user.
+    Always,
+    /// Like always, and a user's stop survives daemon restarts.
+    UnlessStopped,
+}
+
+/// A dependency condition.
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Condition {
+    /// Its process was spawned.
+    Started,
+    /// Its readiness probe passed.
+    Ready,
+    /// It ended.
+    Completed,
+    /// It ended with a success exit code.
+    CompletedSuccessfully,
+}
+
+/// `[service.NAME]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ServiceTable {
+    /// argv, e.g. ["python3", "agent.py"]; no shell. {replica} / {replica+N} expand per replica.
+    #[schemars(length(min = 1))]
+    command: Vec<String>,
+    /// Extra environment; values may use {replica}.
+    env: Option<BTreeMap<String, String>>,
+    /// Working directory, relative to the spec file.
+    cwd: Option<String>,
+    /// When to restart (default "on-failure").
+    restart: Option<Restart>,
+    /// Exit codes that count as success (default [0]).
+    #[schemars(length(min = 1))]
+    exit_codes: Option<Vec<u8>>,
+    /// Delay between restarts.
+    backoff: Option<BackoffTable>,
+    /// More than burst starts within interval: give up (visibly).
+    start_limit: Option<StartLimitTable>,
+    /// How to stop the service.
+    stop: Option<StopTable>,
+    /// Gates the ready state.
+    readiness: Option<ProbeTable>,
+    /// Failures end the run as liveness_failed.
+    liveness: Option<ProbeTable>,
+    /// Limits of each replica's box, over the defaults.
+    limits: Option<LimitsTable>,
+    /// Number of copies (default 1).
+    #[schemars(range(min = 1))]
+    replicas: Option<u32>,
+    /// Services to wait for, e.g. { db = "ready" }.
+    #[schemars(extend("propertyNames" = { "pattern": super::values::NAME_PATTERN }))]
+    depends_on: Option<BTreeMap<String, Condition>>,
+}
+
+/// Exponential backoff between restarts.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BackoffTable {
+    /// First delay (default "100ms").
+    initial: Option<Duration>,
+    /// Cap (default "30s").
+    max: Option<Duration>,
+    /// Growth per restart (default 2.0).
+    #[schemars(range(min = 1.0))]
+    factor: Option<f64>,
+    /// Random spread as a fraction (default 0.2).
+    #[schemars(range(min = 0.0, max = 1.0))]
+    jitter: Option<f64>,
+}
+
+/// The restart circuit breaker.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StartLimitTable {
+    /// Starts allowed per interval (default 5).
+    #[schemars(range(min = 1))]
+    burst: Option<u32>,
+    /// The window (default "60s").
+    interval: Option<Duration>,
+}
+
+/// Stop: signal, grace, then kill the box.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StopTable {
+    /// Signal sent to every process in the box (default "SIGTERM").
+    signal: Option<Signal>,
+    /// Time before the box is killed (default "10s").
+    grace: Option<Duration>,
+}
+
+/// A probe: exactly one of exec, http, tcp.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [{ "required": ["exec"] }, { "required": ["http"] }, { "required": ["tcp"] }]))]
+pub(crate) struct ProbeTable {
+    /// Command run in the agent's box; exit 0 is success.
+    #[schemars(length(min = 1))]
+    exec: Option<Vec<String>>,
+    /// Plain http:// URL; 2xx/3xx is success. May use {replica+N} for per-replica ports.
+    #[schemars(regex(pattern = r"^http://"))]
+    http: Option<String>,
+    /// HOST:PORT to connect to.
+    tcp: Option<String>,
+    /// Time between checks (default "5s").
+    period: Option<Duration>,
+    /// Per-check timeout (default "1s").
+    timeout: Option<Duration>,
+    /// Consecutive failures that count (default 3).
+    #[schemars(range(min = 1))]
+    failure_threshold: Option<u32>,
+    /// Consecutive successes that count (default 1).
+    #[schemars(range(min = 1))]
+    success_threshold: Option<u32>,
+    /// Delay before the first check (default "0s").
+    initial_delay: Option<Duration>,
+}
+
+/// `[job.NAME]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct JobTable {
+    /// argv; submitted args are appended.
+    #[schemars(length(min = 1))]
+    command: Vec<String>,
+    /// Extra environment.
+    env: Option<BTreeMap<String, String>>,
+    /// Working directory, relative to the spec file.
+    cwd: Option<String>,
+    /// Pool to queue in (default "default").
+    pool: Option<String>,
+    /// Wall-clock limit per run.
+    timeout: Option<Duration>,
+    /// Higher runs first (default 0).
+    priority: Option<i32>,
+    /// Retry policy.
+    retries: Option<RetriesTable>,
+    /// Limits of each run's box, over the defaults.
+    limits: Option<LimitsTable>,
+}
+
+/// Cause kinds a job can be retried on.
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RetryCause {
+    /// Exited with a non-success code.
+    Exited,
+    /// Killed by a signal stockade did not send.
+    Signaled,
+    /// Killed by the OOM killer in its box.
+    OomKilled,
+    /// Hit its pids limit.
+    PidsLimit,
+    /// Ran past its timeout.
+    TimedOut,
+    /// Gone after a daemon restart.
+    Lost,
+    /// Liveness probe failed.
+    LivenessFailed,
+}
+
+/// Retries of a failed job.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RetriesTable {
+    /// Extra attempts (default 0).
+    max: Option<u32>,
+    /// Delay before a retry (default "10s").
+    backoff: Option<Duration>,
+    /// Cause kinds that are retried (default ["exited", "lost"]).
+    on: Option<Vec<RetryCause>>,
+}
