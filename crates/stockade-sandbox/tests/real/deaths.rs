@@ -1,0 +1,124 @@
+//! Every death classified, with the evidence that decided it, from real
+//! processes in real boxes.
+
+use std::time::Duration;
+
+use stockade_proto::{ExitCause, Limits};
+use stockade_sandbox::EndReason;
+
+use crate::support::{MIB, TestTree, spec};
+
+#[tokio::test]
+async fn exit_3_is_exited_3() {
+    let Some(tree) = TestTree::new("exit3") else { return };
+    let mut agent =
+        tree.sandbox.spawn(spec("e/1", &["sh", "-c", "exit 3"], Limits::default())).await.unwrap();
+    let status = agent.wait().await.unwrap();
+    let death = agent.finish(status, EndReason::Exited).await;
+    assert_eq!(death.cause, ExitCause::Exited { code: 3 });
+    assert_eq!(death.evidence.exit_code, Some(3));
+    assert_eq!(death.evidence.oom_kills, Some(0));
+    assert_eq!(death.evidence.pids_max_hits, Some(0));
+    assert_eq!(death.evidence.decided_by, "main process exited 3");
+    assert!(death.evidence.notes.is_empty(), "{:?}", death.evidence.notes);
+}
+
+#[tokio::test]
+async fn sigsegv_is_signaled_11_with_the_core_flag() {
+    let Some(tree) = TestTree::new("segv") else { return };
+    let no_core = Limits { core: Some(0), ..Limits::default() };
+    let mut agent =
+        tree.sandbox.spawn(spec("s/1", &["sh", "-c", "kill -SEGV $$"], no_core)).await.unwrap();
+    let status = agent.wait().await.unwrap();
+    let death = agent.finish(status, EndReason::Exited).await;
+    assert_eq!(death.cause, ExitCause::Signaled { signal: 11, core_dumped: false });
+
+    // core_pattern is "core" here: with RLIMIT_CORE up, the kernel writes one into the cwd.
+    let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
+    if pattern.trim() != "core" {
+        eprintln!("skipping the core-dump half: core_pattern is {pattern:?}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = spec(
+        "s/2",
+        &["sh", "-c", "kill -SEGV $$"],
+        Limits { core: Some(64 * MIB), ..Limits::default() },
+    );
+    s.cwd = Some(dir.path().to_path_buf());
+    let mut agent = tree.sandbox.spawn(s).await.unwrap();
+    let status = agent.wait().await.unwrap();
+    let death = agent.finish(status, EndReason::Exited).await;
+    assert_eq!(death.cause, ExitCause::Signaled { signal: 11, core_dumped: true });
+    assert!(death.evidence.core_dumped);
+}
+
+#[tokio::test]
+async fn a_memory_hog_is_oom_killed_and_noticed_while_it_happens() {
+    let Some(tree) = TestTree::new("oom") else { return };
+    let limits = Limits { memory: Some(32 * MIB), pids: Some(16), ..Limits::default() };
+    // tail buffers /dev/zero forever looking for a newline: one process that only grows.
+    let mut agent = tree.sandbox.spawn(spec("hog", &["tail", "/dev/zero"], limits)).await.unwrap();
+    let count = tokio::time::timeout(Duration::from_secs(60), agent.oom_notified())
+        .await
+        .expect("no OOM notification");
+    assert_eq!(count, 1);
+    let status = agent.wait().await.unwrap();
+    let death = agent.finish(status, EndReason::Exited).await;
+    assert_eq!(death.cause, ExitCause::OomKilled, "{:?}", death.evidence);
+    let e = &death.evidence;
+    assert_eq!(e.signal, Some(9));
+    assert_eq!(e.oom_kills, Some(1));
+    assert_eq!(e.memory_limit, Some(32 * MIB));
+    assert!(e.memory_peak.unwrap() >= 30 * MIB, "{e:?}");
+    assert!(e.memory_max_hits.unwrap() > 0, "{e:?}");
+    assert!(e.decided_by.contains("SIGKILL and oom_kill rose by 1"), "{}", e.decided_by);
+}
+
+#[tokio::test]
+async fn a_helper_oom_killed_under_an_agent_that_exits_0_is_a_side_fact() {
+    let Some(tree) = TestTree::new("oomhelper") else { return };
+    let limits = Limits { memory: Some(32 * MIB), pids: Some(16), ..Limits::default() };
+    let mut agent = tree
+        .sandbox
+        .spawn(spec("h", &["sh", "-c", "tail /dev/zero; exit 0"], limits))
+        .await
+        .unwrap();
+    let status = agent.wait().await.unwrap();
+    let death = agent.finish(status, EndReason::Exited).await;
+    assert_eq!(death.cause, ExitCause::Exited { code: 0 }, "{:?}", death.evidence);
+    assert_eq!(death.evidence.oom_kills, Some(1));
+    assert!(
+        death.evidence.decided_by.contains("side facts: oom_kill rose by 1"),
+        "{}",
+        death.evidence.decided_by
+    );
+}
+
+#[tokio::test]
+async fn a_fork_bomb_hits_pids_limit_and_the_host_stays_responsive() {
+    let Some(tree) = TestTree::new("forkbomb") else { return };
+    let limits =
+        Limits { pids: Some(64), memory: Some(128 * MIB), cpus: Some(0.5), ..Limits::default() };
+    // The classic bomb, then a fork loop in the main process: it fails (exit 2)
+    // as soon as the box is full.
+    let script = "bomb() { bomb | bomb & }; bomb; while :; do sleep 30 & done";
+    let mut agent = tree.sandbox.spawn(spec("bomb", &["sh", "-c", script], limits)).await.unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(60), agent.wait())
+        .await
+        .expect("main never failed")
+        .unwrap();
+    // While the bomb still fills its box, the host forks fine.
+    let usage = agent.usage();
+    let outside = std::process::Command::new("true").status().unwrap();
+    assert!(outside.success());
+    assert!(usage.pids_current.unwrap() <= 64, "{usage:?}");
+    let death = agent.finish(status, EndReason::Exited).await;
+    assert_eq!(death.cause, ExitCause::PidsLimit, "{:?}", death.evidence);
+    let e = &death.evidence;
+    assert!(e.pids_max_hits.unwrap() > 0, "{e:?}");
+    assert_eq!(e.pids_limit, Some(64));
+    assert_eq!(e.pids_peak, Some(64), "{e:?}");
+    assert_ne!(e.exit_code, Some(0));
+    assert!(!tree.box_dir("pids", "bomb").exists(), "bomb box removed");
+}

@@ -1,0 +1,9 @@
+//! Real processes in real boxes on this host's cgroup tree (v1 here). Each
+//! test makes its own parent cgroup (`stockade-test-<name>-<pid>`) and removes
+//! it on drop; tests skip with a printed reason where there is no writable
+//! cgroup tree or no root.
+
+mod deaths;
+mod errors;
+mod lifecycle;
+mod support;
