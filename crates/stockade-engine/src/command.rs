@@ -1,0 +1,80 @@
+//! [`Command`]: every request the engine answers, one variant per verb, each
+//! with its oneshot reply.
+
+use crate::EngineError;
+use stockade_proto::{JobId, JobRequest, JobView, PoolView, ReplicaView, StatusView, Submitted};
+use stockade_store::JobFilter;
+use tokio::sync::oneshot;
+
+/// A reply channel.
+pub type Reply<T> = oneshot::Sender<Result<T, EngineError>>;
+
+/// What to do to a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceAction {
+    /// Start it (clears `gave_up`).
+    Start,
+    /// Stop every replica and keep it down.
+    Stop,
+    /// Stop, then start again (clears `gave_up`).
+    Restart,
+}
+
+/// A request to the engine.
+#[derive(Debug)]
+pub enum Command {
+    /// Everything, for `GET /api/status`.
+    Status(Reply<StatusView>),
+    /// Start, stop or restart a service.
+    Service {
+        /// The service.
+        name: String,
+        /// What to do.
+        action: ServiceAction,
+        /// Answered once the action is under way.
+        reply: Reply<Vec<ReplicaView>>,
+    },
+    /// Submit jobs (one or a batch); answered once committed.
+    Submit {
+        /// The submissions.
+        requests: Vec<JobRequest>,
+        /// One answer per submission, or one error for all.
+        reply: Reply<Vec<Submitted>>,
+    },
+    /// One job.
+    Job {
+        /// Which.
+        id: JobId,
+        /// Its view.
+        reply: Reply<JobView>,
+    },
+    /// A listing of jobs.
+    Jobs {
+        /// Which.
+        filter: JobFilter,
+        /// Their views, newest first.
+        reply: Reply<Vec<JobView>>,
+    },
+    /// Cancel a queued or running job.
+    Cancel {
+        /// Which.
+        id: JobId,
+        /// The job as it now is (a running job reports `running` until its box is empty).
+        reply: Reply<JobView>,
+    },
+    /// Every pool, for `GET /api/queue/status`.
+    Queue(Reply<Vec<PoolView>>),
+    /// Replicas whose readiness does not pass (empty = ready).
+    Laggards(Reply<Vec<ReplicaView>>),
+    /// Stop everything in reverse dependency order, then end the engine.
+    Shutdown(Reply<ShutdownReport>),
+}
+
+/// How a shutdown went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Runs that ended within their grace.
+    pub clean: u32,
+    /// Runs whose box had to be killed after the grace.
+    pub killed: u32,
+}

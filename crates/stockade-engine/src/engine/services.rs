@@ -1,0 +1,612 @@
+//! Services: starting replicas in dependency order, restarts with backoff and
+//! a start limit, readiness and liveness probes, and start/stop/restart.
+
+use super::{Engine, Owner};
+use crate::backoff::{self, StartWindow};
+use crate::command::ServiceAction;
+use crate::launcher::{Exit, LaunchRequest, RunEvent, RunEventKind, StopReason, StopRequest};
+use crate::probe::{self, ProbeKind, ProbeResult};
+use crate::replica::{AfterExit, Readiness, ReplicaEvent, ReplicaState};
+use crate::{EngineError, postmortem};
+use std::collections::VecDeque;
+use std::time::Duration;
+use stockade_proto::{
+    EventKind, Evidence, ExitCause, LogTail, ProbeRecord, ReplicaView, RunId, UnitKind, UnixMillis,
+    now_millis,
+};
+use stockade_spec::{DependsOn, RestartPolicy, ServiceSpec};
+use stockade_store::{NewRun, StoreError, Write};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// A run that stayed up this long resets the backoff: the next crash starts
+/// again from `backoff.initial`.
+pub(super) const STABLE_AFTER: Duration = Duration::from_secs(10);
+/// How many probe results a replica keeps for its post-mortem.
+const PROBE_HISTORY: usize = 20;
+/// After a store failure, try to launch again this much later.
+const STORE_RETRY: Duration = Duration::from_secs(1);
+
+/// Whether a service should be up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Desired {
+    Up,
+    Down,
+}
+
+pub(super) struct Service {
+    pub spec: ServiceSpec,
+    pub desired: Desired,
+    pub replicas: Vec<Replica>,
+}
+
+pub(super) struct Replica {
+    pub index: u32,
+    pub state: ReplicaState,
+    /// A `StartRun` commit is in flight.
+    pub launching: bool,
+    pub restarts: u32,
+    /// Consecutive failed runs, for the backoff exponent.
+    failures: u32,
+    window: StartWindow,
+    pub run_started: Option<(Instant, UnixMillis)>,
+    probes: Vec<JoinHandle<()>>,
+    ready_ok: u32,
+    ready_fail: u32,
+    live_fail: u32,
+    pub history: VecDeque<ProbeRecord>,
+    pub reason: Option<String>,
+    /// `stockade restart` asked for a stop followed by a start.
+    restart_after_stop: bool,
+    /// Retry a launch the store refused, at this time.
+    retry_at: Option<Instant>,
+}
+
+impl Service {
+    pub fn new(spec: ServiceSpec) -> Service {
+        let replicas = (0..spec.replicas.max(1)).map(Replica::new).collect();
+        Service { spec, desired: Desired::Up, replicas }
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        if self.desired == Desired::Down {
+            return None;
+        }
+        self.replicas
+            .iter()
+            .filter_map(|r| match (&r.state, r.retry_at) {
+                (_, Some(at)) => Some(at),
+                (ReplicaState::Backoff { until, .. }, None) => Some(*until),
+                _ => None,
+            })
+            .min()
+    }
+
+    fn has_readiness(&self) -> bool {
+        self.spec.readiness.is_some()
+    }
+}
+
+impl Replica {
+    fn new(index: u32) -> Replica {
+        Replica {
+            index,
+            state: ReplicaState::Pending,
+            launching: false,
+            restarts: 0,
+            failures: 0,
+            window: StartWindow::default(),
+            run_started: None,
+            probes: Vec::new(),
+            ready_ok: 0,
+            ready_fail: 0,
+            live_fail: 0,
+            history: VecDeque::new(),
+            reason: None,
+            restart_after_stop: false,
+            retry_at: None,
+        }
+    }
+
+    fn stop_probes(&mut self) {
+        for probe in self.probes.drain(..) {
+            probe.abort();
+        }
+        self.ready_ok = 0;
+        self.ready_fail = 0;
+        self.live_fail = 0;
+    }
+}
+
+/// Whether a replica's dependencies let it start.
+#[derive(Debug, Clone, PartialEq)]
+enum Deps {
+    Met,
+    Waiting,
+    Blocked(String),
+}
+
+impl Engine {
+    /// Move replica `(s, r)` by `event`, recording the new state as an event.
+    pub(super) fn move_replica(&mut self, s: usize, r: u32, event: ReplicaEvent) {
+        let service = &mut self.services[s];
+        let replica = &mut service.replicas[r as usize];
+        let before = replica.state.public();
+        match replica.state.transition(event) {
+            Ok(next) => replica.state = next,
+            Err(e) => {
+                // An engine bug, not a user error: keep the daemon alive and say so loudly.
+                tracing::error!(service = %service.spec.name, replica = r, "{e}");
+                return;
+            }
+        }
+        replica.reason = reason_of(&replica.state);
+        let after = replica.state.public();
+        if before != after || matches!(replica.state, ReplicaState::Blocked { .. }) {
+            let kind = EventKind::ServiceState {
+                replica: r,
+                state: after,
+                reason: replica.reason.clone(),
+            };
+            let unit = service.spec.name.clone();
+            self.persist(vec![Write::Event { unit, kind }]);
+        }
+    }
+
+    pub(super) fn start_services(&mut self, now: Instant) {
+        for s in 0..self.services.len() {
+            if self.services[s].desired == Desired::Down {
+                continue;
+            }
+            let deps = self.deps(s);
+            for r in 0..self.services[s].replicas.len() as u32 {
+                let replica = &self.services[s].replicas[r as usize];
+                if replica.launching || replica.retry_at.is_some_and(|at| at > now) {
+                    continue;
+                }
+                let due = match &replica.state {
+                    ReplicaState::Pending => true,
+                    ReplicaState::Blocked { .. } => {
+                        if deps != Deps::Met && !matches!(deps, Deps::Blocked(_)) {
+                            self.move_replica(s, r, ReplicaEvent::Unblock);
+                        }
+                        matches!(deps, Deps::Met)
+                    }
+                    ReplicaState::Backoff { until, .. } => *until <= now,
+                    ReplicaState::Stopped { .. } => replica.restart_after_stop,
+                    _ => false,
+                };
+                if !due {
+                    continue;
+                }
+                let fresh = matches!(
+                    self.services[s].replicas[r as usize].state,
+                    ReplicaState::Pending | ReplicaState::Blocked { .. }
+                );
+                match (&deps, fresh) {
+                    (Deps::Blocked(reason), true) => {
+                        let already = matches!(&self.services[s].replicas[r as usize].state,
+                            ReplicaState::Blocked { reason: old } if old == reason);
+                        if !already {
+                            self.move_replica(s, r, ReplicaEvent::Block { reason: reason.clone() });
+                        }
+                    }
+                    (Deps::Waiting, true) => {}
+                    _ => self.begin_launch(s, r, now),
+                }
+            }
+        }
+    }
+
+    /// Journal a new run for replica `(s, r)`; it launches once committed.
+    fn begin_launch(&mut self, s: usize, r: u32, now: Instant) {
+        if matches!(self.services[s].replicas[r as usize].state, ReplicaState::Blocked { .. }) {
+            self.move_replica(s, r, ReplicaEvent::Unblock);
+        }
+        let name = self.services[s].spec.name.clone();
+        let box_name = self.box_name(&name, &r.to_string());
+        let service = &mut self.services[s];
+        let replica = &mut service.replicas[r as usize];
+        replica.launching = true;
+        replica.retry_at = None;
+        replica.restart_after_stop = false;
+        replica.window.record(now, &service.spec.start_limit);
+        let run = NewRun {
+            unit: name,
+            kind: UnitKind::Service,
+            job: None,
+            replica: r,
+            attempt: replica.restarts + 1,
+            pid: None,
+            box_name: box_name.clone(),
+            started_at: now_millis(),
+            limits: service.spec.limits.clone(),
+        };
+        let followup = super::commit::Followup::LaunchReplica { service: s, replica: r, box_name };
+        self.commits.push(vec![Write::StartRun(run)], followup);
+    }
+
+    pub(super) fn launch_replica_committed(
+        &mut self,
+        s: usize,
+        r: u32,
+        box_name: String,
+        run: Result<Option<RunId>, StoreError>,
+    ) {
+        let service = &mut self.services[s];
+        let replica = &mut service.replicas[r as usize];
+        replica.launching = false;
+        let run = match run {
+            Ok(Some(run)) => run,
+            Ok(None) | Err(_) => {
+                tracing::error!(service = %service.spec.name, replica = r,
+                    "could not journal a new run ({:?}); retrying", run.err());
+                replica.retry_at = Some(Instant::now() + STORE_RETRY);
+                return;
+            }
+        };
+        if self.shutdown.is_some() || self.services[s].desired == Desired::Down {
+            // Journaled but never launched: close the run so recovery finds nothing open.
+            let cause = ExitCause::Stopped;
+            let evidence = Evidence {
+                decided_by: "stopped before it was launched".into(),
+                ..Evidence::default()
+            };
+            self.persist(vec![Write::EndRun { run, cause, evidence, ended_at: now_millis() }]);
+            return;
+        }
+        self.move_replica(s, r, ReplicaEvent::Launch { run });
+        self.runs.insert(run, Owner::Replica { service: s, replica: r });
+        let spec = self.services[s].spec.for_replica(r);
+        let replica_env = [
+            ("STOCKADE_SERVICE".to_string(), spec.name.clone()),
+            ("STOCKADE_REPLICA".to_string(), r.to_string()),
+            ("STOCKADE_RUN_ID".to_string(), run.to_string()),
+        ];
+        let request = LaunchRequest {
+            run,
+            unit: spec.name.clone(),
+            box_name,
+            argv: spec.command.clone(),
+            env: spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).chain(replica_env).collect(),
+            cwd: spec.cwd.clone(),
+            limits: spec.limits.clone(),
+            log: self.log_target(&format!("{}.{r}.log", spec.name)),
+        };
+        self.launcher.launch(request, self.run_tx.clone());
+    }
+
+    pub(super) fn replica_run_event(&mut self, s: usize, r: u32, event: RunEvent) {
+        let run = event.run;
+        match event.kind {
+            RunEventKind::Started { pid } => {
+                let readiness = if self.services[s].has_readiness() {
+                    Readiness::Probed
+                } else {
+                    Readiness::None
+                };
+                self.move_replica(s, r, ReplicaEvent::Started { pid, readiness });
+                self.services[s].replicas[r as usize].run_started =
+                    Some((Instant::now(), now_millis()));
+                self.start_probes(s, r, run);
+                let unit = self.services[s].spec.name.clone();
+                self.persist(vec![Write::Event { unit, kind: EventKind::RunStarted { run, pid } }]);
+            }
+            RunEventKind::SpawnFailed { cause } => {
+                let exit = Exit {
+                    cause,
+                    evidence: Evidence::default(),
+                    logs: LogTail::default(),
+                    killed: false,
+                };
+                self.replica_exited(s, r, run, exit);
+            }
+            RunEventKind::OomKill { .. } => {
+                let unit = self.services[s].spec.name.clone();
+                self.persist(vec![Write::Event { unit, kind: EventKind::OomKill { run } }]);
+            }
+            RunEventKind::Exited(exit) => self.replica_exited(s, r, run, *exit),
+        }
+    }
+
+    fn start_probes(&mut self, s: usize, r: u32, run: RunId) {
+        let spec = self.services[s].spec.for_replica(r);
+        let mut probes = Vec::new();
+        for (kind, probe) in
+            [(ProbeKind::Readiness, spec.readiness), (ProbeKind::Liveness, spec.liveness)]
+        {
+            if let Some(probe) = probe {
+                probes.push(probe::spawn(run, kind, probe, self.probe_tx.clone()));
+            }
+        }
+        self.services[s].replicas[r as usize].probes = probes;
+    }
+
+    fn replica_exited(&mut self, s: usize, r: u32, run: RunId, exit: Exit) {
+        self.runs.remove(&run);
+        self.launcher.forget(run);
+        if let Some(shutdown) = self.shutdown.as_mut() {
+            shutdown.count(&exit);
+        }
+        let now = Instant::now();
+        let service = &mut self.services[s];
+        let replica = &mut service.replicas[r as usize];
+        replica.stop_probes();
+        let asked =
+            matches!(replica.state, ReplicaState::Stopping { reason: StopReason::Asked, .. });
+        let success = exit.cause.is_success(&service.spec.exit_codes);
+        let ran_for = replica.run_started.take().map(|(at, _)| now.duration_since(at));
+        let cause = exit.cause.clone();
+        let next = if replica.restart_after_stop && service.desired == Desired::Up {
+            replica.restart_after_stop = false;
+            replica.window.clear();
+            replica.failures = 0;
+            AfterExit::Restart { until: now, cause: cause.clone() }
+        } else if asked
+            || service.desired == Desired::Down
+            || self.shutdown.is_some()
+            || !wants_restart(service.spec.restart, success)
+        {
+            AfterExit::Stop { cause: Some(cause.clone()) }
+        } else {
+            if ran_for.is_some_and(|d| d >= STABLE_AFTER) {
+                replica.failures = 0;
+            }
+            replica.failures += 1;
+            if replica.window.exhausted(now, &service.spec.start_limit) {
+                AfterExit::GiveUp { cause: cause.clone() }
+            } else {
+                replica.restarts += 1;
+                let delay = backoff::delay(&service.spec.backoff, replica.failures, rand::random());
+                AfterExit::Restart { until: now + delay, cause: cause.clone() }
+            }
+        };
+        let abnormal = !success && !asked;
+        let mut writes = vec![Write::EndRun {
+            run,
+            cause: cause.clone(),
+            evidence: exit.evidence.clone(),
+            ended_at: now_millis(),
+        }];
+        if abnormal {
+            let pm = postmortem::build(postmortem::Input {
+                run,
+                unit: &service.spec.name,
+                exit: &exit,
+                limits: &service.spec.limits,
+                restart_count: replica.restarts,
+                started_at: replica.run_started.map(|(_, ms)| ms),
+                probes: replica.history.iter().cloned().collect(),
+                host: (self.host_snapshot)(),
+            });
+            writes.push(Write::PostMortem(pm));
+        }
+        self.persist(writes);
+        self.move_replica(s, r, ReplicaEvent::Exited { next });
+    }
+
+    pub(super) fn replica_probe(&mut self, s: usize, r: u32, result: ProbeResult) {
+        let service = &mut self.services[s];
+        let replica = &mut service.replicas[r as usize];
+        if replica.state.run() != Some(result.run) {
+            return;
+        }
+        if replica.history.len() == PROBE_HISTORY {
+            replica.history.pop_front();
+        }
+        replica.history.push_back(ProbeRecord {
+            at: now_millis(),
+            probe: result.kind.as_str().into(),
+            ok: result.ok,
+            detail: result.detail.clone(),
+        });
+        let event = match result.kind {
+            ProbeKind::Readiness => {
+                let spec = service.spec.readiness.as_ref();
+                let (ok_needed, fail_needed) = spec
+                    .map_or((1, 3), |p| (p.success_threshold.max(1), p.failure_threshold.max(1)));
+                if result.ok {
+                    replica.ready_ok += 1;
+                    replica.ready_fail = 0;
+                } else {
+                    replica.ready_fail += 1;
+                    replica.ready_ok = 0;
+                }
+                match &replica.state {
+                    ReplicaState::Starting { pid: Some(_), .. } | ReplicaState::Running { .. }
+                        if replica.ready_ok >= ok_needed =>
+                    {
+                        Some(ReplicaEvent::ReadyPassed)
+                    }
+                    ReplicaState::Ready { .. } if replica.ready_fail >= fail_needed => {
+                        Some(ReplicaEvent::ReadyLost)
+                    }
+                    _ => None,
+                }
+            }
+            ProbeKind::Liveness => {
+                let needed =
+                    service.spec.liveness.as_ref().map_or(3, |p| p.failure_threshold.max(1));
+                replica.live_fail = if result.ok { 0 } else { replica.live_fail + 1 };
+                let live = matches!(
+                    replica.state,
+                    ReplicaState::Starting { pid: Some(_), .. }
+                        | ReplicaState::Running { .. }
+                        | ReplicaState::Ready { .. }
+                );
+                if live && replica.live_fail >= needed {
+                    tracing::warn!(service = %service.spec.name, replica = r,
+                        "liveness failed {} times ({}); restarting", replica.live_fail, result.detail);
+                    self.stop_replica(s, r, StopReason::Liveness);
+                }
+                None
+            }
+        };
+        if let Some(event) = event {
+            self.move_replica(s, r, event);
+        }
+    }
+
+    /// Send the stop to a live replica (no-op otherwise).
+    pub(super) fn stop_replica(&mut self, s: usize, r: u32, reason: StopReason) {
+        let spec = &self.services[s].spec;
+        let replica = &self.services[s].replicas[r as usize];
+        let live = matches!(
+            replica.state,
+            ReplicaState::Starting { .. }
+                | ReplicaState::Running { .. }
+                | ReplicaState::Ready { .. }
+        );
+        let Some(run) = replica.state.run().filter(|_| live) else { return };
+        let request = StopRequest { signal: spec.stop.signal, grace: spec.stop.grace, reason };
+        self.launcher.stop(run, request);
+        self.move_replica(s, r, ReplicaEvent::Stop { reason });
+    }
+
+    pub(super) fn service_action(
+        &mut self,
+        name: &str,
+        action: ServiceAction,
+    ) -> Result<Vec<ReplicaView>, EngineError> {
+        if self.shutdown.is_some() {
+            return Err(EngineError::ShuttingDown);
+        }
+        let Some(s) = self.services.iter().position(|svc| svc.spec.name == name) else {
+            let known = self.services.iter().map(|svc| svc.spec.name.clone()).collect();
+            return Err(EngineError::UnknownService { name: name.into(), known });
+        };
+        for r in 0..self.services[s].replicas.len() as u32 {
+            let state = self.services[s].replicas[r as usize].state.clone();
+            let live = state.run().is_some();
+            match action {
+                ServiceAction::Stop => {
+                    self.services[s].desired = Desired::Down;
+                    if live {
+                        self.stop_replica(s, r, StopReason::Asked);
+                    } else if !matches!(state, ReplicaState::Stopped { .. }) {
+                        self.move_replica(s, r, ReplicaEvent::Stop { reason: StopReason::Asked });
+                    }
+                }
+                ServiceAction::Start | ServiceAction::Restart => {
+                    self.services[s].desired = Desired::Up;
+                    let replica = &mut self.services[s].replicas[r as usize];
+                    replica.window.clear();
+                    replica.failures = 0;
+                    if live && action == ServiceAction::Restart {
+                        if !matches!(state, ReplicaState::Stopping { .. }) {
+                            self.services[s].replicas[r as usize].restart_after_stop = true;
+                            self.stop_replica(s, r, StopReason::Asked);
+                        } else {
+                            self.services[s].replicas[r as usize].restart_after_stop = true;
+                        }
+                    } else if matches!(
+                        state,
+                        ReplicaState::GaveUp { .. }
+                            | ReplicaState::Stopped { .. }
+                            | ReplicaState::Blocked { .. }
+                    ) {
+                        self.move_replica(s, r, ReplicaEvent::Reset);
+                    } else if matches!(state, ReplicaState::Backoff { .. }) {
+                        // Start now instead of waiting out the backoff.
+                        self.services[s].replicas[r as usize].restart_after_stop = true;
+                        self.move_replica(s, r, ReplicaEvent::Stop { reason: StopReason::Asked });
+                    }
+                }
+            }
+        }
+        self.reconcile();
+        Ok(self.replica_views(Some(s)))
+    }
+
+    pub(super) fn service_timers(&mut self, _now: Instant) {
+        // Backoff expiry and launch retries are picked up by `start_services`;
+        // nothing else in services runs on a timer (probes have their own tasks).
+    }
+
+    /// Whether service `s`'s dependencies let it start.
+    fn deps(&self, s: usize) -> Deps {
+        for dep in &self.services[s].spec.depends_on {
+            let Some(d) = self.services.iter().position(|svc| svc.spec.name == dep.service) else {
+                return Deps::Blocked(format!("dependency `{}` does not exist", dep.service));
+            };
+            match self.dep_status(d, dep.condition) {
+                Deps::Met => {}
+                other => return other,
+            }
+        }
+        Deps::Met
+    }
+
+    fn dep_status(&self, d: usize, condition: DependsOn) -> Deps {
+        let dep = &self.services[d];
+        let name = &dep.spec.name;
+        let states: Vec<&ReplicaState> = dep.replicas.iter().map(|r| &r.state).collect();
+        if let Some(ReplicaState::GaveUp { last }) =
+            states.iter().find(|s| matches!(s, ReplicaState::GaveUp { .. }))
+        {
+            return Deps::Blocked(format!("dependency `{name}` gave up (last run: {last})"));
+        }
+        if states.iter().any(|s| matches!(s, ReplicaState::Blocked { .. })) {
+            return Deps::Blocked(format!("dependency `{name}` is blocked"));
+        }
+        let all = |f: &dyn Fn(&ReplicaState) -> bool| states.iter().all(|s| f(s));
+        let met = match condition {
+            DependsOn::Started => all(&|s| {
+                matches!(
+                    s,
+                    ReplicaState::Starting { pid: Some(_), .. }
+                        | ReplicaState::Running { .. }
+                        | ReplicaState::Ready { .. }
+                )
+            }),
+            DependsOn::Ready if dep.has_readiness() => {
+                all(&|s| matches!(s, ReplicaState::Ready { .. }))
+            }
+            DependsOn::Ready => {
+                all(&|s| matches!(s, ReplicaState::Running { .. } | ReplicaState::Ready { .. }))
+            }
+            DependsOn::Completed => all(&|s| matches!(s, ReplicaState::Stopped { last: Some(_) })),
+            DependsOn::CompletedSuccessfully => {
+                let codes = &dep.spec.exit_codes;
+                if let Some(ReplicaState::Stopped { last: Some(cause) }) = states.iter().find(
+                    |s| matches!(s, ReplicaState::Stopped { last: Some(c) } if !c.is_success(codes)),
+                ) {
+                    return Deps::Blocked(format!("dependency `{name}` failed ({cause})"));
+                }
+                all(
+                    &|s| matches!(s, ReplicaState::Stopped { last: Some(c) } if c.is_success(codes)),
+                )
+            }
+        };
+        if met {
+            return Deps::Met;
+        }
+        let stopped_for_good = dep.desired == Desired::Down
+            && all(&|s| matches!(s, ReplicaState::Stopped { .. }))
+            && matches!(condition, DependsOn::Started | DependsOn::Ready);
+        if stopped_for_good {
+            return Deps::Blocked(format!("dependency `{name}` is stopped"));
+        }
+        Deps::Waiting
+    }
+}
+
+fn wants_restart(policy: RestartPolicy, success: bool) -> bool {
+    match policy {
+        RestartPolicy::Never => false,
+        RestartPolicy::OnFailure => !success,
+        RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
+    }
+}
+
+fn reason_of(state: &ReplicaState) -> Option<String> {
+    match state {
+        ReplicaState::Blocked { reason } => Some(reason.clone()),
+        ReplicaState::GaveUp { last } => {
+            Some(format!("start limit reached (last run: {last}); `stockade restart` clears it"))
+        }
+        ReplicaState::Backoff { last, .. } => Some(format!("restarting after {last}")),
+        ReplicaState::Stopped { last: Some(last) } => Some(format!("last run: {last}")),
+        _ => None,
+    }
+}

@@ -1,0 +1,97 @@
+//! Graceful shutdown: stop services in reverse dependency order, each with
+//! its stop signal and grace, stop running jobs (they are requeued), and end
+//! the loop once every box is empty and every write is committed.
+
+use super::Engine;
+use super::jobs::Phase;
+use super::services::Desired;
+use crate::command::{Reply, ShutdownReport};
+use crate::launcher::{Exit, StopReason};
+use crate::replica::{ReplicaEvent, ReplicaState};
+use stockade_proto::JobId;
+
+pub(super) struct Shutdown {
+    replies: Vec<Reply<ShutdownReport>>,
+    report: ShutdownReport,
+}
+
+impl Shutdown {
+    /// Count how a run ended during the shutdown.
+    pub fn count(&mut self, exit: &Exit) {
+        if exit.killed {
+            self.report.killed += 1;
+        } else {
+            self.report.clean += 1;
+        }
+    }
+}
+
+impl Engine {
+    pub(super) fn begin_shutdown(&mut self, reply: Reply<ShutdownReport>) {
+        let shutdown = self.shutdown.get_or_insert_with(|| Shutdown {
+            replies: Vec::new(),
+            report: ShutdownReport { clean: 0, killed: 0 },
+        });
+        shutdown.replies.push(reply);
+        for service in &mut self.services {
+            service.desired = Desired::Down;
+        }
+        self.drive_shutdown();
+    }
+
+    /// Stop whatever may be stopped now: a service only once every service
+    /// that depends on it has no live replica left.
+    pub(super) fn drive_shutdown(&mut self) {
+        let running: Vec<JobId> = self
+            .jobs
+            .iter()
+            .filter(|(_, j)| j.phase == Phase::Running)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in running {
+            self.stop_job(id, StopReason::Asked);
+        }
+        for s in (0..self.services.len()).rev() {
+            let name = self.services[s].spec.name.clone();
+            let dependents_alive = self.services.iter().any(|other| {
+                other.spec.depends_on.iter().any(|d| d.service == name)
+                    && other.replicas.iter().any(|r| r.state.run().is_some() || r.launching)
+            });
+            if dependents_alive {
+                continue;
+            }
+            for r in 0..self.services[s].replicas.len() as u32 {
+                let state = self.services[s].replicas[r as usize].state.clone();
+                match state {
+                    ReplicaState::Starting { .. }
+                    | ReplicaState::Running { .. }
+                    | ReplicaState::Ready { .. } => self.stop_replica(s, r, StopReason::Asked),
+                    ReplicaState::Pending
+                    | ReplicaState::Blocked { .. }
+                    | ReplicaState::Backoff { .. } => {
+                        self.move_replica(s, r, ReplicaEvent::Stop { reason: StopReason::Asked })
+                    }
+                    ReplicaState::Stopping { .. }
+                    | ReplicaState::Stopped { .. }
+                    | ReplicaState::GaveUp { .. } => {}
+                }
+            }
+        }
+    }
+
+    /// True once a shutdown was asked for and nothing is left: the replies
+    /// have been sent and the loop may end.
+    pub(super) fn shutdown_finished(&mut self) -> bool {
+        let launching = self.services.iter().any(|s| s.replicas.iter().any(|r| r.launching))
+            || self.jobs.values().any(|j| j.phase == Phase::Launching);
+        let idle = self.runs.is_empty() && self.commits.is_empty() && !launching;
+        if !idle {
+            return false;
+        }
+        let Some(shutdown) = self.shutdown.take() else { return false };
+        for reply in shutdown.replies {
+            let _ = reply.send(Ok(shutdown.report.clone()));
+        }
+        true
+    }
+}

@@ -1,0 +1,89 @@
+//! [`EngineHandle`]: the cloneable front of the engine task.
+
+use crate::EngineError;
+use crate::command::{Command, Reply, ServiceAction, ShutdownReport};
+use stockade_proto::{
+    Event, JobId, JobRequest, JobView, PoolView, ReplicaView, StatusView, Submitted,
+};
+use stockade_store::JobFilter;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// Talks to the engine task. Every method sends one [`Command`] and awaits its
+/// reply; when the engine has ended they return [`EngineError::ShuttingDown`].
+#[derive(Debug, Clone)]
+pub struct EngineHandle {
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) events: broadcast::Sender<Event>,
+}
+
+impl EngineHandle {
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, EngineError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(make(tx)).await.map_err(|_| EngineError::ShuttingDown)?;
+        rx.await.map_err(|_| EngineError::ShuttingDown)?
+    }
+
+    /// Every service replica and pool.
+    pub async fn status(&self) -> Result<StatusView, EngineError> {
+        self.ask(Command::Status).await
+    }
+
+    /// Start, stop or restart a service.
+    pub async fn service(
+        &self,
+        name: &str,
+        action: ServiceAction,
+    ) -> Result<Vec<ReplicaView>, EngineError> {
+        let name = name.to_string();
+        self.ask(|reply| Command::Service { name, action, reply }).await
+    }
+
+    /// Submit one job; returns once it is committed.
+    pub async fn submit(&self, request: JobRequest) -> Result<Submitted, EngineError> {
+        let mut all = self.submit_many(vec![request]).await?;
+        all.pop().ok_or(EngineError::ShuttingDown)
+    }
+
+    /// Submit a batch atomically; returns once all are committed.
+    pub async fn submit_many(
+        &self,
+        requests: Vec<JobRequest>,
+    ) -> Result<Vec<Submitted>, EngineError> {
+        self.ask(|reply| Command::Submit { requests, reply }).await
+    }
+
+    /// One job.
+    pub async fn job(&self, id: JobId) -> Result<JobView, EngineError> {
+        self.ask(|reply| Command::Job { id, reply }).await
+    }
+
+    /// Jobs matching `filter`, newest first.
+    pub async fn jobs(&self, filter: JobFilter) -> Result<Vec<JobView>, EngineError> {
+        self.ask(|reply| Command::Jobs { filter, reply }).await
+    }
+
+    /// Cancel a job.
+    pub async fn cancel(&self, id: JobId) -> Result<JobView, EngineError> {
+        self.ask(|reply| Command::Cancel { id, reply }).await
+    }
+
+    /// Every pool.
+    pub async fn queue(&self) -> Result<Vec<PoolView>, EngineError> {
+        self.ask(Command::Queue).await
+    }
+
+    /// Replicas that are not ready yet.
+    pub async fn laggards(&self) -> Result<Vec<ReplicaView>, EngineError> {
+        self.ask(Command::Laggards).await
+    }
+
+    /// Stop everything and end the engine.
+    pub async fn shutdown(&self) -> Result<ShutdownReport, EngineError> {
+        self.ask(Command::Shutdown).await
+    }
+
+    /// Events as they are committed, from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+}
