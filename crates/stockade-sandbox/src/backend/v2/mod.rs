@@ -161,3 +161,196 @@ impl Backend for V2 {
         b.dir().exists().then(|| Arc::new(b) as Arc<dyn Cgroup>)
     }
 }
+
+/// cgroup v2 against a fake cgroupfs in a tempdir: the kernel's files do not
+/// behave there, so these check what is written and what is parsed.
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A fake cgroup directory with the given files.
+    fn fake_dir(dir: &Path, files: &[(&str, &str)]) {
+        fs::create_dir_all(dir).unwrap();
+        for (name, content) in files {
+            fs::write(dir.join(name), content).unwrap();
+        }
+    }
+
+    fn hierarchy(root: &Path, controllers: &str) -> Hierarchy {
+        fake_dir(root, &[("cgroup.controllers", controllers), ("cgroup.subtree_control", "")]);
+        Hierarchy {
+            controllers: controllers.split_whitespace().map(str::to_string).collect(),
+            own_dir: root.to_path_buf(),
+        }
+    }
+
+    #[test]
+    fn new_delegates_controllers_down_to_the_parent() {
+        let root = tempfile::tempdir().unwrap();
+        let found = hierarchy(root.path(), "cpuset cpu io memory pids");
+        fake_dir(&root.path().join("stockade"), &[("cgroup.subtree_control", "")]);
+        let (v2, warnings) = V2::new(&found, "stockade").unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(v2.kind(), BackendKind::V2);
+        for dir in [root.path().to_path_buf(), root.path().join("stockade")] {
+            assert_eq!(
+                fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap(),
+                "+memory +pids +cpu"
+            );
+        }
+        // Already enabled: nothing is rewritten.
+        fs::write(root.path().join("cgroup.subtree_control"), "cpu memory pids\n").unwrap();
+        V2::new(&found, "stockade").unwrap();
+        assert_eq!(
+            fs::read_to_string(root.path().join("cgroup.subtree_control")).unwrap(),
+            "cpu memory pids\n"
+        );
+    }
+
+    #[test]
+    fn missing_controllers_are_named_or_warned() {
+        let root = tempfile::tempdir().unwrap();
+        let found = hierarchy(root.path(), "cpu memory");
+        let err = V2::new(&found, "stockade").unwrap_err().to_string();
+        assert!(err.contains("`pids`") && err.contains("cgroup.controllers"), "{err}");
+        let found = hierarchy(root.path(), "memory pids");
+        fake_dir(&root.path().join("stockade"), &[("cgroup.subtree_control", "")]);
+        let (_, warnings) = V2::new(&found, "stockade").unwrap();
+        assert!(warnings[0].contains("`cpu`"), "{warnings:?}");
+    }
+
+    #[test]
+    fn limits_are_written_in_v2_syntax() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = [
+            "memory.max",
+            "memory.high",
+            "memory.swap.max",
+            "memory.oom.group",
+            "pids.max",
+            "cpu.max",
+        ];
+        fake_dir(dir.path(), &files.map(|f| (f, "")));
+        let limits = Limits {
+            memory: Some(64 << 20),
+            memory_high: Some(48 << 20),
+            cpus: Some(1.5),
+            pids: Some(100),
+            ..Limits::default()
+        };
+        write_limits(dir.path(), &limits).unwrap();
+        let read = |f: &str| fs::read_to_string(dir.path().join(f)).unwrap();
+        assert_eq!(read("memory.max"), (64u64 << 20).to_string());
+        assert_eq!(read("memory.high"), (48u64 << 20).to_string());
+        assert_eq!(read("memory.swap.max"), "0");
+        assert_eq!(read("memory.oom.group"), "1");
+        assert_eq!(read("pids.max"), "100");
+        assert_eq!(read("cpu.max"), "150000 100000");
+    }
+
+    #[test]
+    fn a_failed_limit_write_leaves_no_box_and_names_the_file() {
+        let root = tempfile::tempdir().unwrap();
+        let found = hierarchy(root.path(), "memory pids cpu");
+        fake_dir(&root.path().join("stockade"), &[("cgroup.subtree_control", "")]);
+        fake_dir(&root.path().join("stockade/web"), &[("cgroup.subtree_control", "")]);
+        let (v2, _) = V2::new(&found, "stockade").unwrap();
+        let name = BoxName::parse("web/17").unwrap();
+        // The fake leaf has no memory.max (the kernel would have made it).
+        let err = v2
+            .create(&name, &Limits { memory: Some(8 << 20), ..Limits::default() })
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("memory.max"), "{err}");
+        assert!(!root.path().join("stockade/web/17").exists(), "half-made box left behind");
+        assert_eq!(
+            fs::read_to_string(root.path().join("stockade/web/cgroup.subtree_control")).unwrap(),
+            "+memory +pids +cpu"
+        );
+        // Without limits the leaf is made; a second create is refused by name.
+        let b = v2.create(&name, &Limits::default()).unwrap();
+        let err = v2.create(&name, &Limits::default()).err().unwrap().to_string();
+        assert!(err.contains("already exists") && err.contains("remove_stale"), "{err}");
+        assert!(v2.open(&name).is_some());
+        // The kernel's own files vanish with their cgroup; the fake's must go by hand.
+        fs::remove_file(root.path().join("stockade/web/cgroup.subtree_control")).unwrap();
+        b.remove().unwrap();
+        assert!(!root.path().join("stockade/web").exists(), "empty ancestor pruned");
+        assert!(v2.open(&name).is_none());
+    }
+
+    #[test]
+    fn counters_kill_and_procs_read_the_v2_files() {
+        let root = tempfile::tempdir().unwrap();
+        let b = V2Box::new(BoxName::parse("j/1").unwrap(), root.path().to_path_buf());
+        fake_dir(
+            b.dir(),
+            &[
+                ("memory.events", "low 0\nhigh 0\nmax 7\noom 2\noom_kill 1\noom_group_kill 0\n"),
+                ("pids.events", "max 3\n"),
+                ("memory.current", "1048576\n"),
+                ("memory.peak", "2097152\n"),
+                ("memory.max", "max\n"),
+                ("pids.current", "4\n"),
+                ("pids.peak", "9\n"),
+                ("pids.max", "64\n"),
+                ("cpu.stat", "usage_usec 1234\nuser_usec 1000\nsystem_usec 234\n"),
+                ("cgroup.procs", "101\n102\n"),
+                ("cgroup.kill", ""),
+            ],
+        );
+        let c = b.counters();
+        assert_eq!(c.notes, Vec::<String>::new());
+        assert_eq!(
+            (
+                c.oom_kills,
+                c.memory_max_hits,
+                c.pids_max_hits,
+                c.memory_current,
+                c.memory_peak,
+                c.memory_limit
+            ),
+            (Some(1), Some(7), Some(3), Some(1 << 20), Some(2 << 20), None)
+        );
+        assert_eq!(
+            (c.pids_current, c.pids_peak, c.pids_limit, c.cpu_usec),
+            (Some(4), Some(9), Some(64), Some(1234))
+        );
+        assert_eq!(b.procs().unwrap(), vec![101, 102]);
+        assert_eq!(b.kill_pass().unwrap(), 2);
+        assert_eq!(fs::read_to_string(b.dir().join("cgroup.kill")).unwrap(), "1");
+        assert_eq!(b.join_fds().unwrap().len(), 1);
+        fs::remove_file(b.dir().join("pids.events")).unwrap();
+        let c = b.counters();
+        assert_eq!(c.pids_max_hits, None);
+        assert!(c.notes[0].contains("pids.events"), "{:?}", c.notes);
+    }
+
+    #[test]
+    fn a_vanished_v2_box_says_so() {
+        let root = tempfile::tempdir().unwrap();
+        let b = V2Box::new(BoxName::parse("gone").unwrap(), root.path().to_path_buf());
+        let err = b.procs().unwrap_err();
+        assert!(matches!(err, SandboxError::BoxVanished { .. }), "{err}");
+        b.remove().unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_oom_watch_wakes_when_memory_events_changes() {
+        let root = tempfile::tempdir().unwrap();
+        let b = V2Box::new(BoxName::parse("w").unwrap(), root.path().to_path_buf());
+        fake_dir(b.dir(), &[("memory.events", "oom_kill 0\n")]);
+        let watch = b.oom_watch().unwrap();
+        let quiet = tokio::time::timeout(Duration::from_millis(50), watch.changed()).await;
+        assert!(quiet.is_err(), "woke without a change");
+        fs::write(b.dir().join("memory.events"), "oom_kill 1\n").unwrap();
+        tokio::time::timeout(Duration::from_secs(10), watch.changed())
+            .await
+            .expect("no wakeup")
+            .unwrap();
+    }
+}
