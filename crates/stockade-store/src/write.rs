@@ -38,6 +38,15 @@ pub enum Write {
     },
     /// Record a spawned run. → [`Applied::Run`].
     StartRun(NewRun),
+    /// Record the main pid of a started run and append its `RunStarted`
+    /// event, together. → [`Applied::Event`]. Refused with
+    /// [`crate::StoreError::UnknownRun`] for an unknown run.
+    RunPid {
+        /// The run.
+        run: RunId,
+        /// Its main pid.
+        pid: u32,
+    },
     /// Record how a run ended; refused with
     /// [`crate::StoreError::RunAlreadyEnded`] if it already has an end. Also
     /// sets the job's `cause` for job runs. → [`Applied::Event`] with its
@@ -76,7 +85,7 @@ pub enum Applied {
     Job(JobRecord, Event),
     /// `StartRun`: the new run's id.
     Run(RunId),
-    /// `EndRun` (the `RunExited` event) and `Event`.
+    /// `RunPid` (the `RunStarted` event), `EndRun` (the `RunExited` event) and `Event`.
     Event(Event),
     /// `PostMortem`.
     Done,

@@ -39,6 +39,7 @@ impl Applier<'_> {
                 self.job_state(job, (from, attempt), to, reason)
             }
             Write::StartRun(run) => self.start_run(run).map(Applied::Run),
+            Write::RunPid { run, pid } => self.run_pid(run, pid).map(Applied::Event),
             Write::EndRun { run, cause, evidence, ended_at } => {
                 self.end_run(run, cause, evidence, ended_at).map(Applied::Event)
             }
@@ -220,6 +221,18 @@ impl Applier<'_> {
             at: run.started_at,
         })?;
         Ok(id)
+    }
+
+    fn run_pid(&mut self, run: RunId, pid: u32) -> Result<Event, StoreError> {
+        let unit = self
+            .conn
+            .prepare_cached("UPDATE runs SET pid = ?1 WHERE id = ?2 RETURNING unit")
+            .and_then(|mut stmt| {
+                stmt.query_row(params![pid, run.0], |row| row.get::<_, String>(0)).optional()
+            })
+            .at(self.path)?
+            .ok_or(StoreError::UnknownRun { run })?;
+        self.event(unit, EventKind::RunStarted { run, pid }, now_millis())
     }
 
     fn end_run(

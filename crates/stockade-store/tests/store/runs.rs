@@ -42,7 +42,18 @@ async fn a_run_starts_ends_once_and_survives_reopen() {
         let job = store.submit_job(new_job("agent", 0)).await.unwrap().0.id;
         store.transition_job(job, (JobState::Queued, 0), JobState::Running, None).await.unwrap();
         let run = store.start_run(new_run("agent", Some(job), 1)).await.unwrap();
-        let service = store.start_run(new_run("router", None, 0)).await.unwrap();
+        let mut service_run = new_run("router", None, 0);
+        service_run.pid = None;
+        let service = store.start_run(service_run).await.unwrap();
+        let started = store.apply(vec![Write::RunPid { run: service, pid: 777 }]).await.unwrap();
+        assert_eq!(
+            started[0].event().map(|e| &e.kind),
+            Some(&EventKind::RunStarted { run: service, pid: 777 })
+        );
+        assert_eq!(store.run(service).unwrap().unwrap().pid, Some(777));
+        let unknown =
+            store.apply(vec![Write::RunPid { run: RunId(9999), pid: 1 }]).await.unwrap_err();
+        assert!(matches!(unknown, StoreError::UnknownRun { .. }), "{unknown}");
         let open: Vec<RunId> = store.open_runs().unwrap().iter().map(|r| r.id).collect();
         assert_eq!(open, vec![run, service]);
 
