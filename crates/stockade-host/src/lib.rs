@@ -18,24 +18,36 @@
 #![deny(missing_docs)]
 
 mod checks;
+mod eagain;
 mod facts;
 #[cfg(test)]
 mod fixture;
+mod headroom;
 mod lint;
+mod need;
+mod plan;
 mod probe;
 mod render;
 mod report;
+mod reserve;
 mod root;
 mod size;
 
 pub use checks::{UsageRule, checks};
+pub use eagain::explain_eagain;
 pub use facts::{
     CgroupFacts, CgroupMode, CgroupVersion, Depth, FileNr, Hierarchy, HostFacts, InotifyLimits,
     InotifyUsage, Meminfo, Pressure, PressureError, ProcessLimits, PsiLine, PsiResource,
     REQUIRED_CONTROLLERS, Rlimit, TaskCeiling, Tasks, read_pressure,
 };
+pub use headroom::{Headroom, HoldReason, admits, headroom};
 pub use lint::{LintFinding, lint_checks, lint_limits, lint_sysctl};
+pub use need::{AgentNeed, Amount, Basis};
+pub use plan::{
+    Amounts, Budget, Dimension, Plan, PoolPlan, ServicesPlan, UnitPlan, plan, render_plan,
+};
 pub use probe::{Probe, Unknown};
 pub use render::{render_text, summary};
 pub use report::{doctor, worst};
+pub use reserve::Reserve;
 pub use root::HostRoot;
