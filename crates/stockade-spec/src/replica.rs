@@ -20,7 +20,7 @@ const OPEN: &str = "{replica";
 
 /// `text` with every `{replica}` / `{replica+K}` replaced for replica `index`.
 /// A malformed placeholder is left as written (the spec refuses those at parse
-/// time, see [`check_placeholders`]).
+/// time).
 pub fn expand_replica(text: &str, index: u32) -> String {
     expand(text, index).unwrap_or_else(|_| text.to_owned())
 }

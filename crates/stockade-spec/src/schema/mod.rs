@@ -6,12 +6,45 @@ mod file;
 mod values;
 
 pub(crate) use file::SpecFile;
+use serde_json::Value;
 
 /// The JSON Schema (draft 2020-12) of `stockade.toml`.
 pub fn json_schema() -> serde_json::Value {
     let schema = schemars::schema_for!(SpecFile);
     // A Schema is a JSON value already; this conversion cannot fail.
-    serde_json::to_value(&schema).unwrap_or(serde_json::Value::Null)
+    let mut value = serde_json::to_value(&schema).unwrap_or(Value::Null);
+    remove_null(&mut value);
+    value
+}
+
+/// TOML has no null: an absent key is the only "none". schemars describes
+/// `Option<T>` as `T | null`; this strips the null alternatives everywhere.
+fn remove_null(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Array(types)) = map.get_mut("type") {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    let only = types.remove(0);
+                    map.insert("type".to_owned(), only);
+                }
+            }
+            if let Some(Value::Array(options)) = map.get_mut("anyOf") {
+                options.retain(|o| o.get("type") != Some(&Value::from("null")));
+                if options.len() == 1
+                    && let Some(Value::Object(only)) = options.pop()
+                {
+                    map.remove("anyOf");
+                    for (k, v) in only {
+                        map.entry(k).or_insert(v);
+                    }
+                }
+            }
+            map.values_mut().for_each(remove_null);
+        }
+        Value::Array(items) => items.iter_mut().for_each(remove_null),
+        _ => {}
+    }
 }
 
 #[cfg(test)]
@@ -20,7 +53,7 @@ mod tests {
 
     use serde_json::Value;
 
-    use super::json_schema;
+    use super::{SpecFile, json_schema};
     use crate::read;
 
     fn keys(schema: &Value) -> BTreeSet<String> {
@@ -61,5 +94,27 @@ mod tests {
                 "{name} must deny unknown keys"
             );
         }
+    }
+
+    /// The descriptive types accept every spec the reader accepts, and refuse
+    /// an unknown key as the reader does.
+    #[test]
+    fn schema_types_accept_the_starter_and_every_example() {
+        let mut sources = vec![("STARTER_SPEC".to_owned(), crate::STARTER_SPEC.to_owned())];
+        let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+        for entry in std::fs::read_dir(examples).expect("examples/ exists") {
+            let path = entry.expect("readable examples/").path().join("stockade.toml");
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                sources.push((path.display().to_string(), text));
+            }
+        }
+        assert!(sources.len() >= 3, "starter + quickstart + traitorsim");
+        for (name, text) in sources {
+            if let Err(e) = toml::from_str::<SpecFile>(&text) {
+                panic!("{name} does not match the schema types: {e}");
+            }
+        }
+        let unknown = "[service.a]\ncommand = [\"x\"]\ndepnds_on = {}\n";
+        assert!(toml::from_str::<SpecFile>(unknown).is_err());
     }
 }
