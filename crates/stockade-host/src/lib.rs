@@ -4,9 +4,9 @@
 //! Start at [`HostFacts`]: one read of `/proc`, `/sys` (through an injectable
 //! [`HostRoot`]) into values that are each known or unknown-with-a-reason.
 //! Everything else is a pure function over it:
-//! - [`checks`] turns facts into the `stockade doctor` verdicts (one file per
+//! - [`checks()`] turns facts into the `stockade doctor` verdicts (one file per
 //!   probe family under `checks/`), [`render_text`] prints them;
-//! - [`lint`] reads `/etc/security/limits.conf` and `/etc/sysctl.conf` (and
+//! - [`lint_checks`] reads `/etc/security/limits.conf` and `/etc/sysctl.conf` (and
 //!   their `.d` directories) for the typos that bit the field reports;
 //! - [`plan()`] answers "how many of these agents fit, and which limit binds";
 //! - [`headroom()`] and [`admits`] are admission by headroom, [`AdaptiveLimit`]
@@ -17,6 +17,7 @@
 
 #![deny(missing_docs)]
 
+mod adaptive;
 mod checks;
 mod eagain;
 mod facts;
@@ -33,6 +34,9 @@ mod reserve;
 mod root;
 mod size;
 
+pub use adaptive::{
+    AdaptiveConfig, AdaptiveLimit, Decision, Direction, LimitReason, PressureSignals, Signal,
+};
 pub use checks::{UsageRule, checks};
 pub use eagain::explain_eagain;
 pub use facts::{
