@@ -319,6 +319,10 @@ impl Problem {
                 "probes speak plain HTTP to the agent, e.g. \"http://127.0.0.1:8080/health\"; for anything else use exec = [\"curl\", \"-fsS\", URL]"
                     .to_owned()
             }
+            Problem::BadProbeAddress { value, .. } if value.contains("{replica") => {
+                "per-replica ports need an http probe, e.g. http = \"http://127.0.0.1:{replica+9100}/health\""
+                    .to_owned()
+            }
             Problem::BadProbeAddress { .. } => "e.g. tcp = \"127.0.0.1:8080\"".to_owned(),
             Problem::BadPlaceholder { source, .. } => source.to_string(),
             Problem::UnknownPool { suggestion: Some(s), .. } => format!("did you mean `{s}`?"),

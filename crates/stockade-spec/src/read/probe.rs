@@ -93,7 +93,7 @@ impl Reader<'_> {
         let address = self.string(p, "tcp")?;
         let span = p.span_of("tcp");
         let reason = if has_placeholder(&address) {
-            Err("tcp probes cannot vary per replica; use an http probe with {replica+PORT}")
+            Err("tcp probes cannot vary per replica")
         } else {
             parse_host_port(&address)
         };

@@ -286,3 +286,75 @@ fn backoff_values_are_bounded() {
     );
     assert_eq!(e.len(), 3, "{e}");
 }
+
+#[test]
+fn odd_shapes_are_errors_not_panics() {
+    let cases: &[(&str, usize)] = &[
+        ("service = 3\n", 1),
+        ("[service]\n", 0),
+        ("[service.a]\ncommand = [1, 2]\n", 1),
+        ("[service.a]\ncommand = [\"\"]\n", 1),
+        ("[service.a]\ncommand = [\"x\"]\nreplicas = 1.5\n", 1),
+        ("[service.a]\ncommand = [\"x\"]\nreplicas = 99999999999\n", 1),
+        ("[service.a]\ncommand = [\"x\"]\nenv = { PORT = 8080 }\n", 1),
+        ("[service.a]\ncommand = [\"x\"]\nstop = { grace = 10 }\n", 1),
+        ("[service.a]\ncommand = [\"x\"]\ndepends_on = [\"b\"]\n", 1),
+        ("[service.a]\ncommand = [\"x\"]\nexit_codes = [0, 256, \"1\"]\n", 2),
+        ("[service.a]\ncommand = [\"x\"]\nreadiness = {}\n", 1),
+        ("[service.a]\ncommand = [\"x\"]\nreadiness = { tcp = \"localhost\" }\n", 1),
+        ("[service.a]\ncommand = [\"x\"]\nliveness = { http = \"http://:80/\" }\n", 1),
+        ("[service.\"a b\"]\ncommand = [\"x\"]\n", 1),
+        ("[pool.p]\nmax_concurrency = \"lots\"\n", 1),
+        ("[pool.p]\nmax_concurrency = 0\n", 1),
+        ("[daemon]\nlisten = [\"http://x\"]\n", 1),
+        ("[daemon]\nlisten = [\"tcp:localhost:80\"]\n", 1),
+        ("[daemon]\nlisten = []\n", 1),
+        ("[daemon]\ntoken = \"a\"\ntoken_env = \"B\"\n", 1),
+        ("[job.j]\n", 1),
+        ("[job.j]\ncommand = [\"x\"]\npriority = 3000000000\n", 1),
+        ("[job.j]\ncommand = [\"x\"]\n[job.j.retries]\non = \"exited\"\n", 1),
+        ("[defaults]\nlimits = { cpus = 0 }\n", 1),
+        ("[defaults.limits]\ncpus = \"unlimited\"\nnofile = 0\ncore = \"-1\"\n", 2),
+        ("", 0),
+    ];
+    for (source, expected) in cases {
+        match crate::parse(source) {
+            Ok(_) => assert_eq!(*expected, 0, "expected {expected} errors for {source:?}"),
+            Err(e) => {
+                assert_eq!(e.len(), *expected, "{source:?}:\n{e}");
+                for d in e.diagnostics() {
+                    let span = d.span().expect("file problems have a place");
+                    assert!(span.end <= source.len(), "span {span:?} inside {source:?}");
+                }
+                assert!(!e.render().is_empty());
+            }
+        }
+    }
+}
+
+proptest::proptest! {
+    /// Any edit of a valid spec either parses or yields placed, renderable
+    /// errors — never a panic, never a span outside the text.
+    #[test]
+    fn mutated_specs_never_panic(at in 0usize..2000, len in 0usize..12, insert in "[ -~\n]{0,12}") {
+        let base = stockade_spec::STARTER_SPEC;
+        let mut at = at.min(base.len());
+        while !base.is_char_boundary(at) {
+            at -= 1;
+        }
+        let mut end = (at + len).min(base.len());
+        while !base.is_char_boundary(end) {
+            end -= 1;
+        }
+        let source = format!("{}{}{}", &base[..at], insert, &base[end..]);
+        if let Err(e) = crate::parse(&source) {
+            proptest::prop_assert!(!e.is_empty());
+            for d in e.diagnostics() {
+                if let Some(span) = d.span() {
+                    proptest::prop_assert!(span.end <= source.len());
+                }
+            }
+            proptest::prop_assert!(!e.render().is_empty());
+        }
+    }
+}
