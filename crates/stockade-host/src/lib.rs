@@ -48,7 +48,8 @@ pub use headroom::{Headroom, HoldReason, admits, headroom};
 pub use lint::{LintFinding, lint_checks, lint_limits, lint_sysctl};
 pub use need::{AgentNeed, Amount, Basis};
 pub use plan::{
-    Amounts, Budget, Dimension, Plan, PoolPlan, ServicesPlan, UnitPlan, plan, render_plan,
+    Amounts, Budget, Configured, Dimension, Plan, PoolPlan, ServicesPlan, UnitPlan, plan,
+    plan_checks, render_plan,
 };
 pub use probe::{Probe, Unknown};
 pub use render::{render_text, summary};

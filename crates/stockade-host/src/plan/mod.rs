@@ -19,8 +19,10 @@
 //!    a ceiling agents rarely approach, and `fs.file-max` is checked by the doctor.
 
 mod render;
+mod verdict;
 
 pub use render::render_plan;
+pub use verdict::{Configured, plan_checks};
 
 use crate::need::Amount;
 use crate::{AgentNeed, HostFacts, Reserve, headroom};
