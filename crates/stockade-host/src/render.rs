@@ -14,7 +14,8 @@ pub fn render_text(checks: &[Check]) -> String {
             (None, None) => String::new(),
         };
         out.push_str(&format!("{:<7} {:<22} {measured}\n", label(check.status), check.id));
-        out.push_str(&format!("        {}\n", check.message));
+        // Multi-line messages (a spec error rendered by miette) stay indented.
+        out.push_str(&format!("        {}\n", check.message.replace('\n', "\n        ")));
         if let Some(fix) = &check.fix {
             out.push_str(&format!("        fix: {fix}\n"));
         }
@@ -43,5 +44,27 @@ fn label(status: CheckStatus) -> &'static str {
         CheckStatus::Warn => "WARN",
         CheckStatus::Fail => "FAIL",
         CheckStatus::Unknown => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_line_messages_stay_indented_and_the_summary_counts() {
+        let check = Check {
+            id: "plan".into(),
+            status: CheckStatus::Unknown,
+            value: None,
+            limit: Some("4".into()),
+            message: "cannot plan\n  x unknown key".into(),
+            fix: Some("stockade check".into()),
+        };
+        assert_eq!(
+            render_text(&[check]),
+            "unknown plan                   ? / 4\n        cannot plan\n          x unknown key\n\
+             \x20       fix: stockade check\n1 checks: 0 ok, 0 warn, 0 fail, 1 unknown\n"
+        );
     }
 }

@@ -1,0 +1,160 @@
+//! `stockade doctor [--json] [--plan [SPEC]]`: every host limit at once, the
+//! limits.conf/sysctl.conf lint, and with `--plan` how many of the spec's
+//! agents fit. All logic lives in `stockade-host`; this file converts the spec
+//! into `AgentNeed`s, fetches observed peaks from the store, and prints.
+//!
+//! Exit codes: 0 when no check failed (warnings and unknowns included),
+//! 1 when at least one check is `fail`.
+
+use anyhow::Context;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use stockade_host::{
+    AgentNeed, Configured, Depth, HostFacts, HostRoot, Plan, Reserve, checks, lint_checks, plan,
+    plan_checks, render_plan, render_text, worst,
+};
+use stockade_proto::{Check, CheckStatus, UnitKind};
+
+/// Check the host's limits; with `--plan`, plan a spec's agents against them.
+#[derive(clap::Args, Debug)]
+pub struct DoctorArgs {
+    /// Print a JSON object `{"checks": [...], "plan": {...}}` instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Also plan the spec's services and jobs against this host: how many fit,
+    /// which limit binds first, the recommended max_concurrency per pool.
+    /// Without a value the spec is the one of -f/--file.
+    #[arg(long, value_name = "SPEC", num_args = 0..=1)]
+    pub plan: Option<Option<PathBuf>>,
+}
+
+/// The `--json` form.
+#[derive(Serialize)]
+struct Report<'a> {
+    checks: &'a [Check],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plan: Option<&'a Plan>,
+}
+
+/// Run `stockade doctor`; `spec_path` is the global `-f/--file`.
+pub fn run(args: &DoctorArgs, spec_path: &Path) -> anyhow::Result<ExitCode> {
+    let root = HostRoot::default();
+    let facts = HostFacts::read_with(&root, Depth::Deep);
+    let mut all = checks(&facts);
+    all.extend(lint_checks(&root));
+    let planned = match &args.plan {
+        None => None,
+        Some(path) => {
+            let path = path.as_deref().unwrap_or(spec_path);
+            let (plan, plan_checks) = plan_spec(path, &facts);
+            all.extend(plan_checks);
+            plan
+        }
+    };
+    if args.json {
+        let report = Report { checks: &all, plan: planned.as_ref() };
+        println!("{}", serde_json::to_string_pretty(&report).context("encoding the report")?);
+    } else {
+        print!("{}", render_text(&all));
+        if let Some(plan) = &planned {
+            print!("\nplan:\n{}", render_plan(plan));
+        }
+    }
+    Ok(if worst(&all) == CheckStatus::Fail { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Plan the spec at `path`. A spec that does not validate is an `unknown`
+/// `plan` check carrying the spec's own error text, not an error of doctor.
+fn plan_spec(path: &Path, facts: &HostFacts) -> (Option<Plan>, Vec<Check>) {
+    let spec = match stockade_spec::Spec::from_file(path) {
+        Ok(spec) => spec,
+        Err(e) => {
+            let check = Check {
+                id: "plan".into(),
+                status: CheckStatus::Unknown,
+                value: Some(path.display().to_string()),
+                limit: None,
+                message: format!("cannot plan: the spec does not validate\n{}", e.render()),
+                fix: Some(format!("stockade check -f {}", path.display())),
+            };
+            return (None, vec![check]);
+        }
+    };
+    let (history, history_note) = History::open(&spec.daemon.state_dir.join("stockade.db"));
+    let mut needs = Vec::new();
+    for service in &spec.services {
+        let limits = service.limits.clone().or(&spec.defaults);
+        let mut need = declared(&service.name, UnitKind::Service, &limits);
+        need.replicas = service.replicas;
+        needs.push(history.observe(need));
+    }
+    for job in spec.jobs.values() {
+        let limits = job.limits.clone().or(&spec.defaults);
+        let mut need = declared(&job.name, UnitKind::Job, &limits);
+        need.pool = Some(job.pool.clone());
+        needs.push(history.observe(need));
+    }
+    let mut plan = plan(&needs, facts, &Reserve::default());
+    plan.notes.extend(history_note);
+    let pools: Vec<(String, Configured)> = spec
+        .pools
+        .values()
+        .map(|p| {
+            let configured = match p.max_concurrency {
+                stockade_spec::Concurrency::Fixed(n) => Configured::Fixed(n),
+                stockade_spec::Concurrency::Auto { min, max } => Configured::Auto { min, max },
+            };
+            (p.name.clone(), configured)
+        })
+        .collect();
+    let checks = plan_checks(&plan, &pools);
+    (Some(plan), checks)
+}
+
+/// One agent of `name` with its declared limits and no history yet.
+fn declared(name: &str, kind: UnitKind, limits: &stockade_proto::Limits) -> AgentNeed {
+    AgentNeed {
+        name: name.to_string(),
+        kind,
+        pool: None,
+        replicas: 1,
+        memory: limits.memory,
+        pids: limits.pids,
+        cpus: limits.cpus,
+        nofile: limits.nofile,
+        observed_peak_memory: None,
+        observed_peak_pids: None,
+    }
+}
+
+/// Observed peaks from the daemon's store, when it exists and is free.
+struct History(Option<stockade_store::Store>);
+
+impl History {
+    /// Open the store only if its file exists (doctor never creates one). A
+    /// running daemon holds the store's lock; then the plan uses declared
+    /// limits only and says so.
+    fn open(db: &Path) -> (History, Option<String>) {
+        if !db.exists() {
+            return (History(None), None);
+        }
+        match stockade_store::Store::open(db, stockade_store::StoreOptions::default()) {
+            Ok(store) => (History(Some(store)), None),
+            Err(e) => (
+                History(None),
+                Some(format!("observed peaks not used: cannot open {}: {e}", db.display())),
+            ),
+        }
+    }
+
+    /// `need` with the peaks of its unit's recent runs, when there are any.
+    fn observe(&self, mut need: AgentNeed) -> AgentNeed {
+        let peaks = self.0.as_ref().and_then(|store| store.unit_peaks(&need.name).ok().flatten());
+        if let Some(peaks) = peaks {
+            need.observed_peak_memory = peaks.memory_peak;
+            need.observed_peak_pids = peaks.pids_peak;
+        }
+        need
+    }
+}
