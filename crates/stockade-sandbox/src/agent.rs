@@ -34,11 +34,7 @@ pub struct Agent {
     box_name: String,
     /// `None` once `finish` has removed the box.
     cgroup: Option<Arc<dyn Cgroup>>,
-    oom: OomWatch,
-    /// OOM kills already reported by `oom_notified`.
-    oom_reported: u64,
-    /// The OOM watch woke but the counter had not risen yet.
-    oom_recheck: bool,
+    oom: OomTracker,
     baseline: Counters,
     pids_peak_sampled: AtomicU64,
     started: Instant,
@@ -54,6 +50,15 @@ pub(crate) struct AgentParts {
     pub(crate) oom: OomWatch,
     pub(crate) baseline: Counters,
     pub(crate) limits: Limits,
+}
+
+/// What [`Agent::next_event`] saw.
+#[derive(Debug)]
+pub enum AgentEvent {
+    /// The main process exited (or waiting for it failed).
+    Exited(io::Result<ExitStatus>),
+    /// The box's OOM-kill count rose; the new count since the box was made.
+    OomKill(u64),
 }
 
 /// How a stop went.
@@ -83,9 +88,13 @@ impl Agent {
             pid,
             box_name: parts.box_name,
             cgroup: Some(parts.cgroup),
-            oom: parts.oom,
-            oom_reported: 0,
-            oom_recheck: false,
+            oom: OomTracker {
+                watch: parts.oom,
+                baseline: parts.baseline.oom_kills.unwrap_or(0),
+                reported: 0,
+                recheck: false,
+                broken: false,
+            },
             baseline: parts.baseline,
             pids_peak_sampled: AtomicU64::new(1),
             started: Instant::now(),
@@ -125,43 +134,34 @@ impl Agent {
         Ok(status)
     }
 
+    /// Wait for whichever comes first: the main process exits, or the box's
+    /// OOM-kill count rises. Cancel-safe. This is what a supervisor selects
+    /// on: [`Agent::wait`] and [`Agent::oom_notified`] each borrow the agent
+    /// mutably, so they cannot be raced against each other from outside.
+    /// When both are ready the OOM kill comes first, so the event precedes
+    /// the exit it caused.
+    pub async fn next_event(&mut self) -> AgentEvent {
+        if let Some(status) = self.status {
+            return AgentEvent::Exited(Ok(status));
+        }
+        let Agent { child, oom, cgroup, box_name, status, .. } = self;
+        tokio::select! {
+            biased;
+            count = oom.next(cgroup.as_deref(), box_name) => AgentEvent::OomKill(count),
+            exited = child.wait() => {
+                if let Ok(exit) = &exited {
+                    *status = Some(*exit);
+                }
+                AgentEvent::Exited(exited)
+            }
+        }
+    }
+
     /// Resolve when the box's OOM-kill count has risen above what was last
     /// reported, with the new count (kills since the box was made). Pending
     /// forever on the none backend. Cancel-safe.
     pub async fn oom_notified(&mut self) -> u64 {
-        loop {
-            if let Some(count) = self.oom_rise() {
-                return count;
-            }
-            if self.oom_recheck {
-                // v1 signals OOM just before the kill is counted: look again
-                // shortly before waiting for the next wakeup.
-                for delay_ms in [1, 2, 4, 8, 16, 32, 64, 128] {
-                    tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-                    if let Some(count) = self.oom_rise() {
-                        return count;
-                    }
-                }
-                self.oom_recheck = false;
-            }
-            if let Err(err) = self.oom.changed().await {
-                tracing::warn!(box_name = %self.box_name, %err, "OOM watch failed; OOM kills will only be seen at exit");
-                return std::future::pending().await;
-            }
-            self.oom_recheck = true;
-        }
-    }
-
-    fn oom_rise(&mut self) -> Option<u64> {
-        let now = self.cgroup.as_ref()?.counters().oom_kills?;
-        let rise = now.saturating_sub(self.baseline.oom_kills.unwrap_or(0));
-        if rise > self.oom_reported {
-            self.oom_reported = rise;
-            self.oom_recheck = false;
-            Some(rise)
-        } else {
-            None
-        }
+        self.oom.next(self.cgroup.as_deref(), &self.box_name).await
     }
 
     /// Usage now, from the box's own files.
@@ -291,6 +291,63 @@ impl Agent {
             tracing::error!(box_name = %self.box_name, %err, "could not remove the box's cgroup");
         }
         Death { cause, evidence }
+    }
+}
+
+/// The OOM side of an agent: the watch and what has been reported. Its
+/// state changes only between awaits, so a cancelled wait loses nothing.
+struct OomTracker {
+    watch: OomWatch,
+    /// `oom_kill` when the box was made.
+    baseline: u64,
+    /// OOM kills already reported.
+    reported: u64,
+    /// The watch woke but the counter had not risen yet.
+    recheck: bool,
+    /// The watch failed; only the exit will tell.
+    broken: bool,
+}
+
+impl OomTracker {
+    /// The next rise of the box's OOM-kill count (kills since the box was made).
+    async fn next(&mut self, cgroup: Option<&dyn Cgroup>, box_name: &str) -> u64 {
+        loop {
+            if let Some(count) = self.rise(cgroup) {
+                return count;
+            }
+            if self.recheck {
+                // v1 signals OOM just before the kill is counted: look again
+                // shortly before waiting for the next wakeup.
+                for delay_ms in [1, 2, 4, 8, 16, 32, 64, 128] {
+                    tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                    if let Some(count) = self.rise(cgroup) {
+                        return count;
+                    }
+                }
+                self.recheck = false;
+            }
+            if self.broken {
+                return std::future::pending().await;
+            }
+            match self.watch.changed().await {
+                Ok(()) => self.recheck = true,
+                Err(err) => {
+                    tracing::warn!(%box_name, %err, "OOM watch failed; OOM kills will only be seen at exit");
+                    self.broken = true;
+                }
+            }
+        }
+    }
+
+    fn rise(&mut self, cgroup: Option<&dyn Cgroup>) -> Option<u64> {
+        let rise = cgroup?.counters().oom_kills?.saturating_sub(self.baseline);
+        if rise > self.reported {
+            self.reported = rise;
+            self.recheck = false;
+            Some(rise)
+        } else {
+            None
+        }
     }
 }
 

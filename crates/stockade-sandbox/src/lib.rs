@@ -32,7 +32,7 @@ mod spawn;
 mod spawn_hint;
 mod spawner;
 
-pub use agent::{Agent, Death, StopOutcome};
+pub use agent::{Agent, AgentEvent, Death, StopOutcome};
 pub use classify::{ClassifyInput, EndReason, classify};
 pub use config::{BackendChoice, BackendKind, SandboxConfig};
 pub use error::{SandboxError, SpawnError};

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use stockade_proto::{ExitCause, Limits};
-use stockade_sandbox::EndReason;
+use stockade_sandbox::{AgentEvent, EndReason};
 
 use crate::support::{MIB, TestTree, spec};
 
@@ -84,7 +84,13 @@ async fn a_helper_oom_killed_under_an_agent_that_exits_0_is_a_side_fact() {
         .spawn(spec("h", &["sh", "-c", "tail /dev/zero; exit 0"], limits))
         .await
         .unwrap();
-    let status = agent.wait().await.unwrap();
+    // What a supervisor selects on: the OOM kill is seen before the exit it preceded.
+    let first = tokio::time::timeout(Duration::from_secs(60), agent.next_event()).await;
+    assert!(matches!(first, Ok(AgentEvent::OomKill(1))), "{first:?}");
+    let status = match agent.next_event().await {
+        AgentEvent::Exited(status) => status.unwrap(),
+        other => panic!("expected the exit, got {other:?}"),
+    };
     let death = agent.finish(status, EndReason::Exited).await;
     assert_eq!(death.cause, ExitCause::Exited { code: 0 }, "{:?}", death.evidence);
     assert_eq!(death.evidence.oom_kills, Some(1));
