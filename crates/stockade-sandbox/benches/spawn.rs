@@ -26,6 +26,8 @@ use stockade_sandbox::{BackendChoice, BackendKind, EndReason, Sandbox, SandboxCo
 const ITERATIONS: usize = 200;
 const CONCURRENT: usize = 1000;
 const MIB: u64 = 1024 * 1024;
+const ISOLATED: usize = 30;
+const ISOLATION_GAP: Duration = Duration::from_millis(100);
 
 struct Row {
     metric: String,
@@ -75,6 +77,14 @@ async fn run() {
         let (join, total) = joined(dirs);
         rows.push(row("  v1 join alone: child writes \"0\" to 5 cgroup.procs (in pre_exec)", join));
         rows.push(row("  fork+join+exec+wait `/bin/true` (5 v1 hierarchies)", total));
+        let (join, total) = joined_isolated(dirs);
+        rows.push(row(
+            &format!(
+                "  v1 join alone, isolated spawns ({ISOLATED} spawns {ISOLATION_GAP:?} apart)"
+            ),
+            join,
+        ));
+        rows.push(row("  fork+join+exec+wait, isolated spawns", total));
     }
     rows.push(row("Sandbox none backend: spawn+wait+finish `/bin/true`", boxed(&none, "n").await));
     if sandbox.kind() != BackendKind::None {
@@ -129,10 +139,28 @@ fn make_join_dirs(parent: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-fn joined(dirs: &[PathBuf]) -> (Vec<Duration>, Vec<Duration>) {
+/// Isolated spawns: the join's RCU grace-period wait shows when spawns are
+/// not back to back.
+fn joined_isolated(dirs: &[PathBuf]) -> (Vec<Duration>, Vec<Duration>) {
     let mut join = Vec::new();
     let mut total = Vec::new();
-    for _ in 0..ITERATIONS {
+    for _ in 0..ISOLATED {
+        std::thread::sleep(ISOLATION_GAP);
+        let (j, t) = joined_n(dirs, 1);
+        join.extend(j);
+        total.extend(t);
+    }
+    (join, total)
+}
+
+fn joined(dirs: &[PathBuf]) -> (Vec<Duration>, Vec<Duration>) {
+    joined_n(dirs, ITERATIONS)
+}
+
+fn joined_n(dirs: &[PathBuf], n: usize) -> (Vec<Duration>, Vec<Duration>) {
+    let mut join = Vec::new();
+    let mut total = Vec::new();
+    for _ in 0..n {
         let fds: Vec<OwnedFd> = dirs
             .iter()
             .map(|d| {

@@ -358,6 +358,13 @@ pub(crate) async fn kill_until_empty(
 ) -> Result<(), SandboxError> {
     let deadline = Instant::now() + KILL_DEADLINE;
     let mut delay = Duration::from_micros(500);
+    // Most boxes are already empty when their main process has exited:
+    // skip the freeze/kill/thaw pass then.
+    match cgroup.procs() {
+        Ok(p) if p.is_empty() => return Ok(()),
+        Err(err) if err.is_not_found() => return Ok(()),
+        _ => {}
+    }
     loop {
         match cgroup.kill_pass() {
             Ok(_) => {}

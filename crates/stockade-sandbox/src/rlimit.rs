@@ -31,6 +31,39 @@ pub fn raise_nofile_limit() -> io::Result<u64> {
     Ok(target.unwrap_or(u64::MAX))
 }
 
+/// `wanted`, or the daemon's own hard limit if `wanted` is above it and the
+/// daemon cannot raise hard limits (no `CAP_SYS_RESOURCE`, as in many
+/// containers). Asking for more would make `setrlimit` fail with EPERM in the
+/// child and every spawn fail; a limit the kernel will not grant is clamped,
+/// and the clamp is logged.
+fn grantable(resource: Resource, wanted: u64) -> u64 {
+    let Some(hard) = getrlimit(resource).maximum else { return wanted };
+    if wanted <= hard || has_cap_sys_resource() {
+        return wanted;
+    }
+    tracing::warn!(
+        ?resource,
+        wanted,
+        granted = hard,
+        "limit clamped to the daemon's hard limit: it lacks CAP_SYS_RESOURCE to raise it (raise the daemon's hard limit, e.g. LimitNOFILE= or `ulimit -H`, to grant more)"
+    );
+    hard
+}
+
+/// Whether this process holds `CAP_SYS_RESOURCE` (bit 24 of `CapEff`).
+fn has_cap_sys_resource() -> bool {
+    static CAP: OnceLock<bool> = OnceLock::new();
+    *CAP.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?.trim().to_string();
+                u64::from_str_radix(&hex, 16).ok()
+            })
+            .is_some_and(|caps| caps & (1 << 24) != 0)
+    })
+}
+
 /// The `setrlimit` calls a child makes before exec, computed in the parent so
 /// the child only issues raw syscalls.
 #[derive(Debug, Clone, Copy, Default)]
@@ -43,7 +76,7 @@ impl RlimitPlan {
     /// falls back to the daemon's original soft limit (below its raised hard one).
     pub(crate) fn for_limits(limits: &Limits) -> RlimitPlan {
         let nofile = match limits.nofile {
-            Some(n) => Some((Resource::Nofile, n, n)),
+            Some(n) => Some((Resource::Nofile, grantable(Resource::Nofile, n), grantable(Resource::Nofile, n))),
             None => ORIGINAL_NOFILE.get().copied().flatten().map(|soft| {
                 let hard = getrlimit(Resource::Nofile).maximum.unwrap_or(u64::MAX);
                 (Resource::Nofile, soft.min(hard), hard)
@@ -52,7 +85,7 @@ impl RlimitPlan {
         RlimitPlan {
             entries: [
                 nofile,
-                limits.nproc.map(|n| (Resource::Nproc, n, n)),
+                limits.nproc.map(|n| (Resource::Nproc, grantable(Resource::Nproc, n), grantable(Resource::Nproc, n))),
                 limits.core.map(|n| (Resource::Core, n, n)),
             ],
         }
@@ -94,5 +127,20 @@ mod tests {
             entries,
             vec![(Resource::Nofile, 77, 77), (Resource::Nproc, 5, 5), (Resource::Core, 0, 0)]
         );
+    }
+
+    #[test]
+    fn a_limit_above_the_hard_limit_is_clamped_unless_it_can_be_raised() {
+        let Some(hard) = getrlimit(Resource::Nofile).maximum else { return };
+        let wanted = hard + 1000;
+        let plan = RlimitPlan::for_limits(&Limits { nofile: Some(wanted), ..Limits::default() });
+        let (_, soft, max) = plan.entries[0].expect("a nofile entry");
+        if has_cap_sys_resource() {
+            assert_eq!((soft, max), (wanted, wanted));
+        } else {
+            assert_eq!((soft, max), (hard, hard));
+        }
+        let below = RlimitPlan::for_limits(&Limits { nofile: Some(64), ..Limits::default() });
+        assert_eq!(below.entries[0].map(|e| (e.1, e.2)), Some((64, 64)));
     }
 }

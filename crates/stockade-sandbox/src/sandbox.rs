@@ -9,7 +9,7 @@ use crate::agent::{Agent, AgentParts, remove_retrying};
 use crate::backend::none::NoCgroups;
 use crate::backend::v1::V1;
 use crate::backend::v2::V2;
-use crate::backend::{Backend, Cgroup};
+use crate::backend::{Backend, Cgroup, Counters};
 use crate::detect::{Layout, detect};
 use crate::name::BoxName;
 use crate::rlimit::RlimitPlan;
@@ -89,7 +89,9 @@ impl Sandbox {
             Ok(ok) => ok,
             Err(err) => return Err(self.abandon(cgroup.as_ref(), boxed(err)).await),
         };
-        let baseline = cgroup.counters();
+        // The box is new (create refuses an existing one), so every event
+        // counter starts at zero: no baseline read on the spawn path.
+        let baseline = Counters::default();
         let pre = PreExec {
             join,
             rlimits: RlimitPlan::for_limits(&spec.limits),

@@ -197,3 +197,19 @@ async fn the_none_backend_runs_boxes_as_process_groups() {
     assert_eq!(agent.usage(), stockade_proto::Usage::default());
     agent.finish(stopped.status, EndReason::Stopped).await;
 }
+
+#[tokio::test]
+async fn a_cancelled_spawn_still_cleans_up_its_box() {
+    let Some(tree) = TestTree::new("cancel") else { return };
+    let parent_peak = tree.box_dir("pids", "").join("pids.peak");
+    let peak = || std::fs::read_to_string(&parent_peak).unwrap().trim().parse::<u64>().unwrap();
+    assert_eq!(peak(), 0, "nothing ran under the test's parent yet");
+    let spawn = tree.sandbox.spawn(spec("c/1", &["sleep", "300"], Limits::default()));
+    // The caller gives up at once; the spawn runs on and its agent is dropped.
+    assert!(tokio::time::timeout(Duration::ZERO, spawn).await.is_err());
+    // The parent's pids.peak (hierarchical) shows a process did join the box.
+    assert!(wait_until(Duration::from_secs(10), || peak() > 0).await, "the spawn never ran");
+    let box_dir = tree.box_dir("pids", "c/1");
+    assert!(wait_until(Duration::from_secs(10), || !box_dir.exists()).await, "box left behind");
+    assert_eq!(tree.sandbox.live_pids("c/1").unwrap(), Vec::<u32>::new());
+}
