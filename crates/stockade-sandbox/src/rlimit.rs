@@ -57,7 +57,8 @@ fn has_cap_sys_resource() -> bool {
         std::fs::read_to_string("/proc/self/status")
             .ok()
             .and_then(|status| {
-                let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?.trim().to_string();
+                let hex =
+                    status.lines().find_map(|l| l.strip_prefix("CapEff:"))?.trim().to_string();
                 u64::from_str_radix(&hex, 16).ok()
             })
             .is_some_and(|caps| caps & (1 << 24) != 0)
@@ -76,7 +77,11 @@ impl RlimitPlan {
     /// falls back to the daemon's original soft limit (below its raised hard one).
     pub(crate) fn for_limits(limits: &Limits) -> RlimitPlan {
         let nofile = match limits.nofile {
-            Some(n) => Some((Resource::Nofile, grantable(Resource::Nofile, n), grantable(Resource::Nofile, n))),
+            Some(n) => Some((
+                Resource::Nofile,
+                grantable(Resource::Nofile, n),
+                grantable(Resource::Nofile, n),
+            )),
             None => ORIGINAL_NOFILE.get().copied().flatten().map(|soft| {
                 let hard = getrlimit(Resource::Nofile).maximum.unwrap_or(u64::MAX);
                 (Resource::Nofile, soft.min(hard), hard)
@@ -85,7 +90,9 @@ impl RlimitPlan {
         RlimitPlan {
             entries: [
                 nofile,
-                limits.nproc.map(|n| (Resource::Nproc, grantable(Resource::Nproc, n), grantable(Resource::Nproc, n))),
+                limits.nproc.map(|n| {
+                    (Resource::Nproc, grantable(Resource::Nproc, n), grantable(Resource::Nproc, n))
+                }),
                 limits.core.map(|n| (Resource::Core, n, n)),
             ],
         }

@@ -213,3 +213,27 @@ async fn a_cancelled_spawn_still_cleans_up_its_box() {
     assert!(wait_until(Duration::from_secs(10), || !box_dir.exists()).await, "box left behind");
     assert_eq!(tree.sandbox.live_pids("c/1").unwrap(), Vec::<u32>::new());
 }
+
+#[tokio::test]
+async fn parent_death_kill_ends_the_agent_with_its_spawner() {
+    let Some(tree) = TestTree::new("pdeath") else { return };
+    let config =
+        stockade_sandbox::SandboxConfig { parent: tree.parent.clone(), ..Default::default() };
+    let own = stockade_sandbox::Sandbox::new(config).unwrap();
+    let mut kill = spec("p/kill", &["sleep", "300"], Limits::default());
+    kill.parent_death = stockade_sandbox::ParentDeath::Kill;
+    let mut doomed = own.spawn(kill).await.unwrap();
+    let mut survivor =
+        own.spawn(spec("p/live", &["sleep", "300"], Limits::default())).await.unwrap();
+    // The last clone gone, the spawner thread exits: PR_SET_PDEATHSIG fires.
+    drop(own);
+    let status = tokio::time::timeout(Duration::from_secs(10), doomed.wait())
+        .await
+        .expect("still alive")
+        .unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGKILL));
+    assert!(!is_gone(survivor.pid()), "ParentDeath::Survive keeps running");
+    doomed.finish(status, EndReason::Exited).await;
+    let stopped = survivor.stop(libc::SIGTERM, Duration::from_secs(10)).await;
+    survivor.finish(stopped.status, EndReason::Stopped).await;
+}
