@@ -1,1 +1,111 @@
-//! stockade-daemon (being built; see ARCHITECTURE.md).
+//! The daemon as a library function: [`run`] wires the store, the sandbox,
+//! the engine and the HTTP API, serves until `shutdown` resolves, then stops
+//! every service in reverse dependency order and returns.
+//!
+//! `stockade up` and `stockade daemon` both call [`run`]; tests call it
+//! in-process with a tempdir state directory and their own cgroup parent.
+//! Start reading at [`run`], then `api/mod.rs` for the routes.
+
+#![deny(missing_docs)]
+
+mod api;
+mod config;
+mod listen;
+
+pub use config::Config;
+
+use anyhow::Context;
+use std::future::Future;
+use std::sync::Arc;
+use stockade_engine::{EngineConfig, EngineHandle, SandboxLauncher, ShutdownReport};
+use stockade_sandbox::Sandbox;
+use stockade_store::{Store, StoreError, StoreOptions};
+
+/// What the daemon hands to whoever runs it once it is serving.
+#[derive(Debug, Clone)]
+pub struct Running {
+    /// Talks to the engine (for the live view of `stockade up`).
+    pub engine: EngineHandle,
+    /// The sockets and addresses it serves on.
+    pub listening: Vec<String>,
+    /// The box backend in use.
+    pub sandbox: String,
+    /// Warnings about the box backend.
+    pub warnings: Vec<String>,
+}
+
+/// Run the daemon until `shutdown` resolves; `started` hears once it serves.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+    started: Option<tokio::sync::oneshot::Sender<Running>>,
+) -> anyhow::Result<ShutdownReport> {
+    // pidfd reaping silently falls back to SIGCHLD scanning when fds run out.
+    if let Err(err) = stockade_sandbox::raise_nofile_limit() {
+        tracing::warn!(%err, "could not raise RLIMIT_NOFILE; many agents may exhaust file descriptors");
+    }
+    let spec = Arc::new(config.spec);
+    let daemon = &spec.daemon;
+    create_private_dir(&daemon.state_dir)?;
+    let db = daemon.state_dir.join("stockade.db");
+    let options =
+        StoreOptions { event_retention: daemon.event_retention, ..StoreOptions::default() };
+    let store = Store::open(&db, options).map_err(explain_store_error)?;
+    let sandbox = Sandbox::new(config.sandbox).context("cannot set up the boxes")?;
+    let kind = sandbox.kind().to_string();
+    let warnings = sandbox.warnings().to_vec();
+    for warning in &warnings {
+        tracing::warn!("{warning}");
+    }
+    let host_root = config.host_root.clone();
+    let engine_config = EngineConfig {
+        spec: spec.clone(),
+        store: store.clone(),
+        launcher: Box::new(SandboxLauncher::new(sandbox.clone())),
+        sandbox: kind.clone(),
+        sandbox_warnings: warnings.clone(),
+        host_snapshot: Arc::new(move || stockade_host::HostFacts::read(&host_root).snapshot()),
+    };
+    let (engine, engine_task) = stockade_engine::start(engine_config)?;
+    let state = api::AppState { engine: engine.clone(), store: store.clone(), spec: spec.clone() };
+    let mut servers = listen::serve(&spec.daemon, state).await?;
+    tracing::info!(listening = ?servers.addresses, sandbox = %kind, "stockade daemon serving");
+    if let Some(started) = started {
+        let _ = started.send(Running {
+            engine: engine.clone(),
+            listening: servers.addresses.clone(),
+            sandbox: kind,
+            warnings,
+        });
+    }
+    tokio::select! {
+        () = shutdown => tracing::info!("shutting down: stopping services in reverse dependency order"),
+        _ = servers.failed() => tracing::error!("an API listener failed; shutting down"),
+    }
+    let report = engine.shutdown().await.context("the engine ended before it could shut down")?;
+    let _ = engine_task.await;
+    servers.stop().await;
+    drop(store);
+    drop(sandbox);
+    Ok(report)
+}
+
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create the state directory {}", dir.display()))
+}
+
+fn explain_store_error(err: StoreError) -> anyhow::Error {
+    match &err {
+        StoreError::Locked { holder_pid, path } => anyhow::anyhow!(
+            "another stockade daemon (pid {}) already uses this state directory ({}); stop it first, or give this spec its own `state_dir`",
+            holder_pid.map(|p| p.to_string()).unwrap_or_else(|| "unknown".into()),
+            path.display()
+        ),
+        _ => anyhow::Error::new(err).context("cannot open the store"),
+    }
+}

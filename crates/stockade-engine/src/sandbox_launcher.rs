@@ -1,20 +1,164 @@
 //! [`SandboxLauncher`]: the real [`Launcher`], over `stockade-sandbox`.
-//! (Wired in once the sandbox's `Agent` API is final.)
+//!
+//! Each run gets one small watcher task that owns its [`Agent`]: it reports
+//! the spawn, copies output into the log, forwards OOM notifications the
+//! moment the kernel raises them, answers usage requests, carries out a stop,
+//! and when the main process is gone calls [`Agent::finish`] (kill leftovers,
+//! read evidence, classify, remove the box) and reports the exit. The engine
+//! talks to it over a control channel and never waits on it.
 
-use crate::launcher::{LaunchRequest, Launcher, RunEvent, StopRequest};
+use crate::launcher::{
+    Exit, LaunchRequest, Launcher, RunEvent, RunEventKind, StopReason, StopRequest,
+};
+use crate::logs::{self, RotatingLog};
+use std::collections::HashMap;
+use std::os::unix::process::ExitStatusExt;
+use std::time::Duration;
 use stockade_proto::{RunId, Usage};
+use stockade_sandbox::{Agent, AgentEvent, EndReason, EnvMode, ParentDeath, Sandbox, SpawnSpec};
 use tokio::sync::{mpsc, oneshot};
 
+/// How long to wait for the output pipes to drain after the box is empty.
+const DRAIN: Duration = Duration::from_secs(2);
+
 /// Starts runs in real boxes.
-#[derive(Debug, Default)]
-pub struct SandboxLauncher {}
+pub struct SandboxLauncher {
+    sandbox: Sandbox,
+    runs: HashMap<RunId, mpsc::UnboundedSender<Control>>,
+}
+
+enum Control {
+    Stop(StopRequest),
+    Usage(oneshot::Sender<Usage>),
+}
+
+impl SandboxLauncher {
+    /// A launcher over `sandbox`.
+    pub fn new(sandbox: Sandbox) -> SandboxLauncher {
+        SandboxLauncher { sandbox, runs: HashMap::new() }
+    }
+}
 
 impl Launcher for SandboxLauncher {
-    fn launch(&mut self, _request: LaunchRequest, _events: mpsc::UnboundedSender<RunEvent>) {}
-    fn stop(&mut self, _run: RunId, _request: StopRequest) {}
-    fn usage(&mut self, _run: RunId, _reply: oneshot::Sender<Usage>) {}
-    fn forget(&mut self, _run: RunId) {}
-    fn reclaim(&mut self, _box_name: &str) -> Result<u32, String> {
-        Ok(0)
+    fn launch(&mut self, request: LaunchRequest, events: mpsc::UnboundedSender<RunEvent>) {
+        let (control, rx) = mpsc::unbounded_channel();
+        self.runs.insert(request.run, control);
+        tokio::spawn(watch(self.sandbox.clone(), request, events, rx));
+    }
+
+    fn stop(&mut self, run: RunId, request: StopRequest) {
+        if let Some(control) = self.runs.get(&run) {
+            let _ = control.send(Control::Stop(request));
+        }
+    }
+
+    fn usage(&mut self, run: RunId, reply: oneshot::Sender<Usage>) {
+        if let Some(control) = self.runs.get(&run) {
+            let _ = control.send(Control::Usage(reply));
+        }
+    }
+
+    fn forget(&mut self, run: RunId) {
+        self.runs.remove(&run);
+    }
+
+    fn reclaim(&mut self, box_name: &str) -> Result<u32, String> {
+        let pids = self.sandbox.live_pids(box_name).map_err(|e| e.to_string())?;
+        self.sandbox.remove_stale(box_name).map_err(|e| e.to_string())?;
+        Ok(pids.len() as u32)
+    }
+}
+
+async fn watch(
+    sandbox: Sandbox,
+    request: LaunchRequest,
+    events: mpsc::UnboundedSender<RunEvent>,
+    mut control: mpsc::UnboundedReceiver<Control>,
+) {
+    let run = request.run;
+    let send = |kind| {
+        let _ = events.send(RunEvent { run, kind });
+    };
+    let spec = SpawnSpec {
+        box_name: request.box_name.clone(),
+        argv: request.argv,
+        env: request.env,
+        env_mode: EnvMode::Inherit,
+        cwd: request.cwd,
+        limits: request.limits,
+        parent_death: ParentDeath::Survive,
+    };
+    let mut agent = match sandbox.spawn(spec).await {
+        Ok(agent) => agent,
+        Err(err) => {
+            tracing::warn!(%run, box_name = %request.box_name, %err, "spawn failed");
+            send(RunEventKind::SpawnFailed { cause: err.cause() });
+            return;
+        }
+    };
+    send(RunEventKind::Started { pid: agent.pid() });
+    let log = match RotatingLog::open(request.log.clone()) {
+        Ok(log) => Some(log),
+        Err(err) => {
+            tracing::warn!(%run, path = %request.log.path.display(), %err, "cannot write the run's log; output is kept only in memory");
+            None
+        }
+    };
+    let pump = tokio::spawn(logs::pump(agent.take_stdout(), agent.take_stderr(), log));
+    let (status, reason, killed) = supervise(&mut agent, &mut control, &send).await;
+    let death = agent.finish(status, reason).await;
+    let tail = match tokio::time::timeout(DRAIN, pump).await {
+        Ok(Ok((tail, error))) => {
+            if let Some(err) = error {
+                tracing::warn!(%run, %err, "writing the run's log failed");
+            }
+            tail.into_log_tail()
+        }
+        _ => Default::default(),
+    };
+    let exit = Exit { cause: death.cause, evidence: death.evidence, logs: tail, killed };
+    send(RunEventKind::Exited(Box::new(exit)));
+}
+
+/// Wait for the main process, forwarding OOM kills and answering requests,
+/// until it exits or a stop finishes. Returns its status, what stockade did,
+/// and whether the box had to be killed.
+async fn supervise(
+    agent: &mut Agent,
+    control: &mut mpsc::UnboundedReceiver<Control>,
+    send: &impl Fn(RunEventKind),
+) -> (std::process::ExitStatus, EndReason, bool) {
+    loop {
+        tokio::select! {
+            event = agent.next_event() => match event {
+                AgentEvent::Exited(status) => {
+                    let status = status.unwrap_or_else(|err| {
+                        tracing::error!(pid = agent.pid(), %err, "could not wait for the main process");
+                        std::process::ExitStatus::from_raw(libc::SIGKILL)
+                    });
+                    return (status, EndReason::Exited, false);
+                }
+                AgentEvent::OomKill(count) => send(RunEventKind::OomKill { count }),
+            },
+            message = control.recv() => match message {
+                Some(Control::Usage(reply)) => {
+                    let _ = reply.send(agent.usage());
+                }
+                Some(Control::Stop(request)) => {
+                    let outcome = agent.stop(request.signal, request.grace).await;
+                    let reason = match request.reason {
+                        StopReason::Asked => EndReason::Stopped,
+                        StopReason::Timeout => EndReason::TimedOut,
+                        StopReason::Liveness => EndReason::LivenessFailed,
+                    };
+                    return (outcome.status, reason, outcome.killed);
+                }
+                // The engine forgot the run; keep watching until it exits.
+                None => {
+                    let status = agent.wait().await.unwrap_or_else(|_| std::process::ExitStatus::from_raw(libc::SIGKILL));
+                    return (status, EndReason::Exited, false);
+                }
+            },
+        }
     }
 }

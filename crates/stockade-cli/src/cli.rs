@@ -1,0 +1,174 @@
+//! The command line, as clap types only.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Run a herd of agents on one Linux host without the host falling over.
+///
+/// Every agent runs in its own box (cgroup limits on memory, cpu and pids;
+/// rlimits; its whole process tree killed as one). Services are kept alive;
+/// jobs are admitted only while their pool and the host have room; every
+/// death is classified with a post-mortem.
+#[derive(Debug, Parser)]
+#[command(name = "stockade", version, propagate_version = true)]
+pub struct Cli {
+    /// The spec file.
+    #[arg(short = 'f', long = "file", global = true, default_value = "stockade.toml", env = "STOCKADE_FILE")]
+    pub file: PathBuf,
+    /// The daemon's socket (default: from the spec's `state_dir`).
+    #[arg(long, global = true, env = "STOCKADE_SOCKET")]
+    pub socket: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented starter spec.
+    Init(InitArgs),
+    /// Validate a spec; report every error at once.
+    Check,
+    /// Run the daemon in the foreground with a live view (Ctrl-C stops everything cleanly).
+    Up(UpArgs),
+    /// Run the daemon headless (logs to stderr), for systemd, containers and scripts.
+    Daemon,
+    /// Submit a job from a `[job.NAME]` template; prints its id.
+    Run(RunArgs),
+    /// List services and jobs.
+    Ps(PsArgs),
+    /// Show the daemon, its box backend and its pools.
+    Status(JsonArg),
+    /// Show a service's or a job's output.
+    Logs(LogsArgs),
+    /// Show events; with -f, follow them.
+    Events(EventsArgs),
+    /// Explain why a run ended: `run:ID`, `job:ID` (or a bare job id), or a service name.
+    Postmortem(PostmortemArgs),
+    /// Cancel a queued or running job.
+    Cancel(IdArg),
+    /// Stop a service (every replica) and keep it down.
+    Stop(NameArg),
+    /// Start a service (clears `gave_up`).
+    Start(NameArg),
+    /// Restart a service (clears `gave_up`).
+    Restart(NameArg),
+    /// Check the host's limits before they bite; with --plan, how many agents fit.
+    Doctor(crate::commands::doctor::DoctorArgs),
+}
+
+/// `init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Print one JSON event per line instead of the live table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The job template.
+    pub template: String,
+    /// Extra environment, `KEY=VALUE` (repeatable).
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Priority; higher runs first.
+    #[arg(long)]
+    pub priority: Option<i32>,
+    /// Follow the job; exit 0 only if it succeeds.
+    #[arg(long)]
+    pub wait: bool,
+    /// Print the submission as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Arguments appended to the template's command.
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+/// `ps`.
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Also finished jobs (the newest 50).
+    #[arg(long, short = 'a')]
+    pub all: bool,
+}
+
+/// A `--json` flag.
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// A service name or a job id.
+    pub target: String,
+    /// Keep following new output, across log rotation (`-F` as in `tail -F`;
+    /// `-f` is the spec file, on every command).
+    #[arg(long, short = 'F')]
+    pub follow: bool,
+    /// Which replica of a service.
+    #[arg(long, default_value_t = 0)]
+    pub replica: u32,
+}
+
+/// `events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Keep following new events (`-f` is the spec file, on every command).
+    #[arg(long, short = 'F')]
+    pub follow: bool,
+    /// Only events of this service or job template.
+    #[arg(long)]
+    pub unit: Option<String>,
+    /// Only events of this type (service_state, job_state, run_started, run_exited, oom_kill, alert).
+    #[arg(long = "type")]
+    pub kind: Option<String>,
+    /// Start after this sequence number (default: the last 20 events).
+    #[arg(long)]
+    pub since: Option<u64>,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `postmortem`.
+#[derive(Debug, Args)]
+pub struct PostmortemArgs {
+    /// `run:ID`, `job:ID`, a bare job id, or a service name.
+    pub target: String,
+    /// JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A job id.
+#[derive(Debug, Args)]
+pub struct IdArg {
+    /// The job id.
+    pub id: u64,
+}
+
+/// A service name.
+#[derive(Debug, Args)]
+pub struct NameArg {
+    /// The service.
+    pub name: String,
+}

@@ -1,0 +1,132 @@
+//! The HTTP client of the daemon's API, over its Unix socket: hyper's
+//! HTTP/1 connection on a `UnixStream`, one connection per request.
+
+use crate::exit::{FAILED, UNREACHABLE, USAGE, fail};
+use anyhow::Context;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::path::{Path, PathBuf};
+use stockade_proto::ApiError;
+use tokio::net::UnixStream;
+
+/// Talks to one daemon.
+#[derive(Debug, Clone)]
+pub struct Client {
+    socket: PathBuf,
+}
+
+impl Client {
+    /// The daemon of `--socket`, or of the spec's `state_dir`.
+    pub fn locate(socket: Option<&Path>, spec: &Path) -> anyhow::Result<Client> {
+        if let Some(socket) = socket {
+            return Ok(Client { socket: socket.to_path_buf() });
+        }
+        let parsed = stockade_spec::Spec::from_file(spec).map_err(|e| {
+            fail(
+                USAGE,
+                format!("cannot find the daemon's socket: the spec {} is not usable", spec.display()),
+                Some(format!("{}\n  pass --socket PATH, or fix the spec (`stockade check`)", e.render().trim_end())),
+            )
+        })?;
+        let socket = parsed.daemon.socket_path().map(Path::to_path_buf).ok_or_else(|| {
+            fail(USAGE, "the spec listens on no Unix socket", Some("pass --socket PATH".to_string()))
+        })?;
+        Ok(Client { socket })
+    }
+
+    /// `GET path`, decoded.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let response = self.send(Method::GET, path, None).await?;
+        decode(response).await
+    }
+
+    /// `POST path` with a JSON body, decoded.
+    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<T> {
+        let body = serde_json::to_vec(body).context("encoding the request")?;
+        let response = self.send(Method::POST, path, Some(body)).await?;
+        decode(response).await
+    }
+
+    /// `DELETE path`, decoded.
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let response = self.send(Method::DELETE, path, None).await?;
+        decode(response).await
+    }
+
+    /// `GET path`, the body left streaming (logs, events).
+    pub async fn stream(&self, path: &str) -> anyhow::Result<Incoming> {
+        let response = self.send(Method::GET, path, None).await?;
+        if !response.status().is_success() {
+            return Err(api_error(response).await);
+        }
+        Ok(response.into_body())
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> anyhow::Result<Response<Incoming>> {
+        let stream = UnixStream::connect(&self.socket).await.map_err(|e| {
+            fail(
+                UNREACHABLE,
+                format!("the daemon is not reachable at {}: {e}", self.socket.display()),
+                Some("start it with `stockade up` or `stockade daemon` (same -f spec), or pass --socket".to_string()),
+            )
+        })?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .context("HTTP handshake with the daemon failed")?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let mut request = Request::builder().method(method).uri(path).header("host", "stockade");
+        if body.is_some() {
+            request = request.header("content-type", "application/json");
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .context("building the request")?;
+        sender.send_request(request).await.map_err(|e| {
+            fail(UNREACHABLE, format!("the daemon closed the connection: {e}"), Some("is it shutting down?".to_string()))
+        })
+    }
+}
+
+async fn decode<T: DeserializeOwned>(response: Response<Incoming>) -> anyhow::Result<T> {
+    if !response.status().is_success() {
+        return Err(api_error(response).await);
+    }
+    let bytes = response.into_body().collect().await.context("reading the daemon's answer")?.to_bytes();
+    serde_json::from_slice(&bytes).context("the daemon's answer is not what this CLI expects (version mismatch?)")
+}
+
+async fn api_error(response: Response<Incoming>) -> anyhow::Error {
+    let status = response.status();
+    let bytes = match response.into_body().collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(e) => return fail(FAILED, format!("the daemon answered {status} and then failed: {e}"), None),
+    };
+    match serde_json::from_slice::<ApiError>(&bytes) {
+        Ok(err) => {
+            let code = if status == StatusCode::SERVICE_UNAVAILABLE { UNREACHABLE } else { FAILED };
+            fail(code, err.message, Some(err.hint))
+        }
+        Err(_) => fail(FAILED, format!("the daemon answered {status}: {}", String::from_utf8_lossy(&bytes)), None),
+    }
+}
+
+/// Read the next chunk of a streaming body (`None` at the end).
+pub async fn next_chunk(body: &mut Incoming) -> anyhow::Result<Option<Bytes>> {
+    loop {
+        match body.frame().await {
+            None => return Ok(None),
+            Some(Err(e)) => return Err(anyhow::Error::new(e).context("the stream from the daemon broke")),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    return Ok(Some(data));
+                }
+            }
+        }
+    }
+}

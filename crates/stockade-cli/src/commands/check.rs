@@ -1,0 +1,19 @@
+//! `stockade check`: validate a spec and report every error at once.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Validate `path`; exit 2 with all errors rendered if it is not valid.
+pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
+    let spec = super::load_spec(path)?;
+    let replicas: u32 = spec.services.iter().map(|s| s.replicas).sum();
+    println!(
+        "{}: ok — {} service(s) ({replicas} replica(s)), {} job template(s), {} pool(s); start order: {}",
+        path.display(),
+        spec.services.len(),
+        spec.jobs.len(),
+        spec.pools.len().max(1),
+        spec.start_order().join(" → ")
+    );
+    Ok(ExitCode::SUCCESS)
+}

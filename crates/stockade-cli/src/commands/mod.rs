@@ -1,0 +1,66 @@
+//! One file per verb; [`dispatch`] picks it. Client verbs share a
+//! current-thread runtime; `up` and `daemon` build the daemon's runtime.
+
+pub mod check;
+pub mod control;
+pub mod daemon;
+pub mod doctor;
+pub mod events;
+pub mod init;
+pub mod logs;
+pub mod postmortem;
+pub mod ps;
+pub mod run;
+pub mod status;
+pub mod up;
+
+use crate::cli::{Cli, Command};
+use crate::client::Client;
+use crate::exit::{USAGE, fail};
+use std::future::Future;
+use std::path::Path;
+use std::process::ExitCode;
+use stockade_spec::Spec;
+
+/// Run the chosen verb.
+pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Init(args) => init::run(&cli.file, args),
+        Command::Check => check::run(&cli.file),
+        Command::Up(args) => up::run(&cli.file, args),
+        Command::Daemon => daemon::run(&cli.file),
+        Command::Doctor(args) => doctor::run(args, &cli.file),
+        Command::Run(args) => client_verb(&cli, |c| run::run(c, args)),
+        Command::Ps(args) => client_verb(&cli, |c| ps::run(c, args)),
+        Command::Status(args) => client_verb(&cli, |c| status::run(c, args.json)),
+        Command::Logs(args) => client_verb(&cli, |c| logs::run(c, args)),
+        Command::Events(args) => client_verb(&cli, |c| events::run(c, args)),
+        Command::Postmortem(args) => client_verb(&cli, |c| postmortem::run(c, args)),
+        Command::Cancel(args) => client_verb(&cli, |c| control::cancel(c, args.id)),
+        Command::Stop(args) => client_verb(&cli, |c| control::service(c, &args.name, "stop")),
+        Command::Start(args) => client_verb(&cli, |c| control::service(c, &args.name, "start")),
+        Command::Restart(args) => client_verb(&cli, |c| control::service(c, &args.name, "restart")),
+    }
+}
+
+fn client_verb<F, Fut>(cli: &Cli, verb: F) -> anyhow::Result<ExitCode>
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = anyhow::Result<ExitCode>>,
+{
+    let client = Client::locate(cli.socket.as_deref(), &cli.file)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(verb(client))
+}
+
+/// Read and validate the spec, or fail with every error rendered (exit 2).
+pub fn load_spec(path: &Path) -> anyhow::Result<Spec> {
+    Spec::from_file(path).map_err(|e| {
+        let count = e.len();
+        fail(
+            USAGE,
+            format!("{} has {count} error{}:\n{}", path.display(), if count == 1 { "" } else { "s" }, e.render().trim_end()),
+            Some("fix the spec and run `stockade check` again".to_string()),
+        )
+    })
+}

@@ -1,0 +1,45 @@
+//! `stockade status`: the daemon, its box backend, services by state, pools.
+
+use crate::client::Client;
+use crate::render::{duration_ms, table};
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use stockade_proto::{StatusView, now_millis};
+
+/// Summarize the daemon.
+pub async fn run(client: Client, json: bool) -> anyhow::Result<ExitCode> {
+    let status: StatusView = client.get("/api/status").await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("daemon   pid {}, up {}", status.pid, duration_ms(now_millis().saturating_sub(status.started_at)));
+    println!("spec     {}", status.spec);
+    println!("boxes    {}", status.sandbox);
+    for warning in &status.warnings {
+        println!("warning  {warning}");
+    }
+    let mut states: BTreeMap<String, u32> = BTreeMap::new();
+    for replica in &status.services {
+        *states.entry(replica.state.to_string()).or_default() += 1;
+    }
+    let summary: Vec<String> = states.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    println!("replicas {}", if summary.is_empty() { "none".into() } else { summary.join(", ") });
+    println!();
+    let rows: Vec<Vec<String>> = status
+        .pools
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                p.running.to_string(),
+                p.queued.to_string(),
+                format!("{} ({})", p.max_concurrency, p.mode),
+                format!("{}%", p.utilization_percent),
+                p.blocking_reason.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print!("{}", table(&["POOL", "RUNNING", "QUEUED", "LIMIT", "UTIL", "WAITING BECAUSE"], &rows));
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,104 @@
+//! [`Failure`]: an API error with its status code, rendered as JSON.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use stockade_engine::EngineError;
+use stockade_proto::ApiError;
+use stockade_store::StoreError;
+
+/// An error response: a status and the `{"code","message","hint"}` body.
+#[derive(Debug)]
+pub struct Failure {
+    status: StatusCode,
+    body: ApiError,
+    retry_after: Option<u64>,
+}
+
+impl Failure {
+    /// A failure from its parts.
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>, hint: impl Into<String>) -> Failure {
+        Failure { status, body: ApiError::new(code, message, hint), retry_after: None }
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.body)).into_response();
+        if let Some(secs) = self.retry_after
+            && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
+    }
+}
+
+impl From<EngineError> for Failure {
+    fn from(err: EngineError) -> Failure {
+        let status = match &err {
+            EngineError::UnknownService { .. }
+            | EngineError::UnknownTemplate { .. }
+            | EngineError::UnknownJob { .. } => StatusCode::NOT_FOUND,
+            EngineError::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
+            EngineError::AlreadyFinished { .. } => StatusCode::CONFLICT,
+            EngineError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            EngineError::Store(StoreError::DiskFull { .. }) => StatusCode::INSUFFICIENT_STORAGE,
+            EngineError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            EngineError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        let retry_after = match &err {
+            EngineError::QueueFull { retry_after_secs, .. } => Some(*retry_after_secs),
+            _ => None,
+        };
+        Failure { status, body: err.to_api(), retry_after }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(err: StoreError) -> Failure {
+        Failure::from(EngineError::Store(err))
+    }
+}
+
+impl From<JsonRejection> for Failure {
+    fn from(rejection: JsonRejection) -> Failure {
+        let status = rejection.status();
+        let code = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            _ => "bad_json",
+        };
+        let hint = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => format!(
+                "bodies are limited to {} KiB; submit large batches in several requests",
+                super::MAX_BODY / 1024
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "send `content-type: application/json`".into(),
+            _ => "send a JSON object like {\"template\": \"agent\", \"args\": [\"--task\", \"42\"]}".into(),
+        };
+        Failure::new(status, code, rejection.body_text(), hint)
+    }
+}
+
+impl From<PathRejection> for Failure {
+    fn from(rejection: PathRejection) -> Failure {
+        Failure::new(StatusCode::BAD_REQUEST, "bad_path", rejection.body_text(), "check the id in the URL")
+    }
+}
+
+impl From<QueryRejection> for Failure {
+    fn from(rejection: QueryRejection) -> Failure {
+        Failure::new(StatusCode::BAD_REQUEST, "bad_query", rejection.body_text(), "check the query parameters")
+    }
+}
+
+/// The fallback route.
+pub async fn not_found(uri: axum::http::Uri) -> Failure {
+    Failure::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no such endpoint: {}", uri.path()),
+        "see DESIGN.md §6 or `stockade --help` for the API",
+    )
+}

@@ -1,0 +1,130 @@
+//! `/api/jobs`: submit, list, get, cancel. Mirrors `Command::Submit`,
+//! `Command::Job(s)`, `Command::Cancel` and `stockade run | ps | cancel`.
+
+use super::{AppState, Failure};
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use std::collections::HashMap;
+use stockade_engine::{EngineError, job_view_from_record};
+use stockade_proto::{JobId, JobRequest, JobState, JobView};
+use stockade_store::JobFilter;
+
+/// `POST /api/jobs`: one request object → one answer; an array → an array,
+/// committed atomically. 201 once durable.
+pub async fn submit(
+    State(state): State<AppState>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<Response, Failure> {
+    let Json(body) = body?;
+    let batch = body.is_array();
+    let requests: Vec<JobRequest> = if batch {
+        serde_json::from_value(body).map_err(bad_body)?
+    } else {
+        vec![serde_json::from_value(body).map_err(bad_body)?]
+    };
+    if requests.is_empty() {
+        return Err(Failure::new(StatusCode::BAD_REQUEST, "empty_batch", "the batch is empty", "send at least one job"));
+    }
+    let mut submitted = state.engine.submit_many(requests).await?;
+    let body = if batch {
+        serde_json::to_value(submitted)
+    } else {
+        serde_json::to_value(submitted.pop())
+    };
+    Ok((StatusCode::CREATED, Json(body.unwrap_or_default())).into_response())
+}
+
+fn bad_body(err: serde_json::Error) -> Failure {
+    Failure::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "bad_request",
+        format!("the job request does not fit: {err}"),
+        "fields: template (string), args (array of strings), env (object of strings), priority (integer)",
+    )
+}
+
+/// Query of `GET /api/jobs`.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// Comma-separated states.
+    state: Option<String>,
+    template: Option<String>,
+    pool: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/jobs`: newest first, live state for queued and running jobs.
+pub async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Vec<JobView>>, Failure> {
+    let Query(query) = query?;
+    let mut states = Vec::new();
+    for name in query.state.iter().flat_map(|s| s.split(',')).filter(|s| !s.is_empty()) {
+        let parsed: JobState = serde_json::from_value(serde_json::Value::String(name.to_string()))
+            .map_err(|_| {
+                Failure::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_query",
+                    format!("unknown job state `{name}`"),
+                    "states: queued, running, succeeded, failed, cancelled, expired, rejected",
+                )
+            })?;
+        states.push(parsed);
+    }
+    let filter = JobFilter {
+        states,
+        template: query.template,
+        pool: query.pool,
+        limit: Some(query.limit.unwrap_or(100).min(10_000)),
+    };
+    let live: HashMap<JobId, JobView> = state
+        .engine
+        .jobs(JobFilter { limit: None, ..filter.clone() })
+        .await?
+        .into_iter()
+        .map(|v| (v.id, v))
+        .collect();
+    let records = state.store.jobs(&filter)?;
+    let views = records
+        .iter()
+        .map(|r| live.get(&r.id).cloned().unwrap_or_else(|| job_view_from_record(r)))
+        .collect();
+    Ok(Json(views))
+}
+
+/// `GET /api/jobs/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    id: Result<Path<u64>, PathRejection>,
+) -> Result<Json<JobView>, Failure> {
+    let id = JobId(id?.0);
+    match state.engine.job(id).await {
+        Ok(view) => Ok(Json(view)),
+        Err(EngineError::UnknownJob { .. }) => match state.store.job(id)? {
+            Some(record) => Ok(Json(job_view_from_record(&record))),
+            None => Err(EngineError::UnknownJob { id }.into()),
+        },
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// `DELETE /api/jobs/{id}`: cancel; 409 if it already finished.
+pub async fn cancel(
+    State(state): State<AppState>,
+    id: Result<Path<u64>, PathRejection>,
+) -> Result<Json<JobView>, Failure> {
+    let id = JobId(id?.0);
+    match state.engine.cancel(id).await {
+        Ok(view) => Ok(Json(view)),
+        Err(EngineError::UnknownJob { .. }) => match state.store.job(id)? {
+            Some(record) => Err(EngineError::AlreadyFinished { id, state: record.state }.into()),
+            None => Err(EngineError::UnknownJob { id }.into()),
+        },
+        Err(err) => Err(err.into()),
+    }
+}

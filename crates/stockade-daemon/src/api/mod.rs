@@ -1,0 +1,60 @@
+//! The HTTP API (DESIGN.md §6): one file per resource, each handler a thin
+//! shell around an [`EngineHandle`] call or a store read.
+//!
+//! Errors are always `{"code","message","hint"}` with a fitting status
+//! ([`Failure`]); a malformed, mistyped or oversized body is answered the
+//! same way, never with axum's plain-text rejections.
+
+mod error;
+mod events;
+mod health;
+mod jobs;
+mod logs;
+mod postmortems;
+mod services;
+mod status;
+
+pub use error::Failure;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use std::sync::Arc;
+use stockade_engine::EngineHandle;
+use stockade_spec::Spec;
+use stockade_store::Store;
+
+/// The largest request body accepted (a batch of a few thousand jobs).
+pub const MAX_BODY: usize = 2 << 20;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The engine.
+    pub engine: EngineHandle,
+    /// The store, for reads of finished things.
+    pub store: Store,
+    /// The spec the daemon runs.
+    pub spec: Arc<Spec>,
+}
+
+/// Every route.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .route("/api/status", get(status::status))
+        .route("/api/queue/status", get(status::queue))
+        .route("/api/jobs", post(jobs::submit).get(jobs::list))
+        .route("/api/jobs/{id}", get(jobs::get).delete(jobs::cancel))
+        .route("/api/jobs/{id}/logs", get(logs::job))
+        .route("/api/services", get(services::list))
+        .route("/api/services/{name}/logs", get(logs::service))
+        .route("/api/services/{name}/{action}", post(services::control))
+        .route("/api/events", get(events::stream))
+        .route("/api/postmortems", get(postmortems::find))
+        .route("/api/postmortems/{run}", get(postmortems::get))
+        .fallback(error::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
