@@ -144,10 +144,10 @@ impl Agent {
         if let Some(status) = self.status {
             return AgentEvent::Exited(Ok(status));
         }
-        let Agent { child, oom, cgroup, box_name, status, .. } = self;
+        let Agent { child, oom, box_name, status, .. } = self;
         tokio::select! {
             biased;
-            count = oom.next(cgroup.as_deref(), box_name) => AgentEvent::OomKill(count),
+            count = oom.next(box_name) => AgentEvent::OomKill(count),
             exited = child.wait() => {
                 if let Ok(exit) = &exited {
                     *status = Some(*exit);
@@ -161,7 +161,7 @@ impl Agent {
     /// reported, with the new count (kills since the box was made). Pending
     /// forever on the none backend. Cancel-safe.
     pub async fn oom_notified(&mut self) -> u64 {
-        self.oom.next(self.cgroup.as_deref(), &self.box_name).await
+        self.oom.next(&self.box_name).await
     }
 
     /// Usage now, from the box's own files.
@@ -310,9 +310,9 @@ struct OomTracker {
 
 impl OomTracker {
     /// The next rise of the box's OOM-kill count (kills since the box was made).
-    async fn next(&mut self, cgroup: Option<&dyn Cgroup>, box_name: &str) -> u64 {
+    async fn next(&mut self, box_name: &str) -> u64 {
         loop {
-            if let Some(count) = self.rise(cgroup) {
+            if let Some(count) = self.rise() {
                 return count;
             }
             if self.recheck {
@@ -320,7 +320,7 @@ impl OomTracker {
                 // shortly before waiting for the next wakeup.
                 for delay_ms in [1, 2, 4, 8, 16, 32, 64, 128] {
                     tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-                    if let Some(count) = self.rise(cgroup) {
+                    if let Some(count) = self.rise() {
                         return count;
                     }
                 }
@@ -339,8 +339,8 @@ impl OomTracker {
         }
     }
 
-    fn rise(&mut self, cgroup: Option<&dyn Cgroup>) -> Option<u64> {
-        let rise = cgroup?.counters().oom_kills?.saturating_sub(self.baseline);
+    fn rise(&mut self) -> Option<u64> {
+        let rise = self.watch.count()?.saturating_sub(self.baseline);
         if rise > self.reported {
             self.reported = rise;
             self.recheck = false;

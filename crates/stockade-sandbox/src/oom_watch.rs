@@ -9,7 +9,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rustix::event::{EventfdFlags, eventfd};
 use rustix::fs::inotify;
@@ -18,13 +18,16 @@ use tokio::io::unix::AsyncFd;
 use crate::SandboxError;
 use crate::backend::file;
 
-/// A source of "the box's OOM state may have changed" wakeups.
+/// A source of "the box's OOM state may have changed" wakeups, and the file
+/// that holds the `oom_kill` count (`memory.oom_control` on v1,
+/// `memory.events` on v2) so a wakeup costs one file read, not a full
+/// counter snapshot.
 #[derive(Debug)]
 pub(crate) enum OomWatch {
     /// cgroup v1: an eventfd tied to `memory.oom_control`.
-    EventFd(AsyncFd<OwnedFd>),
+    EventFd(AsyncFd<OwnedFd>, PathBuf),
     /// cgroup v2: an inotify fd watching `memory.events`.
-    Inotify(AsyncFd<OwnedFd>),
+    Inotify(AsyncFd<OwnedFd>, PathBuf),
     /// No notification source (the none backend): never wakes.
     Never,
 }
@@ -38,7 +41,7 @@ impl OomWatch {
             .map_err(|e| SandboxError::io("open", oom_control, e))?;
         // The kernel takes its own reference; `control` may close afterwards.
         file::write(event_control, &format!("{} {}", efd.as_raw_fd(), control.as_raw_fd()))?;
-        register(efd, oom_control).map(OomWatch::EventFd)
+        register(efd, oom_control).map(|fd| OomWatch::EventFd(fd, oom_control.to_path_buf()))
     }
 
     /// Watch `memory_events` for modification (cgroup v2).
@@ -47,14 +50,24 @@ impl OomWatch {
             .map_err(|e| SandboxError::io("create an inotify fd for", memory_events, e.into()))?;
         inotify::add_watch(&fd, memory_events, inotify::WatchFlags::MODIFY)
             .map_err(|e| SandboxError::io("watch", memory_events, e.into()))?;
-        register(fd, memory_events).map(OomWatch::Inotify)
+        register(fd, memory_events).map(|fd| OomWatch::Inotify(fd, memory_events.to_path_buf()))
+    }
+
+    /// The box's `oom_kill` count now (`None`: no counter, or unreadable).
+    pub(crate) fn count(&self) -> Option<u64> {
+        match self {
+            OomWatch::EventFd(_, path) | OomWatch::Inotify(_, path) => {
+                file::read_key(path, "oom_kill").ok()
+            }
+            OomWatch::Never => None,
+        }
     }
 
     /// Wait for the next wakeup and consume it. Cancel-safe: a wakeup is only
     /// consumed in the same poll that returns it.
     pub(crate) async fn changed(&self) -> io::Result<()> {
         let fd = match self {
-            OomWatch::EventFd(fd) | OomWatch::Inotify(fd) => fd,
+            OomWatch::EventFd(fd, _) | OomWatch::Inotify(fd, _) => fd,
             OomWatch::Never => return std::future::pending().await,
         };
         loop {

@@ -82,6 +82,9 @@ impl V1 {
                     .push(format!("cgroup v1 `{controller}` hierarchy is not mounted: {effect}"));
             }
         }
+        warnings.push(
+            "cgroup v1 has no `memory.high`: `memory_high` limits are not applied".to_string(),
+        );
         for h in &hierarchies {
             std::fs::create_dir_all(&h.parent_dir)
                 .map_err(|e| SandboxError::io("create", &h.parent_dir, e))?;
