@@ -20,7 +20,7 @@ use tokio::process::{Child, ChildStderr, ChildStdout};
 use crate::SandboxError;
 use crate::backend::{Cgroup, Counters};
 use crate::classify::{ClassifyInput, EndReason, classify};
-use crate::oom_watch::OomWatch;
+use crate::oom_watch::{OomTracker, OomWatch};
 
 /// How long killing a box may take before it is reported as not empty.
 const KILL_DEADLINE: Duration = Duration::from_secs(10);
@@ -88,13 +88,7 @@ impl Agent {
             pid,
             box_name: parts.box_name,
             cgroup: Some(parts.cgroup),
-            oom: OomTracker {
-                watch: parts.oom,
-                baseline: parts.baseline.oom_kills.unwrap_or(0),
-                reported: 0,
-                recheck: false,
-                broken: false,
-            },
+            oom: OomTracker::new(parts.oom, parts.baseline.oom_kills.unwrap_or(0)),
             baseline: parts.baseline,
             pids_peak_sampled: AtomicU64::new(1),
             started: Instant::now(),
@@ -291,63 +285,6 @@ impl Agent {
             tracing::error!(box_name = %self.box_name, %err, "could not remove the box's cgroup");
         }
         Death { cause, evidence }
-    }
-}
-
-/// The OOM side of an agent: the watch and what has been reported. Its
-/// state changes only between awaits, so a cancelled wait loses nothing.
-struct OomTracker {
-    watch: OomWatch,
-    /// `oom_kill` when the box was made.
-    baseline: u64,
-    /// OOM kills already reported.
-    reported: u64,
-    /// The watch woke but the counter had not risen yet.
-    recheck: bool,
-    /// The watch failed; only the exit will tell.
-    broken: bool,
-}
-
-impl OomTracker {
-    /// The next rise of the box's OOM-kill count (kills since the box was made).
-    async fn next(&mut self, box_name: &str) -> u64 {
-        loop {
-            if let Some(count) = self.rise() {
-                return count;
-            }
-            if self.recheck {
-                // v1 signals OOM just before the kill is counted: look again
-                // shortly before waiting for the next wakeup.
-                for delay_ms in [1, 2, 4, 8, 16, 32, 64, 128] {
-                    tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-                    if let Some(count) = self.rise() {
-                        return count;
-                    }
-                }
-                self.recheck = false;
-            }
-            if self.broken {
-                return std::future::pending().await;
-            }
-            match self.watch.changed().await {
-                Ok(()) => self.recheck = true,
-                Err(err) => {
-                    tracing::warn!(%box_name, %err, "OOM watch failed; OOM kills will only be seen at exit");
-                    self.broken = true;
-                }
-            }
-        }
-    }
-
-    fn rise(&mut self) -> Option<u64> {
-        let rise = self.watch.count()?.saturating_sub(self.baseline);
-        if rise > self.reported {
-            self.reported = rise;
-            self.recheck = false;
-            Some(rise)
-        } else {
-            None
-        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! Noticing an OOM kill while it happens, without a thread per box.
+//! Noticing an OOM kill while it happens, without a thread per box: the
+//! [`OomWatch`] (a wakeup source) and the [`OomTracker`] an agent keeps.
 //!
 //! v1: an eventfd registered through `cgroup.event_control` on
 //! `memory.oom_control`; it fires when the box enters OOM (slightly *before*
@@ -10,6 +11,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use rustix::event::{EventfdFlags, eventfd};
 use rustix::fs::inotify;
@@ -79,6 +81,68 @@ impl OomWatch {
                 Ok(result) => return result.map(drop),
                 Err(_would_block) => continue,
             }
+        }
+    }
+}
+
+/// The OOM side of an agent: the watch and what has been reported. Its
+/// state changes only between awaits, so a cancelled wait loses nothing.
+pub(crate) struct OomTracker {
+    watch: OomWatch,
+    /// `oom_kill` when the box was made.
+    baseline: u64,
+    /// OOM kills already reported.
+    reported: u64,
+    /// The watch woke but the counter had not risen yet.
+    recheck: bool,
+    /// The watch failed; only the exit will tell.
+    broken: bool,
+}
+
+impl OomTracker {
+    /// Track `watch`, counting kills above `baseline`.
+    pub(crate) fn new(watch: OomWatch, baseline: u64) -> OomTracker {
+        OomTracker { watch, baseline, reported: 0, recheck: false, broken: false }
+    }
+
+    /// The next rise of the box's OOM-kill count (kills since the box was made).
+    pub(crate) async fn next(&mut self, box_name: &str) -> u64 {
+        loop {
+            if let Some(count) = self.rise() {
+                return count;
+            }
+            if self.recheck {
+                // v1 signals OOM just before the kill is counted: look again
+                // shortly before waiting for the next wakeup.
+                for delay_ms in [1, 2, 4, 8, 16, 32, 64, 128] {
+                    tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                    if let Some(count) = self.rise() {
+                        return count;
+                    }
+                }
+                self.recheck = false;
+            }
+            if self.broken {
+                return std::future::pending().await;
+            }
+            match self.watch.changed().await {
+                Ok(()) => self.recheck = true,
+                Err(err) => {
+                    tracing::warn!(%box_name, %err, "OOM watch failed; OOM kills will only be seen at exit");
+                    self.broken = true;
+                }
+            }
+        }
+    }
+
+    fn rise(&mut self) -> Option<u64> {
+        let rise = self.watch.count()?.saturating_sub(self.baseline);
+        if rise > self.reported {
+            self.reported = rise;
+            self.recheck = false;
+            Some(rise)
+        } else {
+            None
         }
     }
 }
