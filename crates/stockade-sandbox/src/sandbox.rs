@@ -169,6 +169,17 @@ impl Sandbox {
         }
     }
 
+    /// Kill every process in every box under this sandbox's parent and
+    /// remove the parent itself, in every hierarchy. For tests and
+    /// uninstalling; a daemon keeps its parent across restarts. Blocks while
+    /// killed processes are reaped; outstanding [`Agent`]s see their box vanish.
+    pub fn remove_subtree(&self) -> Result<(), SandboxError> {
+        for dir in self.inner.backend.parent_dirs() {
+            crate::backend::subtree::remove_tree(&dir)?;
+        }
+        Ok(())
+    }
+
     /// The pids in a box (daemon recovery): empty when the box is gone or
     /// empty. Always empty on the none backend, which keeps no trace by name.
     pub fn live_pids(&self, box_name: &str) -> Result<Vec<u32>, SandboxError> {

@@ -6,6 +6,7 @@
 
 pub(crate) mod file;
 pub(crate) mod none;
+pub(crate) mod subtree;
 pub(crate) mod v1;
 pub(crate) mod v2;
 
@@ -27,6 +28,8 @@ pub(crate) trait Backend: Send + Sync {
     fn create(&self, name: &BoxName, limits: &Limits) -> Result<Arc<dyn Cgroup>, SandboxError>;
     /// The box of that name if its cgroup exists (daemon recovery).
     fn open(&self, name: &BoxName) -> Option<Arc<dyn Cgroup>>;
+    /// stockade's parent directory in each hierarchy (none: no directories).
+    fn parent_dirs(&self) -> Vec<std::path::PathBuf>;
 }
 
 /// One box.

@@ -43,6 +43,10 @@ impl Backend for NoCgroups {
         // A process group leaves no trace by name; nothing to recover.
         None
     }
+
+    fn parent_dirs(&self) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
 }
 
 /// A box that is only a process group, led by the main process.

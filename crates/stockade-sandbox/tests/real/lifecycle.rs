@@ -237,3 +237,21 @@ async fn parent_death_kill_ends_the_agent_with_its_spawner() {
     let stopped = survivor.stop(libc::SIGTERM, Duration::from_secs(10)).await;
     survivor.finish(stopped.status, EndReason::Stopped).await;
 }
+
+#[tokio::test]
+async fn remove_subtree_kills_every_box_and_removes_the_parent() {
+    let Some(tree) = TestTree::new("subtree") else { return };
+    let mut a =
+        tree.sandbox.spawn(spec("u/0/1", &["sleep", "300"], Limits::default())).await.unwrap();
+    let mut b =
+        tree.sandbox.spawn(spec("u/1/1", &["sleep", "300"], Limits::default())).await.unwrap();
+    let sandbox = tree.sandbox.clone();
+    tokio::task::spawn_blocking(move || sandbox.remove_subtree()).await.unwrap().unwrap();
+    for controller in ["memory", "pids", "cpu", "cpuacct", "freezer"] {
+        assert!(!tree.box_dir(controller, "").exists(), "{controller} parent left");
+    }
+    for agent in [&mut a, &mut b] {
+        let status = agent.wait().await.unwrap();
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGKILL));
+    }
+}

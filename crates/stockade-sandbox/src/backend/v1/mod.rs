@@ -179,4 +179,8 @@ impl Backend for V1 {
         let b = self.box_at(name);
         b.dir("pids").is_some_and(Path::exists).then(|| Arc::new(b) as Arc<dyn Cgroup>)
     }
+
+    fn parent_dirs(&self) -> Vec<PathBuf> {
+        self.hierarchies.iter().map(|h| h.parent_dir.clone()).collect()
+    }
 }

@@ -160,6 +160,10 @@ impl Backend for V2 {
         let b = V2Box::new(name.clone(), self.parent_dir.clone());
         b.dir().exists().then(|| Arc::new(b) as Arc<dyn Cgroup>)
     }
+
+    fn parent_dirs(&self) -> Vec<PathBuf> {
+        vec![self.parent_dir.clone()]
+    }
 }
 
 /// cgroup v2 against a fake cgroupfs in a tempdir: the kernel's files do not
