@@ -13,7 +13,13 @@ use std::path::PathBuf;
 #[command(name = "stockade", version, propagate_version = true)]
 pub struct Cli {
     /// The spec file.
-    #[arg(short = 'f', long = "file", global = true, default_value = "stockade.toml", env = "STOCKADE_FILE")]
+    #[arg(
+        short = 'f',
+        long = "file",
+        global = true,
+        default_value = "stockade.toml",
+        env = "STOCKADE_FILE"
+    )]
     pub file: PathBuf,
     /// The daemon's socket (default: from the spec's `state_dir`).
     #[arg(long, global = true, env = "STOCKADE_SOCKET")]

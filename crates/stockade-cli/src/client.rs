@@ -28,12 +28,22 @@ impl Client {
         let parsed = stockade_spec::Spec::from_file(spec).map_err(|e| {
             fail(
                 USAGE,
-                format!("cannot find the daemon's socket: the spec {} is not usable", spec.display()),
-                Some(format!("{}\n  pass --socket PATH, or fix the spec (`stockade check`)", e.render().trim_end())),
+                format!(
+                    "cannot find the daemon's socket: the spec {} is not usable",
+                    spec.display()
+                ),
+                Some(format!(
+                    "{}\n  pass --socket PATH, or fix the spec (`stockade check`)",
+                    e.render().trim_end()
+                )),
             )
         })?;
         let socket = parsed.daemon.socket_path().map(Path::to_path_buf).ok_or_else(|| {
-            fail(USAGE, "the spec listens on no Unix socket", Some("pass --socket PATH".to_string()))
+            fail(
+                USAGE,
+                "the spec listens on no Unix socket",
+                Some("pass --socket PATH".to_string()),
+            )
         })?;
         Ok(Client { socket })
     }
@@ -45,7 +55,11 @@ impl Client {
     }
 
     /// `POST path` with a JSON body, decoded.
-    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<T> {
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
         let body = serde_json::to_vec(body).context("encoding the request")?;
         let response = self.send(Method::POST, path, Some(body)).await?;
         decode(response).await
@@ -66,7 +80,12 @@ impl Client {
         Ok(response.into_body())
     }
 
-    async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> anyhow::Result<Response<Incoming>> {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> anyhow::Result<Response<Incoming>> {
         let stream = UnixStream::connect(&self.socket).await.map_err(|e| {
             fail(
                 UNREACHABLE,
@@ -88,7 +107,11 @@ impl Client {
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .context("building the request")?;
         sender.send_request(request).await.map_err(|e| {
-            fail(UNREACHABLE, format!("the daemon closed the connection: {e}"), Some("is it shutting down?".to_string()))
+            fail(
+                UNREACHABLE,
+                format!("the daemon closed the connection: {e}"),
+                Some("is it shutting down?".to_string()),
+            )
         })
     }
 }
@@ -97,22 +120,30 @@ async fn decode<T: DeserializeOwned>(response: Response<Incoming>) -> anyhow::Re
     if !response.status().is_success() {
         return Err(api_error(response).await);
     }
-    let bytes = response.into_body().collect().await.context("reading the daemon's answer")?.to_bytes();
-    serde_json::from_slice(&bytes).context("the daemon's answer is not what this CLI expects (version mismatch?)")
+    let bytes =
+        response.into_body().collect().await.context("reading the daemon's answer")?.to_bytes();
+    serde_json::from_slice(&bytes)
+        .context("the daemon's answer is not what this CLI expects (version mismatch?)")
 }
 
 async fn api_error(response: Response<Incoming>) -> anyhow::Error {
     let status = response.status();
     let bytes = match response.into_body().collect().await {
         Ok(body) => body.to_bytes(),
-        Err(e) => return fail(FAILED, format!("the daemon answered {status} and then failed: {e}"), None),
+        Err(e) => {
+            return fail(FAILED, format!("the daemon answered {status} and then failed: {e}"), None);
+        }
     };
     match serde_json::from_slice::<ApiError>(&bytes) {
         Ok(err) => {
             let code = if status == StatusCode::SERVICE_UNAVAILABLE { UNREACHABLE } else { FAILED };
             fail(code, err.message, Some(err.hint))
         }
-        Err(_) => fail(FAILED, format!("the daemon answered {status}: {}", String::from_utf8_lossy(&bytes)), None),
+        Err(_) => fail(
+            FAILED,
+            format!("the daemon answered {status}: {}", String::from_utf8_lossy(&bytes)),
+            None,
+        ),
     }
 }
 
@@ -121,7 +152,9 @@ pub async fn next_chunk(body: &mut Incoming) -> anyhow::Result<Option<Bytes>> {
     loop {
         match body.frame().await {
             None => return Ok(None),
-            Some(Err(e)) => return Err(anyhow::Error::new(e).context("the stream from the daemon broke")),
+            Some(Err(e)) => {
+                return Err(anyhow::Error::new(e).context("the stream from the daemon broke"));
+            }
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
                     return Ok(Some(data));

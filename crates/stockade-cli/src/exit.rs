@@ -36,7 +36,11 @@ impl std::fmt::Display for Fail {
 impl std::error::Error for Fail {}
 
 /// Build a [`Fail`] as an `anyhow::Error`.
-pub fn fail(code: u8, message: impl Into<String>, hint: impl Into<Option<String>>) -> anyhow::Error {
+pub fn fail(
+    code: u8,
+    message: impl Into<String>,
+    hint: impl Into<Option<String>>,
+) -> anyhow::Error {
     anyhow::Error::new(Fail { code, message: message.into(), hint: hint.into() })
 }
 
@@ -49,6 +53,11 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
                 eprintln!("  hint: {hint}");
             }
             ExitCode::from(fail.code)
+        }
+        None if err.downcast_ref::<stockade_daemon::PreflightError>().is_some() => {
+            eprintln!("stockade: {err}");
+            eprintln!("  hint: nothing was started; fix these and run again");
+            ExitCode::from(USAGE)
         }
         None => {
             eprintln!("stockade: {err:#}");

@@ -15,6 +15,15 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    if !matches!(cli.command, cli::Command::Up(_) | cli::Command::Daemon) {
+        // A client printing into `| head` should end quietly like any Unix
+        // tool, not panic on EPIPE. The daemon keeps Rust's default (SIGPIPE
+        // ignored): a client that hangs up must never kill it.
+        // SAFETY: called before any thread exists; SIG_DFL is always valid.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match commands::dispatch(cli) {
         Ok(code) => code,
         Err(err) => exit::report(&err),

@@ -73,7 +73,9 @@ pub fn event_line(event: &Event) -> String {
             let reason = reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default();
             format!("job {job} ({})  {state}{reason}", event.unit)
         }
-        EventKind::RunStarted { run, pid } => format!("{}  run {run} started, pid {pid}", event.unit),
+        EventKind::RunStarted { run, pid } => {
+            format!("{}  run {run} started, pid {pid}", event.unit)
+        }
         EventKind::RunExited { run, cause } => format!("{}  run {run} ended: {cause}", event.unit),
         EventKind::OomKill { run } => format!("{}  run {run}: OOM kill inside its box", event.unit),
         EventKind::Alert { level, message } => format!("{}  {level}: {message}", event.unit),
@@ -97,7 +99,10 @@ mod tests {
 
     #[test]
     fn tables_align_columns() {
-        let t = table(&["NAME", "STATE"], &[vec!["web".into(), "running".into()], vec!["player".into(), "ready".into()]]);
+        let t = table(
+            &["NAME", "STATE"],
+            &[vec!["web".into(), "running".into()], vec!["player".into(), "ready".into()]],
+        );
         assert_eq!(t, "NAME    STATE\nweb     running\nplayer  ready\n");
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 use stockade_host::HostRoot;
-use stockade_sandbox::SandboxConfig;
+use stockade_sandbox::{ParentDeath, SandboxConfig};
 use stockade_spec::Spec;
 
 /// The daemon's configuration: the validated spec plus the roots of the OS
@@ -15,6 +15,10 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     /// `/proc`, `/sys` and `/etc` for host snapshots.
     pub host_root: HostRoot,
+    /// Whether agents die with the daemon (`stockade up`: yes, nothing may
+    /// outlive it) or survive it to be found by the next start (`stockade
+    /// daemon`, where a restart re-reads the boxes).
+    pub parent_death: ParentDeath,
 }
 
 impl Config {
@@ -25,6 +29,11 @@ impl Config {
 
     /// A config for `spec` with the default roots.
     pub fn new(spec: Spec) -> Config {
-        Config { spec, sandbox: SandboxConfig::default(), host_root: HostRoot::default() }
+        Config {
+            spec,
+            sandbox: SandboxConfig::default(),
+            host_root: HostRoot::default(),
+            parent_death: ParentDeath::Survive,
+        }
     }
 }

@@ -11,8 +11,10 @@
 mod api;
 mod config;
 mod listen;
+mod preflight;
 
 pub use config::Config;
+pub use preflight::PreflightError;
 
 use anyhow::Context;
 use std::future::Future;
@@ -44,6 +46,7 @@ pub async fn run(
     if let Err(err) = stockade_sandbox::raise_nofile_limit() {
         tracing::warn!(%err, "could not raise RLIMIT_NOFILE; many agents may exhaust file descriptors");
     }
+    preflight::check(&config.spec)?;
     let spec = Arc::new(config.spec);
     let daemon = &spec.daemon;
     create_private_dir(&daemon.state_dir)?;
@@ -61,7 +64,7 @@ pub async fn run(
     let engine_config = EngineConfig {
         spec: spec.clone(),
         store: store.clone(),
-        launcher: Box::new(SandboxLauncher::new(sandbox.clone())),
+        launcher: Box::new(SandboxLauncher::new(sandbox.clone(), config.parent_death)),
         sandbox: kind.clone(),
         sandbox_warnings: warnings.clone(),
         host_snapshot: Arc::new(move || stockade_host::HostFacts::read(&host_root).snapshot()),
@@ -86,7 +89,10 @@ pub async fn run(
     let _ = engine_task.await;
     servers.stop().await;
     drop(store);
-    drop(sandbox);
+    let release = tokio::task::spawn_blocking(move || sandbox.release()).await;
+    if let Ok(Err(err)) = release {
+        tracing::warn!(%err, "could not remove stockade's empty cgroup parent");
+    }
     Ok(report)
 }
 

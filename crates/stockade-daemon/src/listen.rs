@@ -29,16 +29,21 @@ pub struct Servers {
 /// Bind every listener of `config` and start serving.
 pub async fn serve(config: &DaemonConfig, state: AppState) -> anyhow::Result<Servers> {
     let stop = CancellationToken::new();
-    let mut servers =
-        Servers { addresses: Vec::new(), tasks: JoinSet::new(), stop: stop.clone(), sockets: Vec::new() };
+    let mut servers = Servers {
+        addresses: Vec::new(),
+        tasks: JoinSet::new(),
+        stop: stop.clone(),
+        sockets: Vec::new(),
+    };
     for listen in &config.listen {
         match listen {
             Listen::Unix(path) => {
                 // The store's lock proves no other daemon owns this state
                 // directory, so a socket file left here is stale.
                 if path.exists() {
-                    std::fs::remove_file(path)
-                        .with_context(|| format!("cannot remove the stale socket {}", path.display()))?;
+                    std::fs::remove_file(path).with_context(|| {
+                        format!("cannot remove the stale socket {}", path.display())
+                    })?;
                 }
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)
@@ -111,10 +116,9 @@ impl Servers {
     /// Stop accepting, give open streams a moment, then cut them; remove the sockets.
     pub async fn stop(mut self) {
         self.stop.cancel();
-        let drained = tokio::time::timeout(DRAIN, async {
-            while self.tasks.join_next().await.is_some() {}
-        })
-        .await;
+        let drained =
+            tokio::time::timeout(DRAIN, async { while self.tasks.join_next().await.is_some() {} })
+                .await;
         if drained.is_err() {
             self.tasks.abort_all();
         }

@@ -24,6 +24,7 @@ const DRAIN: Duration = Duration::from_secs(2);
 /// Starts runs in real boxes.
 pub struct SandboxLauncher {
     sandbox: Sandbox,
+    parent_death: ParentDeath,
     runs: HashMap<RunId, mpsc::UnboundedSender<Control>>,
 }
 
@@ -33,9 +34,10 @@ enum Control {
 }
 
 impl SandboxLauncher {
-    /// A launcher over `sandbox`.
-    pub fn new(sandbox: Sandbox) -> SandboxLauncher {
-        SandboxLauncher { sandbox, runs: HashMap::new() }
+    /// A launcher over `sandbox`; `parent_death` says whether agents die
+    /// with the daemon.
+    pub fn new(sandbox: Sandbox, parent_death: ParentDeath) -> SandboxLauncher {
+        SandboxLauncher { sandbox, parent_death, runs: HashMap::new() }
     }
 }
 
@@ -43,7 +45,7 @@ impl Launcher for SandboxLauncher {
     fn launch(&mut self, request: LaunchRequest, events: mpsc::UnboundedSender<RunEvent>) {
         let (control, rx) = mpsc::unbounded_channel();
         self.runs.insert(request.run, control);
-        tokio::spawn(watch(self.sandbox.clone(), request, events, rx));
+        tokio::spawn(watch(self.sandbox.clone(), self.parent_death, request, events, rx));
     }
 
     fn stop(&mut self, run: RunId, request: StopRequest) {
@@ -71,6 +73,7 @@ impl Launcher for SandboxLauncher {
 
 async fn watch(
     sandbox: Sandbox,
+    parent_death: ParentDeath,
     request: LaunchRequest,
     events: mpsc::UnboundedSender<RunEvent>,
     mut control: mpsc::UnboundedReceiver<Control>,
@@ -86,7 +89,7 @@ async fn watch(
         env_mode: EnvMode::Inherit,
         cwd: request.cwd,
         limits: request.limits,
-        parent_death: ParentDeath::Survive,
+        parent_death,
     };
     let mut agent = match sandbox.spawn(spec).await {
         Ok(agent) => agent,

@@ -180,6 +180,26 @@ impl Sandbox {
         Ok(())
     }
 
+    /// Remove the parent directories this sandbox created, in every
+    /// hierarchy, if they are empty — what a daemon does when it exits
+    /// cleanly. Unlike [`Sandbox::remove_subtree`] it kills nothing: a parent
+    /// that still holds boxes (another daemon's, or runs that outlive this
+    /// one) is left alone and `Ok(false)` says so.
+    pub fn release(&self) -> Result<bool, SandboxError> {
+        let mut all = true;
+        for dir in self.inner.backend.parent_dirs() {
+            match std::fs::remove_dir(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::ENOTEMPTY)) => {
+                    all = false;
+                }
+                Err(e) => return Err(SandboxError::io("remove", &dir, e)),
+            }
+        }
+        Ok(all)
+    }
+
     /// The pids in a box (daemon recovery): empty when the box is gone or
     /// empty. Always empty on the none backend, which keeps no trace by name.
     pub fn live_pids(&self, box_name: &str) -> Result<Vec<u32>, SandboxError> {

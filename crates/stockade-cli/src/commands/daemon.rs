@@ -13,7 +13,8 @@ pub fn run(spec_path: &Path) -> anyhow::Result<ExitCode> {
     let spec = super::load_spec(spec_path)?;
     init_logging(LogTarget::Stderr);
     let runtime = daemon_runtime()?;
-    let report = runtime.block_on(stockade_daemon::run(Config::new(spec), shutdown_signal(), None))?;
+    let report =
+        runtime.block_on(stockade_daemon::run(Config::new(spec), shutdown_signal(), None))?;
     finish(report)
 }
 
@@ -32,7 +33,9 @@ pub fn init_logging(target: LogTarget) {
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     let _ = match target {
         LogTarget::Stderr => builder.with_writer(std::io::stderr).try_init(),
-        LogTarget::File(file) => builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).try_init(),
+        LogTarget::File(file) => {
+            builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).try_init()
+        }
     };
 }
 
@@ -51,7 +54,9 @@ pub fn daemon_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Resolves on the first SIGTERM or SIGINT.
 pub async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
         tracing::error!("cannot install signal handlers; stop the daemon with SIGKILL");
         return std::future::pending().await;
     };

@@ -34,7 +34,11 @@ pub async fn run(client: Client, args: &EventsArgs) -> anyhow::Result<ExitCode> 
         pending.push_str(&String::from_utf8_lossy(&chunk));
         while let Some(end) = pending.find("\n\n") {
             let block: String = pending.drain(..end + 2).collect();
-            let data: String = block.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim_start).collect();
+            let data: String = block
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(str::trim_start)
+                .collect();
             if data.is_empty() {
                 continue;
             }

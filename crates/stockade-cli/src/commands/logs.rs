@@ -10,7 +10,9 @@ pub async fn run(client: Client, args: &LogsArgs) -> anyhow::Result<ExitCode> {
     let follow = if args.follow { "true" } else { "false" };
     let path = match args.target.parse::<u64>() {
         Ok(id) => format!("/api/jobs/{id}/logs?follow={follow}"),
-        Err(_) => format!("/api/services/{}/logs?replica={}&follow={follow}", args.target, args.replica),
+        Err(_) => {
+            format!("/api/services/{}/logs?replica={}&follow={follow}", args.target, args.replica)
+        }
     };
     let mut body = client.stream(&path).await?;
     let mut out = std::io::stdout();

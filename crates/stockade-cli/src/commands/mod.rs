@@ -59,7 +59,12 @@ pub fn load_spec(path: &Path) -> anyhow::Result<Spec> {
         let count = e.len();
         fail(
             USAGE,
-            format!("{} has {count} error{}:\n{}", path.display(), if count == 1 { "" } else { "s" }, e.render().trim_end()),
+            format!(
+                "{} has {count} error{}:\n{}",
+                path.display(),
+                if count == 1 { "" } else { "s" },
+                e.render().trim_end()
+            ),
             Some("fix the spec and run `stockade check` again".to_string()),
         )
     })

@@ -31,13 +31,22 @@ pub async fn run(client: Client, args: &PsArgs) -> anyhow::Result<ExitCode> {
                     r.state.to_string(),
                     r.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
                     r.restarts.to_string(),
-                    r.usage.as_ref().and_then(|u| u.memory_current).map(bytes).unwrap_or_else(|| "-".into()),
-                    r.started_at.map(|t| duration_ms(now.saturating_sub(t))).unwrap_or_else(|| "-".into()),
+                    r.usage
+                        .as_ref()
+                        .and_then(|u| u.memory_current)
+                        .map(bytes)
+                        .unwrap_or_else(|| "-".into()),
+                    r.started_at
+                        .map(|t| duration_ms(now.saturating_sub(t)))
+                        .unwrap_or_else(|| "-".into()),
                     r.reason.clone().unwrap_or_default(),
                 ]
             })
             .collect();
-        print!("{}", table(&["SERVICE", "STATE", "PID", "RESTARTS", "MEMORY", "UPTIME", "WHY"], &rows));
+        print!(
+            "{}",
+            table(&["SERVICE", "STATE", "PID", "RESTARTS", "MEMORY", "UPTIME", "WHY"], &rows)
+        );
     }
     let jobs: Vec<&JobView> = live.iter().chain(done.iter()).collect();
     if !jobs.is_empty() {
@@ -47,7 +56,11 @@ pub async fn run(client: Client, args: &PsArgs) -> anyhow::Result<ExitCode> {
         let rows: Vec<Vec<String>> = jobs
             .iter()
             .map(|j| {
-                let why = j.waiting.clone().or_else(|| j.reason.clone()).or_else(|| j.cause.as_ref().map(|c| c.to_string()));
+                let why = j
+                    .waiting
+                    .clone()
+                    .or_else(|| j.reason.clone())
+                    .or_else(|| j.cause.as_ref().map(|c| c.to_string()));
                 vec![
                     j.id.to_string(),
                     j.template.clone(),
@@ -60,7 +73,10 @@ pub async fn run(client: Client, args: &PsArgs) -> anyhow::Result<ExitCode> {
                 ]
             })
             .collect();
-        print!("{}", table(&["JOB", "TEMPLATE", "STATE", "POOL", "ATTEMPT", "PID", "AGE", "WHY"], &rows));
+        print!(
+            "{}",
+            table(&["JOB", "TEMPLATE", "STATE", "POOL", "ATTEMPT", "PID", "AGE", "WHY"], &rows)
+        );
     }
     if services.is_empty() && jobs.is_empty() {
         println!("nothing is running (no services in the spec, no live jobs)");

@@ -19,11 +19,20 @@ pub async fn run(client: Client, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let mut env = BTreeMap::new();
     for pair in &args.env {
         let Some((key, value)) = pair.split_once('=') else {
-            return Err(fail(USAGE, format!("--env {pair:?} is not KEY=VALUE"), Some("write --env NAME=value".to_string())));
+            return Err(fail(
+                USAGE,
+                format!("--env {pair:?} is not KEY=VALUE"),
+                Some("write --env NAME=value".to_string()),
+            ));
         };
         env.insert(key.to_string(), value.to_string());
     }
-    let request = JobRequest { template: args.template.clone(), args: args.args.clone(), env, priority: args.priority };
+    let request = JobRequest {
+        template: args.template.clone(),
+        args: args.args.clone(),
+        env,
+        priority: args.priority,
+    };
     let submitted: Submitted = client.post("/api/jobs", &request).await?;
     if args.json {
         println!("{}", serde_json::to_string(&submitted)?);
@@ -33,8 +42,15 @@ pub async fn run(client: Client, args: &RunArgs) -> anyhow::Result<ExitCode> {
     if !args.wait {
         return Ok(ExitCode::SUCCESS);
     }
-    let bar = if std::io::stderr().is_terminal() { ProgressBar::new_spinner() } else { ProgressBar::hidden() };
-    bar.set_style(ProgressStyle::with_template("{spinner} job {prefix}: {msg} [{elapsed}]").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new_spinner()
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} job {prefix}: {msg} [{elapsed}]")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
     bar.set_prefix(submitted.id.to_string());
     bar.enable_steady_tick(Duration::from_millis(120));
     let path = format!("/api/jobs/{}", submitted.id);
@@ -53,7 +69,11 @@ pub async fn run(client: Client, args: &RunArgs) -> anyhow::Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     } else {
         let reason = view.reason.clone().unwrap_or_else(|| view.state.to_string());
-        Err(fail(FAILED, format!("job {} {}: {reason}", view.id, view.state), Some(format!("see `stockade postmortem {}` and `stockade logs {}`", view.id, view.id))))
+        Err(fail(
+            FAILED,
+            format!("job {} {}: {reason}", view.id, view.state),
+            Some(format!("see `stockade postmortem {}` and `stockade logs {}`", view.id, view.id)),
+        ))
     }
 }
 

@@ -13,7 +13,11 @@ pub async fn run(client: Client, json: bool) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&status)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("daemon   pid {}, up {}", status.pid, duration_ms(now_millis().saturating_sub(status.started_at)));
+    println!(
+        "daemon   pid {}, up {}",
+        status.pid,
+        duration_ms(now_millis().saturating_sub(status.started_at))
+    );
     println!("spec     {}", status.spec);
     println!("boxes    {}", status.sandbox);
     for warning in &status.warnings {

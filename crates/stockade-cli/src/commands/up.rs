@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 use stockade_daemon::{Config, Running};
 use stockade_proto::{Event, StatusView, now_millis};
+use stockade_sandbox::ParentDeath;
 use tokio::sync::broadcast::error::RecvError;
 
 /// How many recent events the live view shows.
@@ -29,7 +30,10 @@ pub fn run(spec_path: &Path, args: &UpArgs) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(&spec.daemon.state_dir)
             .with_context(|| format!("cannot create {}", spec.daemon.state_dir.display()))?;
         let log = spec.daemon.state_dir.join("daemon.log");
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(&log)
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
             .with_context(|| format!("cannot open {}", log.display()))?;
         init_logging(LogTarget::File(file));
     } else {
@@ -38,7 +42,8 @@ pub fn run(spec_path: &Path, args: &UpArgs) -> anyhow::Result<ExitCode> {
     let runtime = daemon_runtime()?;
     let report = runtime.block_on(async move {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let daemon = tokio::spawn(stockade_daemon::run(Config::new(spec), shutdown_signal(), Some(tx)));
+        let config = Config { parent_death: ParentDeath::Kill, ..Config::new(spec) };
+        let daemon = tokio::spawn(stockade_daemon::run(config, shutdown_signal(), Some(tx)));
         let view = match rx.await {
             Ok(running) => Some(tokio::spawn(show(running, live))),
             Err(_) => None,
@@ -50,7 +55,10 @@ pub fn run(spec_path: &Path, args: &UpArgs) -> anyhow::Result<ExitCode> {
         report
     })?;
     if live {
-        println!("\nstopped: {} run(s) ended cleanly, {} killed after their grace", report.clean, report.killed);
+        println!(
+            "\nstopped: {} run(s) ended cleanly, {} killed after their grace",
+            report.clean, report.killed
+        );
     }
     finish(report)
 }
@@ -137,7 +145,9 @@ fn draw(
                 r.restarts.to_string(),
                 memory,
                 cpu,
-                r.started_at.map(|t| duration_ms(now.saturating_sub(t))).unwrap_or_else(|| "-".into()),
+                r.started_at
+                    .map(|t| duration_ms(now.saturating_sub(t)))
+                    .unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();
@@ -150,12 +160,17 @@ fn draw(
     for warning in &running.warnings {
         screen.push_str(&format!("warning: {warning}\n"));
     }
-    screen.push_str(&table(&["NAME", "REPLICA", "STATE", "PID", "RESTARTS", "MEMORY", "CPU", "UPTIME"], &rows));
+    screen.push_str(&table(
+        &["NAME", "REPLICA", "STATE", "PID", "RESTARTS", "MEMORY", "CPU", "UPTIME"],
+        &rows,
+    ));
     let busy: Vec<String> = status
         .pools
         .iter()
         .filter(|p| p.running + p.queued > 0)
-        .map(|p| format!("{}: {}/{} running, {} queued", p.name, p.running, p.max_concurrency, p.queued))
+        .map(|p| {
+            format!("{}: {}/{} running, {} queued", p.name, p.running, p.max_concurrency, p.queued)
+        })
         .collect();
     if !busy.is_empty() {
         screen.push_str(&format!("\npools: {}\n", busy.join("; ")));

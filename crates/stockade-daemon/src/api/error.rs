@@ -17,7 +17,12 @@ pub struct Failure {
 
 impl Failure {
     /// A failure from its parts.
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>, hint: impl Into<String>) -> Failure {
+    pub fn new(
+        status: StatusCode,
+        code: &str,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Failure {
         Failure { status, body: ApiError::new(code, message, hint), retry_after: None }
     }
 }
@@ -75,7 +80,10 @@ impl From<JsonRejection> for Failure {
                 super::MAX_BODY / 1024
             ),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "send `content-type: application/json`".into(),
-            _ => "send a JSON object like {\"template\": \"agent\", \"args\": [\"--task\", \"42\"]}".into(),
+            _ => {
+                "send a JSON object like {\"template\": \"agent\", \"args\": [\"--task\", \"42\"]}"
+                    .into()
+            }
         };
         Failure::new(status, code, rejection.body_text(), hint)
     }
@@ -83,13 +91,23 @@ impl From<JsonRejection> for Failure {
 
 impl From<PathRejection> for Failure {
     fn from(rejection: PathRejection) -> Failure {
-        Failure::new(StatusCode::BAD_REQUEST, "bad_path", rejection.body_text(), "check the id in the URL")
+        Failure::new(
+            StatusCode::BAD_REQUEST,
+            "bad_path",
+            rejection.body_text(),
+            "check the id in the URL",
+        )
     }
 }
 
 impl From<QueryRejection> for Failure {
     fn from(rejection: QueryRejection) -> Failure {
-        Failure::new(StatusCode::BAD_REQUEST, "bad_query", rejection.body_text(), "check the query parameters")
+        Failure::new(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            rejection.body_text(),
+            "check the query parameters",
+        )
     }
 }
 

@@ -27,14 +27,16 @@ pub async fn submit(
         vec![serde_json::from_value(body).map_err(bad_body)?]
     };
     if requests.is_empty() {
-        return Err(Failure::new(StatusCode::BAD_REQUEST, "empty_batch", "the batch is empty", "send at least one job"));
+        return Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            "empty_batch",
+            "the batch is empty",
+            "send at least one job",
+        ));
     }
     let mut submitted = state.engine.submit_many(requests).await?;
-    let body = if batch {
-        serde_json::to_value(submitted)
-    } else {
-        serde_json::to_value(submitted.pop())
-    };
+    let body =
+        if batch { serde_json::to_value(submitted) } else { serde_json::to_value(submitted.pop()) };
     Ok((StatusCode::CREATED, Json(body.unwrap_or_default())).into_response())
 }
 

@@ -48,7 +48,8 @@ pub async fn job(
         let store = store.clone();
         async move {
             // A job the engine no longer holds is finished; one more read drains it.
-            engine.job(id).await.is_err() && store.job(id).ok().flatten().is_some_and(|r| r.state.is_terminal())
+            engine.job(id).await.is_err()
+                && store.job(id).ok().flatten().is_some_and(|r| r.state.is_terminal())
         }
     };
     Ok(serve(path, query.follow, done))
@@ -65,7 +66,8 @@ pub async fn service(
         let known = state.spec.services.iter().map(|s| s.name.clone()).collect();
         return Err(EngineError::UnknownService { name, known }.into());
     }
-    let path = state.spec.daemon.state_dir.join("logs").join(format!("{name}.{}.log", query.replica));
+    let path =
+        state.spec.daemon.state_dir.join("logs").join(format!("{name}.{}.log", query.replica));
     Ok(serve(path, query.follow, || async { false }))
 }
 
@@ -76,24 +78,27 @@ where
 {
     let start = std::fs::metadata(&path).map(|m| m.len().saturating_sub(TAIL_BYTES)).unwrap_or(0);
     let state = (path, start, follow, done, false);
-    let stream = futures_util::stream::unfold(state, |(path, mut pos, follow, done, mut last)| async move {
-        loop {
-            if let Some(chunk) = read_from(&path, &mut pos) {
-                return Some((Ok::<_, std::io::Error>(chunk), (path, pos, follow, done, last)));
+    let stream =
+        futures_util::stream::unfold(state, |(path, mut pos, follow, done, mut last)| async move {
+            loop {
+                if let Some(chunk) = read_from(&path, &mut pos) {
+                    return Some((Ok::<_, std::io::Error>(chunk), (path, pos, follow, done, last)));
+                }
+                if !follow || last {
+                    return None;
+                }
+                // After the job ends, read once more so its last lines are sent.
+                last = done().await;
+                if !last {
+                    tokio::time::sleep(FOLLOW_EVERY).await;
+                }
             }
-            if !follow || last {
-                return None;
-            }
-            // After the job ends, read once more so its last lines are sent.
-            last = done().await;
-            if !last {
-                tokio::time::sleep(FOLLOW_EVERY).await;
-            }
-        }
-    });
+        });
     let mut response = Body::from_stream(stream).into_response();
     *response.status_mut() = StatusCode::OK;
-    response.headers_mut().insert(header::CONTENT_TYPE, "text/plain; charset=utf-8".parse().expect("valid header"));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, "text/plain; charset=utf-8".parse().expect("valid header"));
     response
 }
 

@@ -255,3 +255,20 @@ async fn remove_subtree_kills_every_box_and_removes_the_parent() {
         assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGKILL));
     }
 }
+
+#[tokio::test]
+async fn release_removes_an_empty_parent_and_kills_nothing() {
+    let Some(tree) = TestTree::new("release") else { return };
+    let mut agent =
+        tree.sandbox.spawn(spec("u.0.1", &["sleep", "300"], Limits::default())).await.unwrap();
+    // A box is still there: the parent stays, and the agent is untouched.
+    assert!(!tree.sandbox.release().unwrap());
+    assert!(tree.box_dir("pids", "").exists());
+    assert!(!is_gone(agent.pid()));
+    let stopped = agent.stop(libc::SIGTERM, Duration::from_secs(10)).await;
+    agent.finish(stopped.status, EndReason::Stopped).await;
+    assert!(tree.sandbox.release().unwrap());
+    for controller in ["memory", "pids", "cpu", "cpuacct", "freezer"] {
+        assert!(!tree.box_dir(controller, "").exists(), "{controller} parent left");
+    }
+}
