@@ -12,6 +12,7 @@ mod api;
 mod config;
 mod listen;
 mod preflight;
+mod sampler;
 
 pub use config::Config;
 pub use preflight::PreflightError;
@@ -61,6 +62,13 @@ pub async fn run(
         tracing::warn!("{warning}");
     }
     let host_root = config.host_root.clone();
+    let (samples_tx, samples) = tokio::sync::mpsc::unbounded_channel();
+    let reserve = stockade_host::Reserve {
+        memory: daemon.reserve_memory,
+        tasks: daemon.reserve_tasks,
+        ..stockade_host::Reserve::default()
+    };
+    let sampler = tokio::spawn(sampler::run(host_root.clone(), reserve, samples_tx));
     let engine_config = EngineConfig {
         spec: spec.clone(),
         store: store.clone(),
@@ -68,6 +76,7 @@ pub async fn run(
         sandbox: kind.clone(),
         sandbox_warnings: warnings.clone(),
         host_snapshot: Arc::new(move || stockade_host::HostFacts::read(&host_root).snapshot()),
+        host_samples: Some(samples),
     };
     let (engine, engine_task) = stockade_engine::start(engine_config)?;
     let state = api::AppState { engine: engine.clone(), store: store.clone(), spec: spec.clone() };
@@ -87,6 +96,7 @@ pub async fn run(
     }
     let report = engine.shutdown().await.context("the engine ended before it could shut down")?;
     let _ = engine_task.await;
+    sampler.abort();
     servers.stop().await;
     drop(store);
     let release = tokio::task::spawn_blocking(move || sandbox.release()).await;

@@ -57,6 +57,9 @@ pub struct PoolView {
     pub blocking_reason: Option<String>,
     /// How the limit is chosen: `fixed` or `auto`.
     pub mode: String,
+    /// Why an `auto` pool's limit is what it is now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_reason: Option<String>,
     /// The most jobs the queue accepts.
     pub max_queued: u64,
 }

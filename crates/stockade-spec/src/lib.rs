@@ -35,9 +35,10 @@ pub use duration::{DurationError, parse_duration};
 pub use error::{SpecDiagnostic, SpecError};
 pub use model::{
     Backoff, Concurrency, DEFAULT_EVENT_RETENTION, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE,
-    DEFAULT_MAX_QUEUED, DEFAULT_POOL, DEFAULT_POOL_CONCURRENCY, DaemonConfig, Dependency,
-    DependsOn, JobSpec, Listen, PoolSpec, ProbeCheck, ProbeSpec, RETRYABLE_CAUSES, RestartPolicy,
-    Retries, ServiceSpec, Spec, StartLimit, StopSpec,
+    DEFAULT_MAX_QUEUED, DEFAULT_POOL, DEFAULT_POOL_CONCURRENCY, DEFAULT_RESERVE_MEMORY,
+    DEFAULT_RESERVE_TASKS, DaemonConfig, Dependency, DependsOn, JobSpec, Listen, PoolSpec,
+    ProbeCheck, ProbeSpec, RETRYABLE_CAUSES, RestartPolicy, Retries, ServiceSpec, Spec, StartLimit,
+    StopSpec,
 };
 pub use problem::Problem;
 pub use read::builtin_defaults;

@@ -37,6 +37,10 @@ pub(super) struct Pool {
     pub submitting: u64,
     /// Why the head of the queue is not starting.
     pub blocking: Option<String>,
+    /// For `auto` pools: the adaptive limit and recent outcomes.
+    pub adaptive: Option<super::admission::Adaptive>,
+    /// Why the limit is what it is (auto pools).
+    pub limit_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,11 +115,22 @@ pub(super) fn pools_from_spec(spec: &Spec) -> BTreeMap<String, Pool> {
 
 impl Pool {
     fn new(spec: PoolSpec) -> Pool {
-        let limit = match spec.max_concurrency {
-            Concurrency::Fixed(n) => n as u64,
-            Concurrency::Auto { min, .. } => min.max(1) as u64,
+        let (limit, adaptive) = match spec.max_concurrency {
+            Concurrency::Fixed(n) => (n as u64, None),
+            Concurrency::Auto { min, max } => {
+                (min.max(1) as u64, Some(super::admission::Adaptive::new(min, max)))
+            }
         };
-        Pool { spec, queue: BTreeSet::new(), running: 0, limit, submitting: 0, blocking: None }
+        Pool {
+            spec,
+            queue: BTreeSet::new(),
+            running: 0,
+            limit,
+            submitting: 0,
+            blocking: None,
+            adaptive,
+            limit_reason: None,
+        }
     }
 
     /// Jobs ahead of `key` in the queue.
@@ -249,7 +264,18 @@ impl Engine {
                     }
                     break;
                 };
-                let pool = self.pools.get_mut(&name).expect("pool exists");
+                if let Some(job) = self.jobs.get(&key.1)
+                    && let Some(template) = self.spec.jobs.get(&job.record.template)
+                {
+                    let need = super::admission::need(&template.name, &name, &template.limits);
+                    if let Err(hold) = self.take_room(&need) {
+                        if let Some(p) = self.pools.get_mut(&name) {
+                            p.blocking = Some(hold);
+                        }
+                        break;
+                    }
+                }
+                let Some(pool) = self.pools.get_mut(&name) else { break };
                 pool.queue.remove(&key);
                 pool.running += 1;
                 self.start_job(key.1);
@@ -397,6 +423,7 @@ impl Engine {
         let Some(mut job) = self.jobs.remove(&id) else { return };
         if let Some(pool) = self.pools.get_mut(&job.record.pool) {
             pool.running = pool.running.saturating_sub(1);
+            pool.record_outcome(&exit.cause);
         }
         let record = job.record.clone();
         let template = self.spec.jobs.get(&record.template);

@@ -9,6 +9,7 @@
 //! Invariant: nothing here blocks. Spawning happens on the sandbox's spawner
 //! thread, SQLite writes on the store's writer thread; this task only decides.
 
+mod admission;
 mod commit;
 mod jobs;
 mod services;
@@ -31,6 +32,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 pub use crate::handle::EngineHandle;
+pub use admission::HostSample;
 
 /// How many events a slow subscriber may fall behind before it is told it lagged.
 const EVENT_BUFFER: usize = 4096;
@@ -52,6 +54,9 @@ pub struct EngineConfig {
     pub sandbox_warnings: Vec<String>,
     /// Takes a host snapshot for post-mortems.
     pub host_snapshot: HostSnapshotFn,
+    /// Readings of the host for admission and adaptive limits (`None`:
+    /// admit by pool limits alone).
+    pub host_samples: Option<mpsc::UnboundedReceiver<HostSample>>,
 }
 
 /// Who a live run belongs to.
@@ -83,6 +88,9 @@ pub struct Engine {
     commits: Commits,
     events: broadcast::Sender<Event>,
     shutdown: Option<shutdown::Shutdown>,
+    host_samples: mpsc::UnboundedReceiver<HostSample>,
+    /// The host's headroom as of the last sample, minus what was admitted since.
+    room: Option<stockade_host::Headroom>,
 }
 
 /// Build the engine, recover jobs from the store, and start its task.
@@ -114,6 +122,8 @@ pub fn start(config: EngineConfig) -> Result<(EngineHandle, JoinHandle<()>), cra
         commits: Commits::new(config.store),
         events: events.clone(),
         shutdown: None,
+        host_samples: config.host_samples.unwrap_or_else(|| mpsc::unbounded_channel().1),
+        room: None,
     };
     engine.recover()?;
     let handle = EngineHandle { commands: cmd_tx, events };
@@ -132,6 +142,7 @@ impl Engine {
                 Some(command) = self.commands.recv() => self.on_command(command),
                 Some(event) = self.run_rx.recv() => self.on_run_event(event),
                 Some(result) = self.probe_rx.recv() => self.on_probe(result),
+                Some(sample) = self.host_samples.recv() => self.on_host_sample(sample),
                 Some(done) = self.commits.next(), if !self.commits.is_empty() => {
                     self.on_commit(done)
                 }

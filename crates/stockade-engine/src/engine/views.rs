@@ -84,6 +84,7 @@ impl Engine {
                     Concurrency::Auto { .. } => "auto".into(),
                 },
                 max_queued: pool.spec.max_queued,
+                limit_reason: pool.limit_reason.clone(),
             })
             .collect()
     }

@@ -15,6 +15,8 @@ pub struct Harness {
     pub events: broadcast::Receiver<Event>,
     pub task: tokio::task::JoinHandle<()>,
     pub dir: tempfile::TempDir,
+    /// Feeds fake host readings to the engine.
+    pub host: tokio::sync::mpsc::UnboundedSender<stockade_engine::engine::HostSample>,
 }
 
 pub fn spec(dir: &Path, toml: &str) -> Spec {
@@ -36,6 +38,7 @@ pub fn start_with(
     launcher: RecordingLauncher,
 ) -> Harness {
     let spec = spec(dir.path(), toml);
+    let (host, samples) = tokio::sync::mpsc::unbounded_channel();
     let config = EngineConfig {
         spec: Arc::new(spec),
         store: store.clone(),
@@ -43,10 +46,11 @@ pub fn start_with(
         sandbox: "fake".into(),
         sandbox_warnings: vec![],
         host_snapshot: Arc::new(HostSnapshot::default),
+        host_samples: Some(samples),
     };
     let (handle, task) = stockade_engine::start(config).unwrap();
     let events = handle.subscribe();
-    Harness { handle, launcher, store, events, task, dir }
+    Harness { handle, launcher, store, events, task, dir, host }
 }
 
 /// One step of waiting. Virtual time moves 5 ms (so engine timers progress when

@@ -3,6 +3,7 @@
 //! test is about timing (backoff, start limit, timeouts) and nothing waits on
 //! a real process.
 
+mod admission;
 mod helpers;
 mod jobs;
 mod services;

@@ -11,6 +11,12 @@ pub const DEFAULT_LOG_KEEP: u32 = 3;
 /// rather than an age, so the store's size is bounded however busy the host is.
 pub const DEFAULT_EVENT_RETENTION: u64 = 100_000;
 
+/// Default `reserve_memory`: `MemAvailable` kept free when admitting jobs.
+pub const DEFAULT_RESERVE_MEMORY: u64 = 1 << 30;
+/// Default `reserve_tasks`: tasks (threads, pids) kept free when admitting
+/// jobs; equal to the doctor's fail floor, so admission stops first.
+pub const DEFAULT_RESERVE_TASKS: u64 = 2048;
+
 /// The validated `[daemon]` table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DaemonConfig {
@@ -28,6 +34,11 @@ pub struct DaemonConfig {
     pub log_keep: u32,
     /// Number of newest events the store keeps.
     pub event_retention: u64,
+    /// Bytes of `MemAvailable` a job may never take: admission holds a job
+    /// whose declared memory would eat into it.
+    pub reserve_memory: u64,
+    /// Tasks below `kernel.threads-max` / `kernel.pid_max` a job may never take.
+    pub reserve_tasks: u64,
 }
 
 /// One address the daemon listens on.

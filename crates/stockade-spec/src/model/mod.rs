@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use stockade_proto::Limits;
 
 pub use daemon::{
-    DEFAULT_EVENT_RETENTION, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE, DaemonConfig, Listen,
+    DEFAULT_EVENT_RETENTION, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE, DEFAULT_RESERVE_MEMORY,
+    DEFAULT_RESERVE_TASKS, DaemonConfig, Listen,
 };
 pub use job::{JobSpec, RETRYABLE_CAUSES, Retries};
 pub use pool::{Concurrency, DEFAULT_MAX_QUEUED, DEFAULT_POOL, DEFAULT_POOL_CONCURRENCY, PoolSpec};

@@ -5,12 +5,22 @@ use std::path::{Path, PathBuf};
 
 use super::table::{Reader, Table};
 use crate::model::{
-    DEFAULT_EVENT_RETENTION, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE, DaemonConfig, Listen,
+    DEFAULT_EVENT_RETENTION, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE, DEFAULT_RESERVE_MEMORY,
+    DEFAULT_RESERVE_TASKS, DaemonConfig, Listen,
 };
 use crate::problem::Problem;
 
-pub(crate) const DAEMON_KEYS: &[&str] =
-    &["state_dir", "listen", "token", "token_env", "log_max_size", "log_keep", "event_retention"];
+pub(crate) const DAEMON_KEYS: &[&str] = &[
+    "state_dir",
+    "listen",
+    "token",
+    "token_env",
+    "log_max_size",
+    "log_keep",
+    "event_retention",
+    "reserve_memory",
+    "reserve_tasks",
+];
 
 /// `sun_path` holds 108 bytes including the terminating NUL; a longer socket
 /// path fails at bind time with a confusing EINVAL, so it is refused here.
@@ -26,6 +36,8 @@ impl Reader<'_> {
             log_max_size: DEFAULT_LOG_MAX_SIZE,
             log_keep: DEFAULT_LOG_KEEP,
             event_retention: DEFAULT_EVENT_RETENTION,
+            reserve_memory: DEFAULT_RESERVE_MEMORY,
+            reserve_tasks: DEFAULT_RESERVE_TASKS,
         };
         let Some(t) = table else {
             config.listen = vec![Listen::Unix(config.state_dir.join("stockade.sock"))];
@@ -49,6 +61,8 @@ impl Reader<'_> {
                 config.event_retention = n;
             }
         }
+        config.reserve_memory = self.size(t, "reserve_memory").unwrap_or(config.reserve_memory);
+        config.reserve_tasks = self.unsigned(t, "reserve_tasks").unwrap_or(config.reserve_tasks);
         config.listen = self.listen(t, &config.state_dir);
         config.token = self.token(t, &config.listen);
         config

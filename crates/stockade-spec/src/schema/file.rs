@@ -58,6 +58,10 @@ pub(crate) struct DaemonTable {
     /// Number of newest events the store keeps (default 100000, at least 1000).
     #[schemars(range(min = 1000))]
     event_retention: Option<u64>,
+    /// MemAvailable kept free when admitting jobs (default "1GiB").
+    reserve_memory: Option<Size>,
+    /// Tasks kept free under kernel.threads-max / kernel.pid_max when admitting jobs (default 2048).
+    reserve_tasks: Option<u64>,
 }
 
 /// `[defaults]`.
