@@ -24,8 +24,7 @@ pub struct PreflightError {
 pub fn check(spec: &Spec) -> Result<(), PreflightError> {
     let mut problems = Vec::new();
     for service in &spec.services {
-        let cwd =
-            service.cwd.clone().unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
+        let cwd = service.cwd.clone().unwrap_or_else(|| spec.base_dir.clone());
         if let Some(program) = service.command.first()
             && let Err(why) = find_program(program, &cwd)
         {

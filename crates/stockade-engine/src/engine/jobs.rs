@@ -381,7 +381,7 @@ impl Engine {
             box_name,
             argv: template.command.iter().chain(record.args.iter()).cloned().collect(),
             env,
-            cwd: template.cwd.clone(),
+            cwd: Some(template.cwd.clone().unwrap_or_else(|| self.spec.base_dir.clone())),
             limits: template.limits.clone(),
             log: self.log_target(&format!("jobs/{id}.log")),
         };

@@ -269,7 +269,7 @@ impl Engine {
             box_name,
             argv: spec.command.clone(),
             env: spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).chain(replica_env).collect(),
-            cwd: spec.cwd.clone(),
+            cwd: Some(spec.cwd.clone().unwrap_or_else(|| self.spec.base_dir.clone())),
             limits: spec.limits.clone(),
             log: self.log_target(&format!("{}.{r}.log", spec.name)),
         };
@@ -335,7 +335,8 @@ impl Engine {
         let asked =
             matches!(replica.state, ReplicaState::Stopping { reason: StopReason::Asked, .. });
         let success = exit.cause.is_success(&service.spec.exit_codes);
-        let ran_for = replica.run_started.take().map(|(at, _)| now.duration_since(at));
+        let run_started = replica.run_started.take();
+        let ran_for = run_started.map(|(at, _)| now.duration_since(at));
         let cause = exit.cause.clone();
         let next = if replica.restart_after_stop && service.desired == Desired::Up {
             replica.restart_after_stop = false;
@@ -375,7 +376,7 @@ impl Engine {
                 exit: &exit,
                 limits: &service.spec.limits,
                 restart_count: replica.restarts,
-                started_at: replica.run_started.map(|(_, ms)| ms),
+                started_at: run_started.map(|(_, ms)| ms),
                 probes: replica.history.iter().cloned().collect(),
                 host: (self.host_snapshot)(),
             });

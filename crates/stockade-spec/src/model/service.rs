@@ -18,7 +18,10 @@ pub struct ServiceSpec {
     pub command: Vec<String>,
     /// Extra environment (values may hold `{replica}` placeholders).
     pub env: BTreeMap<String, String>,
-    /// Working directory, absolute (relative paths are resolved against the spec's directory).
+    /// Working directory, absolute (relative paths are resolved against the
+    /// spec's directory). `None`: the engine runs the agent in the spec's
+    /// directory, so `command = ["python3", "agent.py"]` finds a script
+    /// beside the spec.
     pub cwd: Option<PathBuf>,
     /// When to restart after the process ends (default `on-failure`).
     pub restart: RestartPolicy,

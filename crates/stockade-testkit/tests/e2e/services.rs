@@ -38,6 +38,7 @@ start_limit = { burst = 3, interval = "60s" }
     assert_eq!(pm.json["logs"]["stdout"], serde_json::json!(["about to fail"]));
     assert_eq!(pm.json["logs"]["stderr"], serde_json::json!(["boom"]));
     assert!(pm.json["host"]["pid_max"].as_u64().is_some(), "host snapshot taken at death");
+    assert!(pm.json["started_at"].as_u64() < pm.json["ended_at"].as_u64(), "{}", pm.json);
     let restarted = d.api.post("/api/services/crashy/restart", &serde_json::json!({})).await;
     assert_eq!(restarted.status, 200);
     wait_until("restarted after gave_up", Duration::from_secs(10), || async {
