@@ -131,7 +131,11 @@ async fn api_error(response: Response<Incoming>) -> anyhow::Error {
     let bytes = match response.into_body().collect().await {
         Ok(body) => body.to_bytes(),
         Err(e) => {
-            return fail(FAILED, format!("the daemon answered {status} and then failed: {e}"), None);
+            return fail(
+                FAILED,
+                format!("the daemon answered {status} and then failed: {e}"),
+                None,
+            );
         }
     };
     match serde_json::from_slice::<ApiError>(&bytes) {

@@ -13,7 +13,11 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
         spec.services.len(),
         spec.jobs.len(),
         spec.pools.len().max(1),
-        spec.start_order().join(" → ")
+        if spec.services.is_empty() {
+            "(no services)".to_string()
+        } else {
+            spec.start_order().join(" → ")
+        }
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,207 @@
+//! The real `stockade` binary, as a user runs it: help, spec errors, exit
+//! codes, and a session against a real daemon process.
+
+use assert_cmd::Command;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+fn stockade() -> Command {
+    Command::cargo_bin("stockade").expect("the binary is built")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn help_lists_every_verb() {
+    let out = stockade().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    insta::assert_snapshot!("help", text(&out.stdout));
+}
+
+#[test]
+fn a_broken_spec_reports_every_error_with_its_place_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("stockade.toml");
+    std::fs::write(
+        &spec,
+        "[service.web]\ncommand = [\"sleep\", \"1\"]\ndepend_on = { db = \"ready\" }\n\n[service.db]\ncommand = []\nlimits = { memory = \"lots\" }\n",
+    )
+    .unwrap();
+    let out = stockade().args(["check", "-f"]).arg(&spec).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("has 3 errors"), "{err}");
+    assert!(err.contains("did you mean `depends_on`?"), "{err}");
+    assert!(err.contains("stockade.toml:3:1"), "{err}");
+    assert!(err.contains("────┬────"), "the offending text is underlined: {err}");
+}
+
+#[test]
+fn init_writes_a_spec_that_checks_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("stockade.toml");
+    stockade().args(["init", "-f"]).arg(&spec).assert().success();
+    let out = stockade().args(["check", "-f"]).arg(&spec).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(": ok"));
+    let again = stockade().args(["init", "-f"]).arg(&spec).output().unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    assert!(text(&again.stderr).contains("pass --force"));
+}
+
+#[test]
+fn a_client_without_a_daemon_exits_3_and_says_how_to_start_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out =
+        stockade().args(["ps", "--socket"]).arg(dir.path().join("none.sock")).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = text(&out.stderr);
+    assert!(err.starts_with("stockade: the daemon is not reachable at"), "{err}");
+    assert!(err.contains("hint: start it with `stockade up` or `stockade daemon`"), "{err}");
+}
+
+#[test]
+fn doctor_json_reports_every_check_with_a_verdict() {
+    let out = stockade().args(["doctor", "--json"]).output().unwrap();
+    assert!(matches!(out.status.code(), Some(0) | Some(1)), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let checks = report["checks"].as_array().expect("checks");
+    let ids: Vec<&str> = checks.iter().filter_map(|c| c["id"].as_str()).collect();
+    for id in ["threads", "pid_max", "nofile"] {
+        assert!(ids.iter().any(|i| i.starts_with(id)), "{id} missing from {ids:?}");
+    }
+    for check in checks {
+        assert!(
+            ["ok", "warn", "fail", "unknown"].contains(&check["status"].as_str().unwrap()),
+            "{check}"
+        );
+    }
+}
+
+#[test]
+fn up_with_a_missing_program_starts_nothing_and_lists_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("stockade.toml");
+    std::fs::write(&spec, "[service.ghost]\ncommand = [\"no-such-program-stockade\"]\n").unwrap();
+    let out = stockade()
+        .args(["up", "--json", "-f"])
+        .arg(&spec)
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("command `no-such-program-stockade` not found in PATH"));
+    assert!(!dir.path().join(".stockade/stockade.sock").exists());
+}
+
+/// A daemon process for one test; SIGTERM on drop if the test failed first.
+struct Daemon {
+    child: Option<Child>,
+    spec: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    fn start(spec_body: &str) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = dir.path().join("stockade.toml");
+        std::fs::write(&spec, spec_body).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_stockade"))
+            .args(["daemon", "-f"])
+            .arg(&spec)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let socket = dir.path().join(".stockade/stockade.sock");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !socket.exists() {
+            assert!(Instant::now() < deadline, "the daemon did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Daemon { child: Some(child), spec, _dir: dir }
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        stockade()
+            .arg("-f")
+            .arg(&self.spec)
+            .args(args)
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap()
+    }
+
+    fn stop(mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        rustix_term(child.id());
+        child.wait().ok()?.code()
+    }
+}
+
+fn rustix_term(pid: u32) {
+    // SAFETY: kill(2) on a pid this test spawned.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGTERM);
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            rustix_term(child.id());
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+fn a_session_with_a_real_daemon() {
+    if !Path::new("/sys/fs/cgroup").exists() {
+        eprintln!("skipped: no cgroup filesystem");
+        return;
+    }
+    let daemon = Daemon::start(
+        r#"
+[job.hello]
+command = ["sh", "-c", "echo hello $0"]
+
+[job.fail]
+command = ["sh", "-c", "echo about to fail >&2; exit 3"]
+
+[job.slow]
+command = ["sleep", "300"]
+"#,
+    );
+    let ok = daemon.run(&["run", "hello", "--wait", "--", "world"]);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    let id = text(&ok.stdout).trim().to_string();
+    let logs = daemon.run(&["logs", &id]);
+    assert_eq!(text(&logs.stdout), "hello world\n");
+
+    let failed = daemon.run(&["run", "fail", "--wait"]);
+    assert_eq!(failed.status.code(), Some(1));
+    let fid = text(&failed.stdout).trim().to_string();
+    assert!(text(&failed.stderr).contains(&format!("see `stockade postmortem {fid}`")));
+    let pm = daemon.run(&["postmortem", &fid]);
+    let pm = text(&pm.stdout);
+    assert!(pm.starts_with("fail: exited with status 3"), "{pm}");
+    assert!(pm.contains("about to fail"), "{pm}");
+
+    let slow = daemon.run(&["run", "slow"]);
+    let sid = text(&slow.stdout).trim().to_string();
+    let ps = daemon.run(&["ps", "--json"]);
+    let ps: serde_json::Value = serde_json::from_slice(&ps.stdout).unwrap();
+    assert!(ps["jobs"].as_array().unwrap().iter().any(|j| j["id"].to_string() == sid));
+    let cancel = daemon.run(&["cancel", &sid]);
+    assert!(cancel.status.success(), "{}", text(&cancel.stderr));
+    let events = daemon.run(&["events", "--type", "job_state"]);
+    assert!(text(&events.stdout).contains("succeeded"), "{}", text(&events.stdout));
+    let unknown = daemon.run(&["run", "nope"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(text(&unknown.stderr).contains("no job template named `nope`"));
+    assert_eq!(daemon.stop(), Some(0));
+}
