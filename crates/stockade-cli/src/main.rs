@@ -8,6 +8,7 @@ mod cli;
 mod client;
 mod commands;
 mod exit;
+mod pid1;
 mod render;
 
 use clap::Parser;
@@ -15,7 +16,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    if !matches!(cli.command, cli::Command::Up(_) | cli::Command::Daemon) {
+    if matches!(cli.command, cli::Command::Up(_) | cli::Command::Daemon) {
+        pid1::become_init_if_pid1();
+    } else {
         // A client printing into `| head` should end quietly like any Unix
         // tool, not panic on EPIPE. The daemon keeps Rust's default (SIGPIPE
         // ignored): a client that hangs up must never kill it.

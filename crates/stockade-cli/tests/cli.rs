@@ -205,3 +205,63 @@ command = ["sleep", "300"]
     assert!(text(&unknown.stderr).contains("no job template named `nope`"));
     assert_eq!(daemon.stop(), Some(0));
 }
+
+#[test]
+fn as_pid1_it_reaps_orphans_and_forwards_the_stop_signal() {
+    let unshare = Path::new("/usr/bin/unshare");
+    if !unshare.exists() || !Path::new("/sys/fs/cgroup").exists() {
+        eprintln!("skipped: needs /usr/bin/unshare (util-linux) and root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("stockade.toml");
+    std::fs::write(
+        &spec,
+        "[service.orphaner]\ncommand = [\"sh\", \"-c\", \"for i in 1 2 3; do (sh -c 'sleep 0.2; exit 0' &); done; exec sleep 300\"]\n",
+    )
+    .unwrap();
+    let mut outer = std::process::Command::new(unshare)
+        .args(["--fork", "--pid", "--mount-proc"])
+        .arg(env!("CARGO_BIN_EXE_stockade"))
+        .args(["up", "--json", "-f"])
+        .arg(&spec)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let children = |pid: u32| -> Vec<u32> {
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let init = loop {
+        if let Some(init) = children(outer.id()).first().copied() {
+            break init;
+        }
+        assert!(Instant::now() < deadline, "no PID 1 appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // The orphans reparent to our PID 1 and exit after 0.2 s; once the
+    // service is running for a moment, PID 1's only child is the daemon.
+    let socket = dir.path().join(".stockade/stockade.sock");
+    while !socket.exists() {
+        assert!(Instant::now() < deadline, "the daemon did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let zombies: Vec<u32> = children(init)
+        .into_iter()
+        .filter(|c| {
+            std::fs::read_to_string(format!("/proc/{c}/stat"))
+                .is_ok_and(|s| s.split_whitespace().nth(2) == Some("Z"))
+        })
+        .collect();
+    assert!(zombies.is_empty(), "unreaped orphans: {zombies:?}");
+    assert_eq!(children(init).len(), 1, "only the daemon is left under PID 1");
+    rustix_term(init);
+    let status = outer.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "the stop signal reached the daemon and it stopped cleanly");
+}
