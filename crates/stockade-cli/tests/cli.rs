@@ -195,7 +195,13 @@ command = ["sleep", "300"]
     let sid = text(&slow.stdout).trim().to_string();
     let ps = daemon.run(&["ps", "--json"]);
     let ps: serde_json::Value = serde_json::from_slice(&ps.stdout).unwrap();
-    assert!(ps["jobs"].as_array().unwrap().iter().any(|j| j["id"].to_string() == sid));
+    assert!(
+        ps["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["id"].as_u64().map(|i| i.to_string()) == Some(sid.clone()))
+    );
     let cancel = daemon.run(&["cancel", &sid]);
     assert!(cancel.status.success(), "{}", text(&cancel.stderr));
     let events = daemon.run(&["events", "--type", "job_state"]);
