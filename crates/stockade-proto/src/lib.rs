@@ -6,6 +6,15 @@
 //! of the user contract (DESIGN.md §7a), so renaming a variant is a breaking
 //! change. Start reading at [`ExitCause`], the one type every other crate
 //! agrees on: how a run ended and why.
+//!
+//! ```
+//! use stockade_proto::ExitCause;
+//!
+//! let cause = ExitCause::Signaled { signal: 11, core_dumped: true };
+//! let json = serde_json::to_string(&cause).unwrap();
+//! assert_eq!(json, r#"{"kind":"signaled","signal":11,"core_dumped":true}"#);
+//! assert!(ExitCause::Exited { code: 0 }.is_success(&[0]));
+//! ```
 
 #![deny(missing_docs)]
 

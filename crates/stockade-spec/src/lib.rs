@@ -16,6 +16,26 @@
 //! limits may be `"unlimited"`. Relative paths are resolved against the spec
 //! file's directory. `{replica}` / `{replica+N}` in a service's command, env
 //! values and probes expand per replica ([`expand_replica`]).
+//!
+//! ```
+//! use std::path::Path;
+//! use stockade_spec::Spec;
+//!
+//! let text = r#"
+//! [service.player]
+//! command = ["python3", "player.py", "--port", "{replica+9100}"]
+//! replicas = 22
+//! limits = { memory = "128MiB", pids = 32 }
+//! "#;
+//! let spec = Spec::parse(text, Path::new("/srv/game/stockade.toml"), &|_| None).unwrap();
+//! let player = spec.service("player").unwrap();
+//! assert_eq!(player.replicas, 22);
+//! assert_eq!(player.limits.memory, Some(128 << 20));
+//! assert_eq!(player.for_replica(3).command[3], "9103");
+//!
+//! let typo = Spec::parse("[service.x]\ncomand = [\"true\"]\n", Path::new("s.toml"), &|_| None);
+//! assert!(typo.unwrap_err().render().contains("did you mean `command`?"));
+//! ```
 
 #![deny(missing_docs)]
 
