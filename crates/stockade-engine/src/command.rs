@@ -66,6 +66,18 @@ pub enum Command {
     Queue(Reply<Vec<PoolView>>),
     /// Replicas whose readiness does not pass (empty = ready).
     Laggards(Reply<Vec<ReplicaView>>),
+    /// The engine's counters, for `/metrics`.
+    Stats(Reply<crate::EngineStats>),
+    /// Record an event (an alert from the monitor); answered once queued
+    /// for commit.
+    Record {
+        /// The unit it is about (`""` for the daemon).
+        unit: String,
+        /// What to record.
+        kind: stockade_proto::EventKind,
+        /// Answered when queued.
+        reply: Reply<()>,
+    },
     /// Stop everything in reverse dependency order, then end the engine.
     Shutdown(Reply<ShutdownReport>),
 }

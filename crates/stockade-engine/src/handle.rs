@@ -77,6 +77,21 @@ impl EngineHandle {
         self.ask(Command::Laggards).await
     }
 
+    /// The engine's counters.
+    pub async fn stats(&self) -> Result<crate::EngineStats, EngineError> {
+        self.ask(Command::Stats).await
+    }
+
+    /// Record an event through the engine (journaled, then published).
+    pub async fn record(
+        &self,
+        unit: &str,
+        kind: stockade_proto::EventKind,
+    ) -> Result<(), EngineError> {
+        let unit = unit.to_string();
+        self.ask(|reply| Command::Record { unit, kind, reply }).await
+    }
+
     /// Stop everything and end the engine.
     pub async fn shutdown(&self) -> Result<ShutdownReport, EngineError> {
         self.ask(Command::Shutdown).await

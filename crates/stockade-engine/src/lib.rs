@@ -30,6 +30,7 @@ mod postmortem;
 mod probe;
 mod replica;
 mod sandbox_launcher;
+mod stats;
 
 pub use backoff::{StartWindow, delay};
 pub use command::{Command, ServiceAction, ShutdownReport};
@@ -45,3 +46,4 @@ pub use postmortem::summarize;
 pub use probe::{ProbeKind, ProbeResult};
 pub use replica::{AfterExit, IllegalTransition, Readiness, ReplicaEvent, ReplicaState};
 pub use sandbox_launcher::SandboxLauncher;
+pub use stats::{EngineStats, WAIT_BUCKETS, WaitHistogram};

@@ -41,6 +41,8 @@ pub(super) struct Pool {
     pub adaptive: Option<super::admission::Adaptive>,
     /// Why the limit is what it is (auto pools).
     pub limit_reason: Option<String>,
+    /// The kind of hold in force, to count each hold once.
+    pub holding: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +132,7 @@ impl Pool {
             blocking: None,
             adaptive,
             limit_reason: None,
+            holding: None,
         }
     }
 
@@ -244,24 +247,20 @@ impl Engine {
                 if pool.queue.is_empty() {
                     if let Some(p) = self.pools.get_mut(&name) {
                         p.blocking = None;
+                        p.holding = None;
                     }
                     break;
                 }
                 if pool.running >= pool.limit {
                     let reason = format!("pool full: {}/{} running", pool.running, pool.limit);
-                    if let Some(p) = self.pools.get_mut(&name) {
-                        p.blocking = Some(reason);
-                    }
+                    self.hold(&name, "pool_full", reason);
                     break;
                 }
                 let next = pool.queue.iter().copied().find(|(_, id)| {
                     self.jobs.get(id).is_none_or(|j| j.not_before.is_none_or(|at| at <= now))
                 });
                 let Some(key) = next else {
-                    let reason = "waiting out retry backoff".to_string();
-                    if let Some(p) = self.pools.get_mut(&name) {
-                        p.blocking = Some(reason);
-                    }
+                    self.hold(&name, "retry_backoff", "waiting out retry backoff".to_string());
                     break;
                 };
                 if let Some(job) = self.jobs.get(&key.1)
@@ -269,14 +268,18 @@ impl Engine {
                 {
                     let need = super::admission::need(&template.name, &name, &template.limits);
                     if let Err(hold) = self.take_room(&need) {
-                        if let Some(p) = self.pools.get_mut(&name) {
-                            p.blocking = Some(hold);
-                        }
+                        self.hold(&name, "host_headroom", hold);
                         break;
                     }
                 }
                 let Some(pool) = self.pools.get_mut(&name) else { break };
                 pool.queue.remove(&key);
+                pool.holding = None;
+                if let Some(job) = self.jobs.get(&key.1) {
+                    let waited = job.queued_at.elapsed().as_secs_f64();
+                    self.stats.queue_wait.entry(name.clone()).or_default().observe(waited);
+                }
+                self.stats.admission(&name, "admitted");
                 pool.running += 1;
                 self.start_job(key.1);
             }
@@ -426,6 +429,7 @@ impl Engine {
             pool.record_outcome(&exit.cause);
         }
         let record = job.record.clone();
+        self.stats.exit(&record.template, "job", exit.cause.kind());
         let template = self.spec.jobs.get(&record.template);
         let cause = exit.cause.clone();
         let success = cause.is_success(&[0]);
@@ -517,6 +521,17 @@ impl Engine {
                 }
             }
             Err(e) => tracing::error!(job = %id, error = %e, "could not record a job transition"),
+        }
+    }
+
+    /// The head of `pool`'s queue waits, for `reason`; counted once per
+    /// change of reason.
+    fn hold(&mut self, pool: &str, decision: &'static str, reason: String) {
+        let Some(p) = self.pools.get_mut(pool) else { return };
+        p.blocking = Some(reason);
+        if p.holding != Some(decision) {
+            p.holding = Some(decision);
+            self.stats.admission(pool, decision);
         }
     }
 

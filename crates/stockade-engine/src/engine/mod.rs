@@ -91,6 +91,7 @@ pub struct Engine {
     host_samples: mpsc::UnboundedReceiver<HostSample>,
     /// The host's headroom as of the last sample, minus what was admitted since.
     room: Option<stockade_host::Headroom>,
+    stats: crate::EngineStats,
 }
 
 /// Build the engine, recover jobs from the store, and start its task.
@@ -124,6 +125,7 @@ pub fn start(config: EngineConfig) -> Result<(EngineHandle, JoinHandle<()>), cra
         shutdown: None,
         host_samples: config.host_samples.unwrap_or_else(|| mpsc::unbounded_channel().1),
         room: None,
+        stats: crate::EngineStats::default(),
     };
     engine.recover()?;
     let handle = EngineHandle { commands: cmd_tx, events };
@@ -199,6 +201,11 @@ impl Engine {
             }
             Command::Laggards(reply) => {
                 let _ = reply.send(Ok(self.laggards()));
+            }
+            Command::Stats(reply) => answer(reply, Ok(self.stats.clone())),
+            Command::Record { unit, kind, reply } => {
+                self.persist(vec![stockade_store::Write::Event { unit, kind }]);
+                answer(reply, Ok(()));
             }
             Command::Shutdown(reply) => self.begin_shutdown(reply),
         }

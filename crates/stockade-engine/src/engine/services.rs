@@ -362,6 +362,7 @@ impl Engine {
                 AfterExit::Restart { until: now + delay, cause: cause.clone() }
             }
         };
+        self.stats.exit(&service.spec.name, "service", cause.kind());
         let abnormal = !success && !asked;
         let mut writes = vec![Write::EndRun {
             run,

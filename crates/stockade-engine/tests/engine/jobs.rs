@@ -61,6 +61,15 @@ async fn the_pool_limit_holds_and_priority_beats_fifo() {
     );
     let done = job_state(&h, ids[0], JobState::Succeeded).await;
     assert_eq!(done.attempt, 1);
+    let stats = h.handle.stats().await.unwrap();
+    let count =
+        |pool: &str, decision: &str| stats.admissions.get(&(pool.into(), decision.into())).copied();
+    assert_eq!(count("p", "admitted"), Some(3));
+    // Two episodes of holding (full; a slot freed and was taken; full again),
+    // each counted once however often admission was checked in between.
+    assert_eq!(count("p", "pool_full"), Some(2));
+    assert_eq!(stats.exits.get(&("t".into(), "job".into(), "exited".into())), Some(&1));
+    assert_eq!(stats.queue_wait["p"].count, 3);
 }
 
 #[tokio::test(start_paused = true)]
