@@ -72,7 +72,11 @@ pub async fn run(
     let engine_config = EngineConfig {
         spec: spec.clone(),
         store: store.clone(),
-        launcher: Box::new(SandboxLauncher::new(sandbox.clone(), config.parent_death)),
+        launcher: Box::new(SandboxLauncher::new(
+            sandbox.clone(),
+            config.parent_death,
+            config.host_root.clone(),
+        )),
         sandbox: kind.clone(),
         sandbox_warnings: warnings.clone(),
         host_snapshot: Arc::new(move || stockade_host::HostFacts::read(&host_root).snapshot()),

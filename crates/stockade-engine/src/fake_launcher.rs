@@ -74,6 +74,7 @@ impl RecordingLauncher {
                 evidence: Evidence::default(),
                 logs: LogTail::default(),
                 killed: false,
+                host: None,
             };
             let _ = tx.send(RunEvent { run, kind: RunEventKind::Exited(Box::new(exit)) });
         }

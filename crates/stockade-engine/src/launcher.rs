@@ -108,6 +108,9 @@ pub struct Exit {
     pub logs: LogTail,
     /// Whether the box had to be killed after a stop's grace ran out.
     pub killed: bool,
+    /// The host at the moment of death, when the launcher took it (the
+    /// engine takes one itself otherwise).
+    pub host: Option<stockade_proto::HostSnapshot>,
 }
 
 /// Starts and stops boxes. Methods must not block: results arrive as

@@ -14,7 +14,8 @@ use crate::logs::{self, RotatingLog};
 use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
-use stockade_proto::{RunId, Usage};
+use stockade_host::{HostFacts, HostRoot};
+use stockade_proto::{ExitCause, RunId, Usage};
 use stockade_sandbox::{Agent, AgentEvent, EndReason, EnvMode, ParentDeath, Sandbox, SpawnSpec};
 use tokio::sync::{mpsc, oneshot};
 
@@ -25,6 +26,7 @@ const DRAIN: Duration = Duration::from_secs(2);
 pub struct SandboxLauncher {
     sandbox: Sandbox,
     parent_death: ParentDeath,
+    host: HostRoot,
     runs: HashMap<RunId, mpsc::UnboundedSender<Control>>,
 }
 
@@ -35,9 +37,10 @@ enum Control {
 
 impl SandboxLauncher {
     /// A launcher over `sandbox`; `parent_death` says whether agents die
-    /// with the daemon.
-    pub fn new(sandbox: Sandbox, parent_death: ParentDeath) -> SandboxLauncher {
-        SandboxLauncher { sandbox, parent_death, runs: HashMap::new() }
+    /// with the daemon; `host` is read for snapshots at death and to explain
+    /// EAGAIN spawn failures.
+    pub fn new(sandbox: Sandbox, parent_death: ParentDeath, host: HostRoot) -> SandboxLauncher {
+        SandboxLauncher { sandbox, parent_death, host, runs: HashMap::new() }
     }
 }
 
@@ -45,7 +48,12 @@ impl Launcher for SandboxLauncher {
     fn launch(&mut self, request: LaunchRequest, events: mpsc::UnboundedSender<RunEvent>) {
         let (control, rx) = mpsc::unbounded_channel();
         self.runs.insert(request.run, control);
-        tokio::spawn(watch(self.sandbox.clone(), self.parent_death, request, events, rx));
+        let run = Run {
+            sandbox: self.sandbox.clone(),
+            parent_death: self.parent_death,
+            host: self.host.clone(),
+        };
+        tokio::spawn(watch(run, request, events, rx));
     }
 
     fn stop(&mut self, run: RunId, request: StopRequest) {
@@ -71,9 +79,15 @@ impl Launcher for SandboxLauncher {
     }
 }
 
-async fn watch(
+/// What a watcher needs besides the request.
+struct Run {
     sandbox: Sandbox,
     parent_death: ParentDeath,
+    host: HostRoot,
+}
+
+async fn watch(
+    Run { sandbox, parent_death, host }: Run,
     request: LaunchRequest,
     events: mpsc::UnboundedSender<RunEvent>,
     mut control: mpsc::UnboundedReceiver<Control>,
@@ -95,7 +109,8 @@ async fn watch(
         Ok(agent) => agent,
         Err(err) => {
             tracing::warn!(%run, box_name = %request.box_name, %err, "spawn failed");
-            send(RunEventKind::SpawnFailed { cause: err.cause() });
+            let cause = explain_eagain(err.cause(), host).await;
+            send(RunEventKind::SpawnFailed { cause });
             return;
         }
     };
@@ -119,8 +134,30 @@ async fn watch(
         }
         _ => Default::default(),
     };
-    let exit = Exit { cause: death.cause, evidence: death.evidence, logs: tail, killed };
+    let snapshot =
+        tokio::task::spawn_blocking(move || HostFacts::read(&host).snapshot()).await.ok();
+    let exit =
+        Exit { cause: death.cause, evidence: death.evidence, logs: tail, killed, host: snapshot };
     send(RunEventKind::Exited(Box::new(exit)));
+}
+
+/// An EAGAIN spawn failure names the limit that bound, from the same host
+/// probes `stockade doctor` uses — unless the box's own `pids.max` already
+/// explains it (the sandbox checks that one itself, at the moment of failure).
+async fn explain_eagain(cause: ExitCause, host: HostRoot) -> ExitCause {
+    match cause {
+        ExitCause::SpawnFailed { error, errno: Some(errno), message, hint }
+            if errno == libc::EAGAIN && !hint.contains("pids.max") =>
+        {
+            let facts = tokio::task::spawn_blocking(move || HostFacts::read(&host)).await;
+            let hint = match facts {
+                Ok(facts) => stockade_host::explain_eagain(&facts, None, None),
+                Err(_) => hint,
+            };
+            ExitCause::SpawnFailed { error, errno: Some(errno), message, hint }
+        }
+        other => other,
+    }
 }
 
 /// Wait for the main process, forwarding OOM kills and answering requests,

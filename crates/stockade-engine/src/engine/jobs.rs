@@ -359,6 +359,7 @@ impl Engine {
                 },
                 logs: LogTail::default(),
                 killed: false,
+                host: None,
             };
             self.job_exited(id, run, exit);
             return;
@@ -399,7 +400,7 @@ impl Engine {
                 if let Some(job) = self.jobs.get_mut(&id) {
                     job.pid = Some(pid);
                 }
-                self.persist(vec![Write::Event { unit, kind: EventKind::RunStarted { run, pid } }]);
+                self.persist(vec![Write::RunPid { run, pid }]);
             }
             RunEventKind::SpawnFailed { cause } => {
                 let exit = Exit {
@@ -407,6 +408,7 @@ impl Engine {
                     evidence: Evidence::default(),
                     logs: LogTail::default(),
                     killed: false,
+                    host: None,
                 };
                 self.job_exited(id, run, exit);
             }
@@ -483,7 +485,7 @@ impl Engine {
                 restart_count: record.attempt.saturating_sub(1),
                 started_at: job.started_at,
                 probes: Vec::new(),
-                host: (self.host_snapshot)(),
+                host: exit.host.clone().unwrap_or_else(|| (self.host_snapshot)()),
             })));
         }
         writes.push(Write::JobState {

@@ -289,8 +289,7 @@ impl Engine {
                 self.services[s].replicas[r as usize].run_started =
                     Some((Instant::now(), now_millis()));
                 self.start_probes(s, r, run);
-                let unit = self.services[s].spec.name.clone();
-                self.persist(vec![Write::Event { unit, kind: EventKind::RunStarted { run, pid } }]);
+                self.persist(vec![Write::RunPid { run, pid }]);
             }
             RunEventKind::SpawnFailed { cause } => {
                 let exit = Exit {
@@ -298,6 +297,7 @@ impl Engine {
                     evidence: Evidence::default(),
                     logs: LogTail::default(),
                     killed: false,
+                    host: None,
                 };
                 self.replica_exited(s, r, run, exit);
             }
@@ -379,7 +379,7 @@ impl Engine {
                 restart_count: replica.restarts,
                 started_at: run_started.map(|(_, ms)| ms),
                 probes: replica.history.iter().cloned().collect(),
-                host: (self.host_snapshot)(),
+                host: exit.host.clone().unwrap_or_else(|| (self.host_snapshot)()),
             });
             writes.push(Write::PostMortem(pm));
         }
