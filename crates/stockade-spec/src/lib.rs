@@ -54,11 +54,14 @@ mod suggest;
 pub use duration::{DurationError, parse_duration};
 pub use error::{SpecDiagnostic, SpecError};
 pub use model::{
-    Backoff, Concurrency, DEFAULT_EVENT_RETENTION, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE,
-    DEFAULT_MAX_QUEUED, DEFAULT_POOL, DEFAULT_POOL_CONCURRENCY, DEFAULT_RESERVE_MEMORY,
-    DEFAULT_RESERVE_TASKS, DaemonConfig, Dependency, DependsOn, JobSpec, Listen, PoolSpec,
-    ProbeCheck, ProbeSpec, RETRYABLE_CAUSES, RestartPolicy, Retries, ServiceSpec, Spec, StartLimit,
-    StopSpec,
+    Backoff, Concurrency, DEFAULT_CRITICAL_PERCENT, DEFAULT_EVENT_RETENTION,
+    DEFAULT_HYSTERESIS_PERCENT, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE, DEFAULT_MAX_QUEUED,
+    DEFAULT_MAX_RESTARTS, DEFAULT_MONITOR_INTERVAL, DEFAULT_POOL, DEFAULT_POOL_CONCURRENCY,
+    DEFAULT_RESERVE_MEMORY, DEFAULT_RESERVE_TASKS, DEFAULT_RESTART_WINDOW, DEFAULT_WARNING_PERCENT,
+    DEFAULT_WEBHOOK_ATTEMPTS, DEFAULT_WEBHOOK_BACKOFF, DEFAULT_WEBHOOK_QUEUE,
+    DEFAULT_WEBHOOK_TIMEOUT, DaemonConfig, Dependency, DependsOn, JobSpec, Listen, MonitorConfig,
+    PoolSpec, ProbeCheck, ProbeSpec, RETRYABLE_CAUSES, RestartPolicy, Retries, ServiceSpec, Spec,
+    StartLimit, StopSpec, Thresholds, WebhookConfig,
 };
 pub use problem::Problem;
 pub use read::builtin_defaults;

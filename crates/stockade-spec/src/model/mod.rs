@@ -7,6 +7,7 @@
 
 mod daemon;
 mod job;
+mod monitor;
 mod pool;
 mod probe;
 mod service;
@@ -21,6 +22,12 @@ pub use daemon::{
     DEFAULT_RESERVE_TASKS, DaemonConfig, Listen,
 };
 pub use job::{JobSpec, RETRYABLE_CAUSES, Retries};
+pub use monitor::{
+    DEFAULT_CRITICAL_PERCENT, DEFAULT_HYSTERESIS_PERCENT, DEFAULT_MAX_RESTARTS,
+    DEFAULT_MONITOR_INTERVAL, DEFAULT_RESTART_WINDOW, DEFAULT_WARNING_PERCENT,
+    DEFAULT_WEBHOOK_ATTEMPTS, DEFAULT_WEBHOOK_BACKOFF, DEFAULT_WEBHOOK_QUEUE,
+    DEFAULT_WEBHOOK_TIMEOUT, MonitorConfig, Thresholds, WebhookConfig,
+};
 pub use pool::{Concurrency, DEFAULT_MAX_QUEUED, DEFAULT_POOL, DEFAULT_POOL_CONCURRENCY, PoolSpec};
 pub use probe::{ProbeCheck, ProbeSpec};
 pub(crate) use probe::{parse_host_port, parse_http_url};
@@ -39,6 +46,8 @@ pub struct Spec {
     pub base_dir: PathBuf,
     /// `[daemon]`.
     pub daemon: DaemonConfig,
+    /// `[monitor]`: usage alerts, the restart-rate alert and the webhook.
+    pub monitor: MonitorConfig,
     /// Default limits of every box: built-in values, then `[defaults.limits]`,
     /// then `STOCKADE_DEFAULT_*` environment variables, each overriding the last.
     pub defaults: Limits,

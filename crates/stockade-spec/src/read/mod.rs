@@ -11,6 +11,7 @@ mod daemon;
 mod graph;
 mod job;
 mod limits;
+mod monitor;
 mod pool;
 mod probe;
 mod service;
@@ -21,7 +22,10 @@ use std::path::{Path, PathBuf};
 
 pub use limits::builtin_defaults;
 // The key lists, for the test that holds the JSON schema to them.
-pub(crate) use {daemon::DAEMON_KEYS, job::JOB_KEYS, pool::POOL_KEYS, service::SERVICE_KEYS};
+pub(crate) use {
+    daemon::DAEMON_KEYS, job::JOB_KEYS, monitor::MONITOR_KEYS, pool::POOL_KEYS,
+    service::SERVICE_KEYS,
+};
 #[cfg(test)]
 pub(crate) use {
     job::RETRIES_KEYS,
@@ -35,7 +39,7 @@ use crate::model::{DEFAULT_POOL, PoolSpec, Spec};
 use crate::problem::Problem;
 use table::{Reader, Table};
 
-pub(crate) const ROOT_KEYS: &[&str] = &["daemon", "defaults", "pool", "service", "job"];
+pub(crate) const ROOT_KEYS: &[&str] = &["daemon", "defaults", "monitor", "pool", "service", "job"];
 pub(crate) const DEFAULTS_KEYS: &[&str] = &["limits"];
 
 /// Parse and validate `source`, read from `path`.
@@ -86,6 +90,8 @@ impl Reader<'_> {
     fn spec(&mut self, root: &Table<'_, '_>, path: &Path) -> Spec {
         let daemon_table = self.sub(root, "daemon", DAEMON_KEYS);
         let daemon = self.daemon(daemon_table.as_ref());
+        let monitor_table = self.sub(root, "monitor", MONITOR_KEYS);
+        let monitor = self.monitor(monitor_table.as_ref());
 
         let spec_defaults = match self.sub(root, "defaults", DEFAULTS_KEYS) {
             Some(d) => self.limits(&d, "limits"),
@@ -119,6 +125,7 @@ impl Reader<'_> {
             path: path.to_owned(),
             base_dir: self.base_dir.clone(),
             daemon,
+            monitor,
             defaults,
             pools,
             services: services.into_iter().map(|s| s.spec).collect(),

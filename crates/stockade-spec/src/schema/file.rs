@@ -24,6 +24,8 @@ pub(crate) struct SpecFile {
     daemon: Option<DaemonTable>,
     /// Defaults for every box.
     defaults: Option<DefaultsTable>,
+    /// Usage alerts, the restart-rate alert and the webhook (on by default, no webhook).
+    monitor: Option<MonitorTable>,
     /// Admission domains for jobs, by name. The pool `default` always exists (max_concurrency = 4 unless declared).
     #[serde(default)]
     #[schemars(extend("propertyNames" = { "pattern": super::values::NAME_PATTERN }))]
@@ -62,6 +64,45 @@ pub(crate) struct DaemonTable {
     reserve_memory: Option<Size>,
     /// Tasks kept free under kernel.threads-max / kernel.pid_max when admitting jobs (default 2048).
     reserve_tasks: Option<u64>,
+}
+
+/// `[monitor]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MonitorTable {
+    /// Watch usage and restart rates (default true).
+    enabled: Option<bool>,
+    /// Time between usage samples (default "5s", at least 100ms).
+    interval: Option<Duration>,
+    /// Percent of a limit (cpus, memory, pids) that raises a warning alert (default 80).
+    #[schemars(range(min = 0.0, max = 100.0))]
+    warning: Option<f64>,
+    /// Percent of a limit that raises a critical alert (default 95, above warning).
+    #[schemars(range(min = 0.0, max = 100.0))]
+    critical: Option<f64>,
+    /// An alert clears below warning minus this many percentage points (default 10).
+    #[schemars(range(min = 0.0, max = 100.0))]
+    hysteresis: Option<f64>,
+    /// More restarts of one service than this within restart_window raise an alert (default 3).
+    #[schemars(range(min = 1))]
+    max_restarts: Option<u32>,
+    /// The window of the restart-rate alert (default "1h").
+    restart_window: Option<Duration>,
+    /// Plain http:// URL that receives each alert and abnormal exit as a JSON POST.
+    #[schemars(regex(pattern = r"^http://"))]
+    webhook: Option<String>,
+    /// Name of an environment variable holding a bearer token for the webhook.
+    webhook_token_env: Option<String>,
+    /// Per-attempt timeout (default "5s").
+    webhook_timeout: Option<Duration>,
+    /// Attempts per event, the first included (default 5, at most 20).
+    #[schemars(range(min = 1, max = 20))]
+    webhook_attempts: Option<u32>,
+    /// Delay before the first retry, doubled after each (default "1s").
+    webhook_backoff: Option<Duration>,
+    /// Events waiting for delivery; beyond it the oldest is dropped (default 1000).
+    #[schemars(range(min = 1))]
+    webhook_queue: Option<u32>,
 }
 
 /// `[defaults]`.

@@ -74,6 +74,7 @@ mod tests {
         let tables = [
             ("DaemonTable", read::DAEMON_KEYS),
             ("DefaultsTable", read::DEFAULTS_KEYS),
+            ("MonitorTable", read::MONITOR_KEYS),
             ("LimitsTable", read::LIMITS_KEYS),
             ("PoolTable", read::POOL_KEYS),
             ("ServiceTable", read::SERVICE_KEYS),

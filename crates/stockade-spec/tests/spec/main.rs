@@ -5,6 +5,7 @@
 
 mod errors;
 mod files;
+mod monitor;
 mod valid;
 
 use std::collections::BTreeMap;
