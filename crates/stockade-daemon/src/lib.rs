@@ -11,6 +11,7 @@
 mod api;
 mod config;
 mod listen;
+mod monitor;
 mod preflight;
 mod sampler;
 
@@ -85,6 +86,7 @@ pub async fn run(
     let (engine, engine_task) = stockade_engine::start(engine_config)?;
     let state = api::AppState { engine: engine.clone(), store: store.clone(), spec: spec.clone() };
     let mut servers = listen::serve(&spec.daemon, state).await?;
+    let monitor = monitor::Monitor::start(&engine, &spec.monitor);
     tracing::info!(listening = ?servers.addresses, sandbox = %kind, "stockade daemon serving");
     if let Some(started) = started {
         let _ = started.send(Running {
@@ -98,6 +100,7 @@ pub async fn run(
         () = shutdown => tracing::info!("shutting down: stopping services in reverse dependency order"),
         _ = servers.failed() => tracing::error!("an API listener failed; shutting down"),
     }
+    monitor.stop();
     let report = engine.shutdown().await.context("the engine ended before it could shut down")?;
     let _ = engine_task.await;
     sampler.abort();
