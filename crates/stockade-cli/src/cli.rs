@@ -62,6 +62,8 @@ pub enum Command {
     Restart(NameArg),
     /// Check the host's limits before they bite; with --plan, how many agents fit.
     Doctor(crate::commands::doctor::DoctorArgs),
+    /// A live view of every run's usage against its limits, with the latest events.
+    Top(crate::commands::top::TopArgs),
 }
 
 /// `init`.

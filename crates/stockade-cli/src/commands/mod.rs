@@ -12,6 +12,7 @@ pub mod postmortem;
 pub mod ps;
 pub mod run;
 pub mod status;
+pub mod top;
 pub mod up;
 
 use crate::cli::{Cli, Command};
@@ -40,6 +41,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stop(args) => client_verb(&cli, |c| control::service(c, &args.name, "stop")),
         Command::Start(args) => client_verb(&cli, |c| control::service(c, &args.name, "start")),
         Command::Restart(args) => client_verb(&cli, |c| control::service(c, &args.name, "restart")),
+        Command::Top(args) => client_verb(&cli, |c| top::run(c, args)),
     }
 }
 
