@@ -1,10 +1,11 @@
 //! `stockade top`: a live terminal view of every run's usage against its
 //! limits, sortable, with the latest events below.
 //!
-//! One task owns the [`Model`]: it redraws on every input, refreshes
-//! `GET /api/status` (and the running jobs) once a second, and takes events
-//! from a follower of `GET /api/events?tail=20`. Keys come from a small thread,
-//! because crossterm's reader blocks. The terminal is restored on quit, on
+//! One task owns the [`Model`] and redraws on every input: a key (from a
+//! small thread, because crossterm's reader blocks), a [`Sample`] of
+//! `GET /api/status` and the running jobs (from a task that takes one a
+//! second), or an event (from a follower of `GET /api/events?tail=20`). The
+//! view never waits on the daemon, so `q` always works. The terminal is restored on quit, on
 //! error (a drop guard) and on panic (ratatui's hook). `--once`, or a stdout
 //! that is not a terminal, renders one frame as plain text instead.
 
@@ -29,6 +30,8 @@ use tokio::sync::mpsc;
 
 /// How often usage is sampled; cpu % is the cpu time used in that window.
 const REFRESH: Duration = Duration::from_secs(1);
+/// How long one sample may take before the view says the daemon is stuck.
+const SAMPLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How many past events the pane starts with, and how many it keeps.
 const EVENTS_KEPT: usize = 20;
 /// Rows always left to the events pane in the live view.
@@ -94,10 +97,10 @@ pub async fn run(client: Client, args: &TopArgs) -> anyhow::Result<ExitCode> {
     let mut model = Model::new(args.sort);
     // Fail before touching the terminal when the daemon is not there: the
     // error (exit 3 with a hint) must land on a normal screen.
-    model.refresh(&client).await?;
+    model.apply(&Sample::take(&client).await?);
     if args.once || !std::io::stdout().is_terminal() {
         tokio::time::sleep(REFRESH / 2).await;
-        model.refresh(&client).await?;
+        model.apply(&Sample::take(&client).await?);
         for event in backlog(&client).await? {
             model.push_event(&event);
         }
@@ -127,20 +130,17 @@ async fn live(
 ) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut keys = spawn_key_reader();
+    let mut samples = spawn_sampler(client.clone());
     let mut events = spawn_event_follower(client.clone());
     let mut sigterm = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut sighup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
-    let mut tick = tokio::time::interval(REFRESH);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    tick.tick().await;
     loop {
         terminal.draw(|frame| frame.render_widget(&*model, frame.area()))?;
         tokio::select! {
-            _ = tick.tick() => {
-                if let Err(e) = model.refresh(client).await {
-                    model.error = Some(format!("{e:#}"));
-                }
-            }
+            Some(sample) = samples.recv() => match sample {
+                Ok(sample) => model.apply(&sample),
+                Err(e) => model.error = Some(format!("{e:#}")),
+            },
             key = keys.recv() => match key {
                 // The reader ends only when the terminal is gone.
                 None => return Ok(()),
@@ -178,6 +178,47 @@ fn spawn_key_reader() -> mpsc::Receiver<TermEvent> {
         // Without a reader the channel is closed at once and the view quits.
         return mpsc::channel(1).1;
     }
+    rx
+}
+
+/// One reading of the daemon: every replica (with usage) and the running jobs.
+struct Sample {
+    status: StatusView,
+    jobs: Vec<JobView>,
+    /// When it was read, for cpu rates.
+    at: Instant,
+}
+
+impl Sample {
+    async fn take(client: &Client) -> anyhow::Result<Sample> {
+        let status = client.get("/api/status").await?;
+        let jobs = client.get("/api/jobs?state=running&limit=1000").await?;
+        Ok(Sample { status, jobs, at: Instant::now() })
+    }
+}
+
+/// Sample once a second on a task of its own, so that a slow or hung
+/// daemon never delays a key press.
+fn spawn_sampler(client: Client) -> mpsc::Receiver<anyhow::Result<Sample>> {
+    let (tx, rx) = mpsc::channel(1);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(REFRESH);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let sample = match tokio::time::timeout(SAMPLE_TIMEOUT, Sample::take(&client)).await {
+                Ok(sample) => sample,
+                Err(_) => Err(anyhow::anyhow!(
+                    "the daemon did not answer within {}s",
+                    SAMPLE_TIMEOUT.as_secs()
+                )),
+            };
+            if tx.send(sample).await.is_err() {
+                return;
+            }
+        }
+    });
     rx
 }
 
@@ -313,12 +354,9 @@ impl Model {
         }
     }
 
-    async fn refresh(&mut self, client: &Client) -> anyhow::Result<()> {
-        let status: StatusView = client.get("/api/status").await?;
-        let jobs: Vec<JobView> = client.get("/api/jobs?state=running&limit=1000").await?;
-        self.update(&status, &jobs, Instant::now());
+    fn apply(&mut self, sample: &Sample) {
+        self.update(&sample.status, &sample.jobs, sample.at);
         self.error = None;
-        Ok(())
     }
 
     fn update(&mut self, status: &StatusView, jobs: &[JobView], at: Instant) {
