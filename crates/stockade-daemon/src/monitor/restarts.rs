@@ -6,7 +6,7 @@
 use super::Alert;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
-use stockade_proto::ReplicaView;
+use stockade_proto::{ExitCause, ReplicaView};
 
 #[derive(Debug, Default)]
 struct Restarts {
@@ -16,6 +16,9 @@ struct Restarts {
     /// that deciding "more than `max` within the window" needs.
     seen: VecDeque<Instant>,
     alerting: bool,
+    /// The latest exit cause seen: views show it only between runs
+    /// (backoff, gave up), so it is kept from the samples that catch one.
+    last_cause: Option<ExitCause>,
 }
 
 /// Restart history of every service.
@@ -35,13 +38,11 @@ impl RestartWatch {
     /// Restarts are dated to the sample that first sees them, so with a 5 s
     /// interval the window is exact to 5 s.
     pub(crate) fn observe(&mut self, replicas: &[ReplicaView], now: Instant) -> Vec<Alert> {
-        let mut totals: BTreeMap<&str, (u64, Option<&ReplicaView>)> = BTreeMap::new();
+        let mut totals: BTreeMap<&str, (u64, Option<&ExitCause>)> = BTreeMap::new();
         for r in replicas {
             let entry = totals.entry(r.service.as_str()).or_default();
             entry.0 += u64::from(r.restarts);
-            if r.last_cause.is_some() {
-                entry.1 = Some(r);
-            }
+            entry.1 = r.last_cause.as_ref().or(entry.1);
         }
         let keep = self.max as usize + 1;
         let mut alerts = Vec::new();
@@ -51,6 +52,9 @@ impl RestartWatch {
             // restarts since then are unknown, so none are counted.
             let new = total.saturating_sub(state.total);
             state.total = total;
+            if let Some(cause) = last {
+                state.last_cause = Some(cause.clone());
+            }
             for _ in 0..new.min(keep as u64) {
                 state.seen.push_back(now);
             }
@@ -67,8 +71,9 @@ impl RestartWatch {
             state.alerting = over;
             let window = human(self.window);
             let message = if over {
-                let cause = last
-                    .and_then(|r| r.last_cause.as_ref())
+                let cause = state
+                    .last_cause
+                    .as_ref()
                     .map(|c| format!("; last exit: {c}"))
                     .unwrap_or_default();
                 format!(
@@ -126,7 +131,10 @@ mod tests {
             watch.observe(&[replica(0, 2), replica(1, 1)], at(0)).is_empty(),
             "3 is not more than 3"
         );
-        let warned = watch.observe(&[replica(0, 2), replica(1, 2)], at(1));
+        // Both running at this sample: the cause comes from the last one seen.
+        let (mut a, mut b) = (replica(0, 2), replica(1, 2));
+        (a.last_cause, b.last_cause) = (None, None);
+        let warned = watch.observe(&[a, b], at(1));
         assert_eq!(warned.len(), 1);
         assert_eq!(warned[0].level, "warning");
         assert_eq!(
