@@ -109,6 +109,12 @@ pub struct JobView {
     /// End time, once terminal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<UnixMillis>,
+    /// Usage of the live run, while running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// The limits of its box.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
 }
 
 /// A job submission (`POST /api/jobs`).

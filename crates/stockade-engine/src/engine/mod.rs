@@ -189,12 +189,23 @@ impl Engine {
                 let _ = reply.send(self.service_action(&name, action));
             }
             Command::Submit { requests, reply } => self.submit(requests, reply),
-            Command::Job { id, reply } => {
-                let _ = reply.send(self.job_view_by_id(id));
-            }
-            Command::Jobs { filter, reply } => {
-                let _ = reply.send(self.job_views(&filter));
-            }
+            Command::Job { id, reply } => match self.job_view_by_id(id) {
+                Ok(view) => {
+                    let (tx, rx) = oneshot::channel();
+                    self.reply_jobs(vec![view], tx);
+                    tokio::spawn(async move {
+                        let one = rx.await.unwrap_or(Err(crate::EngineError::ShuttingDown));
+                        let _ = reply.send(one.and_then(|mut v| {
+                            v.pop().ok_or(crate::EngineError::UnknownJob { id })
+                        }));
+                    });
+                }
+                Err(e) => answer(reply, Err(e)),
+            },
+            Command::Jobs { filter, reply } => match self.job_views(&filter) {
+                Ok(views) => self.reply_jobs(views, reply),
+                Err(e) => answer(reply, Err(e)),
+            },
             Command::Cancel { id, reply } => self.cancel(id, reply),
             Command::Queue(reply) => {
                 let _ = reply.send(Ok(self.pool_views()));

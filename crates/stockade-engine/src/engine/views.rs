@@ -34,6 +34,8 @@ pub fn job_view_from_record(record: &JobRecord) -> JobView {
         submitted_at: record.submitted_at,
         started_at: record.started_at,
         finished_at: record.finished_at,
+        usage: None,
+        limits: None,
     }
 }
 
@@ -105,6 +107,7 @@ impl Engine {
 
     pub(super) fn job_view(&self, job: &Job) -> JobView {
         let mut view = job_view_from_record(&job.record);
+        view.limits = self.spec.jobs.get(&job.record.template).map(|t| t.limits.clone());
         view.run = job.run;
         view.pid = job.pid;
         view.started_at = job.started_at.or(job.record.started_at);
@@ -154,6 +157,31 @@ impl Engine {
             views.truncate(limit);
         }
         Ok(views)
+    }
+
+    /// Answer with job views, the running ones with usage from their boxes.
+    pub(super) fn reply_jobs(&mut self, mut views: Vec<JobView>, reply: Reply<Vec<JobView>>) {
+        let mut asks: Vec<(usize, oneshot::Receiver<Usage>)> = Vec::new();
+        for (i, view) in views.iter().enumerate() {
+            if let (Some(run), JobState::Running) = (view.run, view.state) {
+                let (tx, rx) = oneshot::channel();
+                self.launcher.usage(run, tx);
+                asks.push((i, rx));
+            }
+        }
+        if asks.is_empty() {
+            answer(reply, Ok(views));
+            return;
+        }
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + USAGE_WAIT;
+            for (i, rx) in asks {
+                if let Ok(Ok(usage)) = tokio::time::timeout_at(deadline, rx).await {
+                    views[i].usage = Some(usage);
+                }
+            }
+            answer(reply, Ok(views));
+        });
     }
 
     /// Answer a status request, with usage read from every live box.

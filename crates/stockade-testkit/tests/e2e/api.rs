@@ -56,6 +56,13 @@ async fn jobs_keep_the_field_reports_shapes_and_errors_are_typed() {
     }
     let sleeper_id = sleeper.json["id"].as_u64().unwrap();
     job_state(&d, sleeper_id, "running").await;
+    let running = wait_until("usage of the running job", Duration::from_secs(10), || async {
+        let job = d.api.get(&format!("/api/jobs/{sleeper_id}")).await.json;
+        (job["usage"]["pids_current"].as_u64() == Some(1)).then_some(job)
+    })
+    .await;
+    assert!(running["usage"]["memory_current"].as_u64().is_some(), "{running}");
+    assert_eq!(running["limits"]["memory"], 2u64 << 30, "the built-in default");
     let queued = d.api.post("/api/jobs", &json!({"template": "echo", "args": ["world"]})).await;
     let echo_id = queued.json["id"].as_u64().unwrap();
     assert_eq!(queued.json["queue"], json!({"position": 0, "running": 1, "maxConcurrency": 1}));
