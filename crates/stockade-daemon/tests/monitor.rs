@@ -207,6 +207,36 @@ limits = { memory = "128MiB" }
 }
 
 #[tokio::test]
+async fn a_running_job_is_watched_too_and_its_alert_ends_with_it() {
+    need_boxes!();
+    let d = TestDaemon::start(
+        "monitor-job",
+        r#"
+[monitor]
+interval = "100ms"
+
+[job.hogjob]
+command = ["python3", "-c", "import time\nb = b'x' * (100 << 20)\ntime.sleep(2)"]
+limits = { memory = "128MiB" }
+"#,
+    )
+    .await;
+    let events = Events::follow(&d).await;
+    let submitted = d.api.post("/api/jobs", &serde_json::json!({"template": "hogjob"})).await;
+    assert_eq!(submitted.status, 201, "{:?}", submitted.json);
+    let id = submitted.json["id"].as_u64().unwrap();
+    let memory = wait_until("the job's memory alert to end with it", LIMIT, || async {
+        let alerts = events.alerts("hogjob", "memory");
+        alerts.iter().any(|a| a["level"] == "cleared").then_some(alerts)
+    })
+    .await;
+    assert_eq!(levels(&memory), ["warning", "cleared"], "{memory:#?}");
+    let warning = memory[0]["message"].as_str().unwrap();
+    assert!(warning.contains(&format!("(job {id}, warning at 80%)")), "{warning}");
+    d.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_crash_loop_raises_one_restart_rate_alert() {
     need_boxes!();
     let d = TestDaemon::start(

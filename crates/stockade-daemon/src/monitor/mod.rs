@@ -2,17 +2,18 @@
 //! (issue 5, item 3). [`Monitor::start`] spawns its tasks beside the engine;
 //! none of them is ever awaited by the engine.
 //!
-//! - `sampler` asks the engine for its status every `[monitor] interval`
-//!   (the engine reads each live box's cgroup counters) and feeds
-//!   [`usage::UsageWatch`] (cpu, memory and tasks in percent of each box's
-//!   limits, with `level` hysteresis) and [`restarts::RestartWatch`]. Their
+//! - `sampler` asks the engine for its status and its running jobs every
+//!   `[monitor] interval` (the engine reads each live box's cgroup counters)
+//!   and feeds [`usage::UsageWatch`] (cpu, memory and tasks of every service
+//!   replica and running job in percent of its box's limits, with `level`
+//!   hysteresis) and [`restarts::RestartWatch`] (services only). Their
 //!   [`Alert`]s are recorded as `alert` events through the engine, so they are
 //!   journaled and streamed like every other event.
 //! - `webhook` follows the event broadcast and POSTs alerts and abnormal exits
 //!   to `[monitor] webhook`, from a bounded queue that drops its oldest entry
 //!   rather than grow or hold anyone up.
 //!
-//! Only service replicas are watched: job views carry no usage yet.
+//! Alerts about a job name its template as the unit and `job ID` in the message.
 
 mod level;
 mod reading;

@@ -1,10 +1,12 @@
 //! The sampling loop: status in, alerts out, every `[monitor] interval`.
 
 use super::restarts::RestartWatch;
-use super::usage::UsageWatch;
+use super::usage::{UsageWatch, Watched};
 use std::time::Instant;
 use stockade_engine::EngineHandle;
+use stockade_proto::JobState;
 use stockade_spec::MonitorConfig;
+use stockade_store::JobFilter;
 use tokio::time::MissedTickBehavior;
 
 /// Sample until the engine ends.
@@ -18,8 +20,13 @@ pub(crate) async fn run(engine: EngineHandle, config: MonitorConfig) {
     loop {
         tick.tick().await;
         let Ok(status) = engine.status().await else { return };
+        let running = JobFilter { states: vec![JobState::Running], ..JobFilter::default() };
+        let Ok(jobs) = engine.jobs(running).await else { return };
         let now = Instant::now();
-        let mut alerts = usage.observe(&status.services, now);
+        let live: Vec<Watched> = (status.services.iter().filter_map(Watched::replica))
+            .chain(jobs.iter().filter_map(Watched::job))
+            .collect();
+        let mut alerts = usage.observe(&live, now);
         alerts.extend(restarts.observe(&status.services, now));
         for alert in alerts {
             tracing::info!(unit = %alert.unit, level = alert.level, "{}", alert.message);
