@@ -39,6 +39,8 @@ def parse_args():
                     help="wait at most this long for the machine to go quiet per peer")
     ap.add_argument("--sandbox-bench", help="output of `cargo bench -p stockade-sandbox "
                     "--bench spawn`, to quote its join rows")
+    ap.add_argument("--stockade-monitor-interval",
+                    help="set stockade's [monitor] interval (default: the spec's default)")
     ap.add_argument("--results", default=os.path.join(HERE, "results"))
     return ap.parse_args()
 
@@ -46,7 +48,8 @@ def parse_args():
 def make_peer(name, workdir, args):
     if name == "stockade":
         prefix = f"bsup{os.getpid()}"
-        return peers.Stockade(workdir, args.n, os.path.abspath(args.stockade), prefix)
+        return peers.Stockade(workdir, args.n, os.path.abspath(args.stockade), prefix,
+                              args.stockade_monitor_interval)
     return {"supervisord": peers.Supervisord, "runit": peers.Runit, "s6": peers.S6}[name](
         workdir, args.n)
 
@@ -177,10 +180,17 @@ def main():
     # A TERM from run.sh's timeout must still run the cleanup in `finally`.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     phases.become_subreaper()
+    # A private copy: others rebuild target/release/stockade at any time, and
+    # every phase must run the same binary.
+    bindir = tempfile.mkdtemp(prefix="stockade-bench-bin-", dir="/tmp")
+    private = os.path.join(bindir, "stockade")
+    shutil.copy2(args.stockade, private)
+    args.stockade = private
     names = [x for x in args.only.split(",") if x]
     started = time.strftime("%Y%m%dT%H%M%S")
     run = {
         "started": started,
+        "stockade_monitor_interval": args.stockade_monitor_interval or "default",
         "n": args.n,
         "kills": args.kills,
         "idle_s": args.idle,
@@ -188,6 +198,8 @@ def main():
         "cpus": os.cpu_count(),
         "loadavg_start": procfs.loadavg(),
         "git": git_describe(),
+        "stockade_binary_mtime": time.strftime(
+            "%Y-%m-%dT%H:%M:%S", time.localtime(os.path.getmtime(args.stockade))),
         "peers": {},
     }
     try:
@@ -195,6 +207,7 @@ def main():
             run["peers"][name] = run_peer(name, args)
     finally:
         phases.kill_leftovers()
+        shutil.rmtree(bindir, ignore_errors=True)
     run["loadavg_end"] = procfs.loadavg()
     run["sandbox_bench_rows"] = sandbox_rows(args.sandbox_bench)
 
@@ -219,7 +232,8 @@ def main():
             print(f"\n{name} FAILED: {r['error']}")
             for line in r.get("log_tail", []):
                 print(f"    {line}")
-    print(f"\nstockade built from {run['git']}; raw samples: {out}")
+    print(f"\ntree at {run['git']}, stockade binary built {run['stockade_binary_mtime']}; "
+          f"raw samples: {out}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 #   N=100 KILLS=10 IDLE=10 bench/supervise/run.sh   # a quicker pass
 #   SANDBOX_BENCH=0 bench/supervise/run.sh           # skip the sandbox spawn bench
 #   ONLY=stockade,runit bench/supervise/run.sh
+#   BUILD=0 bench/supervise/run.sh                   # use the existing release binary
 #
 # Needs root (cgroups, apt). Installs the peers by package name if missing,
 # starts nothing as a service, builds stockade in release, optionally runs the
@@ -23,6 +24,11 @@ KILLS="${KILLS:-20}"
 IDLE="${IDLE:-30}"
 ONLY="${ONLY:-stockade,supervisord,runit,s6}"
 SANDBOX_BENCH="${SANDBOX_BENCH:-1}"
+# BUILD=0 uses the existing target/release/stockade (the shared tree may not
+# compile mid-edit); the JSON records the binary's mtime either way.
+BUILD="${BUILD:-1}"
+# e.g. MONITOR_INTERVAL=1h: stockade's [monitor] interval (default: the spec default).
+MONITOR_INTERVAL="${MONITOR_INTERVAL:-}"
 
 if [[ $EUID -ne 0 ]]; then
     echo "run.sh: needs root (cgroup boxes for stockade, apt-get for the peers)" >&2
@@ -59,8 +65,14 @@ install_peers() {
 
 install_peers
 
-echo "run.sh: building stockade (release)" >&2
-(cd "$repo" && timeout 1800 cargo build --release -q -p stockade-cli)
+if [[ "$BUILD" == "1" ]]; then
+    echo "run.sh: building stockade (release)" >&2
+    (cd "$repo" && timeout 1800 cargo build --release -q -p stockade-cli)
+fi
+if [[ ! -x "$repo/target/release/stockade" ]]; then
+    echo "run.sh: no $repo/target/release/stockade; run with BUILD=1" >&2
+    exit 2
+fi
 
 sandbox_out=""
 if [[ "$SANDBOX_BENCH" == "1" ]]; then
@@ -76,4 +88,5 @@ exec timeout -s TERM -k 30 900 python3 bench.py \
     --stockade "$repo/target/release/stockade" \
     --n "$N" --kills "$KILLS" --idle "$IDLE" --only "$ONLY" \
     ${sandbox_out:+--sandbox-bench "$sandbox_out"} \
+    ${MONITOR_INTERVAL:+--stockade-monitor-interval "$MONITOR_INTERVAL"} \
     --results "$results"
