@@ -11,6 +11,7 @@
 mod api;
 mod config;
 mod listen;
+mod metrics;
 mod monitor;
 mod preflight;
 mod sampler;

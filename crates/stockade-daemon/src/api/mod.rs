@@ -10,10 +10,6 @@ mod events;
 mod health;
 mod jobs;
 mod logs;
-// The metrics live beside the API rather than inside it (they are their own
-// concept), but are served only through this router.
-#[path = "../metrics.rs"]
-mod metrics;
 mod postmortems;
 mod services;
 mod status;
@@ -58,7 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/events", get(events::stream))
         .route("/api/postmortems", get(postmortems::find))
         .route("/api/postmortems/{run}", get(postmortems::get))
-        .route("/metrics", get(metrics::scrape))
+        .route("/metrics", get(crate::metrics::scrape))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)

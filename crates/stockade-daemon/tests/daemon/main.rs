@@ -1,0 +1,5 @@
+//! The daemon's integration tests, one binary: the real daemon in-process
+//! (`stockade_testkit::TestDaemon`), real boxes, its real socket.
+
+mod metrics;
+mod monitor;
