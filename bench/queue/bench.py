@@ -134,19 +134,63 @@ def cpu_busy():
     return total - idle - steal, total
 
 
+def proc_ticks(pid):
+    """utime+stime+cutime+cstime of a live process, in clock ticks."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return sum(int(x) for x in fields[11:15])
+    except OSError:
+        return 0
+
+
+def cpu_split(pid):
+    """(own, reaped children) CPU seconds of a live process."""
+    with open(f"/proc/{pid}/stat") as f:
+        v = [int(x) for x in f.read().rsplit(")", 1)[1].split()[11:15]]
+    hz = os.sysconf("SC_CLK_TCK")
+    return (v[0] + v[1]) / hz, (v[2] + v[3]) / hz
+
+
+def own_ticks(pids):
+    t = os.times()
+    hz = os.sysconf("SC_CLK_TCK")
+    mine = (t.user + t.system + t.children_user + t.children_system) * hz
+    return mine + sum(proc_ticks(p) for p in pids)
+
+
 class HostLoad:
-    """Average number of busy CPUs on the whole host while a run lasted
-    (the benchmark's own work included): other engineers compile here."""
+    """CPUs kept busy by others while a run lasted: the host's busy time minus
+    this benchmark's own (this process, its reaped children, and the daemon
+    under test with the agents it reaped). Other engineers compile here."""
+
+    def __init__(self, *pids):
+        self.pids = pids
 
     def __enter__(self):
         self.start = cpu_busy()
+        self.own = own_ticks(self.pids)
         return self
 
     def __exit__(self, *exc):
         end = cpu_busy()
+        own = own_ticks(self.pids) - self.own
         ncpu = os.cpu_count() or 1
         dt = end[1] - self.start[1]
-        self.cores = round(ncpu * (end[0] - self.start[0]) / dt, 2) if dt else 0.0
+        busy = end[0] - self.start[0]
+        self.cores = round(max(0.0, ncpu * (busy - own) / dt), 2) if dt else 0.0
+
+
+def wait_quiet(max_wait=float(os.environ.get("QUIET_MAX", "30")), below=0.3):
+    """Wait (bounded) until the host is nearly idle over one second."""
+    deadline = time.monotonic() + max_wait
+    while time.monotonic() < deadline:
+        a = cpu_busy()
+        time.sleep(1)
+        b = cpu_busy()
+        if (os.cpu_count() or 1) * (b[0] - a[0]) / max(1, b[1] - a[1]) < below:
+            return True
+    return False
 
 
 def wait_for(what, check, timeout, period=0.01):
@@ -233,24 +277,34 @@ def stockade_submit(root):
     try:
         d.api.submit({"template": "blocker"})
         wait_for("blocker running", lambda: d.api.pool("hold")["running"] == 1, 30)
-        with HostLoad() as load1:
+        laps = []
+        with HostLoad(d.proc.pid) as load1:
             t = time.perf_counter()
             for _ in range(ONE_BY_ONE):
+                s = time.perf_counter()
                 d.api.submit({"template": "held"})
+                laps.append(time.perf_counter() - s)
             one = time.perf_counter() - t
+        tenth = max(1, ONE_BY_ONE // 10)
+        one_first, one_last = tenth / sum(laps[:tenth]), tenth / sum(laps[-tenth:])
         body = [{"template": "held"} for _ in range(100)]
-        with HostLoad() as load2:
+        laps = []
+        with HostLoad(d.proc.pid) as load2:
             t = time.perf_counter()
             for _ in range(BATCHES):
+                s = time.perf_counter()
                 reply = d.api.submit(body)
+                laps.append(time.perf_counter() - s)
                 assert len(reply) == 100
             batched = time.perf_counter() - t
+        tenth = max(1, BATCHES // 10)
+        batch_first, batch_last = 100 * tenth / sum(laps[:tenth]), 100 * tenth / sum(laps[-tenth:])
         queued = d.api.pool("hold")["queued"]
         expected = ONE_BY_ONE + 100 * BATCHES
         if queued != expected:
             raise RuntimeError(f"queued {queued}, expected {expected}")
         # One CLI process per job: what a shell loop over `stockade run` gets.
-        with HostLoad() as load3:
+        with HostLoad(d.proc.pid) as load3:
             t = time.perf_counter()
             for _ in range(CLI_JOBS):
                 subprocess.run([STOCKADE, "run", "held", "-f", d.spec], check=True,
@@ -261,7 +315,11 @@ def stockade_submit(root):
         shutil.rmtree(d.dir, ignore_errors=True)
     return [
         {"metric": "submit_one_by_one", "value": ONE_BY_ONE / one, "host_cores": load1.cores},
+        {"metric": "submit_one_first", "value": one_first, "host_cores": None},
+        {"metric": "submit_one_last", "value": one_last, "host_cores": None},
         {"metric": "submit_batched", "value": 100 * BATCHES / batched, "host_cores": load2.cores},
+        {"metric": "submit_batched_first", "value": batch_first, "host_cores": None},
+        {"metric": "submit_batched_last", "value": batch_last, "host_cores": None},
         {"metric": "submit_cli", "value": CLI_JOBS / cli, "host_cores": load3.cores},
         {"metric": "submit_daemon_exit", "value": rc, "host_cores": None},
     ]
@@ -273,18 +331,24 @@ def stockade_e2e(root):
     d = StockadeDaemon(root)
     try:
         body = [{"template": "t"} for _ in range(100)]
-        with HostLoad() as load:
+        cpu0 = cpu_split(d.proc.pid)
+        with HostLoad(d.proc.pid) as load:
             t = time.perf_counter()
             for _ in range(E2E_JOBS // 100):
                 d.api.submit(body)
             submitted = time.perf_counter() - t
 
             def done():
+                # The pool's counters reach 0/0 a moment before the last
+                # job's end is visible in /api/jobs (see README): both must agree.
                 p = d.api.pool("p16")
-                return p["queued"] == 0 and p["running"] == 0
+                if p["queued"] or p["running"]:
+                    return False
+                return d.api.call("GET", "/api/jobs?state=queued,running&limit=1")[1] == []
 
             wait_for("all jobs finished", done, 600, period=0.02)
             total = time.perf_counter() - t
+        cpu1 = cpu_split(d.proc.pid)
         _, ok = d.api.call("GET", f"/api/jobs?state=succeeded&limit={E2E_JOBS + 10}")
         _, bad = d.api.call("GET", "/api/jobs?state=failed,cancelled,expired,rejected&limit=100")
         succeeded = len(ok)
@@ -298,6 +362,10 @@ def stockade_e2e(root):
     return [
         {"metric": "e2e_total", "value": total, "host_cores": load.cores,
          "succeeded": succeeded, "submit_secs": submitted},
+        {"metric": "e2e_daemon_cpu_ms_per_job", "value": 1000 * (cpu1[0] - cpu0[0]) / E2E_JOBS,
+         "host_cores": None},
+        {"metric": "e2e_agent_cpu_ms_per_job", "value": 1000 * (cpu1[1] - cpu0[1]) / E2E_JOBS,
+         "host_cores": None},
     ]
 
 
@@ -364,7 +432,7 @@ def pueue_e2e(root):
             client + ["status"], stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL).returncode == 0, 30, period=0.05)
         subprocess.run(client + ["parallel", str(E2E_PAR)], check=True, stdout=subprocess.DEVNULL)
-        with HostLoad() as load:
+        with HostLoad(daemon.pid) as load:
             t = time.perf_counter()
             for _ in range(E2E_JOBS):
                 subprocess.run(client + ["add", "--", "true"], check=True,
@@ -420,6 +488,8 @@ def fmt(v, unit):
         return f"{v:.2f} s"
     if unit == "/s":
         return f"{v:,.0f}/s"
+    if unit == "ms":
+        return f"{v:.2f} ms"
     if unit == "MiB":
         return f"{v / 1024:.1f} MiB"
     return f"{v:g}"
@@ -433,7 +503,7 @@ def cores(rows, tool, metric):
 
 def table(rows):
     out = [
-        "| measurement | tool | median | min / max | peer ÷ stockade | runs | host busy CPUs per run |",
+        "| measurement | tool | median | min / max | peer ÷ stockade | runs | other CPUs busy, per run |",
         "|---|---|---|---|---|---|---|",
     ]
 
@@ -447,9 +517,17 @@ def table(rows):
             f"| {len(vals)} | {cores(rows, tool, metric)} |"
         )
 
-    line("durable submits/s, one by one (1 client, keep-alive, sequential POST)",
+    line(f"durable submits/s, one by one (1 client, keep-alive, sequential POST; queue 0–{ONE_BY_ONE:,})",
          "stockade", "submit_one_by_one", "/s")
-    line("durable submits/s, batched (POST arrays of 100)", "stockade", "submit_batched", "/s")
+    n1, nb = ONE_BY_ONE, ONE_BY_ONE + 100 * BATCHES
+    line(f"&nbsp;&nbsp;first tenth (queue 0–{n1 // 10:,})", "stockade", "submit_one_first", "/s")
+    line(f"&nbsp;&nbsp;last tenth (queue {n1 - n1 // 10:,}–{n1:,})", "stockade", "submit_one_last", "/s")
+    line(f"durable submits/s, batched (POST arrays of 100; queue {n1:,}–{nb:,})", "stockade",
+         "submit_batched", "/s")
+    line(f"&nbsp;&nbsp;first tenth (queue {n1:,}–{n1 + 10 * BATCHES:,})", "stockade",
+         "submit_batched_first", "/s")
+    line(f"&nbsp;&nbsp;last tenth (queue {nb - 10 * BATCHES:,}–{nb:,})", "stockade",
+         "submit_batched_last", "/s")
     cli, *_ = med(rows, "stockade", "submit_cli")
     line("durable submits/s, one client process per job (`stockade run`)", "stockade", "submit_cli", "/s")
     line("durable submits/s, one client process per job (`pueue add`, while 16 run)", "pueue",
@@ -465,6 +543,8 @@ def table(rows):
             out.append(f"| &nbsp;&nbsp;throughput | {tool} | {E2E_JOBS / m:,.0f} jobs/s | | | | |")
     for tool in ("stockade", "pueue"):
         line(f"&nbsp;&nbsp;of which submitting all {E2E_JOBS}", tool, "submit_secs_row", "s")
+    line("&nbsp;&nbsp;daemon CPU per job (utime+stime, ms)", "stockade", "e2e_daemon_cpu_ms_per_job", "")
+    line("&nbsp;&nbsp;agent CPU per job (reaped children, ms)", "stockade", "e2e_agent_cpu_ms_per_job", "")
     line("daemon RSS, empty", "stockade", "rss_empty_kib", "MiB")
     line("daemon threads, empty", "stockade", "threads_empty", "")
     line("daemon RSS, 1,000 queued + 200 running `sleep 60`", "stockade", "rss_loaded_kib", "MiB")
@@ -477,9 +557,10 @@ def table(rows):
     line("pueued threads after the 2000-task run", "pueue", "threads_after", "")
     out.append("")
     out.append("peer ÷ stockade: the peer's median over stockade's, in the row's unit (times: "
-               ">1× = the peer is slower; rates: <1× = the peer is slower). Host busy CPUs: "
-               "/proc/stat busy time of the whole 2-CPU host during the run, this benchmark "
-               "included; other engineers' builds share the machine.")
+               ">1× = the peer is slower; rates: <1× = the peer is slower). Other CPUs busy: "
+               "the 2-CPU host's /proc/stat busy time during the run minus this benchmark's own "
+               "(client, daemon under test, their children); other engineers' builds share the "
+               "machine, so compare runs with low values.")
     return "\n".join(out)
 
 
@@ -496,7 +577,9 @@ def main():
         for tool, fn in plan:
             if only and fn.__name__ not in only.split(","):
                 continue
-            print(f"rep {rep + 1}/{REPS}: {fn.__name__}", file=sys.stderr, flush=True)
+            quiet = wait_quiet()
+            print(f"rep {rep + 1}/{REPS}: {fn.__name__} (host quiet first: {quiet})",
+                  file=sys.stderr, flush=True)
             for r in fn(root):
                 r.update(tool=tool, rep=rep, bench=fn.__name__)
                 rows.append(r)

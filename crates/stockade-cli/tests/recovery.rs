@@ -276,6 +276,17 @@ fn check_fences(db: &Path, acked: &BTreeSet<u64>, long_ids: &BTreeSet<u64>) {
         for run in &runs {
             assert!(run.ended_at.is_some(), "job {id} run {} never ended", run.id);
         }
+        // Never two runs of one job at once: each ended before the next began.
+        for pair in runs.windows(2) {
+            let ended = pair[0].ended_at.unwrap_or(u64::MAX);
+            assert!(
+                ended <= pair[1].started_at,
+                "job {id}: run {} ended at {ended}, after run {} started at {}",
+                pair[0].id,
+                pair[1].id,
+                pair[1].started_at
+            );
+        }
         let (last, earlier) = runs.split_last().expect("every job ran at least once");
         for run in earlier {
             assert_eq!(
