@@ -1,6 +1,6 @@
 //! [`Failure`]: an API error with its status code, rendered as JSON.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use stockade_engine::EngineError;
@@ -66,26 +66,21 @@ impl From<StoreError> for Failure {
     }
 }
 
-impl From<JsonRejection> for Failure {
-    fn from(rejection: JsonRejection) -> Failure {
+impl From<BytesRejection> for Failure {
+    fn from(rejection: BytesRejection) -> Failure {
         let status = rejection.status();
-        let code = match status {
-            StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-            _ => "bad_json",
-        };
-        let hint = match status {
-            StatusCode::PAYLOAD_TOO_LARGE => format!(
-                "bodies are limited to {} KiB; submit large batches in several requests",
-                super::MAX_BODY / 1024
-            ),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => "send `content-type: application/json`".into(),
-            _ => {
-                "send a JSON object like {\"template\": \"agent\", \"args\": [\"--task\", \"42\"]}"
-                    .into()
-            }
-        };
-        Failure::new(status, code, rejection.body_text(), hint)
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            return Failure::new(
+                status,
+                "body_too_large",
+                rejection.body_text(),
+                format!(
+                    "bodies are limited to {} KiB; submit large batches in several requests",
+                    super::MAX_BODY / 1024
+                ),
+            );
+        }
+        Failure::new(status, "bad_body", rejection.body_text(), "send the whole body again")
     }
 }
 

@@ -3,7 +3,8 @@
 
 use super::{AppState, Failure};
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -14,12 +15,20 @@ use stockade_proto::{JobId, JobRequest, JobState, JobView};
 use stockade_store::JobFilter;
 
 /// `POST /api/jobs`: one request object → one answer; an array → an array,
-/// committed atomically. 201 once durable.
+/// committed atomically. 201 once durable. The body is read as JSON whatever
+/// its content-type says, so `curl -d '{...}'` works as typed.
 pub async fn submit(
     State(state): State<AppState>,
-    body: Result<Json<serde_json::Value>, JsonRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Failure> {
-    let Json(body) = body?;
+    let body: serde_json::Value = serde_json::from_slice(&body?).map_err(|e| {
+        Failure::new(
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+            format!("the body is not JSON: {e}"),
+            "send a JSON object like {\"template\": \"agent\", \"args\": [\"--task\", \"42\"]}",
+        )
+    })?;
     let batch = body.is_array();
     let requests: Vec<JobRequest> = if batch {
         serde_json::from_value(body).map_err(bad_body)?
