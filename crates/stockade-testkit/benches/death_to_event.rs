@@ -27,17 +27,24 @@
 //! the breakdown measures the same commit (end of run + post-mortem) on the
 //! store directly with FULL and NORMAL.
 //!
-//! Breakdown, each stage measured alone on the same machine:
-//! - sandbox: kill → the main process reaped (`Agent::next_event`), then
-//!   `Agent::finish` (kill pass, evidence read, cgroup removal), then the
-//!   output pipes at EOF (the watcher drains them before reporting);
-//! - the host snapshot the watcher takes at death (`HostFacts::read`);
-//! - the store commit of `EndRun` + `PostMortem` (a real post-mortem taken
-//!   from the kill run), FULL and NORMAL.
+//! Breakdown:
+//! - inside the real daemon, without touching it: inotify on its cgroup
+//!   parent sees the box's rmdir, the last step of `Agent::finish`, which
+//!   splits kill → committed into kill → box removed and box removed →
+//!   committed;
+//! - each stage alone on the same machine: kill → main process reaped
+//!   (`Agent::next_event`), `Agent::finish` (kill pass, evidence, rmdir; and
+//!   raw evidence reads and raw rmdirs on their own), the output pipes at
+//!   EOF, the host snapshot the watcher takes at death (`HostFacts::read`);
+//! - the disk-bound ones — the store commit of `EndRun` + `PostMortem` (a
+//!   real post-mortem from the daemon), FULL and NORMAL, and a raw 4 KiB
+//!   write + fdatasync — sampled between the service's deaths, because
+//!   fsync latency on this shared machine moves by 10× from minute to
+//!   minute and stages measured at another time do not add up.
 
 use http_body_util::BodyExt;
 use hyper::Method;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use stockade_proto::{
     Event, EventKind, ExitCause, JobRequest, Limits, PostMortem, RunId, UnitKind,
@@ -84,6 +91,19 @@ struct Seen {
 struct Observers {
     bus: mpsc::UnboundedReceiver<Seen>,
     sse: mpsc::UnboundedReceiver<Seen>,
+    removals: Option<Removals>,
+}
+
+/// Box directories the daemon removed, as inotify reports them on its cgroup
+/// parent in every hierarchy: (box name, when the watching thread read it).
+/// cgroupfs raises `IN_DELETE` for an rmdir like any directory, so this sees
+/// the end of `Agent::finish` inside the real daemon without polling.
+struct Removals {
+    /// The daemon's cgroup parent (a path segment).
+    parent: String,
+    /// That parent in each hierarchy that has it.
+    dirs: Vec<PathBuf>,
+    rx: mpsc::UnboundedReceiver<(String, Instant)>,
 }
 
 /// Per-death latencies of one scenario.
@@ -92,6 +112,8 @@ struct Latencies {
     commit: Vec<Duration>,
     sse: Vec<Duration>,
     commit_to_sse: Vec<Duration>,
+    box_removed: Vec<Duration>,
+    removed_to_commit: Vec<Duration>,
 }
 
 struct Row {
@@ -160,6 +182,7 @@ async fn run() {
         return;
     }
     let tmp = std::env::temp_dir();
+    let load_before = load_average();
     println!(
         "death → event: {DEATHS} deaths per scenario after {WARMUP} warm-up; state dir under {} ({}); cores: {}",
         tmp.display(),
@@ -167,7 +190,7 @@ async fn run() {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
 
-    let (kill, limits, postmortem) = kill_service().await;
+    let (kill, limits, disk) = kill_service().await;
     let job = kill_job().await;
     let stamp = self_stamp_service().await;
 
@@ -175,8 +198,15 @@ async fn run() {
         row("service, kill → committed (broadcast receipt)", kill.commit.clone()),
         row("service, kill → SSE client receipt", kill.sse.clone()),
         row("service, committed → SSE (same death)", kill.commit_to_sse.clone()),
+        row(
+            "service, kill → box removed (inotify on the daemon's cgroups)",
+            kill.box_removed.clone(),
+        ),
+        row("service, box removed → committed", kill.removed_to_commit.clone()),
         row("job, kill → committed", job.commit.clone()),
         row("job, kill → SSE client receipt", job.sse.clone()),
+        row("job, kill → box removed", job.box_removed.clone()),
+        row("job, box removed → committed", job.removed_to_commit.clone()),
     ];
     if let Some(stamp) = &stamp {
         e2e.push(row("service, self-stamp exit → committed", stamp.commit.clone()));
@@ -185,9 +215,9 @@ async fn run() {
     print_table("end to end (real daemon, real boxes, synchronous=FULL)", &mut e2e);
 
     let sandbox = sandbox_stages(&limits).await;
+    let (evidence, rmdir) = finish_parts(&limits).await;
     let snapshot = host_snapshots().await;
-    let full = store_commits(Synchronous::Full, &postmortem).await;
-    let normal = store_commits(Synchronous::Normal, &postmortem).await;
+    let DiskSamples { full, normal, fdatasync } = disk;
     let stages = [
         median(&sandbox.0),
         median(&sandbox.1),
@@ -195,33 +225,57 @@ async fn run() {
         median(&snapshot),
         median(&full),
     ];
+    let (full_median, normal_median) = (median(&full), median(&normal));
     let mut parts = vec![
         row("kill → main process reaped (sandbox alone)", sandbox.0),
         row("`Agent::finish`: kill pass, evidence, cgroup rmdir", sandbox.1),
+        row("  of which: reading the evidence files (raw reads)", evidence),
+        row("  of which: rmdir of the box in every hierarchy (raw)", rmdir),
         row("output pipes at EOF after finish", sandbox.2),
         row("host snapshot at death (spawn_blocking + `HostFacts::read`)", snapshot),
-        row("store: EndRun + PostMortem commit, synchronous=FULL", full),
-        row("store: EndRun + PostMortem commit, synchronous=NORMAL", normal),
+        row("store: EndRun + PostMortem commit, FULL (between the service's deaths)", full),
+        row("store: EndRun + PostMortem commit, NORMAL (between the service's deaths)", normal),
+        row("floor: 4 KiB pwrite + fdatasync on $TMPDIR (between the deaths)", fdatasync),
     ];
     print_table("breakdown (each stage alone)", &mut parts);
 
     let total = median(&kill.commit);
     let known: Duration = stages.iter().sum();
+    let target = Duration::from_millis(1);
+    let verdict = if total <= target {
+        format!("met, {} to spare", fmt(target - total))
+    } else {
+        format!("missed by {}", fmt(total - target))
+    };
+    println!("\nservice kill → committed, median {}: target ≤ 1 ms {verdict}.", fmt(total));
     println!(
-        "\nservice kill → committed, median {}: target ≤ 1 ms {} ({}).",
-        fmt(total),
-        if total <= Duration::from_millis(1) { "met" } else { "missed" },
-        if total <= Duration::from_millis(1) {
-            format!("{} to spare", fmt(Duration::from_millis(1) - total))
-        } else {
-            format!("by {}", fmt(total - Duration::from_millis(1)))
-        }
-    );
-    println!(
-        "sum of the stage medians above (FULL): {}; the rest ({}) is task hops, the engine's step and scheduling.",
+        "sum of the stage medians (reap, finish, drain, snapshot, FULL commit): {}; the rest ({}) is task hops, the engine's step and scheduling.",
         fmt(known),
         fmt(total.saturating_sub(known))
     );
+    if !kill.box_removed.is_empty() {
+        println!(
+            "inside the daemon (service): kill → box removed {} (reap + finish; alone: {}), box removed → committed {} (pipes, host snapshot, engine step, post-mortem, store commit, publish; alone: {}).",
+            fmt(median(&kill.box_removed)),
+            fmt(stages[0] + stages[1]),
+            fmt(median(&kill.removed_to_commit)),
+            fmt(stages[2] + stages[3] + stages[4]),
+        );
+    }
+    println!(
+        "estimate with synchronous=NORMAL (not measured end to end: the daemon has no switch): {} - {} + {} = {}.",
+        fmt(total),
+        fmt(full_median),
+        fmt(normal_median),
+        fmt((total + normal_median).saturating_sub(full_median))
+    );
+    println!("load average during the run (start → end): {load_before} → {}", load_average());
+}
+
+/// `/proc/loadavg`'s first three fields: how busy the machine was.
+fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
 /// The filesystem type of `path`, from /proc/self/mounts (longest prefix).
@@ -281,7 +335,7 @@ async fn observe(daemon: &TestDaemon) -> Observers {
             }
         }
     });
-    Observers { bus, sse }
+    Observers { bus, sse, removals: watch_removals(&daemon.parent) }
 }
 
 /// The next event on `rx` that `want` picks, or a panic after [`PATIENCE`].
@@ -321,17 +375,24 @@ fn exited(run: RunId) -> impl Fn(&Event) -> Option<ExitCause> {
     }
 }
 
+/// Where [`kill_one`] puts what it measures; `latencies: None` for warm-up.
+struct Measure<'a> {
+    latencies: Option<&'a mut Latencies>,
+    /// Sampled once per death, before the settle.
+    disk: Option<&'a mut DiskProbe>,
+}
+
 /// Wait for a run of `unit` newer than `after` to start (seen on both
 /// observers), settle, SIGKILL its main process, and time its `run_exited`
 /// on both.
-async fn kill_one(
-    obs: &mut Observers,
-    unit: &str,
-    after: RunId,
-    out: Option<&mut Latencies>,
-) -> RunId {
+async fn kill_one(obs: &mut Observers, unit: &str, after: RunId, measure: Measure<'_>) -> RunId {
     let ((run, pid), _) = next(&mut obs.bus, "run_started", started(unit, after)).await;
     next(&mut obs.sse, "run_started over SSE", started_run(run)).await;
+    let Measure { latencies: out, disk } = measure;
+    if let Some(disk) = disk {
+        disk.sample().await;
+    }
+    let watched = obs.removals.as_ref().and_then(|r| box_of(r, pid));
     tokio::time::sleep(SETTLE).await;
     let t0 = Instant::now();
     // SAFETY: kill(2) has no memory-safety preconditions. `pid` is the main
@@ -344,17 +405,123 @@ async fn kill_one(
     if !matches!(cause, ExitCause::Signaled { signal: 9, .. }) {
         eprintln!("warning: run {run} ended with {cause:?}, not SIGKILL");
     }
+    let removed = match (obs.removals.as_mut(), watched) {
+        (Some(removals), Some((name, count))) => Some(removed_at(removals, &name, count).await),
+        _ => None,
+    };
     if let Some(out) = out {
         out.commit.push(bus.at - t0);
         out.sse.push(sse.at - t0);
         out.commit_to_sse.push(sse.at.saturating_duration_since(bus.at));
+        if let Some(removed) = removed {
+            out.box_removed.push(removed.saturating_duration_since(t0));
+            out.removed_to_commit.push(bus.at.saturating_duration_since(removed));
+        }
     }
     run
 }
 
-/// A restarting service killed [`DEATHS`] times. Also returns the limits its
-/// boxes had and one real post-mortem, for the breakdown.
-async fn kill_service() -> (Latencies, Limits, PostMortem) {
+/// The box of the agent `pid` under the daemon's parent, and in how many
+/// watched hierarchies it exists.
+fn box_of(removals: &Removals, pid: u32) -> Option<(String, usize)> {
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let marker = format!("/{}/", removals.parent);
+    let name = cgroups.lines().find_map(|line| {
+        let path = line.splitn(3, ':').nth(2)?;
+        let at = path.find(&marker)?;
+        path[at + marker.len()..].split('/').next().map(str::to_string)
+    })?;
+    let count = removals.dirs.iter().filter(|d| d.join(&name).is_dir()).count();
+    (count > 0).then_some((name, count))
+}
+
+/// When the last of `count` directories of box `name` was removed.
+async fn removed_at(removals: &mut Removals, name: &str, count: usize) -> Instant {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut seen = 0;
+    let mut last = None;
+    while seen < count {
+        let (removed, at) = tokio::time::timeout_at(deadline, removals.rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("box {name} not removed within {PATIENCE:?}"))
+            .unwrap_or_else(|| panic!("the inotify watcher ended before box {name} was removed"));
+        if removed == name {
+            seen += 1;
+            last = Some(at);
+        }
+    }
+    last.unwrap_or_else(Instant::now)
+}
+
+/// Watch the daemon's cgroup `parent` in every hierarchy for removed
+/// directories, on a thread of its own (it blocks in read(2)). It ends when
+/// every watched parent is gone or nobody listens. `None` (with the reason
+/// printed) if inotify is unavailable.
+fn watch_removals(parent: &str) -> Option<Removals> {
+    use std::os::unix::ffi::OsStrExt;
+    let dirs: Vec<PathBuf> =
+        hierarchy_dirs().into_iter().map(|d| d.join(parent)).filter(|d| d.is_dir()).collect();
+    // SAFETY: inotify_init1 takes flags only.
+    let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC) };
+    if fd < 0 {
+        println!("box-removal rows skipped: inotify_init1: {}", std::io::Error::last_os_error());
+        return None;
+    }
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let mut watches = 0;
+    for dir in &dirs {
+        let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else { continue };
+        // SAFETY: `path` is a valid NUL-terminated string for the call.
+        let wd = unsafe {
+            libc::inotify_add_watch(
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                path.as_ptr(),
+                libc::IN_DELETE | libc::IN_ONLYDIR,
+            )
+        };
+        if wd >= 0 {
+            watches += 1;
+        }
+    }
+    if watches == 0 {
+        println!("box-removal rows skipped: no cgroup parent of the daemon could be watched");
+        return None;
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        let mut file = std::fs::File::from(fd);
+        let mut buf = [0u8; 4096];
+        let mut ignored = 0;
+        while ignored < watches {
+            let Ok(n) = std::io::Read::read(&mut file, &mut buf) else { return };
+            let at = Instant::now();
+            let mut off = 0;
+            // struct inotify_event: wd i32, mask u32, cookie u32, len u32, name[len].
+            while off + 16 <= n {
+                let word = |i: usize| {
+                    u32::from_ne_bytes(buf[off + i..off + i + 4].try_into().unwrap_or([0; 4]))
+                };
+                let (mask, len) = (word(4), word(12) as usize);
+                let name = &buf[off + 16..(off + 16 + len).min(n)];
+                let name = name.split(|b| *b == 0).next().unwrap_or_default();
+                if mask & libc::IN_IGNORED != 0 {
+                    ignored += 1;
+                } else if mask & libc::IN_DELETE != 0
+                    && tx.send((String::from_utf8_lossy(name).into_owned(), at)).is_err()
+                {
+                    return;
+                }
+                off += 16 + len;
+            }
+        }
+    });
+    Some(Removals { parent: parent.to_string(), dirs, rx })
+}
+
+/// A restarting service killed [`DEATHS`] times, with the disk-bound stages
+/// sampled between its deaths. Also returns the limits its boxes had.
+async fn kill_service() -> (Latencies, Limits, DiskSamples) {
     let spec = format!("[service.victim]\ncommand = [\"sleep\", \"600\"]\n{RESTART_FAST}");
     let daemon = TestDaemon::start("death-kill", &spec).await;
     let mut obs = observe(&daemon).await;
@@ -367,16 +534,23 @@ async fn kill_service() -> (Latencies, Limits, PostMortem) {
         .await;
     // SAFETY: as in kill_one; the replica is running and not yet reaped.
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-    let mut out = Latencies::default();
     let mut last = first;
-    for i in 0..WARMUP + DEATHS {
-        last = kill_one(&mut obs, "victim", last, (i >= WARMUP).then_some(&mut out)).await;
+    for _ in 0..WARMUP {
+        let warmup = Measure { latencies: None, disk: None };
+        last = kill_one(&mut obs, "victim", last, warmup).await;
     }
+    // A real post-mortem for the store samples.
     let reply = daemon.api.get(&format!("/api/postmortems/{last}")).await;
     let postmortem: PostMortem = serde_json::from_value(reply.json.clone())
         .unwrap_or_else(|e| panic!("post-mortem of run {last}: {e}: {}", reply.json));
+    let mut disk = DiskProbe::open(postmortem);
+    let mut out = Latencies::default();
+    for _ in 0..DEATHS {
+        let measure = Measure { latencies: Some(&mut out), disk: Some(&mut disk) };
+        last = kill_one(&mut obs, "victim", last, measure).await;
+    }
     daemon.stop().await.expect("daemon stops");
-    (out, limits, postmortem)
+    (out, limits, disk.samples)
 }
 
 /// [`DEATHS`] jobs, each submitted, started and killed in turn.
@@ -394,7 +568,8 @@ async fn kill_job() -> Latencies {
             priority: None,
         };
         daemon.running.engine.submit(request).await.expect("submit");
-        last = kill_one(&mut obs, "victim", last, (i >= WARMUP).then_some(&mut out)).await;
+        let measure = Measure { latencies: (i >= WARMUP).then_some(&mut out), disk: None };
+        last = kill_one(&mut obs, "victim", last, measure).await;
     }
     daemon.stop().await.expect("daemon stops");
     out
@@ -502,6 +677,115 @@ async fn sandbox_stages(limits: &Limits) -> (Vec<Duration>, Vec<Duration>, Vec<D
     (reaped, finished, drained)
 }
 
+/// `Agent::finish` in two raw parts, on real boxes that held a killed
+/// agent: reading the evidence files the v1/v2 backends read, and removing
+/// the box's directory in every hierarchy. `finish` then runs on the empty
+/// remains only to tidy the agent's state.
+async fn finish_parts(limits: &Limits) -> (Vec<Duration>, Vec<Duration>) {
+    const EVIDENCE: [&str; 13] = [
+        "cgroup.procs",
+        "memory.oom_control",
+        "memory.failcnt",
+        "memory.usage_in_bytes",
+        "memory.max_usage_in_bytes",
+        "memory.limit_in_bytes",
+        "memory.events",
+        "memory.peak",
+        "pids.events",
+        "pids.current",
+        "pids.max",
+        "pids.peak",
+        "cpuacct.usage",
+    ];
+    let parent = format!("stockade-bench-death-raw-{}", std::process::id());
+    let sandbox =
+        Sandbox::new(SandboxConfig { parent: parent.clone(), ..SandboxConfig::default() })
+            .expect("sandbox");
+    let (mut reads, mut removes) = (Vec::new(), Vec::new());
+    for i in 0..WARMUP + DEATHS {
+        let box_name = format!("victim.{i}");
+        let spec = SpawnSpec {
+            box_name: box_name.clone(),
+            argv: vec!["sleep".into(), "600".into()],
+            env: vec![],
+            env_mode: EnvMode::Inherit,
+            cwd: None,
+            limits: limits.clone(),
+            parent_death: ParentDeath::Kill,
+        };
+        let mut agent = sandbox.spawn(spec).await.expect("spawn into a box");
+        let dirs = box_dirs(&parent, &box_name);
+        // SAFETY: kill(2) has no memory-safety preconditions; the agent is
+        // ours and not yet reaped.
+        unsafe { libc::kill(agent.pid() as i32, libc::SIGKILL) };
+        let status = agent.wait().await.expect("wait for the agent");
+        let t0 = Instant::now();
+        let mut read = 0;
+        for dir in &dirs {
+            for name in EVIDENCE {
+                read += std::fs::read(dir.join(name)).map_or(0, |b| b.len());
+            }
+        }
+        let t1 = Instant::now();
+        let deadline = t1 + Duration::from_secs(2);
+        for dir in &dirs {
+            // An emptied v1 box can be EBUSY for a moment, as finish knows.
+            while let Err(err) = std::fs::remove_dir(dir) {
+                if err.kind() == std::io::ErrorKind::NotFound || Instant::now() > deadline {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+        }
+        let t2 = Instant::now();
+        agent.finish(status, EndReason::Exited).await;
+        if i >= WARMUP && read > 0 {
+            reads.push(t1 - t0);
+            removes.push(t2 - t1);
+        }
+    }
+    if let Err(err) = sandbox.release() {
+        eprintln!("warning: could not remove the bench's cgroup parent: {err}");
+    }
+    (reads, removes)
+}
+
+/// The directories of box `box_name` under `parent` in every cgroup
+/// hierarchy this process is in.
+fn box_dirs(parent: &str, box_name: &str) -> Vec<PathBuf> {
+    hierarchy_dirs()
+        .into_iter()
+        .map(|d| d.join(parent).join(box_name))
+        .filter(|d| d.is_dir())
+        .collect()
+}
+
+/// This process's own cgroup directory in every hierarchy (v1 controllers
+/// and the v2 tree) that exists.
+fn hierarchy_dirs() -> Vec<PathBuf> {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = own
+        .lines()
+        .flat_map(|line| {
+            let mut parts = line.splitn(3, ':');
+            let controllers = parts.nth(1).unwrap_or_default();
+            let path = parts.next().unwrap_or_default().trim_start_matches('/');
+            // The v2 tree is mounted at the top on a pure v2 host and at
+            // `unified` on a hybrid one.
+            let mounts = if controllers.is_empty() {
+                vec![String::new(), "unified".to_string()]
+            } else {
+                vec![controllers.trim_start_matches("name=").to_string()]
+            };
+            mounts.into_iter().map(move |mount| Path::new("/sys/fs/cgroup").join(mount).join(path))
+        })
+        .filter(|dir| dir.is_dir())
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
 /// The host snapshot the watcher takes at every death.
 async fn host_snapshots() -> Vec<Duration> {
     let root = stockade_host::HostRoot::default();
@@ -519,42 +803,103 @@ async fn host_snapshots() -> Vec<Duration> {
     out
 }
 
-/// The commit a death makes: the run's end (with its `RunExited` event) and
-/// its post-mortem, one transaction, on a fresh store.
-async fn store_commits(synchronous: Synchronous, postmortem: &PostMortem) -> Vec<Duration> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let options = StoreOptions { synchronous, ..StoreOptions::default() };
-    let store = Store::open(&dir.path().join("stockade.db"), options).expect("open store");
-    let mut out = Vec::new();
-    for i in 0..WARMUP + DEATHS {
-        let new = NewRun {
-            unit: "victim".into(),
-            kind: UnitKind::Service,
-            job: None,
-            replica: 0,
-            attempt: i as u32,
-            pid: Some(4242),
-            box_name: format!("victim.0.{i}"),
-            started_at: postmortem.started_at,
-            limits: postmortem.limits.clone(),
+/// The disk-bound stages, sampled between the deaths of the service
+/// scenario (after its agent started, before the settle), so they see the
+/// disk the deaths see: on this shared machine the cost of an fsync swings
+/// by 10× with what the other tenants write.
+struct DiskProbe {
+    _dir: tempfile::TempDir,
+    full: Store,
+    normal: Store,
+    file: std::fs::File,
+    postmortem: PostMortem,
+    runs: u32,
+    samples: DiskSamples,
+}
+
+/// What [`DiskProbe`] measured.
+#[derive(Default)]
+struct DiskSamples {
+    full: Vec<Duration>,
+    normal: Vec<Duration>,
+    fdatasync: Vec<Duration>,
+}
+
+impl DiskProbe {
+    /// Two fresh stores (FULL and NORMAL) and a scratch file under
+    /// `$TMPDIR`, beside the daemon's own state directory.
+    fn open(postmortem: PostMortem) -> DiskProbe {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let open = |name: &str, synchronous| {
+            let options = StoreOptions { synchronous, ..StoreOptions::default() };
+            Store::open(&dir.path().join(name).join("stockade.db"), options).expect("open store")
         };
-        let applied = store.apply(vec![Write::StartRun(new)]).await.expect("start run");
-        let run = applied.iter().find_map(|a| a.run()).expect("a run id");
-        tokio::time::sleep(SETTLE).await;
-        let writes = vec![
-            Write::EndRun {
-                run,
-                cause: postmortem.cause.clone(),
-                evidence: postmortem.evidence.clone(),
-                ended_at: postmortem.ended_at,
-            },
-            Write::PostMortem(PostMortem { run, ..postmortem.clone() }),
-        ];
-        let t0 = Instant::now();
-        store.apply(writes).await.expect("commit the end of a run");
-        if i >= WARMUP {
-            out.push(t0.elapsed());
+        for name in ["full", "normal"] {
+            std::fs::create_dir(dir.path().join(name)).expect("store dir");
+        }
+        let (full, normal) = (open("full", Synchronous::Full), open("normal", Synchronous::Normal));
+        let file = tempfile::tempfile_in(dir.path()).expect("a scratch file");
+        DiskProbe {
+            _dir: dir,
+            full,
+            normal,
+            file,
+            postmortem,
+            runs: 0,
+            samples: Default::default(),
         }
     }
-    out
+
+    async fn sample(&mut self) {
+        self.runs += 1;
+        let full = commit(&self.full, &self.postmortem, self.runs).await;
+        let normal = commit(&self.normal, &self.postmortem, self.runs).await;
+        let fdatasync = self.fdatasync();
+        self.samples.full.push(full);
+        self.samples.normal.push(normal);
+        self.samples.fdatasync.push(fdatasync);
+    }
+
+    /// One durable 4 KiB write: what a WAL commit with `synchronous=FULL`
+    /// pays at least once.
+    fn fdatasync(&mut self) -> Duration {
+        use std::io::{Seek, Write as _};
+        let block = [0x5au8; 4096];
+        let t0 = Instant::now();
+        let offset = u64::from(self.runs % 16) * 4096;
+        self.file.seek(std::io::SeekFrom::Start(offset)).expect("seek");
+        self.file.write_all(&block).expect("write");
+        self.file.sync_data().expect("fdatasync");
+        t0.elapsed()
+    }
+}
+
+/// The commit a death makes, timed: the run's end (with its `RunExited`
+/// event) and its post-mortem in one transaction, after an untimed start.
+async fn commit(store: &Store, postmortem: &PostMortem, attempt: u32) -> Duration {
+    let new = NewRun {
+        unit: "victim".into(),
+        kind: UnitKind::Service,
+        job: None,
+        replica: 0,
+        attempt,
+        pid: Some(4242),
+        box_name: format!("victim.0.{attempt}"),
+        started_at: postmortem.started_at,
+        limits: postmortem.limits.clone(),
+    };
+    let applied = store.apply(vec![Write::StartRun(new)]).await.expect("start run");
+    let run = applied.iter().find_map(|a| a.run()).expect("a run id");
+    let writes = vec![
+        Write::EndRun {
+            run,
+            cause: postmortem.cause.clone(),
+            evidence: postmortem.evidence.clone(),
+            ended_at: postmortem.ended_at,
+        },
+        Write::PostMortem(PostMortem { run, ..postmortem.clone() }),
+    ];
+    let t0 = Instant::now();
+    store.apply(writes).await.expect("commit the end of a run");
+    t0.elapsed()
 }
