@@ -543,8 +543,8 @@ def table(rows):
             out.append(f"| &nbsp;&nbsp;throughput | {tool} | {E2E_JOBS / m:,.0f} jobs/s | | | | |")
     for tool in ("stockade", "pueue"):
         line(f"&nbsp;&nbsp;of which submitting all {E2E_JOBS}", tool, "submit_secs_row", "s")
-    line("&nbsp;&nbsp;daemon CPU per job (utime+stime, ms)", "stockade", "e2e_daemon_cpu_ms_per_job", "")
-    line("&nbsp;&nbsp;agent CPU per job (reaped children, ms)", "stockade", "e2e_agent_cpu_ms_per_job", "")
+    line("&nbsp;&nbsp;daemon CPU per job (utime+stime)", "stockade", "e2e_daemon_cpu_ms_per_job", "ms")
+    line("&nbsp;&nbsp;agent CPU per job (reaped children)", "stockade", "e2e_agent_cpu_ms_per_job", "ms")
     line("daemon RSS, empty", "stockade", "rss_empty_kib", "MiB")
     line("daemon threads, empty", "stockade", "threads_empty", "")
     line("daemon RSS, 1,000 queued + 200 running `sleep 60`", "stockade", "rss_loaded_kib", "MiB")
