@@ -54,8 +54,11 @@ pub async fn run(
     let daemon = &spec.daemon;
     create_private_dir(&daemon.state_dir)?;
     let db = daemon.state_dir.join("stockade.db");
-    let options =
-        StoreOptions { event_retention: daemon.event_retention, ..StoreOptions::default() };
+    let synchronous = match daemon.synchronous {
+        stockade_spec::Synchronous::Full => stockade_store::Synchronous::Full,
+        stockade_spec::Synchronous::Normal => stockade_store::Synchronous::Normal,
+    };
+    let options = StoreOptions { event_retention: daemon.event_retention, synchronous };
     let store = Store::open(&db, options).map_err(explain_store_error)?;
     let sandbox = Sandbox::new(config.sandbox).context("cannot set up the boxes")?;
     let kind = sandbox.kind().to_string();

@@ -124,6 +124,9 @@ async fn watch(
     };
     let pump = tokio::spawn(logs::pump(agent.take_stdout(), agent.take_stderr(), log));
     let (status, reason, killed) = supervise(&mut agent, &mut control, &send).await;
+    // The host as it was at the death, read on a blocking thread while the
+    // box is finished: off the critical path from death to event.
+    let snapshot = tokio::task::spawn_blocking(move || HostFacts::read(&host).snapshot());
     let death = agent.finish(status, reason).await;
     let tail = match tokio::time::timeout(DRAIN, pump).await {
         Ok(Ok((tail, error))) => {
@@ -134,10 +137,8 @@ async fn watch(
         }
         _ => Default::default(),
     };
-    let snapshot =
-        tokio::task::spawn_blocking(move || HostFacts::read(&host).snapshot()).await.ok();
-    let exit =
-        Exit { cause: death.cause, evidence: death.evidence, logs: tail, killed, host: snapshot };
+    let host = snapshot.await.ok();
+    let exit = Exit { cause: death.cause, evidence: death.evidence, logs: tail, killed, host };
     send(RunEventKind::Exited(Box::new(exit)));
 }
 

@@ -61,7 +61,7 @@ pub use model::{
     DEFAULT_WEBHOOK_ATTEMPTS, DEFAULT_WEBHOOK_BACKOFF, DEFAULT_WEBHOOK_QUEUE,
     DEFAULT_WEBHOOK_TIMEOUT, DaemonConfig, Dependency, DependsOn, JobSpec, Listen, MonitorConfig,
     PoolSpec, ProbeCheck, ProbeSpec, RETRYABLE_CAUSES, RestartPolicy, Retries, ServiceSpec, Spec,
-    StartLimit, StopSpec, Thresholds, WebhookConfig,
+    StartLimit, StopSpec, Synchronous, Thresholds, WebhookConfig,
 };
 pub use problem::Problem;
 pub use read::builtin_defaults;

@@ -39,6 +39,19 @@ pub struct DaemonConfig {
     pub reserve_memory: u64,
     /// Tasks below `kernel.threads-max` / `kernel.pid_max` a job may never take.
     pub reserve_tasks: u64,
+    /// How the store syncs a commit.
+    pub synchronous: Synchronous,
+}
+
+/// `synchronous`: how hard the store pushes each commit to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// fsync every commit: an acknowledged job survives a power loss (default).
+    #[default]
+    Full,
+    /// fsync at WAL checkpoints only: survives a crash of the daemon, may lose
+    /// the last commits on a power loss; commits are several times faster.
+    Normal,
 }
 
 /// One address the daemon listens on.

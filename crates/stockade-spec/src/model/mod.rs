@@ -19,7 +19,7 @@ use stockade_proto::Limits;
 
 pub use daemon::{
     DEFAULT_EVENT_RETENTION, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE, DEFAULT_RESERVE_MEMORY,
-    DEFAULT_RESERVE_TASKS, DaemonConfig, Listen,
+    DEFAULT_RESERVE_TASKS, DaemonConfig, Listen, Synchronous,
 };
 pub use job::{JobSpec, RETRYABLE_CAUSES, Retries};
 pub use monitor::{

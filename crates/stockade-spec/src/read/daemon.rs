@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::table::{Reader, Table};
 use crate::model::{
     DEFAULT_EVENT_RETENTION, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE, DEFAULT_RESERVE_MEMORY,
-    DEFAULT_RESERVE_TASKS, DaemonConfig, Listen,
+    DEFAULT_RESERVE_TASKS, DaemonConfig, Listen, Synchronous,
 };
 use crate::problem::Problem;
 
@@ -20,6 +20,7 @@ pub(crate) const DAEMON_KEYS: &[&str] = &[
     "event_retention",
     "reserve_memory",
     "reserve_tasks",
+    "synchronous",
 ];
 
 /// `sun_path` holds 108 bytes including the terminating NUL; a longer socket
@@ -38,6 +39,7 @@ impl Reader<'_> {
             event_retention: DEFAULT_EVENT_RETENTION,
             reserve_memory: DEFAULT_RESERVE_MEMORY,
             reserve_tasks: DEFAULT_RESERVE_TASKS,
+            synchronous: Synchronous::Full,
         };
         let Some(t) = table else {
             config.listen = vec![Listen::Unix(config.state_dir.join("stockade.sock"))];
@@ -63,6 +65,13 @@ impl Reader<'_> {
         }
         config.reserve_memory = self.size(t, "reserve_memory").unwrap_or(config.reserve_memory);
         config.reserve_tasks = self.unsigned(t, "reserve_tasks").unwrap_or(config.reserve_tasks);
+        if let Some(value) = self.string(t, "synchronous") {
+            match value.as_str() {
+                "full" => config.synchronous = Synchronous::Full,
+                "normal" => config.synchronous = Synchronous::Normal,
+                _ => self.out_of_range(t, "synchronous", value, "\"full\" or \"normal\""),
+            }
+        }
         config.listen = self.listen(t, &config.state_dir);
         config.token = self.token(t, &config.listen);
         config

@@ -64,6 +64,8 @@ pub(crate) struct DaemonTable {
     reserve_memory: Option<Size>,
     /// Tasks kept free under kernel.threads-max / kernel.pid_max when admitting jobs (default 2048).
     reserve_tasks: Option<u64>,
+    /// "full" (default: every commit is fsynced, acknowledged work survives power loss) or "normal" (survives a daemon crash; faster).
+    synchronous: Option<String>,
 }
 
 /// `[monitor]`.

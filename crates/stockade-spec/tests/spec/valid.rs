@@ -338,6 +338,26 @@ cwd = "agents/a"
     assert_eq!(spec.service("a").unwrap().cwd.as_deref(), Some(base.join("agents/a").as_path()));
 }
 
+#[test]
+fn admission_reserve_and_store_sync_are_configurable() {
+    let defaults = parse_at("", "/srv/stockade.toml", &[]);
+    assert_eq!(defaults.daemon.reserve_memory, 1 << 30);
+    assert_eq!(defaults.daemon.reserve_tasks, 2048);
+    assert_eq!(defaults.daemon.synchronous, stockade_spec::Synchronous::Full);
+    let source =
+        "[daemon]\nreserve_memory = \"4GiB\"\nreserve_tasks = 4096\nsynchronous = \"normal\"\n";
+    let spec = parse_at(source, "/srv/stockade.toml", &[]);
+    assert_eq!(spec.daemon.reserve_memory, 4 << 30);
+    assert_eq!(spec.daemon.reserve_tasks, 4096);
+    assert_eq!(spec.daemon.synchronous, stockade_spec::Synchronous::Normal);
+    let bad = stockade_spec::Spec::parse(
+        "[daemon]\nsynchronous = \"off\"\n",
+        Path::new("s.toml"),
+        &|_| None,
+    );
+    assert!(bad.unwrap_err().render().contains("\"full\" or \"normal\""));
+}
+
 fn parse_at(source: &str, path: &str, env: &[(&str, &str)]) -> stockade_spec::Spec {
     let env: Vec<(String, String)> =
         env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
