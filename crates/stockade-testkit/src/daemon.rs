@@ -39,13 +39,24 @@ impl TestDaemon {
     /// Like [`TestDaemon::start`], in an existing directory (to restart a
     /// daemon on the same state).
     pub async fn start_in(name: &str, spec_toml: &str, dir: tempfile::TempDir) -> TestDaemon {
+        TestDaemon::start_with(name, "", spec_toml, dir).await
+    }
+
+    /// Like [`TestDaemon::start_in`], with extra `[daemon]` keys (e.g.
+    /// `synchronous = "normal"`), one per line.
+    pub async fn start_with(
+        name: &str,
+        daemon_keys: &str,
+        spec_toml: &str,
+        dir: tempfile::TempDir,
+    ) -> TestDaemon {
         let parent = format!(
             "stockade-test-{name}-{}-{}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
         let path = dir.path().join("stockade.toml");
-        let spec_text = format!("[daemon]\nstate_dir = \"state\"\n\n{spec_toml}");
+        let spec_text = format!("[daemon]\nstate_dir = \"state\"\n{daemon_keys}\n\n{spec_toml}");
         std::fs::write(&path, &spec_text).expect("write spec");
         let spec = Spec::parse(&spec_text, &path, &|_| None)
             .unwrap_or_else(|e| panic!("test spec is invalid:\n{}", e.render()));
