@@ -7,7 +7,7 @@ use crate::launcher::{
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use stockade_proto::{Evidence, ExitCause, LogTail, RunId, SpawnErrorKind, Usage};
+use stockade_proto::{ExitCause, RunId, SpawnErrorKind, Usage};
 use tokio::sync::{mpsc, oneshot};
 
 /// Records launches and stops; see the module docs. Clones share one record,
@@ -69,13 +69,7 @@ impl RecordingLauncher {
     pub fn exit(&self, run: RunId, cause: ExitCause) {
         let tx = self.lock().live.remove(&run);
         if let Some(tx) = tx {
-            let exit = Exit {
-                cause,
-                evidence: Evidence::default(),
-                logs: LogTail::default(),
-                killed: false,
-                host: None,
-            };
+            let exit = Exit::without_box(cause, "ended by the test");
             let _ = tx.send(RunEvent { run, kind: RunEventKind::Exited(Box::new(exit)) });
         }
     }

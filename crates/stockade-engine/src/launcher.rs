@@ -113,6 +113,20 @@ pub struct Exit {
     pub host: Option<stockade_proto::HostSnapshot>,
 }
 
+impl Exit {
+    /// The end of a run that had no box to read (it never started, or was
+    /// never launched): no evidence beyond `decided_by`, no output.
+    pub fn without_box(cause: ExitCause, decided_by: &str) -> Exit {
+        Exit {
+            cause,
+            evidence: Evidence { decided_by: decided_by.to_string(), ..Evidence::default() },
+            logs: LogTail::default(),
+            killed: false,
+            host: None,
+        }
+    }
+}
+
 /// Starts and stops boxes. Methods must not block: results arrive as
 /// [`RunEvent`]s on the channel given to [`Launcher::launch`].
 pub trait Launcher: Send + 'static {

@@ -29,6 +29,24 @@ pub struct AgentNeed {
     pub observed_peak_pids: Option<u64>,
 }
 
+impl AgentNeed {
+    /// One agent of `name` with its declared limits and no history yet.
+    pub fn declared(name: &str, kind: UnitKind, limits: &stockade_proto::Limits) -> AgentNeed {
+        AgentNeed {
+            name: name.to_string(),
+            kind,
+            pool: None,
+            replicas: 1,
+            memory: limits.memory,
+            pids: limits.pids,
+            cpus: limits.cpus,
+            nofile: limits.nofile,
+            observed_peak_memory: None,
+            observed_peak_pids: None,
+        }
+    }
+}
+
 /// Where a per-agent amount came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

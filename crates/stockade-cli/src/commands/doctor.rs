@@ -85,13 +85,13 @@ fn plan_spec(path: &Path, facts: &HostFacts) -> (Option<Plan>, Vec<Check>) {
     let mut needs = Vec::new();
     for service in &spec.services {
         let limits = service.limits.clone().or(&spec.defaults);
-        let mut need = declared(&service.name, UnitKind::Service, &limits);
+        let mut need = AgentNeed::declared(&service.name, UnitKind::Service, &limits);
         need.replicas = service.replicas;
         needs.push(history.observe(need));
     }
     for job in spec.jobs.values() {
         let limits = job.limits.clone().or(&spec.defaults);
-        let mut need = declared(&job.name, UnitKind::Job, &limits);
+        let mut need = AgentNeed::declared(&job.name, UnitKind::Job, &limits);
         need.pool = Some(job.pool.clone());
         needs.push(history.observe(need));
     }
@@ -110,22 +110,6 @@ fn plan_spec(path: &Path, facts: &HostFacts) -> (Option<Plan>, Vec<Check>) {
         .collect();
     let checks = plan_checks(&plan, &pools);
     (Some(plan), checks)
-}
-
-/// One agent of `name` with its declared limits and no history yet.
-fn declared(name: &str, kind: UnitKind, limits: &stockade_proto::Limits) -> AgentNeed {
-    AgentNeed {
-        name: name.to_string(),
-        kind,
-        pool: None,
-        replicas: 1,
-        memory: limits.memory,
-        pids: limits.pids,
-        cpus: limits.cpus,
-        nofile: limits.nofile,
-        observed_peak_memory: None,
-        observed_peak_pids: None,
-    }
 }
 
 /// Observed peaks from the daemon's store, when it exists and is free.

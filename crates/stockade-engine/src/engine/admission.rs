@@ -72,16 +72,8 @@ impl Pool {
 /// What a job of this template asks of the host.
 pub(super) fn need(template: &str, pool: &str, limits: &Limits) -> AgentNeed {
     AgentNeed {
-        name: template.to_string(),
-        kind: UnitKind::Job,
         pool: Some(pool.to_string()),
-        replicas: 1,
-        memory: limits.memory,
-        pids: limits.pids,
-        cpus: limits.cpus,
-        nofile: limits.nofile,
-        observed_peak_memory: None,
-        observed_peak_pids: None,
+        ..AgentNeed::declared(template, UnitKind::Job, limits)
     }
 }
 

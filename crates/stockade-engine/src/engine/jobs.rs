@@ -13,8 +13,8 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use stockade_proto::{
-    EventKind, Evidence, ExitCause, JobId, JobRequest, JobState, LogTail, QueuePosition, RunId,
-    Submitted, UnitKind, UnixMillis, now_millis,
+    EventKind, Evidence, ExitCause, JobId, JobRequest, JobState, QueuePosition, RunId, Submitted,
+    UnitKind, UnixMillis, now_millis,
 };
 use stockade_spec::{Concurrency, JobSpec, PoolSpec, Spec};
 use stockade_store::{Applied, JobRecord, NewJob, NewRun, StoreError, Write};
@@ -351,16 +351,7 @@ impl Engine {
         if job.cancel || self.shutdown.is_some() {
             // Journaled as running but never launched: end it at once.
             job.run = Some(run);
-            let exit = Exit {
-                cause: ExitCause::Stopped,
-                evidence: Evidence {
-                    decided_by: "stopped before it was launched".into(),
-                    ..Evidence::default()
-                },
-                logs: LogTail::default(),
-                killed: false,
-                host: None,
-            };
+            let exit = Exit::without_box(ExitCause::Stopped, "stopped before it was launched");
             self.job_exited(id, run, exit);
             return;
         }
@@ -403,13 +394,7 @@ impl Engine {
                 self.persist(vec![Write::RunPid { run, pid }]);
             }
             RunEventKind::SpawnFailed { cause } => {
-                let exit = Exit {
-                    cause,
-                    evidence: Evidence::default(),
-                    logs: LogTail::default(),
-                    killed: false,
-                    host: None,
-                };
+                let exit = Exit::without_box(cause, "the program never started");
                 self.job_exited(id, run, exit);
             }
             RunEventKind::OomKill { .. } => {

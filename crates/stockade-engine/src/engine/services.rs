@@ -11,7 +11,7 @@ use crate::{EngineError, postmortem};
 use std::collections::VecDeque;
 use std::time::Duration;
 use stockade_proto::{
-    EventKind, Evidence, ExitCause, LogTail, ProbeRecord, ReplicaView, RunId, UnitKind, UnixMillis,
+    EventKind, Evidence, ExitCause, ProbeRecord, ReplicaView, RunId, UnitKind, UnixMillis,
     now_millis,
 };
 use stockade_spec::{DependsOn, RestartPolicy, ServiceSpec};
@@ -292,13 +292,7 @@ impl Engine {
                 self.persist(vec![Write::RunPid { run, pid }]);
             }
             RunEventKind::SpawnFailed { cause } => {
-                let exit = Exit {
-                    cause,
-                    evidence: Evidence::default(),
-                    logs: LogTail::default(),
-                    killed: false,
-                    host: None,
-                };
+                let exit = Exit::without_box(cause, "the program never started");
                 self.replica_exited(s, r, run, exit);
             }
             RunEventKind::OomKill { .. } => {

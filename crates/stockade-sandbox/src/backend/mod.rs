@@ -55,6 +55,21 @@ pub(crate) trait Cgroup: Send + Sync {
     fn remove(&self) -> Result<(), SandboxError>;
 }
 
+/// Run `create` again (up to three more times) when it fails with ENOENT: a
+/// concurrent removal of another box may prune a shared ancestor between our
+/// `mkdir -p` and the leaf `mkdir`.
+pub(crate) fn retry_on_prune<T>(
+    mut create: impl FnMut() -> Result<T, SandboxError>,
+) -> Result<T, SandboxError> {
+    let mut attempt = 0;
+    loop {
+        match create() {
+            Err(e) if e.is_not_found() && attempt < 3 => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
 /// A snapshot of a box's counters. Event counters (`oom_kills`,
 /// `memory_max_hits`, `pids_max_hits`) are cumulative since the box was made.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use stockade_proto::Limits;
 
-use crate::backend::{Backend, Cgroup, file};
+use crate::backend::{Backend, Cgroup, file, retry_on_prune};
 use crate::detect::Hierarchy;
 use crate::limits::{CFS_PERIOD_US, cfs_quota_us};
 use crate::name::BoxName;
@@ -164,15 +164,7 @@ impl Backend for V1 {
     }
 
     fn create(&self, name: &BoxName, limits: &Limits) -> Result<Arc<dyn Cgroup>, SandboxError> {
-        // A concurrent removal may prune an ancestor between our mkdir -p and
-        // the leaf mkdir; that shows as ENOENT and a retry fixes it.
-        let mut attempt = 0;
-        loop {
-            match self.try_create(name, limits) {
-                Err(e) if e.is_not_found() && attempt < 3 => attempt += 1,
-                other => return other.map(|b| Arc::new(b) as Arc<dyn Cgroup>),
-            }
-        }
+        retry_on_prune(|| self.try_create(name, limits)).map(|b| Arc::new(b) as Arc<dyn Cgroup>)
     }
 
     fn open(&self, name: &BoxName) -> Option<Arc<dyn Cgroup>> {

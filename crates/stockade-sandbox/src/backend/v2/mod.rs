@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use stockade_proto::Limits;
 
-use crate::backend::{Backend, Cgroup, file};
+use crate::backend::{Backend, Cgroup, file, retry_on_prune};
 use crate::detect::Hierarchy;
 use crate::limits::{CFS_PERIOD_US, cfs_quota_us};
 use crate::name::BoxName;
@@ -146,14 +146,7 @@ impl Backend for V2 {
     }
 
     fn create(&self, name: &BoxName, limits: &Limits) -> Result<Arc<dyn Cgroup>, SandboxError> {
-        // See v1: a concurrent prune of an ancestor shows as ENOENT; retry.
-        let mut attempt = 0;
-        loop {
-            match self.try_create(name, limits) {
-                Err(e) if e.is_not_found() && attempt < 3 => attempt += 1,
-                other => return other.map(|b| Arc::new(b) as Arc<dyn Cgroup>),
-            }
-        }
+        retry_on_prune(|| self.try_create(name, limits)).map(|b| Arc::new(b) as Arc<dyn Cgroup>)
     }
 
     fn open(&self, name: &BoxName) -> Option<Arc<dyn Cgroup>> {
