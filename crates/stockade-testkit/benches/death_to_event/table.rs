@@ -51,3 +51,62 @@ pub(crate) fn median(samples: &[Duration]) -> Duration {
     s.sort();
     if s.is_empty() { Duration::ZERO } else { quantile(&s, 0.5) }
 }
+
+/// One measurement under both settings, its samples in death order (the
+/// i-th of each from the same round).
+pub(crate) struct Pair {
+    pub(crate) what: String,
+    pub(crate) full: Vec<Duration>,
+    pub(crate) normal: Vec<Duration>,
+}
+
+pub(crate) fn pair(what: &str, full: &[Duration], normal: &[Duration]) -> Pair {
+    Pair { what: what.to_string(), full: full.to_vec(), normal: normal.to_vec() }
+}
+
+/// FULL and NORMAL side by side, with the median of the per-round
+/// differences: robust to the disk's swings, which both sides of a round
+/// share.
+pub(crate) fn print_pairs(title: &str, pairs: &mut [Pair]) {
+    println!("\n### {title}\n");
+    println!(
+        "| measurement | n | FULL median | FULL p90 | NORMAL median | NORMAL p90 | NORMAL − FULL, same round (median) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for p in pairs.iter_mut() {
+        // Rounds pair up only when every round measured both sides.
+        let delta = if p.full.len() == p.normal.len() && !p.full.is_empty() {
+            let mut d: Vec<f64> = p
+                .full
+                .iter()
+                .zip(&p.normal)
+                .map(|(f, n)| n.as_secs_f64() - f.as_secs_f64())
+                .collect();
+            d.sort_by(f64::total_cmp);
+            let ms = d[(d.len() - 1) / 2] * 1e3;
+            format!("{ms:+.3} ms")
+        } else {
+            "–".to_string()
+        };
+        let (full, normal) = (quantiles(&mut p.full), quantiles(&mut p.normal));
+        println!(
+            "| {} | {}+{} | {} | {} | {} | {} | {delta} |",
+            p.what,
+            p.full.len(),
+            p.normal.len(),
+            full.0,
+            full.1,
+            normal.0,
+            normal.1
+        );
+    }
+}
+
+/// Median and p90, formatted; dashes without samples.
+fn quantiles(samples: &mut [Duration]) -> (String, String) {
+    if samples.is_empty() {
+        return ("–".into(), "–".into());
+    }
+    samples.sort();
+    (fmt(quantile(samples, 0.5)), fmt(quantile(samples, 0.9)))
+}
