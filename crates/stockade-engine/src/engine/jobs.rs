@@ -136,9 +136,12 @@ impl Pool {
         }
     }
 
-    /// Jobs ahead of `key` in the queue.
+    /// Jobs ahead of `key` in the queue. Counts from whichever end is
+    /// nearer to the key's side: a new job of ordinary priority lands at the
+    /// back, so answering its submission costs O(1), not O(queue).
     pub fn position(&self, key: &(Reverse<i32>, JobId)) -> u64 {
-        self.queue.range(..key).count() as u64
+        let behind = self.queue.range(key..).count() as u64;
+        (self.queue.len() as u64).saturating_sub(behind)
     }
 }
 
@@ -694,4 +697,27 @@ impl Engine {
 
 fn libc_sigterm() -> i32 {
     15
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn position_counts_the_jobs_ahead_in_priority_then_fifo_order() {
+        let mut pool = Pool::new(PoolSpec {
+            name: "p".into(),
+            max_concurrency: Concurrency::Fixed(1),
+            max_queued: 10,
+            queue_timeout: None,
+        });
+        let key = |priority: i32, id: u64| (Reverse(priority), JobId(id));
+        for k in [key(0, 1), key(0, 2), key(5, 4), key(0, 3), key(-1, 5)] {
+            pool.queue.insert(k);
+        }
+        assert_eq!(pool.position(&key(5, 4)), 0);
+        assert_eq!(pool.position(&key(0, 1)), 1);
+        assert_eq!(pool.position(&key(0, 3)), 3);
+        assert_eq!(pool.position(&key(-1, 5)), 4);
+    }
 }
