@@ -38,7 +38,9 @@ pub use limits::Limits;
 pub use postmortem::{HostSnapshot, LogTail, PostMortem, ProbeRecord};
 pub use state::{JobState, ServiceState};
 pub use usage::Usage;
-pub use view::{JobRequest, JobView, PoolView, QueuePosition, ReplicaView, StatusView, Submitted};
+pub use view::{
+    JobRequest, JobView, PoolView, QueuePosition, ReplicaView, RunView, StatusView, Submitted,
+};
 
 /// Milliseconds since the Unix epoch; the one timestamp format on the wire.
 pub type UnixMillis = u64;

@@ -115,6 +115,29 @@ pub struct JobView {
     /// The limits of its box.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<Limits>,
+    /// Its runs, oldest first (in `GET /api/jobs/{id}`; empty in listings).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<RunView>,
+}
+
+/// One run (attempt) of a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunView {
+    /// The run.
+    pub id: RunId,
+    /// Its attempt number (1 = the first run).
+    pub attempt: u32,
+    /// Its main pid, once started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// When it was journaled to start.
+    pub started_at: UnixMillis,
+    /// When it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<UnixMillis>,
+    /// How it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<ExitCause>,
 }
 
 /// A job submission (`POST /api/jobs`).

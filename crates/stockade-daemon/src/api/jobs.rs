@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use std::collections::HashMap;
 use stockade_engine::{EngineError, job_view_from_record};
-use stockade_proto::{JobId, JobRequest, JobState, JobView};
+use stockade_proto::{JobId, JobRequest, JobState, JobView, RunView};
 use stockade_store::JobFilter;
 
 /// `POST /api/jobs`: one request object → one answer; an array → an array,
@@ -108,20 +108,34 @@ pub async fn list(
     Ok(Json(views))
 }
 
-/// `GET /api/jobs/{id}`.
+/// `GET /api/jobs/{id}`: state, cause, and every run so far.
 pub async fn get(
     State(state): State<AppState>,
     id: Result<Path<u64>, PathRejection>,
 ) -> Result<Json<JobView>, Failure> {
     let id = JobId(id?.0);
-    match state.engine.job(id).await {
-        Ok(view) => Ok(Json(view)),
+    let mut view = match state.engine.job(id).await {
+        Ok(view) => view,
         Err(EngineError::UnknownJob { .. }) => match state.store.job(id)? {
-            Some(record) => Ok(Json(job_view_from_record(&record))),
-            None => Err(EngineError::UnknownJob { id }.into()),
+            Some(record) => job_view_from_record(&record),
+            None => return Err(EngineError::UnknownJob { id }.into()),
         },
-        Err(err) => Err(err.into()),
-    }
+        Err(err) => return Err(err.into()),
+    };
+    view.runs = state
+        .store
+        .runs_of_job(id)?
+        .into_iter()
+        .map(|r| RunView {
+            id: r.id,
+            attempt: r.attempt,
+            pid: r.pid,
+            started_at: r.started_at,
+            ended_at: r.ended_at,
+            cause: r.cause,
+        })
+        .collect();
+    Ok(Json(view))
 }
 
 /// `DELETE /api/jobs/{id}`: cancel; 409 if it already finished.

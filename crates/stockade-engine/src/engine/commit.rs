@@ -27,6 +27,8 @@ pub(super) enum Followup {
     Submitted { reply: Reply<Vec<Submitted>>, pools: Vec<String> },
     /// A job changed state (the record in the result replaces ours).
     JobUpdated { job: JobId },
+    /// A queued job was cancelled: answer once that is committed.
+    Cancelled { job: JobId, reply: Reply<stockade_proto::JobView> },
 }
 
 /// A finished batch.
@@ -94,6 +96,18 @@ impl super::Engine {
             }
             Followup::Submitted { reply, pools } => self.submitted(reply, pools, done.result),
             Followup::JobUpdated { job } => self.job_updated(job, done.result),
+            Followup::Cancelled { job, reply } => {
+                let answer = match &done.result {
+                    Ok(applied) => applied
+                        .iter()
+                        .find_map(Applied::job)
+                        .map(crate::engine::views::job_view_from_record)
+                        .ok_or(crate::EngineError::UnknownJob { id: job }),
+                    Err(e) => Err(crate::EngineError::Store(e.clone())),
+                };
+                self.job_updated(job, done.result);
+                let _ = reply.send(answer);
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 //! reaches a terminal state lives on in the store alone.
 
 use super::commit::Followup;
+use super::timers::JobTimer;
 use super::{Engine, Owner};
 use crate::command::Reply;
 use crate::launcher::{Exit, LaunchRequest, RunEvent, RunEventKind, StopReason, StopRequest};
@@ -43,6 +44,9 @@ pub(super) struct Pool {
     pub limit_reason: Option<String>,
     /// The kind of hold in force, to count each hold once.
     pub holding: Option<&'static str>,
+    /// Jobs that ended but whose end is not committed yet: views still count
+    /// them as running (their last committed state), admission does not.
+    pub finishing: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +55,9 @@ pub(super) enum Phase {
     Launching,
     Running,
     Stopping,
+    /// Reached a terminal state; kept until that state is committed, so a
+    /// listing never shows the store's stale `running` in between.
+    Finishing(JobState),
 }
 
 pub(super) struct Job {
@@ -77,21 +84,6 @@ impl Job {
             run: None,
             pid: None,
             started_at: None,
-        }
-    }
-
-    pub fn next_deadline(&self, pools: &BTreeMap<String, Pool>) -> Option<Instant> {
-        match self.phase {
-            Phase::Running => self.deadline,
-            Phase::Queued => {
-                let expiry = pools
-                    .get(&self.record.pool)
-                    .and_then(|p| p.spec.queue_timeout)
-                    .map(|t| self.queued_at + t);
-                let retry = self.not_before.filter(|at| *at > Instant::now());
-                [expiry, retry].into_iter().flatten().min()
-            }
-            Phase::Launching | Phase::Stopping => None,
         }
     }
 
@@ -133,6 +125,7 @@ impl Pool {
             adaptive,
             limit_reason: None,
             holding: None,
+            finishing: 0,
         }
     }
 
@@ -225,8 +218,11 @@ impl Engine {
         for record in applied.iter().filter_map(Applied::job) {
             let job = Job::queued(record.clone(), None);
             let key = job.key();
-            let Some(pool) = self.pools.get_mut(&record.pool) else { continue };
-            pool.queue.insert(key);
+            if !self.pools.contains_key(&record.pool) {
+                continue;
+            }
+            self.enqueue(job);
+            let Some(pool) = self.pools.get(&record.pool) else { continue };
             answers.push(Submitted {
                 id: record.id,
                 status: JobState::Queued,
@@ -236,9 +232,23 @@ impl Engine {
                     max_concurrency: pool.limit,
                 },
             });
-            self.jobs.insert(record.id, job);
         }
         let _ = reply.send(Ok(answers));
+    }
+
+    /// Put a job in its pool's queue and arm its timers (queue timeout, retry).
+    fn enqueue(&mut self, job: Job) {
+        let id = job.record.id;
+        if let Some(pool) = self.pools.get_mut(&job.record.pool) {
+            pool.queue.insert(job.key());
+            if let Some(timeout) = pool.spec.queue_timeout {
+                self.timers.arm(job.queued_at + timeout, JobTimer::Expire, id);
+            }
+        }
+        if let Some(at) = job.not_before {
+            self.timers.arm(at, JobTimer::Retry, id);
+        }
+        self.jobs.insert(id, job);
     }
 
     /// Start queued jobs while their pools have room.
@@ -340,13 +350,13 @@ impl Engine {
         };
         let (Some(record), Some(run)) = (record, run) else {
             tracing::error!(job = %id, "could not start job: {:?}", result.err());
+            let Some(mut job) = self.jobs.remove(&id) else { return };
             job.phase = Phase::Queued;
             job.not_before = Some(Instant::now() + Duration::from_secs(1));
-            let key = job.key();
             if let Some(pool) = self.pools.get_mut(&job.record.pool) {
                 pool.running = pool.running.saturating_sub(1);
-                pool.queue.insert(key);
             }
+            self.enqueue(job);
             return;
         };
         job.record = record.clone();
@@ -363,6 +373,9 @@ impl Engine {
         job.run = Some(run);
         job.started_at = record.started_at;
         job.deadline = template.timeout.map(|t| Instant::now() + t);
+        if let Some(at) = job.deadline {
+            self.timers.arm(at, JobTimer::Timeout, id);
+        }
         let env = template
             .env
             .iter()
@@ -493,15 +506,28 @@ impl Engine {
             job.not_before = Some(Instant::now() + wait);
             job.record.state = JobState::Queued;
             job.record.reason = reason;
-            let key = job.key();
+            self.enqueue(job);
+        } else {
+            job.phase = Phase::Finishing(to);
             if let Some(pool) = self.pools.get_mut(&job.record.pool) {
-                pool.queue.insert(key);
+                pool.finishing += 1;
             }
             self.jobs.insert(id, job);
         }
     }
 
     pub(super) fn job_updated(&mut self, id: JobId, result: Result<Vec<Applied>, StoreError>) {
+        if let Some(job) = self.jobs.get(&id)
+            && matches!(job.phase, Phase::Finishing(_))
+        {
+            // Only a job whose last committed state is `running` was counted.
+            let counted = job.record.state == JobState::Running;
+            let pool = job.record.pool.clone();
+            self.jobs.remove(&id);
+            if let Some(pool) = self.pools.get_mut(&pool).filter(|_| counted) {
+                pool.finishing = pool.finishing.saturating_sub(1);
+            }
+        }
         match result {
             Ok(applied) => {
                 if let (Some(record), Some(job)) =
@@ -526,39 +552,45 @@ impl Engine {
     }
 
     pub(super) fn job_timers(&mut self, now: Instant) {
-        let mut timed_out = Vec::new();
-        let mut expired = Vec::new();
-        for (id, job) in &self.jobs {
-            match job.phase {
-                Phase::Running if job.deadline.is_some_and(|d| d <= now) => timed_out.push(*id),
-                Phase::Queued => {
+        for (at, timer, id) in self.timers.due(now) {
+            let Some(job) = self.jobs.get(&id) else { continue };
+            match timer {
+                // The wake-up was the point: admission runs next.
+                JobTimer::Retry => {}
+                JobTimer::Timeout if job.phase == Phase::Running && job.deadline == Some(at) => {
+                    self.stop_job(id, StopReason::Timeout);
+                }
+                JobTimer::Expire if job.phase == Phase::Queued => {
                     let timeout =
                         self.pools.get(&job.record.pool).and_then(|p| p.spec.queue_timeout);
-                    if timeout.is_some_and(|t| now.duration_since(job.queued_at) >= t) {
-                        expired.push((*id, timeout.unwrap_or_default()));
+                    if let Some(timeout) =
+                        timeout.filter(|t| now.duration_since(job.queued_at) >= *t)
+                    {
+                        self.expire(id, timeout);
                     }
                 }
-                _ => {}
+                JobTimer::Timeout | JobTimer::Expire => {}
             }
         }
-        for id in timed_out {
-            self.stop_job(id, StopReason::Timeout);
+    }
+
+    fn expire(&mut self, id: JobId, timeout: Duration) {
+        let Some(job) = self.jobs.get_mut(&id) else { return };
+        let key = job.key();
+        let attempt = job.record.attempt;
+        let reason = format!("not started within queue_timeout ({}s)", timeout.as_secs());
+        job.phase = Phase::Finishing(JobState::Expired);
+        if let Some(pool) = self.pools.get_mut(&job.record.pool) {
+            pool.queue.remove(&key);
         }
-        for (id, timeout) in expired {
-            let Some(job) = self.jobs.remove(&id) else { continue };
-            if let Some(pool) = self.pools.get_mut(&job.record.pool) {
-                pool.queue.remove(&job.key());
-            }
-            let reason = format!("not started within queue_timeout ({}s)", timeout.as_secs());
-            let write = Write::JobState {
-                job: id,
-                from: JobState::Queued,
-                to: JobState::Expired,
-                attempt: job.record.attempt,
-                reason: Some(reason),
-            };
-            self.commits.push(vec![write], Followup::JobUpdated { job: id });
-        }
+        let write = Write::JobState {
+            job: id,
+            from: JobState::Queued,
+            to: JobState::Expired,
+            attempt,
+            reason: Some(reason),
+        };
+        self.commits.push(vec![write], Followup::JobUpdated { job: id });
     }
 
     pub(super) fn stop_job(&mut self, id: JobId, reason: StopReason) {
@@ -581,9 +613,11 @@ impl Engine {
         job.cancel = true;
         match job.phase {
             Phase::Queued => {
-                let job = self.jobs.remove(&id).expect("present");
+                let key = job.key();
+                job.phase = Phase::Finishing(JobState::Cancelled);
+                let job = self.jobs.get(&id).expect("present");
                 if let Some(pool) = self.pools.get_mut(&job.record.pool) {
-                    pool.queue.remove(&job.key());
+                    pool.queue.remove(&key);
                 }
                 let write = Write::JobState {
                     job: id,
@@ -592,17 +626,13 @@ impl Engine {
                     attempt: job.record.attempt,
                     reason: Some("cancelled on request".into()),
                 };
-                self.commits.push(vec![write], Followup::JobUpdated { job: id });
-                let mut view = self.job_view(&job);
-                view.state = JobState::Cancelled;
-                view.reason = Some("cancelled on request".into());
-                let _ = reply.send(Ok(view));
+                self.commits.push(vec![write], Followup::Cancelled { job: id, reply });
             }
             Phase::Running => {
                 self.stop_job(id, StopReason::Asked);
                 let _ = reply.send(self.job_view_by_id(id));
             }
-            Phase::Launching | Phase::Stopping => {
+            Phase::Launching | Phase::Stopping | Phase::Finishing(_) => {
                 let _ = reply.send(self.job_view_by_id(id));
             }
         }
@@ -682,11 +712,7 @@ impl Engine {
             requeued.push(record);
         }
         for record in requeued {
-            let job = Job::queued(record, None);
-            if let Some(pool) = self.pools.get_mut(&job.record.pool) {
-                pool.queue.insert(job.key());
-            }
-            self.jobs.insert(job.record.id, job);
+            self.enqueue(Job::queued(record, None));
         }
         if !writes.is_empty() {
             self.persist(writes);

@@ -14,6 +14,7 @@ mod commit;
 mod jobs;
 mod services;
 mod shutdown;
+mod timers;
 pub mod views;
 
 use crate::command::Command;
@@ -92,6 +93,7 @@ pub struct Engine {
     /// The host's headroom as of the last sample, minus what was admitted since.
     room: Option<stockade_host::Headroom>,
     stats: crate::EngineStats,
+    timers: timers::Timers,
 }
 
 /// Build the engine, recover jobs from the store, and start its task.
@@ -126,6 +128,7 @@ pub fn start(config: EngineConfig) -> Result<(EngineHandle, JoinHandle<()>), cra
         host_samples: config.host_samples.unwrap_or_else(|| mpsc::unbounded_channel().1),
         room: None,
         stats: crate::EngineStats::default(),
+        timers: timers::Timers::default(),
     };
     engine.recover()?;
     let handle = EngineHandle { commands: cmd_tx, events };
@@ -173,8 +176,7 @@ impl Engine {
     /// The earliest moment something is due.
     fn next_deadline(&self) -> Option<Instant> {
         let services = self.services.iter().filter_map(Service::next_deadline);
-        let jobs = self.jobs.values().filter_map(|job| job.next_deadline(&self.pools));
-        services.chain(jobs).min()
+        services.chain(self.timers.next()).min()
     }
 
     fn on_timers(&mut self, now: Instant) {

@@ -36,6 +36,7 @@ pub fn job_view_from_record(record: &JobRecord) -> JobView {
         finished_at: record.finished_at,
         usage: None,
         limits: None,
+        runs: Vec::new(),
     }
 }
 
@@ -76,10 +77,12 @@ impl Engine {
             .values()
             .map(|pool| PoolView {
                 name: pool.spec.name.clone(),
-                running: pool.running,
+                running: pool.running + pool.finishing,
                 queued: pool.queue.len() as u64,
                 max_concurrency: pool.limit,
-                utilization_percent: (pool.running * 100).checked_div(pool.limit).unwrap_or(0),
+                utilization_percent: ((pool.running + pool.finishing) * 100)
+                    .checked_div(pool.limit)
+                    .unwrap_or(0),
                 blocking_reason: pool.blocking.clone(),
                 mode: match pool.spec.max_concurrency {
                     Concurrency::Fixed(_) => "fixed".into(),
@@ -131,6 +134,8 @@ impl Engine {
                 }
             }
             Phase::Launching | Phase::Running | Phase::Stopping => view.state = JobState::Running,
+            // Until its end is committed, a job shows its last committed state.
+            Phase::Finishing(_) => {}
         }
         if job.cancel {
             view.reason = Some("cancelling".into());

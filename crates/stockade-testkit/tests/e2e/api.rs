@@ -128,6 +128,13 @@ async fn jobs_keep_the_field_reports_shapes_and_errors_are_typed() {
     assert_eq!(cancelled.status, 200);
     let done = job_state(&d, sleeper_id, "cancelled").await;
     assert_eq!(done["cause"]["kind"], "stopped");
+    let runs = done["runs"].as_array().expect("the job's runs");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        (runs[0]["attempt"].as_u64(), runs[0]["cause"]["kind"].as_str()),
+        (Some(1), Some("stopped"))
+    );
+    assert!(runs[0]["pid"].as_u64().is_some() && runs[0]["ended_at"].as_u64().is_some());
     job_state(&d, echo_id, "succeeded").await;
     let again = d.api.delete(&format!("/api/jobs/{sleeper_id}")).await;
     assert_eq!(
