@@ -88,6 +88,15 @@ fn levels(alerts: &[Value]) -> Vec<&str> {
     alerts.iter().filter_map(|a| a["level"].as_str()).collect()
 }
 
+/// One alert per crossing: a warning, at most one escalation to critical
+/// (a process's footprint drifts by ~10 MB, so a run held near 88 % may
+/// cross 95 % too — that is a real crossing, reported once), then cleared.
+fn assert_one_episode(alerts: &[Value]) {
+    let levels = levels(alerts);
+    let ok = levels == ["warning", "cleared"] || levels == ["warning", "critical", "cleared"];
+    assert!(ok, "one alert per crossing, then cleared: {alerts:#?}");
+}
+
 /// How a test receiver answers.
 #[derive(Clone, Copy)]
 enum Answer {
@@ -198,7 +207,7 @@ limits = { memory = "128MiB" }
         alerts.iter().any(|a| a["level"] == "cleared").then_some(alerts)
     })
     .await;
-    assert_eq!(levels(&memory), ["warning", "cleared"], "once per crossing: {memory:#?}");
+    assert_one_episode(&memory);
     let warning = memory[0]["message"].as_str().unwrap();
     assert!(warning.contains("of the 128MiB limit (replica 0, warning at 80%)"), "{warning}");
     let hog = d.api.get("/api/services").await.json[0].clone();
@@ -230,7 +239,7 @@ limits = { memory = "128MiB" }
         alerts.iter().any(|a| a["level"] == "cleared").then_some(alerts)
     })
     .await;
-    assert_eq!(levels(&memory), ["warning", "cleared"], "{memory:#?}");
+    assert_one_episode(&memory);
     let warning = memory[0]["message"].as_str().unwrap();
     assert!(warning.contains(&format!("(job {id}, warning at 80%)")), "{warning}");
     d.stop().await.unwrap();
