@@ -82,9 +82,6 @@ impl V1 {
                     .push(format!("cgroup v1 `{controller}` hierarchy is not mounted: {effect}"));
             }
         }
-        warnings.push(
-            "cgroup v1 has no `memory.high`: `memory_high` limits are not applied".to_string(),
-        );
         for h in &hierarchies {
             std::fs::create_dir_all(&h.parent_dir)
                 .map_err(|e| SandboxError::io("create", &h.parent_dir, e))?;
@@ -94,6 +91,10 @@ impl V1 {
     }
 
     fn try_create(&self, name: &BoxName, limits: &Limits) -> Result<V1Box, SandboxError> {
+        if limits.memory_high.is_some() {
+            // Said where it applies, not as a standing warning for every spec.
+            tracing::warn!(box_name = %name.as_str(), "cgroup v1 has no `memory.high`: this box's `memory_high` is not applied (`memory` still is)");
+        }
         let mut made = V1Box::new(name.clone(), Vec::new());
         for h in &self.hierarchies {
             let dir = h.parent_dir.join(name.as_str());
