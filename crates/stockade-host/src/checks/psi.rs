@@ -77,8 +77,14 @@ fn one(name: &str, r: &PsiResource, t: Thresholds) -> Check {
     }
     let message = match status {
         CheckStatus::Ok => format!("{name} pressure over the last 10 s is low"),
+        // Only memory and cpu pressure steer admission (`auto` pools shrink
+        // under them); io pressure is reported, not acted on.
+        _ if name == "io" => {
+            "tasks stalled on io over the last 10 s; agents doing io run slower while this lasts"
+                .to_string()
+        }
         _ => format!(
-            "tasks stalled on {name} over the last 10 s; admission holds new work while this lasts"
+            "tasks stalled on {name} over the last 10 s; `auto` pools shrink while this lasts"
         ),
     };
     Check {
