@@ -41,12 +41,18 @@ fn grantable(resource: Resource, wanted: u64) -> u64 {
     if wanted <= hard || has_cap_sys_resource() {
         return wanted;
     }
-    tracing::warn!(
-        ?resource,
-        wanted,
-        granted = hard,
-        "limit clamped to the daemon's hard limit: it lacks CAP_SYS_RESOURCE to raise it (raise the daemon's hard limit, e.g. LimitNOFILE= or `ulimit -H`, to grant more)"
-    );
+    // Said once per process and resource: every spawn would repeat it.
+    static SAID: [std::sync::atomic::AtomicBool; 2] =
+        [std::sync::atomic::AtomicBool::new(false), std::sync::atomic::AtomicBool::new(false)];
+    let said = &SAID[usize::from(resource == Resource::Nproc)];
+    if !said.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            ?resource,
+            wanted,
+            granted = hard,
+            "limit clamped to the daemon's hard limit: it lacks CAP_SYS_RESOURCE to raise it (raise the daemon's hard limit, e.g. LimitNOFILE= or `ulimit -H`, to grant more); said once"
+        );
+    }
     hard
 }
 
