@@ -3,10 +3,11 @@
 //! rebuilt from the bytes it writes, driven by keys, and the terminal checked
 //! to be back in cooked mode on the main screen after it quits.
 
+use crate::support::{Daemon, signal, text};
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,86 +25,29 @@ replicas = 2
 command = ["sleep", "300"]
 "#;
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A daemon process for one test; SIGTERM on drop if the test failed first.
-struct Daemon {
-    child: Option<Child>,
-    spec: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Daemon {
-    fn start(spec_body: &str) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        let spec = dir.path().join("stockade.toml");
-        std::fs::write(&spec, spec_body).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_stockade"))
-            .args(["daemon", "-f"])
-            .arg(&spec)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
+/// `stockade top --once` until every service replica is running with
+/// usage to show; returns that frame.
+fn wait_until_running(daemon: &Daemon) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = Command::new(env!("CARGO_BIN_EXE_stockade"))
+            .args(["top", "--once", "-f"])
+            .arg(&daemon.spec)
+            .output()
             .unwrap();
-        let socket = dir.path().join(".stockade/stockade.sock");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !socket.exists() {
-            assert!(Instant::now() < deadline, "the daemon did not start");
-            std::thread::sleep(Duration::from_millis(20));
+        let frame = text(&out.stdout);
+        let ready = ["web[0]", "web[1]", "worker[0]"].iter().all(|name| {
+            frame.lines().any(|l| l.contains(name) && l.contains("running") && l.contains("/ 50 ("))
+        });
+        if out.status.success() && ready {
+            return frame;
         }
-        Daemon { child: Some(child), spec, _dir: dir }
-    }
-
-    /// `stockade top --once` until every service replica is running with
-    /// usage to show; returns that frame.
-    fn wait_until_running(&self) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let out = Command::new(env!("CARGO_BIN_EXE_stockade"))
-                .args(["top", "--once", "-f"])
-                .arg(&self.spec)
-                .output()
-                .unwrap();
-            let frame = text(&out.stdout);
-            let ready = ["web[0]", "web[1]", "worker[0]"].iter().all(|name| {
-                frame
-                    .lines()
-                    .any(|l| l.contains(name) && l.contains("running") && l.contains("/ 50 ("))
-            });
-            if out.status.success() && ready {
-                return frame;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the services never showed as running with usage:\n{frame}{}",
-                text(&out.stderr)
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn stop(mut self) -> Option<i32> {
-        let mut child = self.child.take()?;
-        signal(child.id(), libc::SIGTERM);
-        child.wait().ok()?.code()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            signal(child.id(), libc::SIGTERM);
-            let _ = child.wait();
-        }
-    }
-}
-
-fn signal(pid: u32, sig: i32) {
-    // SAFETY: kill(2) on a pid this test spawned and has not reaped.
-    unsafe {
-        libc::kill(pid as i32, sig);
+        assert!(
+            Instant::now() < deadline,
+            "the services never showed as running with usage:\n{frame}{}",
+            text(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -334,7 +278,7 @@ fn once_prints_every_run_with_its_usage_against_its_limits() {
         return;
     }
     let daemon = Daemon::start(SPEC);
-    let frame = daemon.wait_until_running();
+    let frame = wait_until_running(&daemon);
     let header = frame.lines().find(|l| l.contains("NAME")).expect("a table header");
     for column in ["STATE", "PID", "CPU", "MEMORY", "PIDS", "RESTARTS", "UPTIME"] {
         assert!(header.contains(column), "{column} missing from {header}");
@@ -354,7 +298,7 @@ fn live_view_in_a_pty_shows_usage_sorts_on_keys_and_restores_the_terminal() {
         return;
     }
     let daemon = Daemon::start(SPEC);
-    daemon.wait_until_running();
+    wait_until_running(&daemon);
     let mut top = PtyChild::spawn(&["top".as_ref(), "-f".as_ref(), daemon.spec.as_os_str()]);
     let cooked = libc::ICANON | libc::ECHO;
     let screen = top.wait_for("every replica with usage", |s| {

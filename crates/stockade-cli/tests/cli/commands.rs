@@ -1,18 +1,10 @@
 //! The real `stockade` binary, as a user runs it: help, spec errors, exit
 //! codes, and a session against a real daemon process.
 
-use assert_cmd::Command;
+use crate::support::{Daemon, signal, stockade, text};
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-fn stockade() -> Command {
-    Command::cargo_bin("stockade").expect("the binary is built")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 #[test]
 fn help_lists_every_verb() {
@@ -95,67 +87,6 @@ fn up_with_a_missing_program_starts_nothing_and_lists_the_problem() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("command `no-such-program-stockade` not found in PATH"));
     assert!(!dir.path().join(".stockade/stockade.sock").exists());
-}
-
-/// A daemon process for one test; SIGTERM on drop if the test failed first.
-struct Daemon {
-    child: Option<Child>,
-    spec: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Daemon {
-    fn start(spec_body: &str) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        let spec = dir.path().join("stockade.toml");
-        std::fs::write(&spec, spec_body).unwrap();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_stockade"))
-            .args(["daemon", "-f"])
-            .arg(&spec)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let socket = dir.path().join(".stockade/stockade.sock");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !socket.exists() {
-            assert!(Instant::now() < deadline, "the daemon did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Daemon { child: Some(child), spec, _dir: dir }
-    }
-
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        stockade()
-            .arg("-f")
-            .arg(&self.spec)
-            .args(args)
-            .timeout(Duration::from_secs(60))
-            .output()
-            .unwrap()
-    }
-
-    fn stop(mut self) -> Option<i32> {
-        let mut child = self.child.take()?;
-        rustix_term(child.id());
-        child.wait().ok()?.code()
-    }
-}
-
-fn rustix_term(pid: u32) {
-    // SAFETY: kill(2) on a pid this test spawned.
-    unsafe {
-        libc::kill(pid as i32, libc::SIGTERM);
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            rustix_term(child.id());
-            let _ = child.wait();
-        }
-    }
 }
 
 #[test]
@@ -267,7 +198,7 @@ fn as_pid1_it_reaps_orphans_and_forwards_the_stop_signal() {
         .collect();
     assert!(zombies.is_empty(), "unreaped orphans: {zombies:?}");
     assert_eq!(children(init).len(), 1, "only the daemon is left under PID 1");
-    rustix_term(init);
+    signal(init, libc::SIGTERM);
     let status = outer.wait().unwrap();
     assert_eq!(status.code(), Some(0), "the stop signal reached the daemon and it stopped cleanly");
 }

@@ -1,0 +1,8 @@
+//! The real `stockade` binary as a user runs it, one test binary: verbs and
+//! exit codes (`commands`), `top` in a pseudo-terminal (`top`), and the
+//! kill -9 recovery proof (`recovery`). `support` starts daemon processes.
+
+mod commands;
+mod recovery;
+mod support;
+mod top;
