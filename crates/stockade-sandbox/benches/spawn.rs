@@ -288,16 +288,8 @@ fn threads() -> String {
 }
 
 fn own_dir(controller: &str) -> PathBuf {
-    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    for line in text.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (_, list, path) =
-            (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
-        if list.split(',').any(|c| c == controller) {
-            return Path::new("/sys/fs/cgroup").join(list).join(path.trim_start_matches('/'));
-        }
-    }
-    Path::new("/sys/fs/cgroup").join(controller)
+    stockade_sandbox::own_cgroup_dir(controller)
+        .unwrap_or_else(|| Path::new("/sys/fs/cgroup").join(controller))
 }
 
 /// Remove the bench's parent subtree in every hierarchy, deepest first.

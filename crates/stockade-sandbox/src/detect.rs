@@ -35,6 +35,27 @@ pub(crate) struct Layout {
     pub(crate) v1: Vec<Hierarchy>,
 }
 
+/// This process's own cgroup directory in the hierarchy holding `controller`
+/// (`""`: the cgroup2 hierarchy), found as the sandbox finds it — from
+/// mountinfo and `/proc/self/cgroup`, never by assuming a path. Tests and
+/// benchmarks use it to look at the boxes a sandbox made.
+pub fn own_cgroup_dir(controller: &str) -> Option<PathBuf> {
+    let layout = detect(Path::new("/sys/fs/cgroup"), Path::new("/proc")).ok()?;
+    if controller.is_empty() {
+        return layout.v2.map(|h| h.own_dir);
+    }
+    layout.v1.into_iter().find(|h| h.has(controller)).map(|h| h.own_dir)
+}
+
+/// This process's own cgroup directory in every hierarchy it is in (each v1
+/// controller hierarchy, then the cgroup2 tree), found the same way.
+pub fn own_cgroup_dirs() -> Vec<PathBuf> {
+    let Ok(layout) = detect(Path::new("/sys/fs/cgroup"), Path::new("/proc")) else {
+        return Vec::new();
+    };
+    layout.v1.into_iter().chain(layout.v2).map(|h| h.own_dir).collect()
+}
+
 /// Read the layout from `proc_root` for mounts under `cgroup_root`.
 pub(crate) fn detect(cgroup_root: &Path, proc_root: &Path) -> Result<Layout, SandboxError> {
     let mountinfo = file::read(&proc_root.join("self/mountinfo"))?;

@@ -35,6 +35,7 @@ mod spawner;
 pub use agent::{Agent, AgentEvent, Death, StopOutcome};
 pub use classify::{ClassifyInput, EndReason, classify};
 pub use config::{BackendChoice, BackendKind, SandboxConfig};
+pub use detect::{own_cgroup_dir, own_cgroup_dirs};
 pub use error::{SandboxError, SpawnError};
 pub use rlimit::raise_nofile_limit;
 pub use sandbox::Sandbox;

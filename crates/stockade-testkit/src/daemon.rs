@@ -127,31 +127,10 @@ impl TestDaemon {
 
     /// The cgroup directory of this daemon's parent in a v1 hierarchy.
     pub fn parent_dir(&self, controller: &str) -> PathBuf {
-        own_cgroup(controller).join(&self.parent)
+        stockade_sandbox::own_cgroup_dir(controller)
+            .unwrap_or_else(|| Path::new("/sys/fs/cgroup").join(controller))
+            .join(&self.parent)
     }
-}
-
-/// The test process's own cgroup directory in a v1 hierarchy (`controller`
-/// empty: the v2 tree).
-pub(crate) fn own_cgroup(controller: &str) -> PathBuf {
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let path = own
-        .lines()
-        .filter_map(|l| {
-            let mut parts = l.splitn(3, ':');
-            let controllers = parts.nth(1)?;
-            Some((controllers, parts.next()?))
-        })
-        .find(|(ctrls, _)| {
-            if controller.is_empty() {
-                ctrls.is_empty()
-            } else {
-                ctrls.split(',').any(|c| c == controller)
-            }
-        })
-        .map(|(_, p)| p.trim_start_matches('/').to_string())
-        .unwrap_or_default();
-    Path::new("/sys/fs/cgroup").join(controller).join(path)
 }
 
 impl Drop for TestDaemon {

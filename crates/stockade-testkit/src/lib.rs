@@ -40,7 +40,9 @@ where
 pub fn can_make_boxes() -> bool {
     let probe = format!("stockade-probe-{}", std::process::id());
     ["pids", ""].iter().any(|controller| {
-        let dir = daemon::own_cgroup(controller).join(&probe);
+        let Some(dir) = stockade_sandbox::own_cgroup_dir(controller).map(|d| d.join(&probe)) else {
+            return false;
+        };
         let made = std::fs::create_dir(&dir).is_ok();
         if made {
             let _ = std::fs::remove_dir(&dir);

@@ -529,22 +529,12 @@ struct BoxSweeper {
 
 impl BoxSweeper {
     fn dirs(&self) -> Vec<PathBuf> {
-        let own: Vec<String> = std::fs::read_to_string("/proc/self/cgroup")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.splitn(3, ':').nth(2).map(|p| p.trim_start_matches('/').to_string()))
-            .collect();
         let mut found = BTreeSet::new();
-        let Ok(mounts) = std::fs::read_dir("/sys/fs/cgroup") else { return Vec::new() };
-        for mount in mounts.flatten() {
-            let mut parents = vec![mount.path().join("stockade")];
-            parents.extend(own.iter().map(|p| mount.path().join(p).join("stockade")));
-            for parent in parents {
-                let Ok(entries) = std::fs::read_dir(&parent) else { continue };
-                for e in entries.flatten() {
-                    if e.file_name().to_string_lossy().starts_with(&self.prefix) {
-                        found.insert(e.path().canonicalize().unwrap_or(e.path()));
-                    }
+        for own in stockade_sandbox::own_cgroup_dirs() {
+            let Ok(entries) = std::fs::read_dir(own.join("stockade")) else { continue };
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with(&self.prefix) {
+                    found.insert(e.path().canonicalize().unwrap_or(e.path()));
                 }
             }
         }

@@ -60,16 +60,8 @@ impl Drop for TestTree {
 
 /// The daemon's (this test process's) own cgroup dir for a v1 controller.
 pub fn own_dir(controller: &str) -> PathBuf {
-    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    for line in text.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (_, list, path) =
-            (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
-        if list.split(',').any(|c| c == controller) {
-            return Path::new("/sys/fs/cgroup").join(list).join(path.trim_start_matches('/'));
-        }
-    }
-    Path::new("/sys/fs/cgroup").join(controller)
+    stockade_sandbox::own_cgroup_dir(controller)
+        .unwrap_or_else(|| Path::new("/sys/fs/cgroup").join(controller))
 }
 
 /// Kill everything below `dir` (only our test's own subtree) and remove it, deepest first.

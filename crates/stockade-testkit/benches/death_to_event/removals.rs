@@ -3,7 +3,7 @@
 //! daemon or polling.
 
 use crate::PATIENCE;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 use tokio::sync::mpsc;
 
@@ -130,25 +130,5 @@ pub(crate) fn box_dirs(parent: &str, box_name: &str) -> Vec<PathBuf> {
 /// This process's own cgroup directory in every hierarchy (v1 controllers
 /// and the v2 tree) that exists.
 pub(crate) fn hierarchy_dirs() -> Vec<PathBuf> {
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let mut dirs: Vec<PathBuf> = own
-        .lines()
-        .flat_map(|line| {
-            let mut parts = line.splitn(3, ':');
-            let controllers = parts.nth(1).unwrap_or_default();
-            let path = parts.next().unwrap_or_default().trim_start_matches('/');
-            // The v2 tree is mounted at the top on a pure v2 host and at
-            // `unified` on a hybrid one.
-            let mounts = if controllers.is_empty() {
-                vec![String::new(), "unified".to_string()]
-            } else {
-                vec![controllers.trim_start_matches("name=").to_string()]
-            };
-            mounts.into_iter().map(move |mount| Path::new("/sys/fs/cgroup").join(mount).join(path))
-        })
-        .filter(|dir| dir.is_dir())
-        .collect();
-    dirs.sort();
-    dirs.dedup();
-    dirs
+    stockade_sandbox::own_cgroup_dirs().into_iter().filter(|dir| dir.is_dir()).collect()
 }
