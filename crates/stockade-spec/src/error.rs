@@ -9,9 +9,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
-use miette::{
-    Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode,
-};
+use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode};
 
 use crate::problem::Problem;
 
@@ -143,8 +141,12 @@ impl SpecError {
     }
 
     /// The graphical report (no colour, 100 columns): each problem with its
-    /// `file:line:col`, the offending text underlined, and the hint.
+    /// `file:line:col`, the offending text underlined, and the hint. With the
+    /// `fancy` feature only (the CLI's), so no other crate links miette's
+    /// terminal rendering.
+    #[cfg(feature = "fancy")]
     pub fn render(&self) -> String {
+        use miette::{GraphicalReportHandler, GraphicalTheme};
         let handler = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
             .with_width(100)
             // Hints already carry the cause ("unknown unit `m`; write MiB…").

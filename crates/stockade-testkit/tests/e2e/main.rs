@@ -2,6 +2,7 @@
 //! cgroups, the real HTTP API on a real Unix socket.
 
 mod api;
+mod deps;
 mod services;
 
 /// Skip (with the reason printed) where boxes cannot be made.
