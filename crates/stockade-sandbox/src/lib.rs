@@ -31,6 +31,8 @@ mod sandbox;
 mod spawn;
 mod spawn_hint;
 mod spawner;
+mod walls;
+mod main_proc;
 
 pub use agent::{Agent, AgentEvent, Death, StopOutcome};
 pub use classify::{ClassifyInput, EndReason, classify};
@@ -40,3 +42,4 @@ pub use error::{SandboxError, SpawnError};
 pub use rlimit::raise_nofile_limit;
 pub use sandbox::Sandbox;
 pub use spawn::{EnvMode, ParentDeath, SpawnSpec};
+pub use walls::{BindMount, BoxUser, ExecProcess, ExecSpec, IDS_PER_BOX, IdRange, Network, PtyMaster, Walls};

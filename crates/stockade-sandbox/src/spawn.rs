@@ -41,6 +41,9 @@ pub struct SpawnSpec {
     pub limits: Limits,
     /// What happens to the agent if the daemon dies.
     pub parent_death: ParentDeath,
+    /// The box's walls; `None` = isolation "none": the agent runs on the
+    /// host as the daemon's user, spawned through `Command` as before.
+    pub walls: Option<crate::walls::Walls>,
 }
 
 /// Where the agent's environment starts from.
@@ -80,6 +83,10 @@ pub(crate) fn resolve_program(spec: &SpawnSpec) -> Result<PathBuf, SpawnError> {
             reason: format!("{bad:?} contains a NUL byte"),
             hint: "remove the NUL byte; the kernel cannot pass it".into(),
         });
+    }
+    if spec.walls.is_some() {
+        // The program and cwd are paths inside the box: `walls::resolve`.
+        return Ok(PathBuf::from(argv0));
     }
     if let Some(cwd) = &spec.cwd
         && !cwd.is_dir()

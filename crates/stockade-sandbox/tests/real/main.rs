@@ -7,3 +7,4 @@ mod deaths;
 mod errors;
 mod lifecycle;
 mod support;
+mod walls;

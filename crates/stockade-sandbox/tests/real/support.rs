@@ -118,3 +118,33 @@ pub fn is_gone(pid: u32) -> bool {
 }
 
 pub const MIB: u64 = 1024 * 1024;
+
+/// A walled spawn spec: workspace `<dir>/ws`, a minimal env.
+pub fn walled(name: &str, argv: &[&str], limits: Limits, dir: &Path) -> SpawnSpec {
+    let mut s = spec(name, argv, limits);
+    let mut walls = stockade_sandbox::Walls::new(dir.join("ws"));
+    walls.tmp_size = 16 * MIB;
+    walls.hostname = "walled-test".into();
+    s.walls = Some(walls);
+    s.env = vec![
+        ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
+        ("HOME".into(), "/workspace".into()),
+    ];
+    s
+}
+
+/// Run a walled spec to its end: (stdout, stderr, status).
+pub async fn run_walled(
+    sandbox: &Sandbox,
+    s: SpawnSpec,
+) -> (String, String, std::process::ExitStatus) {
+    use tokio::io::AsyncReadExt;
+    let mut agent = sandbox.spawn(s).await.expect("walled spawn");
+    let (mut out, mut err) = (agent.take_stdout().unwrap(), agent.take_stderr().unwrap());
+    let (mut o, mut e) = (String::new(), String::new());
+    let (_, _, status) =
+        tokio::join!(out.read_to_string(&mut o), err.read_to_string(&mut e), agent.wait());
+    let status = status.unwrap();
+    agent.finish(status, stockade_sandbox::EndReason::Exited).await;
+    (o, e, status)
+}
