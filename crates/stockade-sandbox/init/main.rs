@@ -28,6 +28,7 @@ const F_SETFD: c_int = 2;
 const FD_CLOEXEC: c_int = 1;
 const TIOCSCTTY: c_long = 0x540E;
 const PR_SET_DUMPABLE: c_int = 4;
+const PR_SET_NAME: c_int = 15;
 const ERROR_FD: c_int = 3;
 const RECORD_FD: c_int = 4;
 
@@ -83,6 +84,8 @@ fn main() {
         fcntl(RECORD_FD, F_SETFD, FD_CLOEXEC);
         // Nothing in the box may ptrace or read the memory of its init.
         prctl(PR_SET_DUMPABLE, 0 as c_long);
+        // Exec'd from a memfd, the comm would read `memfd:stockade-`.
+        prctl(PR_SET_NAME, c"stockade-init".as_ptr());
         let agent = fork();
         if agent < 0 {
             report(*__errno_location());

@@ -5,6 +5,7 @@
 
 mod deaths;
 mod errors;
+mod exec;
 mod lifecycle;
 mod support;
 mod walls;
