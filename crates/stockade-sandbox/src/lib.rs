@@ -31,6 +31,7 @@ mod sandbox;
 mod spawn;
 mod spawn_hint;
 mod spawner;
+mod walls;
 
 pub use agent::{Agent, AgentEvent, Death, StopOutcome};
 pub use classify::{ClassifyInput, EndReason, classify};
