@@ -54,14 +54,19 @@
 //!
 //! # How it is built
 //!
-//! The rule chain (syscall numbers, argument conditions, jump offsets) comes
-//! from the pure-Rust `seccompiler` crate (rust-vmm). It cannot express a
-//! *range* of syscall numbers nor two different refusal errnos in one
-//! program, so a short hand-written block is spliced in right after
-//! seccompiler's arch check: `nr == -1 → ENOSYS` (a tracer's "skip"),
-//! x32 bit → kill, `nr > REVIEWED_UP_TO → ENOSYS`, `clone3 → ENOSYS`. The
-//! splice point is verified, so a change in seccompiler's layout is an error
-//! at [`SeccompFilter::default_profile`], not a silently wrong filter.
+//! The argument rules (`clone`, `personality`, `socket`, `ioctl`: conditions,
+//! masks, jump offsets) come from the pure-Rust `seccompiler` crate
+//! (rust-vmm), which also emits the arch check. It cannot express a *range*
+//! of syscall numbers nor more than one refusal errno per program, and it
+//! spends five instructions on every argument-less rule, so a hand-written
+//! block is spliced in right after its arch check: `nr == -1 → ENOSYS` (a
+//! tracer's "skip"), x32 bit → kill, `nr > REVIEWED_UP_TO → ENOSYS`,
+//! `clone3 → ENOSYS`, then one `jeq` per outright refusal → `EPERM`. The
+//! size matters because the kernel JITs the program on every install, i.e.
+//! on every spawn: seccompiler alone gave 441 instructions and 0.3 ms per
+//! install here, the spliced program about a third of both. The splice point
+//! is verified, so a change in seccompiler's layout is an error at
+//! [`SeccompFilter::default_profile`], not a silently wrong filter.
 //!
 //! [`SeccompFilter::install`] runs between fork and exec: it builds a
 //! `sock_fprog` on the stack over the prebuilt program and makes one raw
@@ -233,12 +238,12 @@ pub(crate) enum SeccompError {
         source: seccompiler::BackendError,
     },
     /// seccompiler's output no longer starts with the arch check this file
-    /// splices after.
+    /// splices after, or the hand-written block outgrew its jumps.
     #[error(
-        "the compiled seccomp program does not start with the expected arch check ({what}); seccompiler's output changed, pin it to the version in Cargo.toml"
+        "the seccomp program cannot be assembled ({what}); seccompiler's output or the rule table changed: pin seccompiler to the version in Cargo.toml and report it"
     )]
     Layout {
-        /// What did not match.
+        /// What did not fit.
         what: &'static str,
     },
 }
@@ -319,9 +324,10 @@ fn target_arch() -> Result<TargetArch, SeccompError> {
     }
 }
 
-/// The refusal rules: outright for the tables, by argument for `clone`,
-/// `personality`, `socket` and `ioctl`. Arguments are compared on their low
-/// 32 bits (`Dword`) because that is all the kernel reads of each of them.
+/// The refusals by argument, for `clone`, `personality`, `socket` and
+/// `ioctl` (the outright ones are in the hand-written block). Arguments are
+/// compared on their low 32 bits (`Dword`) because that is all the kernel
+/// reads of each of them.
 fn rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, SeccompError> {
     let compile = |source| SeccompError::Compile { source };
     let cond = |arg: u8, op: SeccompCmpOp, value: u64| {
@@ -329,8 +335,7 @@ fn rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, SeccompError> {
     };
     let rule = |conds: Vec<SeccompCondition>| SeccompRule::new(conds).map_err(compile);
 
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
-        DENIED_COMMON.iter().chain(DENIED_ARCH).map(|&(_, nr)| (nr, Vec::new())).collect();
+    let mut rules = BTreeMap::new();
 
     // clone(flags, ...): flags is argument 0 on x86_64 and arm64 alike.
     let clone = CLONE_NEW_FLAGS
@@ -353,15 +358,16 @@ fn rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, SeccompError> {
     rules.insert(
         libc::SYS_ioctl,
         vec![
-            rule(vec![cond(1, SeccompCmpOp::Eq, libc::TIOCSTI as u64)?])?,
-            rule(vec![cond(1, SeccompCmpOp::Eq, libc::TIOCLINUX as u64)?])?,
+            rule(vec![cond(1, SeccompCmpOp::Eq, libc::TIOCSTI)?])?,
+            rule(vec![cond(1, SeccompCmpOp::Eq, libc::TIOCLINUX)?])?,
         ],
     );
     Ok(rules)
 }
 
 // Classic BPF opcodes (linux/bpf_common.h) for the hand-written block.
-const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+/// `BPF_LD | BPF_W | BPF_ABS` (0x00 | 0x00 | 0x20).
+const BPF_LD_W_ABS: u16 = 0x20;
 const BPF_JMP_JA: u16 = 0x05;
 const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10;
 const BPF_JMP_JGT_K: u16 = 0x05 | 0x20;
@@ -379,6 +385,7 @@ const BPF_MAXINSNS: usize = 4096;
 enum Verdict {
     Enosys,
     Kill,
+    Eperm,
 }
 
 /// The checks of the hand-written block, in order: (jump opcode, operand, verdict).
@@ -388,6 +395,8 @@ fn prefix_checks() -> Vec<(u16, u32, Verdict)> {
     checks.push((BPF_JMP_JGE_K, X32_SYSCALL_BIT, Verdict::Kill));
     checks.push((BPF_JMP_JGT_K, REVIEWED_UP_TO, Verdict::Enosys));
     checks.push((BPF_JMP_JEQ_K, libc::SYS_clone3 as u32, Verdict::Enosys));
+    let denied = DENIED_COMMON.iter().chain(DENIED_ARCH);
+    checks.extend(denied.map(|&(_, nr)| (BPF_JMP_JEQ_K, nr as u32, Verdict::Eperm)));
     checks
 }
 
@@ -398,10 +407,14 @@ fn insn(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
 /// seccompiler's program with the hand-written block inserted after its
 /// three-instruction arch check (`ld arch; jeq AUDIT_ARCH, +1; ret KILL`).
 ///
-/// The block: `ld nr`, each check jumping forward to a shared `ret ENOSYS`
-/// or `ret KILL_PROCESS`, then `ja +2` over those two into seccompiler's
-/// rule chain (which loads `nr` itself). Every jump is forward and stays
-/// inside the block, so no offset in seccompiler's part changes.
+/// The block: `ld nr`, one jump per check to a shared `ret ENOSYS`,
+/// `ret KILL_PROCESS` or `ret EPERM`, then `ja +3` over those three into
+/// seccompiler's argument rules (which load `nr` themselves). Every jump is
+/// forward and lands inside the block, so no offset in seccompiler's part
+/// changes. Written by hand because seccompiler spends five instructions on
+/// each argument-less rule (`jeq; ja; ja; ret; ret`): its 441-instruction
+/// program took 0.3 ms to install (the kernel JITs it on every install, so
+/// on every spawn), this one a third of that (see the timing test).
 fn splice_prefix(
     compiled: &[seccompiler::sock_filter],
 ) -> Result<Vec<libc::sock_filter>, SeccompError> {
@@ -419,18 +432,24 @@ fn splice_prefix(
 
     let checks = prefix_checks();
     let n = checks.len();
-    let mut program = Vec::with_capacity(compiled.len() + n + 4);
+    let mut program = Vec::with_capacity(compiled.len() + n + 5);
     program.extend(head.iter().map(copy));
     program.push(insn(BPF_LD_W_ABS, 0, 0, SECCOMP_DATA_NR));
     for (i, &(code, k, verdict)) in checks.iter().enumerate() {
         // Between check i and `ret ENOSYS`: the n-i-1 later checks and the `ja`.
-        let to_enosys = (n - i) as u8;
-        let jt = if verdict == Verdict::Kill { to_enosys + 1 } else { to_enosys };
+        let to_enosys = n - i;
+        let jt = match verdict {
+            Verdict::Enosys => to_enosys,
+            Verdict::Kill => to_enosys + 1,
+            Verdict::Eperm => to_enosys + 2,
+        };
+        let jt = u8::try_from(jt).map_err(|_| SeccompError::Layout { what: "block too long" })?;
         program.push(insn(code, jt, 0, k));
     }
-    program.push(insn(BPF_JMP_JA, 0, 0, 2));
+    program.push(insn(BPF_JMP_JA, 0, 0, 3));
     program.push(insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32));
     program.push(insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_KILL_PROCESS));
+    program.push(insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32));
     program.extend(compiled[3..].iter().map(copy));
 
     if program.len() > BPF_MAXINSNS {
@@ -854,7 +873,7 @@ print("same pid" if f() == os.getpid() else "other")
         let (read_end, write_end): (OwnedFd, OwnedFd) = rustix::pipe::pipe().unwrap();
         let wfd = write_end.as_raw_fd();
         let f = filter();
-        let mut spawn = |walls: Walls| -> Duration {
+        let spawn = |walls: Walls| -> Duration {
             let mut cmd = Command::new("/bin/true");
             // SAFETY: raw syscalls and a stack buffer only.
             unsafe {
