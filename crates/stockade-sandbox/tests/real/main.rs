@@ -6,6 +6,7 @@
 mod deaths;
 mod errors;
 mod exec;
+mod hostile;
 mod lifecycle;
 mod support;
 mod walls;
