@@ -190,7 +190,9 @@ impl Agent {
     /// init, which forwards it to the agent's process group.
     pub fn signal_main(&self, signal: i32) -> Result<(), SandboxError> {
         match self.child.walled() {
-            Some(init) => init.signal(signal).map_err(|e| SandboxError::io("signal the init of", format!("box {}", self.box_name), e)),
+            Some(init) => init.signal(signal).map_err(|e| {
+                SandboxError::io("signal the init of", format!("box {}", self.box_name), e)
+            }),
             None => self.signal_all(signal),
         }
     }
@@ -209,7 +211,8 @@ impl Agent {
     /// the whole box. Returns only when the box is empty (or the kill gave up
     /// after 10 s, which is logged).
     pub async fn stop(&mut self, signal: i32, grace: Duration) -> StopOutcome {
-        let sent = if self.is_walled() { self.signal_main(signal) } else { self.signal_all(signal) };
+        let sent =
+            if self.is_walled() { self.signal_main(signal) } else { self.signal_all(signal) };
         if let Err(err) = sent {
             tracing::warn!(box_name = %self.box_name, %err, "could not signal the box");
         }

@@ -15,11 +15,7 @@ pub(crate) enum MainProc {
     /// The agent, spawned through `Command`.
     Plain(Child),
     /// A walled box's init.
-    Walled {
-        init: WalledChild,
-        stdout: Option<ChildStdout>,
-        stderr: Option<ChildStderr>,
-    },
+    Walled { init: WalledChild, stdout: Option<ChildStdout>, stderr: Option<ChildStderr> },
     /// Moved out while the agent is dropped.
     Gone,
 }

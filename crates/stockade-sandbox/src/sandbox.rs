@@ -11,16 +11,19 @@ use crate::backend::v1::V1;
 use crate::backend::v2::V2;
 use crate::backend::{Backend, Cgroup, Counters};
 use crate::detect::{Layout, detect};
+use crate::main_proc::MainProc;
 use crate::name::BoxName;
 use crate::rlimit::RlimitPlan;
 use crate::spawn::{PreExec, SpawnSpec, classify_spawn_error, command, resolve_program};
 use crate::spawn_hint::{TaskFacts, Use};
 use crate::spawner::Spawner;
-use crate::main_proc::MainProc;
 use crate::walls::exec::{BoxEntry, Registration, Registry};
 use crate::walls::process::WalledChild;
 use crate::walls::{BoxHold, WallsKit, clone, exec_start, launch_error, start};
-use crate::{BackendChoice, BackendKind, ExecProcess, ExecSpec, SandboxConfig, SandboxError, SpawnError, Walls};
+use crate::{
+    BackendChoice, BackendKind, ExecProcess, ExecSpec, SandboxConfig, SandboxError, SpawnError,
+    Walls,
+};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
@@ -67,7 +70,9 @@ impl Sandbox {
         }
         let spawner = Spawner::start(handle)?;
         let registry = Registry::default();
-        Ok(Sandbox { inner: Arc::new(Inner { backend, warnings, spawner, config, walls, registry }) })
+        Ok(Sandbox {
+            inner: Arc::new(Inner { backend, warnings, spawner, config, walls, registry }),
+        })
     }
 
     /// The backend in use.
@@ -210,7 +215,11 @@ impl Sandbox {
         let (main, entry_pidfd) = match (main, entry_pidfd) {
             (Ok(main), Ok(fd)) => (main, fd),
             (Err(e), _) | (_, Err(e)) => {
-                let err = boxed(SandboxError::io("watch the init of", format!("box {}", spec.box_name), e));
+                let err = boxed(SandboxError::io(
+                    "watch the init of",
+                    format!("box {}", spec.box_name),
+                    e,
+                ));
                 return Err(self.abandon(cgroup.as_ref(), err).await);
             }
         };
@@ -255,7 +264,12 @@ impl Sandbox {
             .unwrap_or_else(|p| p.into_inner())
             .get(&spec.pid)
             .cloned()
-            .ok_or_else(|| stranger(format!("pid {} is not the init of a walled box of this sandbox", spec.pid)))?;
+            .ok_or_else(|| {
+                stranger(format!(
+                    "pid {} is not the init of a walled box of this sandbox",
+                    spec.pid
+                ))
+            })?;
         let boxed = |source| SpawnError::Box { box_name: entry.box_name.clone(), source };
         if crate::walls::sys::pidfd_send_signal(entry.pidfd.as_raw_fd(), 0).is_err() {
             return Err(stranger(format!("the box {} has ended", entry.box_name)));
@@ -264,7 +278,8 @@ impl Sandbox {
         let cgroup = match self.kind() {
             BackendKind::None => None,
             _ => {
-                if !crate::walls::exec::in_box(spec.pid, &self.inner.config.parent, &entry.box_name) {
+                if !crate::walls::exec::in_box(spec.pid, &self.inner.config.parent, &entry.box_name)
+                {
                     return Err(stranger(format!(
                         "pid {} is no longer in the cgroup of box {}",
                         spec.pid, entry.box_name
@@ -283,22 +298,35 @@ impl Sandbox {
         let launched = match self.inner.spawner.run(move || clone::launch(launch)).await {
             Ok(Ok(launched)) => launched,
             Ok(Err(err)) => {
-                return Err(launch_error::spawn_error(&entry.box_name, &program, err, || match &cgroup {
-                    Some(c) => self.eagain_hint(c.as_ref()),
-                    None => String::new(),
+                return Err(launch_error::spawn_error(&entry.box_name, &program, err, || {
+                    match &cgroup {
+                        Some(c) => self.eagain_hint(c.as_ref()),
+                        None => String::new(),
+                    }
                 }));
             }
             Err(err) => return Err(boxed(err)),
         };
-        let io_err = |e| boxed(SandboxError::io("watch the exec in", format!("box {}", entry.box_name), e));
-        let relay = WalledChild::new(launched.pid, launched.pidfd, Some(ends.record)).map_err(io_err)?;
+        let io_err =
+            |e| boxed(SandboxError::io("watch the exec in", format!("box {}", entry.box_name), e));
+        let relay =
+            WalledChild::new(launched.pid, launched.pidfd, Some(ends.record)).map_err(io_err)?;
         let wrap = || -> std::io::Result<ExecProcess> {
             let pty_raw = ends.pty.as_ref().map(|fd| fd.as_raw_fd());
             Ok(ExecProcess {
                 relay,
-                stdin: ends.stdin.map(|fd| ChildStdin::from_std(std::process::ChildStdin::from(fd))).transpose()?,
-                stdout: ends.stdout.map(|fd| ChildStdout::from_std(std::process::ChildStdout::from(fd))).transpose()?,
-                stderr: ends.stderr.map(|fd| ChildStderr::from_std(std::process::ChildStderr::from(fd))).transpose()?,
+                stdin: ends
+                    .stdin
+                    .map(|fd| ChildStdin::from_std(std::process::ChildStdin::from(fd)))
+                    .transpose()?,
+                stdout: ends
+                    .stdout
+                    .map(|fd| ChildStdout::from_std(std::process::ChildStdout::from(fd)))
+                    .transpose()?,
+                stderr: ends
+                    .stderr
+                    .map(|fd| ChildStderr::from_std(std::process::ChildStderr::from(fd)))
+                    .transpose()?,
                 pty: ends.pty.map(crate::walls::exec::pty_master).transpose()?,
                 pty_raw,
             })

@@ -41,7 +41,10 @@ impl Spawner {
     }
 
     /// Spawn `command` on the spawner thread.
-    pub(crate) async fn spawn(&self, mut command: Command) -> Result<io::Result<Child>, SandboxError> {
+    pub(crate) async fn spawn(
+        &self,
+        mut command: Command,
+    ) -> Result<io::Result<Child>, SandboxError> {
         self.run(move || {
             let child = command.spawn();
             // Dropping the command closes the parent's copies of the

@@ -47,9 +47,27 @@ pub(crate) enum Stage {
 impl Stage {
     pub(crate) fn from_u32(n: u32) -> Option<Stage> {
         use Stage::*;
-        [Join, Stdio, Sync, BecomeRoot, Root, Hostname, Loopback, Rlimits, Cwd, NoNewPrivs, Bounding, User, Caps, ParentDeath, Seccomp, Setns, Exec]
-            .into_iter()
-            .find(|s| *s as u32 == n)
+        [
+            Join,
+            Stdio,
+            Sync,
+            BecomeRoot,
+            Root,
+            Hostname,
+            Loopback,
+            Rlimits,
+            Cwd,
+            NoNewPrivs,
+            Bounding,
+            User,
+            Caps,
+            ParentDeath,
+            Seccomp,
+            Setns,
+            Exec,
+        ]
+        .into_iter()
+        .find(|s| *s as u32 == n)
     }
 
     pub(crate) fn describe(self) -> &'static str {
@@ -123,7 +141,11 @@ impl ChildPlan {
 }
 
 fn raw(ret: libc::c_long) -> Result<(), Errno> {
-    if ret < 0 { Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)) } else { Ok(()) }
+    if ret < 0 {
+        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
+    } else {
+        Ok(())
+    }
 }
 
 /// The child's whole life: never returns. On failure it writes
@@ -199,14 +221,23 @@ fn steps(plan: &ChildPlan) -> Result<std::convert::Infallible, Failure> {
     }
     // SAFETY: prctl with integer arguments only.
     raw(unsafe {
-        libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0u64, 0u64, 0u64)
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0u64,
+            0u64,
+            0u64,
+        )
     } as libc::c_long)
     .map_err(at(Stage::Bounding))?;
     // SAFETY: raw credential syscalls; a null group list with length 0.
     unsafe {
-        raw(libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>())).map_err(at(Stage::User))?;
-        raw(libc::syscall(libc::SYS_setresgid, plan.gid, plan.gid, plan.gid)).map_err(at(Stage::User))?;
-        raw(libc::syscall(libc::SYS_setresuid, plan.uid, plan.uid, plan.uid)).map_err(at(Stage::User))?;
+        raw(libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()))
+            .map_err(at(Stage::User))?;
+        raw(libc::syscall(libc::SYS_setresgid, plan.gid, plan.gid, plan.gid))
+            .map_err(at(Stage::User))?;
+        raw(libc::syscall(libc::SYS_setresuid, plan.uid, plan.uid, plan.uid))
+            .map_err(at(Stage::User))?;
     }
     sys::capset(plan.keep_caps).map_err(at(Stage::Caps))?;
     if plan.parent_death {
@@ -217,6 +248,7 @@ fn steps(plan: &ChildPlan) -> Result<std::convert::Infallible, Failure> {
         super::install_seccomp(filter).map_err(at(Stage::Seccomp))?;
     }
     // SAFETY: the arrays were built by `seal` from strings the plan owns.
-    let errno = unsafe { sys::execveat_fd(plan.init_fd, plan.argv_ptrs.as_ptr(), plan.envp_ptrs.as_ptr()) };
+    let errno =
+        unsafe { sys::execveat_fd(plan.init_fd, plan.argv_ptrs.as_ptr(), plan.envp_ptrs.as_ptr()) };
     Err((Stage::Exec, 0, errno))
 }

@@ -54,7 +54,9 @@ pub(crate) enum LaunchError {
 impl LaunchError {
     pub(crate) fn errno(&self) -> Errno {
         match self {
-            LaunchError::Clone(e) | LaunchError::Agent(e) | LaunchError::Child { errno: e, .. } => *e,
+            LaunchError::Clone(e) | LaunchError::Agent(e) | LaunchError::Child { errno: e, .. } => {
+                *e
+            }
             LaunchError::Maps(e) => e.raw_os_error().unwrap_or(libc::EIO),
         }
     }
@@ -78,7 +80,8 @@ pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 
 /// Clone, map, release, and wait for the agent's exec.
 pub(crate) fn launch(launch: Launch) -> Result<Launched, LaunchError> {
-    let Launch { plan, clone_flags, id_base, child_side, sync_write, err_read, describe_op } = launch;
+    let Launch { plan, clone_flags, id_base, child_side, sync_write, err_read, describe_op } =
+        launch;
     // SAFETY: the child runs `child::run` only, which is async-signal-safe
     // and never returns.
     let (pid, pidfd) = unsafe { sys::clone_pidfd(clone_flags) }.map_err(LaunchError::Clone)?;
@@ -113,12 +116,14 @@ pub(crate) fn launch(launch: Launch) -> Result<Launched, LaunchError> {
     }
 }
 
-fn read_report(err_read: &OwnedFd, plan: &ChildPlan, describe_op: fn(&ChildPlan, u32) -> String) -> Result<(), LaunchError> {
+fn read_report(
+    err_read: &OwnedFd,
+    plan: &ChildPlan,
+    describe_op: fn(&ChildPlan, u32) -> String,
+) -> Result<(), LaunchError> {
     let mut msg = [0u8; 12];
-    let n = sys::read_full(err_read.as_raw_fd(), &mut msg).map_err(|e| LaunchError::Child {
-        what: "read the child's report".into(),
-        errno: e,
-    })?;
+    let n = sys::read_full(err_read.as_raw_fd(), &mut msg)
+        .map_err(|e| LaunchError::Child { what: "read the child's report".into(), errno: e })?;
     let word = |i: usize| u32::from_ne_bytes([msg[i], msg[i + 1], msg[i + 2], msg[i + 3]]);
     match n {
         0 => Ok(()),
@@ -126,8 +131,12 @@ fn read_report(err_read: &OwnedFd, plan: &ChildPlan, describe_op: fn(&ChildPlan,
         12 => {
             let stage = Stage::from_u32(word(0));
             let what = match stage {
-                Some(Stage::Root) => format!("{}: {}", Stage::Root.describe(), describe_op(plan, word(4))),
-                Some(Stage::Bounding) if word(4) != 0 => format!("drop capability {} from the bounding set", word(4)),
+                Some(Stage::Root) => {
+                    format!("{}: {}", Stage::Root.describe(), describe_op(plan, word(4)))
+                }
+                Some(Stage::Bounding) if word(4) != 0 => {
+                    format!("drop capability {} from the bounding set", word(4))
+                }
                 Some(s) => s.describe().to_string(),
                 None => format!("unknown step {}", word(0)),
             };
@@ -139,7 +148,10 @@ fn read_report(err_read: &OwnedFd, plan: &ChildPlan, describe_op: fn(&ChildPlan,
 
 /// Wait (blocking) for a process that is about to exit.
 pub(crate) fn reap(pidfd: &OwnedFd) {
-    let _ = rustix::process::waitid(rustix::process::WaitId::PidFd(pidfd.as_fd()), rustix::process::WaitIdOptions::EXITED);
+    let _ = rustix::process::waitid(
+        rustix::process::WaitId::PidFd(pidfd.as_fd()),
+        rustix::process::WaitIdOptions::EXITED,
+    );
 }
 
 /// Open (create, truncate) the exit record; `(daemon's read fd, child's dup)`.

@@ -78,22 +78,16 @@ pub struct PtyMaster {
     fd: AsyncFd<OwnedFd>,
 }
 
-impl PtyMaster {
-    fn io<T>(&self, f: impl FnOnce(i32) -> isize, ok: impl FnOnce(usize) -> T) -> io::Result<T> {
-        let n = f(self.fd.as_raw_fd());
-        if n < 0 { Err(io::Error::last_os_error()) } else { Ok(ok(n as usize)) }
-    }
-}
-
 impl AsyncRead for PtyMaster {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         loop {
             let mut guard = std::task::ready!(self.fd.poll_read_ready(cx))?;
             let unfilled = buf.initialize_unfilled();
-            // SAFETY: read(2) into the initialized, unfilled part of `buf`.
-            let res = guard.try_io(|_| {
-                self.io(|fd| unsafe { libc::read(fd, unfilled.as_mut_ptr().cast(), unfilled.len()) }, |n| n)
-            });
+            let res = guard.try_io(|fd| Ok(rustix::io::read(fd.get_ref(), &mut *unfilled)?));
             match res {
                 Ok(Ok(n)) => {
                     buf.advance(n);
@@ -109,11 +103,14 @@ impl AsyncRead for PtyMaster {
 }
 
 impl AsyncWrite for PtyMaster {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
         loop {
             let mut guard = std::task::ready!(self.fd.poll_write_ready(cx))?;
-            // SAFETY: write(2) of a live slice.
-            match guard.try_io(|_| self.io(|fd| unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) }, |n| n)) {
+            match guard.try_io(|fd| Ok(rustix::io::write(fd.get_ref(), data)?)) {
                 Ok(res) => return Poll::Ready(res),
                 Err(_would_block) => continue,
             }

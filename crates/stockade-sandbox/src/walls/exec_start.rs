@@ -35,7 +35,8 @@ pub(crate) fn prepare(
         reason,
         hint: hint.into(),
     };
-    let setup = |what: &str, e: std::io::Error| invalid(format!("exec: {what}: {e}"), "see the OS error");
+    let setup =
+        |what: &str, e: std::io::Error| invalid(format!("exec: {what}: {e}"), "see the OS error");
     if spec.argv.is_empty() {
         return Err(invalid("exec argv is empty".into(), "give the command to run, e.g. [\"sh\"]"));
     }
@@ -45,14 +46,20 @@ pub(crate) fn prepare(
         env.push((k.clone(), v.clone()));
     }
     // Resolve the program as a spawn would, against the box's root and PATH.
-    let as_spawn = SpawnSpec { box_name: box_name.clone(), argv: spec.argv.clone(), env: env.clone(), ..SpawnSpec::default() };
+    let as_spawn = SpawnSpec {
+        box_name: box_name.clone(),
+        argv: spec.argv.clone(),
+        env: env.clone(),
+        ..SpawnSpec::default()
+    };
     let checked = &entry.checked;
     let program = resolve::program(&as_spawn, &checked.walls, &checked.root)?;
     let nul = || invalid("exec argv, env or cwd contains a NUL byte".into(), "remove the NUL byte");
 
     let (report_r, report_w) = clone::pipe().map_err(|e| setup("error pipe", e))?;
     let record = super::exec::record_memfd().map_err(|e| setup("exit record", e))?;
-    let record_child = clone::high(record.try_clone().map_err(|e| setup("dup", e))?).map_err(|e| setup("dup", e))?;
+    let record_child = clone::high(record.try_clone().map_err(|e| setup("dup", e))?)
+        .map_err(|e| setup("dup", e))?;
     let mut child_side = Vec::new();
     let mut ends = ExecEnds { stdin: None, stdout: None, stderr: None, pty: None, record };
     let stdio: [i32; 3];
@@ -70,8 +77,10 @@ pub(crate) fn prepare(
         child_side.extend([in_r, out_w, err_w]);
         (ends.stdin, ends.stdout, ends.stderr) = (Some(in_w), Some(out_r), Some(err_r));
     }
-    let join: Vec<OwnedFd> = join.into_iter().map(clone::high).collect::<Result<_, _>>().map_err(|e| setup("dup", e))?;
-    let pidfd = clone::high(entry.pidfd.try_clone().map_err(|e| setup("dup", e))?).map_err(|e| setup("dup", e))?;
+    let join: Vec<OwnedFd> =
+        join.into_iter().map(clone::high).collect::<Result<_, _>>().map_err(|e| setup("dup", e))?;
+    let pidfd = clone::high(entry.pidfd.try_clone().map_err(|e| setup("dup", e))?)
+        .map_err(|e| setup("dup", e))?;
 
     let mut argv = vec![c"stockade-init".to_owned()];
     if spec.tty {
@@ -82,9 +91,17 @@ pub(crate) fn prepare(
     for a in &spec.argv {
         argv.push(cstr(a.as_bytes()).ok_or_else(nul)?);
     }
-    let envp = env.iter().map(|(k, v)| cstr(format!("{k}={v}").as_bytes())).collect::<Option<Vec<_>>>().ok_or_else(nul)?;
+    let envp = env
+        .iter()
+        .map(|(k, v)| cstr(format!("{k}={v}").as_bytes()))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(nul)?;
     let cwd: PathBuf = spec.cwd.clone().unwrap_or_else(|| entry.cwd.clone());
-    let mut flags = libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
+    let mut flags = libc::CLONE_NEWUSER
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWUTS;
     if checked.walls.network == Network::None {
         flags |= libc::CLONE_NEWNET;
     }

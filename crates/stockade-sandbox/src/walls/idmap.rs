@@ -72,7 +72,9 @@ pub(crate) fn probe() -> Result<(), String> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     let result = userns((0, 65_534), (0, 65_534))
         .map_err(|e| format!("user namespace for the idmap: {e}"))
-        .and_then(|ns| tree(&dir, &ns).map(drop).map_err(|e| format!("idmap {}: {e}", dir.display())));
+        .and_then(|ns| {
+            tree(&dir, &ns).map(drop).map_err(|e| format!("idmap {}: {e}", dir.display()))
+        });
     let _ = std::fs::remove_dir(&dir);
     result
 }

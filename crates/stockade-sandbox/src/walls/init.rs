@@ -19,10 +19,15 @@ pub(crate) struct InitImage {
 
 impl InitImage {
     pub(crate) fn load() -> Result<InitImage, SandboxError> {
-        let fail = |e: std::io::Error| SandboxError::io("write the box init into", "memfd:stockade-init", e);
+        let fail = |e: std::io::Error| {
+            SandboxError::io("write the box init into", "memfd:stockade-init", e)
+        };
         // SAFETY: memfd_create with a static name; the fd is owned below.
         let raw = unsafe {
-            libc::memfd_create(c"stockade-init".as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
+            libc::memfd_create(
+                c"stockade-init".as_ptr(),
+                libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+            )
         };
         if raw < 0 {
             return Err(fail(std::io::Error::last_os_error()));
@@ -31,7 +36,8 @@ impl InitImage {
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let mut file = std::fs::File::from(fd);
         file.write_all(INIT).map_err(fail)?;
-        let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
+        let seals =
+            libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
         // SAFETY: fcntl on an fd we own.
         if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
             return Err(fail(std::io::Error::last_os_error()));

@@ -12,7 +12,12 @@ use crate::spawn::classify_spawn_error;
 
 /// The spawn error for `err` while starting `program` in `box_name`.
 /// `eagain_hint` names the limit that bound when the errno is EAGAIN.
-pub(crate) fn spawn_error(box_name: &str, program: &Path, err: LaunchError, eagain_hint: impl FnOnce() -> String) -> SpawnError {
+pub(crate) fn spawn_error(
+    box_name: &str,
+    program: &Path,
+    err: LaunchError,
+    eagain_hint: impl FnOnce() -> String,
+) -> SpawnError {
     let errno = err.errno();
     let source = io::Error::from_raw_os_error(errno);
     let (kind, hint) = match &err {
@@ -38,5 +43,11 @@ pub(crate) fn spawn_error(box_name: &str, program: &Path, err: LaunchError, eaga
             format!("building the box's walls failed at: {what}; run `stockade doctor` to see what this host supports, or use isolation = \"none\""),
         ),
     };
-    SpawnError::Exec { box_name: box_name.to_string(), program: program.display().to_string(), kind, hint, source }
+    SpawnError::Exec {
+        box_name: box_name.to_string(),
+        program: program.display().to_string(),
+        kind,
+        hint,
+        source,
+    }
 }

@@ -18,8 +18,8 @@ pub(crate) mod exec;
 pub(crate) mod exec_start;
 pub(crate) mod idmap;
 pub(crate) mod ids;
-pub(crate) mod launch_error;
 pub(crate) mod init;
+pub(crate) mod launch_error;
 pub(crate) mod plan;
 pub(crate) mod process;
 pub(crate) mod resolve;
@@ -154,7 +154,10 @@ pub(crate) struct WallsKit {
 
 impl WallsKit {
     /// Prepare once; what this host lacks goes into `warnings`.
-    pub(crate) fn new(range: IdRange, warnings: &mut Vec<String>) -> Result<WallsKit, SandboxError> {
+    pub(crate) fn new(
+        range: IdRange,
+        warnings: &mut Vec<String>,
+    ) -> Result<WallsKit, SandboxError> {
         let init = init::InitImage::load()?;
         let host_root = plan::root_entries(std::path::Path::new("/"))
             .map_err(|e| SandboxError::io("list", "/", e))?;

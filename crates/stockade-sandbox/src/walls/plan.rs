@@ -28,7 +28,9 @@ use std::os::fd::RawFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 
-use super::sys::{self, Errno, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
+use super::sys::{
+    self, Errno, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY,
+};
 
 /// Top-level names the box gets its own version of.
 pub(crate) const REPLACED: [&str; 6] = ["proc", "sys", "dev", "tmp", "run", "workspace"];
@@ -77,12 +79,31 @@ pub(crate) fn root_entries(root: &Path) -> io::Result<Vec<RootEntry>> {
 pub(crate) enum Op {
     Mkdir(CString),
     Touch(CString),
-    Symlink { target: CString, link: CString },
-    Mount { source: Option<CString>, target: CString, fstype: Option<CString>, flags: u64, data: Option<CString> },
-    SetAttr { path: CString, set: u64, recursive: bool },
-    Move { fd: RawFd, target: CString },
+    Symlink {
+        target: CString,
+        link: CString,
+    },
+    Mount {
+        source: Option<CString>,
+        target: CString,
+        fstype: Option<CString>,
+        flags: u64,
+        data: Option<CString>,
+    },
+    SetAttr {
+        path: CString,
+        set: u64,
+        recursive: bool,
+    },
+    Move {
+        fd: RawFd,
+        target: CString,
+    },
     Chdir(CString),
-    Pivot { new_root: CString, put_old: CString },
+    Pivot {
+        new_root: CString,
+        put_old: CString,
+    },
     Detach(CString),
 }
 
@@ -195,7 +216,13 @@ pub(crate) fn build(spec: &RootSpec<'_>) -> Vec<Op> {
         set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | extra,
         recursive: true,
     };
-    ops.push(Op::Mount { source: None, target: c("/"), fstype: None, flags: libc::MS_REC | libc::MS_PRIVATE, data: None });
+    ops.push(Op::Mount {
+        source: None,
+        target: c("/"),
+        fstype: None,
+        flags: libc::MS_REC | libc::MS_PRIVATE,
+        data: None,
+    });
     ops.push(tmpfs(c("/tmp"), libc::MS_NODEV, "mode=0755,size=64k".into()));
     ops.push(Op::Chdir(c("/tmp")));
     ops.push(Op::Mkdir(c("newroot")));
@@ -235,7 +262,11 @@ pub(crate) fn build(spec: &RootSpec<'_>) -> Vec<Op> {
     });
     for masked in ["kcore", "sysrq-trigger", "keys", "timer_list"] {
         if Path::new("/proc").join(masked).exists() {
-            ops.push(bind(c("/oldroot/dev/null"), c(format!("/newroot/proc/{masked}")), libc::MS_BIND));
+            ops.push(bind(
+                c("/oldroot/dev/null"),
+                c(format!("/newroot/proc/{masked}")),
+                libc::MS_BIND,
+            ));
         }
     }
     for read_only in ["sys", "bus", "fs", "irq"] {
@@ -284,7 +315,11 @@ pub(crate) fn build(spec: &RootSpec<'_>) -> Vec<Op> {
         ops.push(Op::Symlink { target: c(to), link: c(format!("/newroot/dev/{link}")) });
     }
     ops.push(Op::Mkdir(c("/newroot/dev/shm")));
-    ops.push(tmpfs(c("/newroot/dev/shm"), libc::MS_NODEV, format!("mode=1777,size={}", spec.tmp_size)));
+    ops.push(tmpfs(
+        c("/newroot/dev/shm"),
+        libc::MS_NODEV,
+        format!("mode=1777,size={}", spec.tmp_size),
+    ));
 
     ops.push(Op::Mkdir(c("/newroot/tmp")));
     ops.push(tmpfs(c("/newroot/tmp"), libc::MS_NODEV, format!("mode=1777,size={}", spec.tmp_size)));
@@ -314,13 +349,21 @@ pub(crate) fn build(spec: &RootSpec<'_>) -> Vec<Op> {
     for (path, is_dir) in spec.hide {
         let target = under("/newroot", path);
         ops.push(if *is_dir {
-            tmpfs(target, libc::MS_RDONLY | libc::MS_NODEV | libc::MS_NOEXEC, "mode=0555,size=4k".into())
+            tmpfs(
+                target,
+                libc::MS_RDONLY | libc::MS_NODEV | libc::MS_NOEXEC,
+                "mode=0555,size=4k".into(),
+            )
         } else {
             bind(c("/oldroot/dev/null"), target, libc::MS_BIND)
         });
     }
 
-    ops.push(Op::SetAttr { path: c("/newroot"), set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, recursive: false });
+    ops.push(Op::SetAttr {
+        path: c("/newroot"),
+        set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID,
+        recursive: false,
+    });
     ops.push(Op::Detach(c("/oldroot")));
     ops.push(Op::Chdir(c("/newroot")));
     ops.push(Op::Pivot { new_root: c("."), put_old: c(".") });

@@ -17,7 +17,8 @@ use super::{BoxUser, Walls};
 use crate::{SpawnError, SpawnSpec};
 
 /// The PATH a walled box gets when its env has none.
-pub(crate) const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(crate) const DEFAULT_PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 fn invalid(spec: &SpawnSpec, reason: String, hint: impl Into<String>) -> SpawnError {
     SpawnError::InvalidSpec { box_name: spec.box_name.clone(), reason, hint: hint.into() }
@@ -69,12 +70,17 @@ pub(crate) fn host_view(path: &Path, root: &Path, walls: &Walls) -> Option<PathB
 /// Metadata of a box path, with symlinks resolved inside the box root (a
 /// rootfs's absolute links point into the rootfs, not the host).
 fn box_metadata(path: &Path, root: &Path, walls: &Walls) -> io::Result<std::fs::Metadata> {
-    let host = host_view(path, root, walls).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
+    let host =
+        host_view(path, root, walls).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
     if root == Path::new("/") || !host.starts_with(root) {
         return std::fs::metadata(host);
     }
     let rel = host.strip_prefix(root).unwrap_or(&host);
-    let dir = rustix::fs::open(root, rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY, rustix::fs::Mode::empty())?;
+    let dir = rustix::fs::open(
+        root,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY,
+        rustix::fs::Mode::empty(),
+    )?;
     let fd = rustix::fs::openat2(
         &dir,
         rel,
@@ -82,7 +88,7 @@ fn box_metadata(path: &Path, root: &Path, walls: &Walls) -> io::Result<std::fs::
         rustix::fs::Mode::empty(),
         rustix::fs::ResolveFlags::IN_ROOT,
     )?;
-    std::fs::File::from(std::os::fd::OwnedFd::from(fd)).metadata()
+    std::fs::File::from(fd).metadata()
 }
 
 /// The program `argv[0]` is inside the box, found in the box env's `PATH`
@@ -122,7 +128,8 @@ pub(crate) fn program(spec: &SpawnSpec, walls: &Walls, root: &Path) -> Result<Pa
             )),
         };
     }
-    let path_var = spec.env.iter().rev().find(|(k, _)| k == "PATH").map_or(DEFAULT_PATH, |(_, v)| v.as_str());
+    let path_var =
+        spec.env.iter().rev().find(|(k, _)| k == "PATH").map_or(DEFAULT_PATH, |(_, v)| v.as_str());
     let mut not_executable = None;
     for dir in path_var.split(':').filter(|d| d.starts_with('/')) {
         let candidate = Path::new(dir).join(argv0);
@@ -145,7 +152,9 @@ pub(crate) fn program(spec: &SpawnSpec, walls: &Walls, root: &Path) -> Result<Pa
             SpawnErrorKind::NotFound,
             argv0.clone(),
             libc::ENOENT,
-            format!("no `{argv0}` {where_} in PATH={path_var}; install it there or give an absolute path"),
+            format!(
+                "no `{argv0}` {where_} in PATH={path_var}; install it there or give an absolute path"
+            ),
         ),
     })
 }
@@ -184,9 +193,17 @@ pub(crate) fn user(spec: &SpawnSpec, walls: &Walls, root: &Path) -> Result<(u32,
 }
 
 /// One checked bind: its source is a directory (else a file).
-pub(crate) fn mount_source(spec: &SpawnSpec, walls: &Walls, root: &Path, index: usize) -> Result<bool, SpawnError> {
+pub(crate) fn mount_source(
+    spec: &SpawnSpec,
+    walls: &Walls,
+    root: &Path,
+    index: usize,
+) -> Result<bool, SpawnError> {
     let m = &walls.mounts[index];
-    if !m.target.is_absolute() || m.target == Path::new("/") || m.target.components().any(|c| c == Component::ParentDir) {
+    if !m.target.is_absolute()
+        || m.target == Path::new("/")
+        || m.target.components().any(|c| c == Component::ParentDir)
+    {
         return Err(invalid(
             spec,
             format!("mount target {} is not an absolute path below /", m.target.display()),
@@ -200,7 +217,8 @@ pub(crate) fn mount_source(spec: &SpawnSpec, walls: &Walls, root: &Path, index: 
             "create the source directory on the host first, or remove the mount",
         )
     })?;
-    let first = m.target.components().nth(1).map(|c| c.as_os_str().as_bytes().to_vec()).unwrap_or_default();
+    let first =
+        m.target.components().nth(1).map(|c| c.as_os_str().as_bytes().to_vec()).unwrap_or_default();
     let top_level = m.target.components().count() == 2;
     let in_replaced = REPLACED.iter().any(|r| r.as_bytes() == first.as_slice());
     if !top_level && !in_replaced {
@@ -219,7 +237,11 @@ pub(crate) fn mount_source(spec: &SpawnSpec, walls: &Walls, root: &Path, index: 
     } else if in_replaced && !top_level && first != b"tmp" && first != b"workspace" {
         return Err(invalid(
             spec,
-            format!("mount target {} is inside the box's own /{}", m.target.display(), String::from_utf8_lossy(&first)),
+            format!(
+                "mount target {} is inside the box's own /{}",
+                m.target.display(),
+                String::from_utf8_lossy(&first)
+            ),
             "mount below /tmp, /workspace or a new top-level path",
         ));
     }

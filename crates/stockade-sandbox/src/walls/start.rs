@@ -60,7 +60,10 @@ pub(crate) fn check(spec: &SpawnSpec, walls: &Walls) -> Result<Checked, SpawnErr
         ));
     }
     if walls.tmp_size == 0 {
-        return Err(invalid("tmp size 0".into(), "give /tmp a size, e.g. 256MiB (tmpfs treats 0 as unlimited)"));
+        return Err(invalid(
+            "tmp size 0".into(),
+            "give /tmp a size, e.g. 256MiB (tmpfs treats 0 as unlimited)",
+        ));
     }
     if let Some(cwd) = &spec.cwd
         && !cwd.is_absolute()
@@ -75,13 +78,14 @@ pub(crate) fn check(spec: &SpawnSpec, walls: &Walls) -> Result<Checked, SpawnErr
     let mount_dirs = (0..walls.mounts.len())
         .map(|i| resolve::mount_source(spec, walls, &root, i))
         .collect::<Result<Vec<_>, _>>()?;
+    let program = resolve::program(spec, walls, &root)?;
+    // Created only once every check passed (it is kept, never removed).
     std::fs::create_dir_all(&walls.workspace).map_err(|e| {
         invalid(
             format!("cannot create the workspace {}: {e}", walls.workspace.display()),
             "check that the daemon can write the workspace's parent directory",
         )
     })?;
-    let program = resolve::program(spec, walls, &root)?;
     let hides = resolve::visible_hides(walls);
     Ok(Checked { walls: walls.clone(), root, program, uid, gid, mount_dirs, hides })
 }
@@ -110,7 +114,8 @@ pub(crate) fn prepare(
     for (m, &is_dir) in walls.mounts.iter().zip(&checked.mount_dirs) {
         let mut idmapped = None;
         if !m.read_only && kit.idmap_ok {
-            let owner = std::fs::metadata(&m.source).map_err(|e| setup(format!("stat {}", m.source.display()), e))?;
+            let owner = std::fs::metadata(&m.source)
+                .map_err(|e| setup(format!("stat {}", m.source.display()), e))?;
             let ns = idmap::userns((owner.uid(), host_uid), (owner.gid(), host_gid))
                 .map_err(|e| setup("make the idmap user namespace".into(), e))?;
             let tree = idmap::tree(&m.source, &ns)
@@ -131,7 +136,8 @@ pub(crate) fn prepare(
     let entries = match &walls.rootfs {
         None => &kit.host_root[..],
         Some(r) => {
-            entries_owned = plan::root_entries(r).map_err(|e| setup(format!("list rootfs {}", r.display()), e))?;
+            entries_owned = plan::root_entries(r)
+                .map_err(|e| setup(format!("list rootfs {}", r.display()), e))?;
             &entries_owned[..]
         }
     };
@@ -157,8 +163,11 @@ pub(crate) fn prepare(
     let record_path = walls.exit_record_path();
     let (record, record_child) = clone::exit_record(&record_path)
         .map_err(|e| setup(format!("create the exit record {}", record_path.display()), e))?;
-    let join: Vec<OwnedFd> =
-        join.into_iter().map(clone::high).collect::<Result<_, _>>().map_err(|e| setup("dup".into(), e))?;
+    let join: Vec<OwnedFd> = join
+        .into_iter()
+        .map(clone::high)
+        .collect::<Result<_, _>>()
+        .map_err(|e| setup("dup".into(), e))?;
 
     let raw = std::os::fd::AsRawFd::as_raw_fd;
     let hostname = cstring(spec, "hostname", walls.hostname.as_bytes())?;
@@ -205,7 +214,11 @@ pub(crate) fn prepare(
         envp_ptrs: Vec::new(),
     };
     plan.seal();
-    let mut flags = (libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS) as u64;
+    let mut flags = (libc::CLONE_NEWUSER
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWUTS) as u64;
     if walls.network == Network::None {
         flags |= libc::CLONE_NEWNET as u64;
     }
@@ -219,7 +232,9 @@ pub(crate) fn prepare(
         sync_write: Some(sync_w),
         err_read: report_r,
         describe_op: |plan, index| match &plan.entry {
-            Entry::Spawn { ops, .. } => ops.get(index as usize).map_or_else(|| format!("step {index}"), |op| op.describe()),
+            Entry::Spawn { ops, .. } => {
+                ops.get(index as usize).map_or_else(|| format!("step {index}"), |op| op.describe())
+            }
             Entry::Join { .. } => format!("step {index}"),
         },
     };

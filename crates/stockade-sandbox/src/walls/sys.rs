@@ -84,7 +84,13 @@ pub(crate) fn mount(
     let ptr = |s: Option<&CStr>| s.map_or(std::ptr::null(), |s| s.as_ptr());
     // SAFETY: every pointer is a live NUL-terminated string or null.
     let ret = unsafe {
-        libc::mount(ptr(source), target.as_ptr(), ptr(fstype), flags as libc::c_ulong, ptr(data).cast())
+        libc::mount(
+            ptr(source),
+            target.as_ptr(),
+            ptr(fstype),
+            flags as libc::c_ulong,
+            ptr(data).cast(),
+        )
     };
     check(ret as c_long).map(drop)
 }
@@ -289,9 +295,9 @@ pub(crate) fn loopback_up() -> Result<(), Errno> {
     // SAFETY: socket/ioctl/close on a local buffer laid out as `struct ifreq`
     // (16-byte name, then the flags short), 40 bytes.
     unsafe {
-        let sock = check(
-            libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) as c_long,
-        )? as RawFd;
+        let sock =
+            check(libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) as c_long)?
+                as RawFd;
         let mut ifr = [0u8; 40];
         ifr[..2].copy_from_slice(b"lo");
         let flags = (libc::IFF_UP | libc::IFF_RUNNING) as i16;

@@ -10,8 +10,11 @@ use crate::support::{MIB, TestTree};
 
 async fn exit_3_is_exited_3(w: bool) {
     let Some(tree) = TestTree::new(&format!("{}exit3", if w { "w" } else { "" })) else { return };
-    let mut agent =
-        tree.sandbox.spawn(tree.spec(w, "e/1", &["sh", "-c", "exit 3"], Limits::default())).await.unwrap();
+    let mut agent = tree
+        .sandbox
+        .spawn(tree.spec(w, "e/1", &["sh", "-c", "exit 3"], Limits::default()))
+        .await
+        .unwrap();
     let status = agent.wait().await.unwrap();
     let death = agent.finish(status, EndReason::Exited).await;
     assert_eq!(death.cause, ExitCause::Exited { code: 3 });
@@ -25,8 +28,11 @@ async fn exit_3_is_exited_3(w: bool) {
 async fn sigsegv_is_signaled_11_with_the_core_flag(w: bool) {
     let Some(tree) = TestTree::new(&format!("{}segv", if w { "w" } else { "" })) else { return };
     let no_core = Limits { core: Some(0), ..Limits::default() };
-    let mut agent =
-        tree.sandbox.spawn(tree.spec(w, "s/1", &["sh", "-c", "kill -SEGV $$"], no_core)).await.unwrap();
+    let mut agent = tree
+        .sandbox
+        .spawn(tree.spec(w, "s/1", &["sh", "-c", "kill -SEGV $$"], no_core))
+        .await
+        .unwrap();
     let status = agent.wait().await.unwrap();
     let death = agent.finish(status, EndReason::Exited).await;
     assert_eq!(death.cause, ExitCause::Signaled { signal: 11, core_dumped: false });
@@ -38,7 +44,9 @@ async fn sigsegv_is_signaled_11_with_the_core_flag(w: bool) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut s = tree.spec(w, "s/2",
+    let mut s = tree.spec(
+        w,
+        "s/2",
         &["sh", "-c", "kill -SEGV $$"],
         Limits { core: Some(64 * MIB), ..Limits::default() },
     );
@@ -57,7 +65,8 @@ async fn a_memory_hog_is_oom_killed_and_noticed_while_it_happens(w: bool) {
     let Some(tree) = TestTree::new(&format!("{}oom", if w { "w" } else { "" })) else { return };
     let limits = Limits { memory: Some(32 * MIB), pids: Some(16), ..Limits::default() };
     // tail buffers /dev/zero forever looking for a newline: one process that only grows.
-    let mut agent = tree.sandbox.spawn(tree.spec(w, "hog", &["tail", "/dev/zero"], limits)).await.unwrap();
+    let mut agent =
+        tree.sandbox.spawn(tree.spec(w, "hog", &["tail", "/dev/zero"], limits)).await.unwrap();
     let count = tokio::time::timeout(Duration::from_secs(60), agent.oom_notified())
         .await
         .expect("no OOM notification");
@@ -75,7 +84,9 @@ async fn a_memory_hog_is_oom_killed_and_noticed_while_it_happens(w: bool) {
 }
 
 async fn a_helper_oom_killed_under_an_agent_that_exits_0_is_a_side_fact(w: bool) {
-    let Some(tree) = TestTree::new(&format!("{}oomhelper", if w { "w" } else { "" })) else { return };
+    let Some(tree) = TestTree::new(&format!("{}oomhelper", if w { "w" } else { "" })) else {
+        return;
+    };
     let limits = Limits { memory: Some(32 * MIB), pids: Some(16), ..Limits::default() };
     let mut agent = tree
         .sandbox
@@ -100,13 +111,16 @@ async fn a_helper_oom_killed_under_an_agent_that_exits_0_is_a_side_fact(w: bool)
 }
 
 async fn a_fork_bomb_hits_pids_limit_and_the_host_stays_responsive(w: bool) {
-    let Some(tree) = TestTree::new(&format!("{}forkbomb", if w { "w" } else { "" })) else { return };
+    let Some(tree) = TestTree::new(&format!("{}forkbomb", if w { "w" } else { "" })) else {
+        return;
+    };
     let limits =
         Limits { pids: Some(64), memory: Some(128 * MIB), cpus: Some(0.5), ..Limits::default() };
     // The classic bomb, then a fork loop in the main process: it fails (exit 2)
     // as soon as the box is full.
     let script = "bomb() { bomb | bomb & }; bomb; while :; do sleep 30 & done";
-    let mut agent = tree.sandbox.spawn(tree.spec(w, "bomb", &["sh", "-c", script], limits)).await.unwrap();
+    let mut agent =
+        tree.sandbox.spawn(tree.spec(w, "bomb", &["sh", "-c", script], limits)).await.unwrap();
     let status = tokio::time::timeout(Duration::from_secs(60), agent.wait())
         .await
         .expect("main never failed")

@@ -16,7 +16,8 @@ fn cgroups(pid: u32) -> String {
 #[tokio::test]
 async fn exec_joins_the_box_and_reports_the_exact_status() {
     let Some(tree) = TestTree::new("wexec") else { return };
-    let mut s = tree.spec(true, "x/1", &["sleep", "30"], Limits { pids: Some(32), ..Limits::default() });
+    let mut s =
+        tree.spec(true, "x/1", &["sleep", "30"], Limits { pids: Some(32), ..Limits::default() });
     s.env.push(("BOX_VAR".into(), "from-the-box".into()));
     let mut agent = tree.sandbox.spawn(s).await.unwrap();
     let script = r#"
@@ -58,7 +59,11 @@ async fn exec_joins_the_box_and_reports_the_exact_status() {
     // A long exec dies with the box.
     let mut long = tree
         .sandbox
-        .exec(ExecSpec { pid: agent.pid(), argv: vec!["sleep".into(), "60".into()], ..ExecSpec::default() })
+        .exec(ExecSpec {
+            pid: agent.pid(),
+            argv: vec!["sleep".into(), "60".into()],
+            ..ExecSpec::default()
+        })
         .await
         .unwrap();
     let outcome = agent.stop(libc::SIGKILL, Duration::from_millis(100)).await;
@@ -68,19 +73,30 @@ async fn exec_joins_the_box_and_reports_the_exact_status() {
     assert!(ended.is_ok(), "the exec outlived its box");
 
     // The box is gone: its pid is no longer a door.
-    let err = tree.sandbox.exec(ExecSpec { pid: relay, argv: vec!["true".into()], ..ExecSpec::default() }).await;
+    let err = tree
+        .sandbox
+        .exec(ExecSpec { pid: relay, argv: vec!["true".into()], ..ExecSpec::default() })
+        .await;
     assert!(err.is_err());
 }
 
 #[tokio::test]
 async fn exec_with_a_tty_and_strangers_are_refused() {
     let Some(tree) = TestTree::new("wexectty") else { return };
-    let mut agent = tree.sandbox.spawn(tree.spec(true, "t/1", &["sleep", "30"], Limits::default())).await.unwrap();
+    let mut agent = tree
+        .sandbox
+        .spawn(tree.spec(true, "t/1", &["sleep", "30"], Limits::default()))
+        .await
+        .unwrap();
     let mut exec = tree
         .sandbox
         .exec(ExecSpec {
             pid: agent.pid(),
-            argv: vec!["sh".into(), "-c".into(), "test -t 0 && read go && stty size; exit 3".into()],
+            argv: vec![
+                "sh".into(),
+                "-c".into(),
+                "test -t 0 && read go && stty size; exit 3".into(),
+            ],
             tty: true,
             ..ExecSpec::default()
         })
@@ -97,7 +113,11 @@ async fn exec_with_a_tty_and_strangers_are_refused() {
 
     // This test process is no box of the sandbox: refused, nothing started.
     let me = std::process::id();
-    let err = tree.sandbox.exec(ExecSpec { pid: me, argv: vec!["true".into()], ..ExecSpec::default() }).await.unwrap_err();
+    let err = tree
+        .sandbox
+        .exec(ExecSpec { pid: me, argv: vec!["true".into()], ..ExecSpec::default() })
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("not the init of a walled box"), "{err}");
     let outcome = agent.stop(libc::SIGTERM, Duration::from_secs(5)).await;
     agent.finish(outcome.status, EndReason::Stopped).await;

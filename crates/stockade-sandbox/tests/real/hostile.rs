@@ -40,7 +40,12 @@ impl Drop for Sleeper {
 }
 
 fn box_spec(tree: &TestTree, name: &str, script: &str) -> SpawnSpec {
-    let mut s = tree.spec(true, name, &["sh", "-c", script], Limits { pids: Some(64), memory: Some(256 << 20), ..Limits::default() });
+    let mut s = tree.spec(
+        true,
+        name,
+        &["sh", "-c", script],
+        Limits { pids: Some(64), memory: Some(256 << 20), ..Limits::default() },
+    );
     s.env.push(("PY".into(), PY.into()));
     s
 }
@@ -57,14 +62,18 @@ async fn the_box_cannot_leave_its_cgroup() {
     let s = box_spec(&tree, "c/1", &script);
     let done = s.walls.as_ref().unwrap().workspace.join("done");
     let mut agent = tree.sandbox.spawn(s).await.unwrap();
-    assert!(wait_until(Duration::from_secs(10), || done.exists()).await, "the attempts never finished");
+    assert!(
+        wait_until(Duration::from_secs(10), || done.exists()).await,
+        "the attempts never finished"
+    );
     let init = agent.pid();
     let agent_pid = std::fs::read_to_string(format!("/proc/{init}/task/{init}/children")).unwrap();
     let agent_pid: u32 = agent_pid.split_whitespace().next().unwrap().parse().unwrap();
     let cgroup = std::fs::read_to_string(format!("/proc/{agent_pid}/cgroup")).unwrap();
     let memory = cgroup.lines().find(|l| l.split(':').nth(1) == Some("memory")).unwrap();
     assert!(memory.ends_with(&format!("/{}/c/1", tree.parent)), "the agent left its box: {memory}");
-    let procs = std::fs::read_to_string(tree.box_dir("memory", "c/1").join("cgroup.procs")).unwrap();
+    let procs =
+        std::fs::read_to_string(tree.box_dir("memory", "c/1").join("cgroup.procs")).unwrap();
     assert!(procs.split_whitespace().any(|p| p == agent_pid.to_string()), "{procs}");
     let outcome = agent.stop(libc::SIGKILL, Duration::from_millis(10)).await;
     let mut out = String::new();
@@ -122,7 +131,10 @@ async fn the_box_cannot_read_another_boxs_workspace_or_root() {
     let (out, err, _) = run_walled(&tree.sandbox, b).await;
     assert!(!out.contains("top-secret"), "box b read box a's workspace: {out}");
     assert!(out.contains("cat=1"), "{out} {err}");
-    assert!(out.contains("\nls-state=0") && !out.contains("\na\n"), "the state dir is an empty tmpfs inside: {out}");
+    assert!(
+        out.contains("\nls-state=0") && !out.contains("\na\n"),
+        "the state dir is an empty tmpfs inside: {out}"
+    );
     // /root is 0700 host root; inside it belongs to no mapped user: EACCES.
     assert!(out.contains("root=2") && err.contains("Permission denied"), "{out} {err}");
     let outcome = agent_a.stop(libc::SIGKILL, Duration::from_millis(10)).await;
@@ -156,7 +168,11 @@ fn rand_suffix() -> u64 {
 #[tokio::test]
 async fn a_setuid_binary_does_not_raise_the_box_user() {
     let Some(tree) = TestTree::new("hsuid") else { return };
-    let mut s = box_spec(&tree, "s/1", "/workspace/id -u; stat -c 'mode=%a owner=%u' /workspace/id; su -c 'id -u' root; echo su=$?");
+    let mut s = box_spec(
+        &tree,
+        "s/1",
+        "/workspace/id -u; stat -c 'mode=%a owner=%u' /workspace/id; su -c 'id -u' root; echo su=$?",
+    );
     s.walls.as_mut().unwrap().user = Some(BoxUser::Id { uid: 1000, gid: 1000 });
     let ws = s.walls.as_ref().unwrap().workspace.clone();
     std::fs::create_dir_all(&ws).unwrap();
@@ -166,7 +182,9 @@ async fn a_setuid_binary_does_not_raise_the_box_user() {
     let (out, err, _) = {
         // The box's host base is known once the workspace is chowned: spawn, then fix the copy.
         let mut agent_probe = tree.sandbox.spawn(box_spec(&tree, "s/0", "sleep 30")).await.unwrap();
-        let base = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(tree.dir.path().join("s-0/ws")).unwrap());
+        let base = std::os::unix::fs::MetadataExt::uid(
+            &std::fs::metadata(tree.dir.path().join("s-0/ws")).unwrap(),
+        );
         let outcome = agent_probe.stop(libc::SIGKILL, Duration::from_millis(10)).await;
         agent_probe.finish(outcome.status, EndReason::Stopped).await;
         // Slots are handed out round-robin: the next box gets the next slot.
@@ -178,7 +196,10 @@ async fn a_setuid_binary_does_not_raise_the_box_user() {
     let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&id).unwrap());
     let first = out.lines().next().unwrap_or_default();
     assert_eq!(first, "1000", "the setuid copy ran as {first} (owner {owner}): {out} {err}");
-    assert!(out.contains("mode=4755 owner=0"), "the copy is a setuid-root binary inside the box: {out}");
+    assert!(
+        out.contains("mode=4755 owner=0"),
+        "the copy is a setuid-root binary inside the box: {out}"
+    );
     assert!(!out.lines().any(|l| l == "0"), "su gave root: {out} {err}");
 }
 
@@ -209,11 +230,17 @@ async fn thread_exhaustion_stops_at_the_pids_limit_and_the_host_still_forks() {
         touch /workspace/started; wait";
     let s = box_spec(&tree, "t/1", script);
     let mut agent = tree.sandbox.spawn(s).await.unwrap();
-    assert!(wait_until(Duration::from_secs(20), || agent.usage().pids_current.is_some_and(|p| p >= 60)).await);
+    assert!(
+        wait_until(Duration::from_secs(20), || agent.usage().pids_current.is_some_and(|p| p >= 60))
+            .await
+    );
     assert!(Command::new("true").status().unwrap().success(), "the host can still fork");
     let usage = agent.usage();
     assert!(usage.pids_current.unwrap() <= 64, "{usage:?}");
-    let status = tokio::time::timeout(Duration::from_secs(30), agent.wait()).await.expect("the box never ended").unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), agent.wait())
+        .await
+        .expect("the box never ended")
+        .unwrap();
     let death = agent.finish(status, EndReason::Exited).await;
     assert!(death.evidence.pids_max_hits.unwrap_or(0) > 0, "{:?}", death.evidence);
 }

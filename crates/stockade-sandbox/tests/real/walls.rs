@@ -48,7 +48,10 @@ async fn inside_the_box_root_has_docker_caps_its_own_pids_tmp_hostname_and_exact
     let (out, err, status) = run_walled(&tree.sandbox, s).await;
     assert!(status.success(), "{status:?} {err}");
     let line = |key: &str| {
-        out.lines().find_map(|l| l.strip_prefix(key)).map(str::trim).unwrap_or_else(|| panic!("no {key} in {out}"))
+        out.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("no {key} in {out}"))
     };
     assert_eq!(line("uid="), "0 gid=0");
     assert_ne!(line("pid="), "1", "the agent is never pid 1");
@@ -70,7 +73,11 @@ async fn inside_the_box_root_has_docker_caps_its_own_pids_tmp_hostname_and_exact
     assert_eq!(env, ["HOME=/workspace", "ONLY_THIS=yes", "PATH=/usr/local/bin:/usr/bin:/bin"]);
     let made = std::fs::metadata(ws.join("made")).unwrap();
     assert!(made.uid() >= 0x8000_0000, "written as the box's host uid, got {}", made.uid());
-    assert_eq!(made.uid(), std::fs::metadata(&ws).unwrap().uid(), "the workspace belongs to the box");
+    assert_eq!(
+        made.uid(),
+        std::fs::metadata(&ws).unwrap().uid(),
+        "the workspace belongs to the box"
+    );
 }
 
 #[tokio::test]
@@ -83,7 +90,8 @@ async fn on_the_host_the_box_is_an_unprivileged_uid_and_a_stop_goes_through_the_
     let sleeper = first_child(init).unwrap();
     for pid in [init, sleeper] {
         let status = host_status(pid);
-        let uid: u32 = field(&status, "Uid").unwrap().split_whitespace().next().unwrap().parse().unwrap();
+        let uid: u32 =
+            field(&status, "Uid").unwrap().split_whitespace().next().unwrap().parse().unwrap();
         assert!(uid >= 0x8000_0000, "pid {pid} runs as host uid {uid}");
         assert_eq!(field(&status, "CapEff"), Some("00000000a80425fb"));
     }
@@ -92,7 +100,11 @@ async fn on_the_host_the_box_is_an_unprivileged_uid_and_a_stop_goes_through_the_
     assert_ne!(field(&host_status(sleeper), "NSpid").unwrap().split_whitespace().nth(1), Some("1"));
     let outcome = agent.stop(libc::SIGTERM, Duration::from_secs(10)).await;
     assert!(!outcome.killed, "the init forwarded SIGTERM and sleep died of it");
-    assert_eq!(outcome.status.signal(), Some(libc::SIGTERM), "the agent's status, not the init's 143");
+    assert_eq!(
+        outcome.status.signal(),
+        Some(libc::SIGTERM),
+        "the agent's status, not the init's 143"
+    );
     let death = agent.finish(outcome.status, EndReason::Stopped).await;
     assert_eq!(death.evidence.signal, Some(libc::SIGTERM));
 }
@@ -100,9 +112,17 @@ async fn on_the_host_the_box_is_an_unprivileged_uid_and_a_stop_goes_through_the_
 #[tokio::test]
 async fn a_box_user_by_name_or_id_has_no_capabilities() {
     let Some(tree) = TestTree::new("wuser") else { return };
-    for (i, user) in [BoxUser::Name("nobody".into()), BoxUser::Id { uid: 1000, gid: 1000 }].into_iter().enumerate() {
+    for (i, user) in [BoxUser::Name("nobody".into()), BoxUser::Id { uid: 1000, gid: 1000 }]
+        .into_iter()
+        .enumerate()
+    {
         let expect = if i == 0 { "65534" } else { "1000" };
-        let mut s = tree.spec(true, &format!("u/{i}"), &["sh", "-c", "echo $(id -u):$(id -g); grep CapEff /proc/self/status"], Limits::default());
+        let mut s = tree.spec(
+            true,
+            &format!("u/{i}"),
+            &["sh", "-c", "echo $(id -u):$(id -g); grep CapEff /proc/self/status"],
+            Limits::default(),
+        );
         s.walls.as_mut().unwrap().user = Some(user);
         let ws = s.walls.as_ref().unwrap().workspace.clone();
         let (out, err, status) = run_walled(&tree.sandbox, s).await;
@@ -110,13 +130,21 @@ async fn a_box_user_by_name_or_id_has_no_capabilities() {
         assert!(out.starts_with(&format!("{expect}:")), "{out}");
         assert!(out.contains("CapEff:\t0000000000000000"), "{out}");
         let owner = std::fs::metadata(&ws).unwrap().uid();
-        assert_eq!(owner % 65_536, expect.parse::<u32>().unwrap(), "workspace chowned to the box user");
+        assert_eq!(
+            owner % 65_536,
+            expect.parse::<u32>().unwrap(),
+            "workspace chowned to the box user"
+        );
     }
     let mut s = tree.spec(true, "u/x", &["true"], Limits::default());
     s.walls.as_mut().unwrap().user = Some(BoxUser::Name("no-such-user-stockade".into()));
     let err = tree.sandbox.spawn(s).await.unwrap_err();
     assert!(matches!(err, SpawnError::InvalidSpec { .. }), "{err}");
-    assert!(err.to_string().contains("no-such-user-stockade") && err.to_string().contains("/etc/passwd"), "{err}");
+    assert!(
+        err.to_string().contains("no-such-user-stockade")
+            && err.to_string().contains("/etc/passwd"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -145,10 +173,17 @@ async fn mounts_are_idmapped_or_read_only_and_hidden_paths_are_empty() {
     let written = std::fs::metadata(shared.join("new")).unwrap();
     let idmapped = !tree.sandbox.warnings().iter().any(|w| w.contains("idmapped"));
     if idmapped {
-        assert_eq!(written.uid(), 1234, "written through an idmapped mount: owned by the mount's owner ({out} {err})");
+        assert_eq!(
+            written.uid(),
+            1234,
+            "written through an idmapped mount: owned by the mount's owner ({out} {err})"
+        );
         assert!(out.contains(" 0 0 "), "the owner is root inside: {out}");
     }
-    assert!(out.contains("rosh:") || out.contains("ro\n"), "read through the read-only bind: {out}");
+    assert!(
+        out.contains("rosh:") || out.contains("ro\n"),
+        "read through the read-only bind: {out}"
+    );
     assert!(out.contains("Read-only file system"), "{out} {err}");
     assert_eq!(std::fs::read_to_string(readonly.join("data")).unwrap(), "ro");
     assert_eq!(out.lines().last(), Some("0"), "the hidden directory is empty inside: {out}");
@@ -161,7 +196,10 @@ async fn network_none_has_only_loopback_and_it_is_up() {
         python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\",0)); s.listen(); c=socket.create_connection(s.getsockname()); print(\"lo-up\")'";
     let mut s = tree.spec(true, "n/1", &["sh", "-c", script], Limits::default());
     s.walls.as_mut().unwrap().network = Network::None;
-    s.env.push(("PATH".into(), format!("/usr/bin:/bin:{}", std::env::var("PATH").unwrap_or_default())));
+    s.env.push((
+        "PATH".into(),
+        format!("/usr/bin:/bin:{}", std::env::var("PATH").unwrap_or_default()),
+    ));
     let (out, err, _) = run_walled(&tree.sandbox, s).await;
     let ifaces: Vec<&str> = out.lines().filter(|l| *l != "lo-up").collect();
     assert_eq!(ifaces, ["lo"], "{out} {err}");
@@ -179,7 +217,11 @@ fn busybox_rootfs(dir: &Path) -> bool {
     for applet in ["sh", "id", "ls", "cat", "echo"] {
         std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet)).unwrap();
     }
-    std::fs::write(dir.join("etc/passwd"), "root:x:0:0::/:/bin/sh\nagent:x:4242:4343::/workspace:/bin/sh\n").unwrap();
+    std::fs::write(
+        dir.join("etc/passwd"),
+        "root:x:0:0::/:/bin/sh\nagent:x:4242:4343::/workspace:/bin/sh\n",
+    )
+    .unwrap();
     true
 }
 
@@ -198,7 +240,8 @@ async fn a_rootfs_runs_its_own_programs_users_and_refuses_what_it_lacks() {
         eprintln!("skipping: no busybox to build a root tree from");
         return;
     }
-    let mut s = tree.spec(true, "r/1", &["sh", "-c", "id -u; ls /; ls /bin/busybox"], Limits::default());
+    let mut s =
+        tree.spec(true, "r/1", &["sh", "-c", "id -u; ls /; ls /bin/busybox"], Limits::default());
     s.walls.as_mut().unwrap().rootfs = Some(root.clone());
     s.walls.as_mut().unwrap().user = Some(BoxUser::Name("agent".into()));
     s.env = vec![("PATH".into(), "/bin".into())];
@@ -213,16 +256,29 @@ async fn a_rootfs_runs_its_own_programs_users_and_refuses_what_it_lacks() {
     s.env = vec![("PATH".into(), "/bin:/usr/bin".into())];
     let err = tree.sandbox.spawn(s).await.unwrap_err();
     assert_eq!(err.kind(), SpawnErrorKind::NotFound, "{err}");
-    assert!(err.hint().contains(&root.display().to_string()) && err.hint().contains("PATH=/bin:/usr/bin"), "{}", err.hint());
+    assert!(
+        err.hint().contains(&root.display().to_string())
+            && err.hint().contains("PATH=/bin:/usr/bin"),
+        "{}",
+        err.hint()
+    );
     assert!(!tree.box_dir("memory", "r/2").exists(), "no box left behind");
 
     let mut s = tree.spec(true, "r/3", &["true"], Limits::default());
     s.walls.as_mut().unwrap().rootfs = Some(tree.dir.path().join("no-such-root"));
     let err = tree.sandbox.spawn(s).await.unwrap_err();
-    assert!(err.to_string().contains("no-such-root") && err.hint().contains("docker export"), "{err} / {}", err.hint());
+    assert!(
+        err.to_string().contains("no-such-root") && err.hint().contains("docker export"),
+        "{err} / {}",
+        err.hint()
+    );
 
     let mut s = tree.spec(true, "r/4", &["true"], Limits::default());
-    s.walls.as_mut().unwrap().mounts = vec![BindMount { source: "/no/such/source".into(), target: "/data".into(), read_only: true }];
+    s.walls.as_mut().unwrap().mounts = vec![BindMount {
+        source: "/no/such/source".into(),
+        target: "/data".into(),
+        read_only: true,
+    }];
     let err = tree.sandbox.spawn(s).await.unwrap_err();
     assert!(err.to_string().contains("/no/such/source"), "{err}");
     assert!(!tree.box_dir("memory", "r/4").exists(), "no box left behind");
@@ -231,7 +287,11 @@ async fn a_rootfs_runs_its_own_programs_users_and_refuses_what_it_lacks() {
 #[tokio::test]
 async fn walled_spawn_failures_are_typed_and_leave_no_box() {
     let Some(tree) = TestTree::new("wfail") else { return };
-    let err = tree.sandbox.spawn(tree.spec(true, "f/1", &["no-such-program-xyz"], Limits::default())).await.unwrap_err();
+    let err = tree
+        .sandbox
+        .spawn(tree.spec(true, "f/1", &["no-such-program-xyz"], Limits::default()))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), SpawnErrorKind::NotFound);
     assert!(err.hint().contains("PATH="), "{}", err.hint());
     // A script whose interpreter is missing: the init's exec reports ENOENT.
@@ -239,7 +299,11 @@ async fn walled_spawn_failures_are_typed_and_leave_no_box() {
     let ws = s.walls.as_ref().unwrap().workspace.clone();
     std::fs::create_dir_all(&ws).unwrap();
     std::fs::write(ws.join("run.sh"), "#!/no/such/interpreter\n").unwrap();
-    std::fs::set_permissions(ws.join("run.sh"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        ws.join("run.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let err = tree.sandbox.spawn(s).await.unwrap_err();
     assert_eq!(err.kind(), SpawnErrorKind::NotFound, "{err}");
     assert_eq!(err.errno(), Some(libc::ENOENT));
