@@ -8,7 +8,7 @@
 //! its own, fd 3 the spawn-error pipe and fd 4 the exit record. It blocks every
 //! signal, forks the agent (own session and process group, signal mask and
 //! dispositions reset, `--tty`: the terminal on fd 0 becomes its controlling
-//! terminal) and execs PROGRAM; an exec failure is reported as the errno (4
+//! terminal, SIGKILL if this process dies) and execs PROGRAM; an exec failure is reported as the errno (4
 //! bytes, native endian) on fd 3, which otherwise closes on exec. Then it
 //! loops on `sigwaitinfo`: every catchable signal but SIGCHLD goes to the
 //! agent's process group; SIGCHLD reaps every zombie (it is pid 1). When the
@@ -29,6 +29,7 @@ const FD_CLOEXEC: c_int = 1;
 const TIOCSCTTY: c_long = 0x540E;
 const PR_SET_DUMPABLE: c_int = 4;
 const PR_SET_NAME: c_int = 15;
+const PR_SET_PDEATHSIG: c_int = 1;
 const ERROR_FD: c_int = 3;
 const RECORD_FD: c_int = 4;
 
@@ -52,6 +53,8 @@ unsafe extern "C" {
     fn close(fd: c_int) -> c_int;
     fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
     fn prctl(option: c_int, ...) -> c_int;
+    fn getpid() -> c_int;
+    fn getppid() -> c_int;
     fn _exit(code: c_int) -> !;
     fn __errno_location() -> *mut c_int;
 }
@@ -86,11 +89,22 @@ fn main() {
         prctl(PR_SET_DUMPABLE, 0 as c_long);
         // Exec'd from a memfd, the comm would read `memfd:stockade-`.
         prctl(PR_SET_NAME, c"stockade-init".as_ptr());
+        let me = getpid();
         let agent = fork();
         if agent < 0 {
             report(*__errno_location());
         }
         if agent == 0 {
+            // The agent dies with this process: as the box's pid 1 that is
+            // the namespace's end anyway; as an exec relay it makes killing
+            // the relay kill the command.
+            prctl(PR_SET_PDEATHSIG, SIGKILL as c_long);
+            // Already orphaned? (An exec relay lives outside the box's pid
+            // namespace, so its child sees parent 0 while it lives.)
+            let parent = getppid();
+            if parent != me && parent != 0 {
+                _exit(137);
+            }
             setsid();
             if tty {
                 ioctl(0, TIOCSCTTY, 0 as c_long);

@@ -180,8 +180,9 @@ impl ExecProcess {
         self.relay.wait().await
     }
 
-    /// SIGKILL the relay and the command's process group is left to the
-    /// box: the relay's death ends the wait; the box's end ends the command.
+    /// SIGKILL the relay; the command has the relay's death as its
+    /// parent-death signal (SIGKILL), so it dies too. What the command forked
+    /// lives on in the box until the box ends.
     pub fn kill(&self) -> io::Result<()> {
         self.relay.signal(libc::SIGKILL)
     }
@@ -189,6 +190,23 @@ impl ExecProcess {
     /// Send `signal` to the command (through the relay).
     pub fn signal(&self, signal: i32) -> io::Result<()> {
         self.relay.signal(signal)
+    }
+}
+
+impl Drop for ExecProcess {
+    fn drop(&mut self) {
+        if self.relay.reaped() {
+            return;
+        }
+        // Not waited for: kill it and reap it off the caller's path, so no
+        // zombie is left (the relay is a raw clone child of the daemon).
+        let _ = self.relay.signal(libc::SIGKILL);
+        let (pid, pidfd) = (self.relay.pid(), self.relay.pidfd().try_clone());
+        if let Ok(pidfd) = pidfd
+            && let Ok(relay) = WalledChild::new(pid, pidfd, None)
+        {
+            super::reap_in_background(relay, None);
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! `Sandbox::exec` into a running walled box: same namespaces, cgroup, user,
 //! capabilities and env; exact status; it dies with the box; strangers refused.
 
+use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
 use stockade_proto::Limits;
@@ -11,6 +12,15 @@ use crate::support::TestTree;
 
 fn cgroups(pid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default()
+}
+
+/// Whether a live (not zombie) process on the host has exactly this cmdline.
+fn running(cmdline: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        let pid = e.file_name().to_string_lossy().parse::<u32>();
+        pid.is_ok_and(|pid| !crate::support::is_gone(pid))
+            && std::fs::read_to_string(e.path().join("cmdline")).is_ok_and(|c| c == cmdline)
+    })
 }
 
 #[tokio::test]
@@ -55,6 +65,42 @@ async fn exec_joins_the_box_and_reports_the_exact_status() {
     assert!(out.contains("CapEff:\t00000000a80425fb") && out.contains("NoNewPrivs:\t1"), "{out}");
     assert!(out.contains("var=from-the-box extra=1 host=walled-test"), "{out}");
     assert!(out.contains("got=hello"), "{out}");
+
+    // kill() ends the command with its relay; a dropped exec leaves no zombie.
+    let mut killed = tree
+        .sandbox
+        .exec(ExecSpec {
+            pid: agent.pid(),
+            argv: vec!["sleep".into(), "61".into()],
+            ..ExecSpec::default()
+        })
+        .await
+        .unwrap();
+    killed.kill().unwrap();
+    let status =
+        tokio::time::timeout(Duration::from_secs(10), killed.wait()).await.unwrap().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    assert!(
+        crate::support::wait_until(Duration::from_secs(5), || !running("sleep\061\0")).await,
+        "the killed exec's command (sleep 61) is still running"
+    );
+    let dropped = tree
+        .sandbox
+        .exec(ExecSpec {
+            pid: agent.pid(),
+            argv: vec!["sleep".into(), "62".into()],
+            ..ExecSpec::default()
+        })
+        .await
+        .unwrap();
+    let dropped_pid = dropped.pid();
+    drop(dropped);
+    assert!(
+        crate::support::wait_until(Duration::from_secs(5), || crate::support::is_gone(dropped_pid)
+            && !std::path::Path::new(&format!("/proc/{dropped_pid}")).exists())
+        .await,
+        "a dropped exec's relay was not reaped"
+    );
 
     // A long exec dies with the box.
     let mut long = tree
