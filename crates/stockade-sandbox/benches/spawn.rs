@@ -284,6 +284,7 @@ async fn concurrent(sandbox: &Sandbox, walled: Option<&Path>) {
     let start = Instant::now();
     let mut agents = Vec::with_capacity(CONCURRENT);
     let prefix = if walled.is_some() { "cw" } else { "c" };
+    let mut each = Vec::with_capacity(CONCURRENT);
     for i in 0..CONCURRENT {
         let (walls, env) = walls_for(walled, i);
         let spec = SpawnSpec {
@@ -294,9 +295,17 @@ async fn concurrent(sandbox: &Sandbox, walled: Option<&Path>) {
             env,
             ..SpawnSpec::default()
         };
+        let one = Instant::now();
         agents.push(sandbox.spawn(spec).await.expect("spawn sleep"));
+        each.push(one.elapsed());
     }
     let spawned = start.elapsed();
+    let median_of = |v: &[Duration]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (first, last) = (median_of(&each[..100]), median_of(&each[CONCURRENT - 100..]));
     let threads_running = threads();
     let fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0);
     let own_rss = rollup(std::process::id()).map(|(rss, _)| rss);
@@ -328,6 +337,7 @@ async fn concurrent(sandbox: &Sandbox, walled: Option<&Path>) {
         fmt(spawned),
         fmt(spawned / CONCURRENT as u32)
     );
+    println!("| one spawn, median of the first / last 100 | {} / {} |", fmt(first), fmt(last));
     println!("| kill all + reap + finish + remove boxes (wall) | {} |", fmt(killed));
     println!(
         "| spawning side threads while all run (/proc/self/status Threads) | {threads_running} |"

@@ -33,9 +33,11 @@ pub struct SpawnSpec {
     pub argv: Vec<String>,
     /// Variables added to (or, with [`EnvMode::Clear`], making up) the environment.
     pub env: Vec<(String, String)>,
-    /// Whether the daemon's environment is inherited.
+    /// Whether the daemon's environment is inherited (unwalled only: a
+    /// walled box's environment is exactly `env`).
     pub env_mode: EnvMode,
-    /// The working directory; the daemon's when `None`.
+    /// The working directory; the daemon's when `None`. Walled: a path
+    /// inside the box, `/workspace` when `None`.
     pub cwd: Option<PathBuf>,
     /// The box's limits.
     pub limits: Limits,

@@ -19,8 +19,8 @@
 //! - `/tmp` a tmpfs of `tmp_size`; `/run` an empty tmpfs (the host's sockets
 //!   stay out); `/workspace` the workspace, writable;
 //! - `mounts`, then `hide` (an empty read-only tmpfs over each);
-//! - `newroot` remounted read-only, `oldroot` detached, `pivot_root` into
-//!   `newroot` and the base root detached.
+//! - `newroot` remounted read-only, `pivot_root` into `newroot`, and the
+//!   base root detached with the old root beneath it (one lazy unmount).
 
 use std::ffi::{CStr, CString, OsString};
 use std::io;
@@ -364,7 +364,8 @@ pub(crate) fn build(spec: &RootSpec<'_>) -> Vec<Op> {
         set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID,
         recursive: false,
     });
-    ops.push(Op::Detach(c("/oldroot")));
+    // One detach at the end takes the base root and the old root beneath it
+    // together: each lazy unmount pays an RCU grace period, so not two.
     ops.push(Op::Chdir(c("/newroot")));
     ops.push(Op::Pivot { new_root: c("."), put_old: c(".") });
     ops.push(Op::Detach(c(".")));

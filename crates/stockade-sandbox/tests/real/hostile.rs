@@ -226,21 +226,19 @@ async fn network_none_cannot_reach_a_host_loopback_port() {
 #[tokio::test]
 async fn thread_exhaustion_stops_at_the_pids_limit_and_the_host_still_forks() {
     let Some(tree) = TestTree::new("hthreads") else { return };
-    let script = "$PY -c 'import threading, time\nn=0\ntry:\n while True:\n  threading.Thread(target=time.sleep, args=(30,), daemon=True).start(); n+=1\nexcept RuntimeError: print(\"threads\", n)' & \
-        touch /workspace/started; wait";
+    // Start threads until the kernel refuses one, then hold them all.
+    let script = "$PY -c 'import threading, time\nn=0\ntry:\n while True:\n  threading.Thread(target=time.sleep, args=(60,), daemon=True).start(); n+=1\nexcept RuntimeError: print(\"threads\", n, flush=True); time.sleep(60)'";
     let s = box_spec(&tree, "t/1", script);
     let mut agent = tree.sandbox.spawn(s).await.unwrap();
-    assert!(
-        wait_until(Duration::from_secs(20), || agent.usage().pids_current.is_some_and(|p| p >= 60))
-            .await
-    );
+    let full =
+        wait_until(Duration::from_secs(60), || agent.usage().pids_current.is_some_and(|p| p >= 64))
+            .await;
+    assert!(full, "the box never filled: {:?}", agent.usage());
     assert!(Command::new("true").status().unwrap().success(), "the host can still fork");
     let usage = agent.usage();
     assert!(usage.pids_current.unwrap() <= 64, "{usage:?}");
-    let status = tokio::time::timeout(Duration::from_secs(30), agent.wait())
-        .await
-        .expect("the box never ended")
-        .unwrap();
-    let death = agent.finish(status, EndReason::Exited).await;
+    let outcome = agent.stop(libc::SIGKILL, Duration::from_millis(10)).await;
+    let death = agent.finish(outcome.status, EndReason::Stopped).await;
     assert!(death.evidence.pids_max_hits.unwrap_or(0) > 0, "{:?}", death.evidence);
+    assert_eq!(death.evidence.pids_peak, Some(64), "{:?}", death.evidence);
 }
