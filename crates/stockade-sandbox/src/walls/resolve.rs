@@ -267,3 +267,82 @@ pub(crate) fn visible_hides(walls: &Walls) -> Vec<(PathBuf, bool)> {
         .filter_map(|p| std::fs::metadata(p).ok().map(|m| (p.clone(), m.is_dir())))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::walls::BindMount;
+
+    fn spec_with(walls: Walls, argv: &[&str]) -> SpawnSpec {
+        SpawnSpec {
+            box_name: "t/1".into(),
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            walls: Some(walls),
+            ..SpawnSpec::default()
+        }
+    }
+
+    #[test]
+    fn box_paths_map_to_the_workspace_mounts_root_or_nothing() {
+        let mut walls = Walls::new("/srv/ws/a");
+        walls.mounts.push(BindMount {
+            source: "/data/x".into(),
+            target: "/data".into(),
+            read_only: true,
+        });
+        let root = Path::new("/srv/rootfs");
+        let view = |p: &str| host_view(Path::new(p), root, &walls);
+        assert_eq!(view("/workspace/bin/run"), Some(PathBuf::from("/srv/ws/a/bin/run")));
+        assert_eq!(view("/data/file"), Some(PathBuf::from("/data/x/file")));
+        assert_eq!(view("/usr/bin/sh"), Some(PathBuf::from("/srv/rootfs/usr/bin/sh")));
+        assert_eq!(view("/tmp/x"), None, "the box's own /tmp shows nothing of the host");
+        assert_eq!(view("/proc/self/exe"), None);
+    }
+
+    #[test]
+    fn users_come_from_the_box_roots_passwd_and_must_fit_the_map() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+        std::fs::write(
+            dir.path().join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\nagent:x:1001:1002::/w:/bin/sh\n",
+        )
+        .unwrap();
+        let mut walls = Walls::new("/w");
+        walls.user = Some(BoxUser::Name("agent".into()));
+        assert_eq!(
+            user(&spec_with(walls.clone(), &["x"]), &walls, dir.path()).unwrap(),
+            (1001, 1002)
+        );
+        walls.user = Some(BoxUser::Name("ghost".into()));
+        let err = user(&spec_with(walls.clone(), &["x"]), &walls, dir.path()).unwrap_err();
+        assert!(err.to_string().contains("ghost"), "{err}");
+        walls.user = Some(BoxUser::Id { uid: 70_000, gid: 0 });
+        let err = user(&spec_with(walls.clone(), &["x"]), &walls, dir.path()).unwrap_err();
+        assert!(err.to_string().contains("65536"), "{err}");
+    }
+
+    #[test]
+    fn programs_are_found_inside_a_rootfs_with_its_own_absolute_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+        std::fs::create_dir_all(root.join("opt/tool")).unwrap();
+        let tool = root.join("opt/tool/run");
+        std::fs::write(&tool, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        // An absolute link: it must resolve inside the rootfs, not on the host.
+        std::os::unix::fs::symlink("/opt/tool/run", root.join("usr/bin/tool")).unwrap();
+        let mut walls = Walls::new("/w");
+        walls.rootfs = Some(root.to_path_buf());
+        let s = spec_with(walls.clone(), &["tool"]);
+        assert_eq!(program(&s, &walls, root).unwrap(), PathBuf::from("/usr/bin/tool"));
+        let err = program(&spec_with(walls.clone(), &["sh"]), &walls, root).unwrap_err();
+        assert!(
+            err.hint().contains(&root.display().to_string()) && err.hint().contains("PATH="),
+            "{}",
+            err.hint()
+        );
+    }
+}
