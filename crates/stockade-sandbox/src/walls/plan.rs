@@ -7,9 +7,10 @@
 //! including ones under the host's `/tmp` — is reachable as
 //! `/oldroot/<path>` while the box's tree is assembled under `/newroot`:
 //!
-//! - the top-level entries of the host root (or of `rootfs`): directories
-//!   and files bound recursively and made read-only and nosuid with
-//!   `mount_setattr(AT_RECURSIVE)`, symlinks (`/bin -> usr/bin`) recreated;
+//! - the old root is made read-only and nosuid in one recursive
+//!   `mount_setattr`, so every bind from it starts read-only; the top-level
+//!   entries of the host root (or of `rootfs`) are bound recursively,
+//!   symlinks (`/bin -> usr/bin`) recreated;
 //! - a fresh `proc` for the pid namespace with `kcore`, `sysrq-trigger`,
 //!   `keys`, `timer_list` masked by `/dev/null` and `sys`, `bus`, `fs`, `irq`
 //!   read-only; `/sys` read-only with `/sys/fs/cgroup` covered by an empty
@@ -17,7 +18,7 @@
 //! - `/dev`: a small tmpfs with null, zero, full, random, urandom and tty
 //!   bound from the host, a new devpts instance, `/dev/ptmx`, `/dev/shm`;
 //! - `/tmp` a tmpfs of `tmp_size`; `/run` an empty tmpfs (the host's sockets
-//!   stay out); `/workspace` the workspace, writable;
+//!   stay out); `/workspace` the workspace, made writable again (nosuid);
 //! - `mounts`, then `hide` (an empty read-only tmpfs over each);
 //! - `newroot` remounted read-only, `pivot_root` into `newroot`, and the
 //!   base root detached with the old root beneath it (one lazy unmount).
@@ -93,6 +94,7 @@ pub(crate) enum Op {
     SetAttr {
         path: CString,
         set: u64,
+        clear: u64,
         recursive: bool,
     },
     Move {
@@ -117,9 +119,9 @@ impl Op {
             Op::Mount { source, target, fstype, flags, data } => {
                 sys::mount(source.as_deref(), target, fstype.as_deref(), *flags, data.as_deref())
             }
-            Op::SetAttr { path, set, recursive } => {
+            Op::SetAttr { path, set, clear, recursive } => {
                 let flags = if *recursive { libc::AT_RECURSIVE as u32 } else { 0 };
-                sys::mount_setattr(libc::AT_FDCWD, path, flags, *set, 0, None)
+                sys::mount_setattr(libc::AT_FDCWD, path, flags, *set, *clear, None)
             }
             Op::Move { fd, target } => sys::move_mount(*fd, target),
             Op::Chdir(p) => sys::chdir(p),
@@ -141,7 +143,10 @@ impl Op {
                 s(target),
                 fstype.as_deref().map_or(String::new(), |t| format!(" ({})", s(t)))
             ),
-            Op::SetAttr { path, .. } => format!("make {} read-only", s(path)),
+            Op::SetAttr { path, set, .. } if set & MOUNT_ATTR_RDONLY != 0 => {
+                format!("make {} read-only", s(path))
+            }
+            Op::SetAttr { path, .. } => format!("make {} writable, nosuid", s(path)),
             Op::Move { target, .. } => format!("attach the idmapped mount at {}", s(target)),
             Op::Chdir(p) => format!("chdir {}", s(p)),
             Op::Pivot { new_root, .. } => format!("pivot_root into {}", s(new_root)),
@@ -214,6 +219,15 @@ pub(crate) fn build(spec: &RootSpec<'_>) -> Vec<Op> {
     let ro = |path: CString, extra: u64| Op::SetAttr {
         path,
         set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | extra,
+        clear: 0,
+        recursive: true,
+    };
+    // Binds copy their source's flags: what comes from the (read-only) old
+    // root is writable again only where the box may write.
+    let writable = |path: CString| Op::SetAttr {
+        path,
+        set: MOUNT_ATTR_NOSUID,
+        clear: MOUNT_ATTR_RDONLY,
         recursive: true,
     };
     ops.push(Op::Mount {
@@ -230,6 +244,9 @@ pub(crate) fn build(spec: &RootSpec<'_>) -> Vec<Op> {
     ops.push(Op::Mkdir(c("oldroot")));
     ops.push(Op::Pivot { new_root: c("."), put_old: c("oldroot") });
     ops.push(Op::Chdir(c("/")));
+    // The old root (our namespace's copy of the host's mounts) read-only and
+    // nosuid in one recursive step, so every bind taken from it starts so.
+    ops.push(ro(c("/oldroot"), 0));
 
     let source_root = spec.rootfs.unwrap_or(Path::new("/"));
     for entry in spec.entries {
@@ -239,13 +256,11 @@ pub(crate) fn build(spec: &RootSpec<'_>) -> Vec<Op> {
         match &entry.kind {
             RootKind::Dir => {
                 ops.push(Op::Mkdir(target.clone()));
-                ops.push(bind(source, target.clone(), BIND));
-                ops.push(ro(target, 0));
+                ops.push(bind(source, target, BIND));
             }
             RootKind::File => {
                 ops.push(Op::Touch(target.clone()));
-                ops.push(bind(source, target.clone(), libc::MS_BIND));
-                ops.push(ro(target, 0));
+                ops.push(bind(source, target, libc::MS_BIND));
             }
             RootKind::Symlink(to) => ops.push(Op::Symlink { target: to.clone(), link: target }),
         }
@@ -327,6 +342,7 @@ pub(crate) fn build(spec: &RootSpec<'_>) -> Vec<Op> {
     ops.push(tmpfs(c("/newroot/run"), libc::MS_NODEV, "mode=0755,size=1m".into()));
     ops.push(Op::Mkdir(c("/newroot/workspace")));
     ops.push(bind(under("/oldroot", spec.workspace), c("/newroot/workspace"), BIND));
+    ops.push(writable(c("/newroot/workspace")));
 
     for m in spec.mounts {
         let target = under("/newroot", &m.target);
@@ -338,10 +354,8 @@ pub(crate) fn build(spec: &RootSpec<'_>) -> Vec<Op> {
             Some(fd) => ops.push(Op::Move { fd, target }),
             None => {
                 ops.push(bind(under("/oldroot", &m.source), target.clone(), BIND));
-                if m.read_only {
-                    ops.push(ro(target, 0));
-                } else {
-                    ops.push(Op::SetAttr { path: target, set: MOUNT_ATTR_NOSUID, recursive: true });
+                if !m.read_only {
+                    ops.push(writable(target));
                 }
             }
         }
@@ -362,6 +376,7 @@ pub(crate) fn build(spec: &RootSpec<'_>) -> Vec<Op> {
     ops.push(Op::SetAttr {
         path: c("/newroot"),
         set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID,
+        clear: 0,
         recursive: false,
     });
     // One detach at the end takes the base root and the old root beneath it
@@ -404,7 +419,8 @@ mod tests {
         let text: Vec<String> = ops.iter().map(Op::describe).collect();
         let has = |s: &str| text.iter().any(|t| t == s);
         assert!(has("mount /oldroot/srv/images/deb/usr on /newroot/usr"), "{text:#?}");
-        assert!(has("make /newroot/usr read-only"));
+        assert!(has("make /oldroot read-only"));
+        assert!(has("make /newroot/workspace writable, nosuid"));
         assert!(has("symlink /newroot/bin -> usr/bin"));
         assert!(has("mount /oldroot/var/lib/stockade/ws/a on /newroot/workspace"));
         assert!(has("mount tmpfs on /newroot/var/lib/stockade (tmpfs)"));

@@ -40,7 +40,7 @@ async fn inside_the_box_root_has_docker_caps_its_own_pids_tmp_hostname_and_exact
         echo host=$(hostname)
         echo cwd=$(pwd)
         tr '\0' '\n' < /proc/$$/environ | sed 's/^/env:/'
-        echo written > /workspace/made
+        echo written > /workspace/made && echo gone > /dev/null && echo devnull=ok
     "#;
     let mut s = tree.spec(true, "in/1", &["sh", "-c", script], Limits::default());
     s.env.push(("ONLY_THIS".into(), "yes".into()));
@@ -71,6 +71,7 @@ async fn inside_the_box_root_has_docker_caps_its_own_pids_tmp_hostname_and_exact
     let mut env: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix("env:")).collect();
     env.sort();
     assert_eq!(env, ["HOME=/workspace", "ONLY_THIS=yes", "PATH=/usr/local/bin:/usr/bin:/bin"]);
+    assert_eq!(line("devnull="), "ok", "/dev/null is writable");
     let made = std::fs::metadata(ws.join("made")).unwrap();
     assert!(made.uid() >= 0x8000_0000, "written as the box's host uid, got {}", made.uid());
     assert_eq!(
