@@ -81,7 +81,7 @@ async fn exec_joins_the_box_and_reports_the_exact_status() {
         tokio::time::timeout(Duration::from_secs(10), killed.wait()).await.unwrap().unwrap();
     assert_eq!(status.signal(), Some(libc::SIGKILL));
     assert!(
-        crate::support::wait_until(Duration::from_secs(5), || !running("sleep\061\0")).await,
+        crate::support::wait_until(Duration::from_secs(5), || !running("sleep\u{0}61\u{0}")).await,
         "the killed exec's command (sleep 61) is still running"
     );
     let dropped = tree
