@@ -177,7 +177,7 @@ impl Sandbox {
             })
         })?;
         let walls = spec.walls.clone().unwrap_or_else(|| Walls::new("/nonexistent"));
-        let checked = start::check(&spec, &walls)?;
+        let checked = start::check(&spec, &walls, &kit.stage)?;
         let slot = kit.ids.allocate().ok_or_else(|| {
             boxed(SandboxError::InvalidLimit {
                 field: "id_range",

@@ -149,6 +149,8 @@ pub(crate) struct WallsKit {
     pub(crate) ids: ids::IdAllocator,
     pub(crate) idmap_ok: bool,
     pub(crate) last_cap: u32,
+    /// Where new roots are assembled (`/run`, else `/mnt`).
+    pub(crate) stage: PathBuf,
     pub(crate) seccomp: Option<std::sync::Arc<Seccomp>>,
 }
 
@@ -188,8 +190,18 @@ impl WallsKit {
                 None
             }
         };
+        let stage = ["/run", "/mnt"]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_dir() && !p.is_symlink())
+            .ok_or_else(|| SandboxError::BackendUnavailable {
+                wanted: "walls",
+                reason: "neither /run nor /mnt is a directory to assemble box roots on".into(),
+                hint: "create /run (mkdir /run)",
+            })?;
         Ok(WallsKit {
             init,
+            stage,
             host_root,
             ids: ids::IdAllocator::new(range),
             idmap_ok,

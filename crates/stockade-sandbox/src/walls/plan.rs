@@ -1,16 +1,15 @@
 //! The box's root, as a list of mount operations built in the parent (every
 //! path a ready C string) and run by the child in its own mount namespace.
 //!
-//! The shape follows bubblewrap: mount propagation private; a tmpfs over
-//! `/tmp` becomes a base root holding `newroot` (a tmpfs: the box's root) and
-//! `oldroot` (the host root after `pivot_root`), so every host path —
-//! including ones under the host's `/tmp` — is reachable as
-//! `/oldroot/<path>` while the box's tree is assembled under `/newroot`:
+//! The shape: mount propagation private; the host's mounts (the namespace's
+//! own copies) read-only and nosuid in one recursive `mount_setattr`; a
+//! tmpfs over the *stage* (`/run`, which the box replaces anyway) becomes the
+//! new root, assembled from host paths that stay reachable as they are (no
+//! source may lie under the stage):
 //!
-//! - the old root is made read-only and nosuid in one recursive
-//!   `mount_setattr`, so every bind from it starts read-only; the top-level
-//!   entries of the host root (or of `rootfs`) are bound recursively,
-//!   symlinks (`/bin -> usr/bin`) recreated;
+//! - the top-level entries of the host root (or of `rootfs`) bound
+//!   recursively (read-only, as their sources now are), symlinks
+//!   (`/bin -> usr/bin`) recreated;
 //! - a fresh `proc` for the pid namespace with `kcore`, `sysrq-trigger`,
 //!   `keys`, `timer_list` masked by `/dev/null` and `sys`, `bus`, `fs`, `irq`
 //!   read-only; `/sys` read-only with `/sys/fs/cgroup` covered by an empty
@@ -20,8 +19,9 @@
 //! - `/tmp` a tmpfs of `tmp_size`; `/run` an empty tmpfs (the host's sockets
 //!   stay out); `/workspace` the workspace, made writable again (nosuid);
 //! - `mounts`, then `hide` (an empty read-only tmpfs over each);
-//! - `newroot` remounted read-only, `pivot_root` into `newroot`, and the
-//!   base root detached with the old root beneath it (one lazy unmount).
+//! - the stage remounted read-only, one `pivot_root(".", ".")` into it (it
+//!   walks every task on the host, so once), and the old root detached in
+//!   one lazy unmount (each pays an RCU grace period).
 
 use std::ffi::{CStr, CString, OsString};
 use std::io;
@@ -177,6 +177,9 @@ pub(crate) struct RootSpec<'a> {
     pub(crate) mounts: &'a [PlannedMount],
     /// Already filtered to visible paths, with whether each is a directory.
     pub(crate) hide: &'a [(PathBuf, bool)],
+    /// The host directory the new root is assembled on (covered only in
+    /// the box's own mount namespace); no source may lie under it.
+    pub(crate) stage: &'a Path,
 }
 
 fn c(bytes: impl Into<Vec<u8>>) -> CString {
@@ -202,6 +205,8 @@ fn under(prefix: &str, path: &Path) -> CString {
 pub(crate) fn build(spec: &RootSpec<'_>) -> Vec<Op> {
     const BIND: u64 = libc::MS_BIND | libc::MS_REC;
     let mut ops = Vec::with_capacity(96);
+    let stage = &*spec.stage.to_string_lossy();
+    let n = |rel: &str| c(format!("{stage}{rel}"));
     let tmpfs = |target: CString, flags: u64, data: String| Op::Mount {
         source: Some(c("tmpfs")),
         target,
@@ -237,22 +242,16 @@ pub(crate) fn build(spec: &RootSpec<'_>) -> Vec<Op> {
         flags: libc::MS_REC | libc::MS_PRIVATE,
         data: None,
     });
-    ops.push(tmpfs(c("/tmp"), libc::MS_NODEV, "mode=0755,size=64k".into()));
-    ops.push(Op::Chdir(c("/tmp")));
-    ops.push(Op::Mkdir(c("newroot")));
-    ops.push(tmpfs(c("newroot"), libc::MS_NODEV, "mode=0755,size=1m".into()));
-    ops.push(Op::Mkdir(c("oldroot")));
-    ops.push(Op::Pivot { new_root: c("."), put_old: c("oldroot") });
-    ops.push(Op::Chdir(c("/")));
-    // The old root (our namespace's copy of the host's mounts) read-only and
-    // nosuid in one recursive step, so every bind taken from it starts so.
-    ops.push(ro(c("/oldroot"), 0));
+    // The host's mounts (this namespace's copies) read-only and nosuid in
+    // one recursive step, so every bind taken from them starts so.
+    ops.push(ro(c("/"), 0));
+    ops.push(tmpfs(n(""), libc::MS_NODEV, "mode=0755,size=1m".into()));
 
     let source_root = spec.rootfs.unwrap_or(Path::new("/"));
     for entry in spec.entries {
         let name = Path::new(&entry.name);
-        let target = under("/newroot", name);
-        let source = under(&under("/oldroot", source_root).to_string_lossy(), name);
+        let target = under(stage, name);
+        let source = under(&under("", source_root).to_string_lossy(), name);
         match &entry.kind {
             RootKind::Dir => {
                 ops.push(Op::Mkdir(target.clone()));
@@ -267,55 +266,51 @@ pub(crate) fn build(spec: &RootSpec<'_>) -> Vec<Op> {
     }
 
     // proc: a fresh instance for the box's pid namespace, the risky parts masked.
-    ops.push(Op::Mkdir(c("/newroot/proc")));
+    ops.push(Op::Mkdir(n("/proc")));
     ops.push(Op::Mount {
         source: Some(c("proc")),
-        target: c("/newroot/proc"),
+        target: n("/proc"),
         fstype: Some(c("proc")),
         flags: libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
         data: None,
     });
     for masked in ["kcore", "sysrq-trigger", "keys", "timer_list"] {
         if Path::new("/proc").join(masked).exists() {
-            ops.push(bind(
-                c("/oldroot/dev/null"),
-                c(format!("/newroot/proc/{masked}")),
-                libc::MS_BIND,
-            ));
+            ops.push(bind(c("/dev/null"), n(&format!("/proc/{masked}")), libc::MS_BIND));
         }
     }
     for read_only in ["sys", "bus", "fs", "irq"] {
         if Path::new("/proc").join(read_only).is_dir() {
-            let path = c(format!("/newroot/proc/{read_only}"));
+            let path = n(&format!("/proc/{read_only}"));
             ops.push(bind(path.clone(), path.clone(), BIND));
             ops.push(ro(path, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC));
         }
     }
 
     // sys: the host's, read-only, without any cgroupfs.
-    ops.push(Op::Mkdir(c("/newroot/sys")));
-    ops.push(bind(c("/oldroot/sys"), c("/newroot/sys"), BIND));
-    ops.push(ro(c("/newroot/sys"), MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC));
+    ops.push(Op::Mkdir(n("/sys")));
+    ops.push(bind(c("/sys"), n("/sys"), BIND));
+    ops.push(ro(n("/sys"), MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC));
     if Path::new("/sys/fs/cgroup").is_dir() {
         ops.push(tmpfs(
-            c("/newroot/sys/fs/cgroup"),
+            n("/sys/fs/cgroup"),
             libc::MS_RDONLY | libc::MS_NODEV | libc::MS_NOEXEC,
             "mode=0555,size=4k".into(),
         ));
     }
 
     // dev: a few safe nodes, a private devpts, shm.
-    ops.push(Op::Mkdir(c("/newroot/dev")));
-    ops.push(tmpfs(c("/newroot/dev"), libc::MS_NOEXEC, "mode=0755,size=64k".into()));
+    ops.push(Op::Mkdir(n("/dev")));
+    ops.push(tmpfs(n("/dev"), libc::MS_NOEXEC, "mode=0755,size=64k".into()));
     for node in ["null", "zero", "full", "random", "urandom", "tty"] {
-        let target = c(format!("/newroot/dev/{node}"));
+        let target = n(&format!("/dev/{node}"));
         ops.push(Op::Touch(target.clone()));
-        ops.push(bind(c(format!("/oldroot/dev/{node}")), target, libc::MS_BIND));
+        ops.push(bind(c(format!("/dev/{node}")), target, libc::MS_BIND));
     }
-    ops.push(Op::Mkdir(c("/newroot/dev/pts")));
+    ops.push(Op::Mkdir(n("/dev/pts")));
     ops.push(Op::Mount {
         source: Some(c("devpts")),
-        target: c("/newroot/dev/pts"),
+        target: n("/dev/pts"),
         fstype: Some(c("devpts")),
         flags: libc::MS_NOSUID | libc::MS_NOEXEC,
         data: Some(c("newinstance,ptmxmode=0666,mode=0620")),
@@ -327,25 +322,21 @@ pub(crate) fn build(spec: &RootSpec<'_>) -> Vec<Op> {
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
     ] {
-        ops.push(Op::Symlink { target: c(to), link: c(format!("/newroot/dev/{link}")) });
+        ops.push(Op::Symlink { target: c(to), link: n(&format!("/dev/{link}")) });
     }
-    ops.push(Op::Mkdir(c("/newroot/dev/shm")));
-    ops.push(tmpfs(
-        c("/newroot/dev/shm"),
-        libc::MS_NODEV,
-        format!("mode=1777,size={}", spec.tmp_size),
-    ));
+    ops.push(Op::Mkdir(n("/dev/shm")));
+    ops.push(tmpfs(n("/dev/shm"), libc::MS_NODEV, format!("mode=1777,size={}", spec.tmp_size)));
 
-    ops.push(Op::Mkdir(c("/newroot/tmp")));
-    ops.push(tmpfs(c("/newroot/tmp"), libc::MS_NODEV, format!("mode=1777,size={}", spec.tmp_size)));
-    ops.push(Op::Mkdir(c("/newroot/run")));
-    ops.push(tmpfs(c("/newroot/run"), libc::MS_NODEV, "mode=0755,size=1m".into()));
-    ops.push(Op::Mkdir(c("/newroot/workspace")));
-    ops.push(bind(under("/oldroot", spec.workspace), c("/newroot/workspace"), BIND));
-    ops.push(writable(c("/newroot/workspace")));
+    ops.push(Op::Mkdir(n("/tmp")));
+    ops.push(tmpfs(n("/tmp"), libc::MS_NODEV, format!("mode=1777,size={}", spec.tmp_size)));
+    ops.push(Op::Mkdir(n("/run")));
+    ops.push(tmpfs(n("/run"), libc::MS_NODEV, "mode=0755,size=1m".into()));
+    ops.push(Op::Mkdir(n("/workspace")));
+    ops.push(bind(under("", spec.workspace), n("/workspace"), BIND));
+    ops.push(writable(n("/workspace")));
 
     for m in spec.mounts {
-        let target = under("/newroot", &m.target);
+        let target = under(stage, &m.target);
         if m.target.components().count() == 2 {
             // A new top-level entry lives in the staging tmpfs: make its mount point.
             ops.push(if m.is_dir { Op::Mkdir(target.clone()) } else { Op::Touch(target.clone()) });
@@ -353,7 +344,7 @@ pub(crate) fn build(spec: &RootSpec<'_>) -> Vec<Op> {
         match m.idmapped {
             Some(fd) => ops.push(Op::Move { fd, target }),
             None => {
-                ops.push(bind(under("/oldroot", &m.source), target.clone(), BIND));
+                ops.push(bind(under("", &m.source), target.clone(), BIND));
                 if !m.read_only {
                     ops.push(writable(target));
                 }
@@ -361,7 +352,7 @@ pub(crate) fn build(spec: &RootSpec<'_>) -> Vec<Op> {
         }
     }
     for (path, is_dir) in spec.hide {
-        let target = under("/newroot", path);
+        let target = under(stage, path);
         ops.push(if *is_dir {
             tmpfs(
                 target,
@@ -369,19 +360,20 @@ pub(crate) fn build(spec: &RootSpec<'_>) -> Vec<Op> {
                 "mode=0555,size=4k".into(),
             )
         } else {
-            bind(c("/oldroot/dev/null"), target, libc::MS_BIND)
+            bind(c("/dev/null"), target, libc::MS_BIND)
         });
     }
 
     ops.push(Op::SetAttr {
-        path: c("/newroot"),
+        path: n(""),
         set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID,
         clear: 0,
         recursive: false,
     });
-    // One detach at the end takes the base root and the old root beneath it
-    // together: each lazy unmount pays an RCU grace period, so not two.
-    ops.push(Op::Chdir(c("/newroot")));
+    // pivot_root walks every task on the host (chroot_fs_refs), so once:
+    // the stage becomes the root, the old root is stacked on it and goes in
+    // one lazy unmount.
+    ops.push(Op::Chdir(n("")));
     ops.push(Op::Pivot { new_root: c("."), put_old: c(".") });
     ops.push(Op::Detach(c(".")));
     ops.push(Op::Chdir(c("/")));
@@ -415,16 +407,18 @@ mod tests {
             workspace: Path::new("/var/lib/stockade/ws/a"),
             mounts: &[],
             hide: &[(PathBuf::from("/var/lib/stockade"), true)],
+            stage: Path::new("/run"),
         });
         let text: Vec<String> = ops.iter().map(Op::describe).collect();
         let has = |s: &str| text.iter().any(|t| t == s);
-        assert!(has("mount /oldroot/srv/images/deb/usr on /newroot/usr"), "{text:#?}");
-        assert!(has("make /oldroot read-only"));
-        assert!(has("make /newroot/workspace writable, nosuid"));
-        assert!(has("symlink /newroot/bin -> usr/bin"));
-        assert!(has("mount /oldroot/var/lib/stockade/ws/a on /newroot/workspace"));
-        assert!(has("mount tmpfs on /newroot/var/lib/stockade (tmpfs)"));
-        assert!(has("mount tmpfs on /newroot/sys/fs/cgroup (tmpfs)"));
+        assert!(has("mount /srv/images/deb/usr on /run/usr"), "{text:#?}");
+        assert!(has("make / read-only"));
+        assert!(has("make /run/workspace writable, nosuid"));
+        assert!(has("symlink /run/bin -> usr/bin"));
+        assert!(has("mount /var/lib/stockade/ws/a on /run/workspace"));
+        assert!(has("mount tmpfs on /run/var/lib/stockade (tmpfs)"));
+        assert!(has("mount tmpfs on /run/sys/fs/cgroup (tmpfs)"));
+        assert_eq!(text.iter().filter(|t| t.starts_with("pivot_root")).count(), 1);
         assert_eq!(text.last().map(String::as_str), Some("chdir /"));
     }
 }

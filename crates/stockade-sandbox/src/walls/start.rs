@@ -8,7 +8,7 @@ use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::child::{ChildPlan, Entry};
 use super::clone::{self, Launch};
@@ -47,7 +47,7 @@ fn cstring(spec: &SpawnSpec, what: &str, bytes: &[u8]) -> Result<CString, SpawnE
 }
 
 /// Check `spec` against its walls; creates the workspace if missing.
-pub(crate) fn check(spec: &SpawnSpec, walls: &Walls) -> Result<Checked, SpawnError> {
+pub(crate) fn check(spec: &SpawnSpec, walls: &Walls, stage: &Path) -> Result<Checked, SpawnError> {
     let invalid = |reason: String, hint: &str| SpawnError::InvalidSpec {
         box_name: spec.box_name.clone(),
         reason,
@@ -72,6 +72,22 @@ pub(crate) fn check(spec: &SpawnSpec, walls: &Walls) -> Result<Checked, SpawnErr
             format!("the working directory {} is not absolute", cwd.display()),
             "a walled box's cwd is a path inside the box, e.g. /workspace/src",
         ));
+    }
+    // Sources are bound from their host paths while the stage is covered.
+    let sources =
+        walls.rootfs.iter().chain([&walls.workspace]).chain(walls.mounts.iter().map(|m| &m.source));
+    for source in sources {
+        let real = std::fs::canonicalize(source).unwrap_or_else(|_| source.clone());
+        if source.starts_with(stage) || real.starts_with(stage) {
+            return Err(invalid(
+                format!(
+                    "{} lies under {}, where box roots are assembled",
+                    source.display(),
+                    stage.display()
+                ),
+                "keep workspaces, rootfs trees and mount sources out of /run (e.g. under /var/lib/stockade)",
+            ));
+        }
     }
     let root = resolve::root_of(spec, walls)?;
     let (uid, gid) = resolve::user(spec, walls, &root)?;
@@ -148,6 +164,7 @@ pub(crate) fn prepare(
         workspace: &walls.workspace,
         mounts: &mounts,
         hide: &checked.hides,
+        stage: &kit.stage,
     });
 
     let pipes = |what: &str| {

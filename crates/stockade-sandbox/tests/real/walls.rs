@@ -274,6 +274,13 @@ async fn a_rootfs_runs_its_own_programs_users_and_refuses_what_it_lacks() {
         err.hint()
     );
 
+    let mut s = tree.spec(true, "r/5", &["true"], Limits::default());
+    let under_stage = format!("/run/stockade-test-ws-{}", std::process::id());
+    s.walls.as_mut().unwrap().workspace = under_stage.clone().into();
+    let err = tree.sandbox.spawn(s).await.unwrap_err();
+    assert!(err.to_string().contains("where box roots are assembled"), "{err}");
+    assert!(!Path::new(&under_stage).exists(), "refused before anything was made");
+
     let mut s = tree.spec(true, "r/4", &["true"], Limits::default());
     s.walls.as_mut().unwrap().mounts = vec![BindMount {
         source: "/no/such/source".into(),
