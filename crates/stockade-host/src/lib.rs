@@ -6,6 +6,8 @@
 //! Everything else is a pure function over it:
 //! - [`checks()`] turns facts into the `stockade doctor` verdicts (one file per
 //!   probe family under `checks/`), [`render_text`] prints them;
+//!   [`walls_checks`] says whether this host can build walls (user namespaces,
+//!   the [`IdRange`] against /etc/subuid, seccomp, idmapped mounts, tmpfs/overlay);
 //! - [`lint_checks`] reads `/etc/security/limits.conf` and `/etc/sysctl.conf` (and
 //!   their `.d` directories) for the typos that bit the field reports;
 //! - [`plan()`] answers "how many of these agents fit, and which limit binds";
@@ -37,7 +39,7 @@ mod size;
 pub use adaptive::{
     AdaptiveConfig, AdaptiveLimit, Decision, Direction, LimitReason, PressureSignals, Signal,
 };
-pub use checks::{UsageRule, checks};
+pub use checks::{IdRange, UsageRule, checks, walls_checks};
 pub use eagain::explain_eagain;
 pub use facts::{
     CgroupFacts, CgroupMode, CgroupVersion, Depth, FileNr, Hierarchy, HostFacts, InotifyLimits,

@@ -11,8 +11,12 @@
 //! - `Sandbox` on the none backend: spawn+wait+finish without cgroups;
 //! - `Sandbox` on the host backend: fresh limited box, spawn, wait, finish
 //!   (mkdir ×5, limits, join, evidence, rmdir ×5);
-//! - 1,000 concurrent boxed `sleep`s: spawn all, then kill all, wall time,
-//!   and the spawning side's thread count while they run.
+//! - walled boxes (user/pid/mount/ipc/uts namespaces, read-only root,
+//!   caps, seccomp, the init as pid 1): spawn+wait+finish of `/bin/true` on
+//!   the host backend and on the none backend, and the ratio walled/unwalled;
+//! - 1,000 concurrent boxed `sleep`s, unwalled and walled: spawn all, then
+//!   kill all, wall time, the spawning side's thread count while they run,
+//!   and (walled) each init's RSS and PSS from `/proc/<pid>/smaps_rollup`.
 
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -21,7 +25,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use stockade_proto::Limits;
-use stockade_sandbox::{BackendChoice, BackendKind, EndReason, Sandbox, SandboxConfig, SpawnSpec};
+use stockade_sandbox::{
+    BackendChoice, BackendKind, EndReason, Sandbox, SandboxConfig, SpawnSpec, Walls,
+};
 
 const ITERATIONS: usize = 200;
 const CONCURRENT: usize = 1000;
@@ -86,12 +92,32 @@ async fn run() {
         ));
         rows.push(row("  fork+join+exec+wait, isolated spawns", total));
     }
-    rows.push(row("Sandbox none backend: spawn+wait+finish `/bin/true`", boxed(&none, "n").await));
+    let scratch = tempfile::tempdir().expect("scratch dir");
+    let ws = |name: &str| scratch.path().join(name);
+    rows.push(row(
+        "Sandbox none backend: spawn+wait+finish `/bin/true`",
+        boxed(&none, "n", None).await,
+    ));
+    rows.push(row(
+        "Sandbox none backend, walled: spawn+wait+finish `/bin/true`",
+        boxed(&none, "nw", Some(&ws("nw"))).await,
+    ));
+    let mut ratio = None;
     if sandbox.kind() != BackendKind::None {
-        rows.push(row(
+        let plain = row(
             &format!("Sandbox {}: fresh limited box + spawn+wait+finish", sandbox.kind()),
-            boxed(&sandbox, "b").await,
-        ));
+            boxed(&sandbox, "b", None).await,
+        );
+        let walled = row(
+            &format!(
+                "Sandbox {}, walled: fresh limited walled box + spawn+wait+finish",
+                sandbox.kind()
+            ),
+            boxed(&sandbox, "bw", Some(&ws("bw"))).await,
+        );
+        ratio = Some(walled.median.as_secs_f64() / plain.median.as_secs_f64());
+        rows.push(plain);
+        rows.push(walled);
     }
     let floor = rows[0].median;
     println!();
@@ -106,8 +132,13 @@ async fn run() {
             r.median.as_secs_f64() / floor.as_secs_f64()
         );
     }
+    if let Some(ratio) = ratio {
+        println!();
+        println!("walled / unwalled median (host backend): {ratio:.2}×");
+    }
     let target = if sandbox.kind() == BackendKind::None { &none } else { &sandbox };
-    concurrent(target).await;
+    concurrent(target, None).await;
+    concurrent(target, Some(&ws("cw"))).await;
     drop(join_dirs);
     remove_tree_everywhere(&parent);
 }
@@ -215,13 +246,28 @@ fn limits() -> Limits {
     }
 }
 
-async fn boxed(sandbox: &Sandbox, prefix: &str) -> Vec<Duration> {
+/// Walls with the workspace `<base>/<i>` and a clean env.
+fn walls_for(base: Option<&Path>, i: usize) -> (Option<Walls>, Vec<(String, String)>) {
+    match base {
+        None => (None, Vec::new()),
+        Some(base) => {
+            let mut walls = Walls::new(base.join(i.to_string()));
+            walls.tmp_size = 16 * MIB;
+            (Some(walls), vec![("PATH".into(), "/usr/bin:/bin".into())])
+        }
+    }
+}
+
+async fn boxed(sandbox: &Sandbox, prefix: &str, walled: Option<&Path>) -> Vec<Duration> {
     let mut samples = Vec::new();
     for i in 0..ITERATIONS {
+        let (walls, env) = walls_for(walled, i);
         let spec = SpawnSpec {
             box_name: format!("{prefix}/{i}"),
             argv: vec!["/bin/true".into()],
             limits: limits(),
+            walls,
+            env,
             ..SpawnSpec::default()
         };
         let start = Instant::now();
@@ -234,21 +280,41 @@ async fn boxed(sandbox: &Sandbox, prefix: &str) -> Vec<Duration> {
     samples
 }
 
-async fn concurrent(sandbox: &Sandbox) {
+async fn concurrent(sandbox: &Sandbox, walled: Option<&Path>) {
     let start = Instant::now();
     let mut agents = Vec::with_capacity(CONCURRENT);
+    let prefix = if walled.is_some() { "cw" } else { "c" };
+    let mut each = Vec::with_capacity(CONCURRENT);
     for i in 0..CONCURRENT {
+        let (walls, env) = walls_for(walled, i);
         let spec = SpawnSpec {
-            box_name: format!("c/{i}"),
+            box_name: format!("{prefix}/{i}"),
             argv: vec!["sleep".into(), "1000".into()],
             limits: limits(),
+            walls,
+            env,
             ..SpawnSpec::default()
         };
+        let one = Instant::now();
         agents.push(sandbox.spawn(spec).await.expect("spawn sleep"));
+        each.push(one.elapsed());
     }
     let spawned = start.elapsed();
+    let median_of = |v: &[Duration]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (first, last) = (median_of(&each[..100]), median_of(&each[CONCURRENT - 100..]));
     let threads_running = threads();
     let fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0);
+    let own_rss = rollup(std::process::id()).map(|(rss, _)| rss);
+    // Each walled box's init (the pid the agent reports): its own RSS and PSS.
+    let inits: Vec<(u64, u64)> = if walled.is_some() {
+        agents.iter().filter_map(|a| rollup(a.pid())).collect()
+    } else {
+        Vec::new()
+    };
     let kill_start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for mut agent in agents {
@@ -263,19 +329,53 @@ async fn concurrent(sandbox: &Sandbox) {
     }
     let killed = kill_start.elapsed();
     println!();
-    println!("| {CONCURRENT} concurrent boxed `sleep 1000` ({}) | value |", sandbox.kind());
+    let kind = if walled.is_some() { "walled, " } else { "" };
+    println!("| {CONCURRENT} concurrent boxed `sleep 1000` ({kind}{}) | value |", sandbox.kind());
     println!("|---|---|");
     println!(
         "| spawn all (wall) | {} ({} per spawn) |",
         fmt(spawned),
         fmt(spawned / CONCURRENT as u32)
     );
+    println!("| one spawn, median of the first / last 100 | {} / {} |", fmt(first), fmt(last));
     println!("| kill all + reap + finish + remove boxes (wall) | {} |", fmt(killed));
     println!(
         "| spawning side threads while all run (/proc/self/status Threads) | {threads_running} |"
     );
     println!("| spawning side open fds while all run | {fds} |");
+    if let Some(rss) = own_rss {
+        println!("| spawning side RSS while all run | {} KiB |", rss);
+    }
+    if !inits.is_empty() {
+        let (mut rss, mut pss): (Vec<u64>, Vec<u64>) = inits.iter().copied().unzip();
+        rss.sort();
+        pss.sort();
+        let mid = |v: &[u64]| v[v.len() / 2];
+        println!(
+            "| init RSS per box (median / max, smaps_rollup, {} inits) | {} / {} KiB |",
+            inits.len(),
+            mid(&rss),
+            rss[rss.len() - 1]
+        );
+        println!(
+            "| init PSS per box (median / max) | {} / {} KiB |",
+            mid(&pss),
+            pss[pss.len() - 1]
+        );
+    }
     println!("| threads after teardown | {} |", threads());
+}
+
+/// `(Rss, Pss)` in KiB from `/proc/<pid>/smaps_rollup`.
+fn rollup(pid: u32) -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    let kib = |key: &str| {
+        text.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+    };
+    Some((kib("Rss:")?, kib("Pss:")?))
 }
 
 fn threads() -> String {

@@ -15,11 +15,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use stockade_proto::{Evidence, ExitCause, Limits, Usage};
-use tokio::process::{Child, ChildStderr, ChildStdout};
+use tokio::process::{ChildStderr, ChildStdout};
 
 use crate::SandboxError;
 use crate::backend::{Cgroup, Counters};
 use crate::classify::{ClassifyInput, EndReason, classify};
+use crate::main_proc::MainProc;
 use crate::oom_watch::{OomTracker, OomWatch};
 
 /// How long killing a box may take before it is reported as not empty.
@@ -29,7 +30,7 @@ const REMOVE_DEADLINE: Duration = Duration::from_secs(5);
 
 /// One running agent in its box.
 pub struct Agent {
-    child: Child,
+    child: MainProc,
     pid: u32,
     box_name: String,
     /// `None` once `finish` has removed the box.
@@ -40,16 +41,19 @@ pub struct Agent {
     started: Instant,
     status: Option<ExitStatus>,
     limits: Limits,
+    /// A walled box's id slot and exec registration, released with the box.
+    walls: Option<crate::walls::BoxHold>,
 }
 
 /// The parts of a new agent, from `Sandbox::spawn`.
 pub(crate) struct AgentParts {
-    pub(crate) child: Child,
+    pub(crate) child: MainProc,
     pub(crate) box_name: String,
     pub(crate) cgroup: Arc<dyn Cgroup>,
     pub(crate) oom: OomWatch,
     pub(crate) baseline: Counters,
     pub(crate) limits: Limits,
+    pub(crate) walls: Option<crate::walls::BoxHold>,
 }
 
 /// What [`Agent::next_event`] saw.
@@ -81,7 +85,7 @@ pub struct Death {
 
 impl Agent {
     pub(crate) fn new(parts: AgentParts) -> Agent {
-        let pid = parts.child.id().unwrap_or(0);
+        let pid = parts.child.pid();
         parts.cgroup.attach(pid);
         Agent {
             child: parts.child,
@@ -94,10 +98,12 @@ impl Agent {
             started: Instant::now(),
             status: None,
             limits: parts.limits,
+            walls: parts.walls,
         }
     }
 
-    /// The main process's pid.
+    /// The main process's host pid: the agent's, or for a walled box its
+    /// init's (pid 1 inside; the agent is its child). `Sandbox::exec` takes it.
     pub fn pid(&self) -> u32 {
         self.pid
     }
@@ -109,12 +115,12 @@ impl Agent {
 
     /// The main process's stdout pipe (once).
     pub fn take_stdout(&mut self) -> Option<ChildStdout> {
-        self.child.stdout.take()
+        self.child.take_stdout()
     }
 
     /// The main process's stderr pipe (once).
     pub fn take_stderr(&mut self) -> Option<ChildStderr> {
-        self.child.stderr.take()
+        self.child.take_stderr()
     }
 
     /// Wait for the main process to exit. Cancel-safe; returns the same
@@ -175,6 +181,22 @@ impl Agent {
         }
     }
 
+    /// Whether the box is walled (its main process is an init).
+    pub fn is_walled(&self) -> bool {
+        self.child.walled().is_some()
+    }
+
+    /// Send `signal` to the main process only; for a walled box that is the
+    /// init, which forwards it to the agent's process group.
+    pub fn signal_main(&self, signal: i32) -> Result<(), SandboxError> {
+        match self.child.walled() {
+            Some(init) => init.signal(signal).map_err(|e| {
+                SandboxError::io("signal the init of", format!("box {}", self.box_name), e)
+            }),
+            None => self.signal_all(signal),
+        }
+    }
+
     /// Send `signal` to every process in the box.
     pub fn signal_all(&self, signal: i32) -> Result<(), SandboxError> {
         match &self.cgroup {
@@ -183,12 +205,15 @@ impl Agent {
         }
     }
 
-    /// Stop the agent: `signal` to every process in the box, then up to
+    /// Stop the agent: `signal` to every process in the box (walled: to the
+    /// init, which forwards it to the agent's process group), then up to
     /// `grace` for the main process to exit *and* the box to empty, then kill
     /// the whole box. Returns only when the box is empty (or the kill gave up
     /// after 10 s, which is logged).
     pub async fn stop(&mut self, signal: i32, grace: Duration) -> StopOutcome {
-        if let Err(err) = self.signal_all(signal) {
+        let sent =
+            if self.is_walled() { self.signal_main(signal) } else { self.signal_all(signal) };
+        if let Err(err) = sent {
             tracing::warn!(box_name = %self.box_name, %err, "could not signal the box");
         }
         let graceful = tokio::time::timeout(grace, async {
@@ -341,7 +366,23 @@ pub(crate) async fn remove_retrying(cgroup: &dyn Cgroup) -> Result<(), SandboxEr
 
 impl Drop for Agent {
     fn drop(&mut self) {
-        let Some(cgroup) = self.cgroup.take() else { return };
+        let hold = self.walls.take();
+        let walled = match std::mem::replace(&mut self.child, MainProc::Gone) {
+            MainProc::Walled { init, .. } => Some(init),
+            other => {
+                self.child = other;
+                None
+            }
+        };
+        if let Some(init) = &walled {
+            let _ = init.signal(libc::SIGKILL);
+        }
+        let Some(cgroup) = self.cgroup.take() else {
+            if let Some(init) = walled {
+                crate::walls::reap_in_background(init, hold);
+            }
+            return;
+        };
         let box_name = std::mem::take(&mut self.box_name);
         // kill_on_drop kills the main process and tokio reaps it; the rest of
         // the box is ours to kill and remove.
@@ -349,6 +390,10 @@ impl Drop for Agent {
             Ok(handle) => {
                 handle.spawn(async move {
                     let _ = kill_until_empty(cgroup.as_ref(), &box_name).await;
+                    if let Some(mut init) = walled {
+                        let _ = tokio::time::timeout(KILL_DEADLINE, init.wait()).await;
+                    }
+                    drop(hold);
                     if let Err(err) = remove_retrying(cgroup.as_ref()).await {
                         tracing::warn!(%box_name, %err, "dropped agent's box could not be removed");
                     }
@@ -356,7 +401,11 @@ impl Drop for Agent {
             }
             Err(_) => {
                 let _ = cgroup.kill_pass();
+                if let Some(init) = walled {
+                    crate::walls::clone::reap(init.pidfd());
+                }
                 let _ = cgroup.remove();
+                drop(hold);
             }
         }
     }

@@ -15,6 +15,10 @@ pub struct SandboxConfig {
     pub parent: String,
     /// Which backend to use.
     pub mode: BackendChoice,
+    /// The host ids walled boxes are mapped into, 65,536 per box; the
+    /// default is `first = 2_147_483_648` (`0x8000_0000`), `count =
+    /// 2_147_418_112` (32,767 boxes) — see [`crate::IdRange`].
+    pub id_range: crate::IdRange,
 }
 
 impl Default for SandboxConfig {
@@ -24,6 +28,7 @@ impl Default for SandboxConfig {
             proc_root: PathBuf::from("/proc"),
             parent: "stockade".to_string(),
             mode: BackendChoice::Auto,
+            id_range: crate::IdRange::default(),
         }
     }
 }

@@ -11,12 +11,22 @@ use crate::backend::v1::V1;
 use crate::backend::v2::V2;
 use crate::backend::{Backend, Cgroup, Counters};
 use crate::detect::{Layout, detect};
+use crate::main_proc::MainProc;
 use crate::name::BoxName;
 use crate::rlimit::RlimitPlan;
 use crate::spawn::{PreExec, SpawnSpec, classify_spawn_error, command, resolve_program};
 use crate::spawn_hint::{TaskFacts, Use};
 use crate::spawner::Spawner;
-use crate::{BackendChoice, BackendKind, SandboxConfig, SandboxError, SpawnError};
+use crate::walls::exec::{BoxEntry, Registration, Registry};
+use crate::walls::process::WalledChild;
+use crate::walls::{BoxHold, WallsKit, clone, exec_start, launch_error, start};
+use crate::{
+    BackendChoice, BackendKind, ExecProcess, ExecSpec, SandboxConfig, SandboxError, SpawnError,
+    Walls,
+};
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
 
 /// The box factory. Cheap to clone; all clones share one backend and one
 /// spawner thread, which ends when the last clone is dropped.
@@ -30,6 +40,9 @@ struct Inner {
     warnings: Vec<String>,
     spawner: Spawner,
     config: SandboxConfig,
+    /// What walled spawns need, or why this host cannot make walls.
+    walls: Result<WallsKit, String>,
+    registry: Registry,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -46,12 +59,20 @@ impl Sandbox {
     /// spawner thread. Must be called inside a tokio runtime.
     pub fn new(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
         let handle = tokio::runtime::Handle::try_current().map_err(|_| SandboxError::NoRuntime)?;
-        let (backend, warnings) = choose(&config)?;
+        let (backend, mut warnings) = choose(&config)?;
+        let walls = WallsKit::new(config.id_range, &mut warnings).map_err(|err| {
+            let why = err.to_string();
+            warnings.push(format!("walled boxes cannot be made on this host: {why}"));
+            why
+        });
         for warning in &warnings {
             tracing::warn!("{warning}");
         }
         let spawner = Spawner::start(handle)?;
-        Ok(Sandbox { inner: Arc::new(Inner { backend, warnings, spawner, config }) })
+        let registry = Registry::default();
+        Ok(Sandbox {
+            inner: Arc::new(Inner { backend, warnings, spawner, config, walls, registry }),
+        })
     }
 
     /// The backend in use.
@@ -79,6 +100,9 @@ impl Sandbox {
     }
 
     async fn spawn_inner(&self, spec: SpawnSpec) -> Result<Agent, SpawnError> {
+        if spec.walls.is_some() {
+            return self.spawn_walled(spec).await;
+        }
         let boxed = |source| SpawnError::Box { box_name: spec.box_name.clone(), source };
         let name = BoxName::parse(&spec.box_name).map_err(boxed)?;
         crate::limits::validate(&spec.limits).map_err(boxed)?;
@@ -121,13 +145,193 @@ impl Sandbox {
             Err(err) => return Err(self.abandon(cgroup.as_ref(), boxed(err)).await),
         };
         Ok(Agent::new(AgentParts {
-            child,
+            child: MainProc::Plain(child),
             box_name: spec.box_name,
             cgroup,
             oom,
             baseline,
             limits: spec.limits,
+            walls: None,
         }))
+    }
+
+    /// The EAGAIN hint for a box: which limit bound.
+    fn eagain_hint(&self, cgroup: &dyn Cgroup) -> String {
+        let c = cgroup.counters();
+        let box_pids = c.pids_current.zip(c.pids_limit).map(|(used, limit)| Use { used, limit });
+        TaskFacts::gather(&self.inner.config.proc_root, box_pids).eagain_hint()
+    }
+
+    /// A walled spawn: check against the box root, create the box, clone
+    /// the init into its namespaces on the spawner thread.
+    async fn spawn_walled(&self, spec: SpawnSpec) -> Result<Agent, SpawnError> {
+        let boxed = |source| SpawnError::Box { box_name: spec.box_name.clone(), source };
+        let name = BoxName::parse(&spec.box_name).map_err(boxed)?;
+        crate::limits::validate(&spec.limits).map_err(boxed)?;
+        resolve_program(&spec)?;
+        let kit = self.inner.walls.as_ref().map_err(|why| {
+            boxed(SandboxError::BackendUnavailable {
+                wanted: "walls",
+                reason: why.clone(),
+                hint: "run `stockade doctor`; or run the unit with isolation = \"none\"",
+            })
+        })?;
+        let walls = spec.walls.clone().unwrap_or_else(|| Walls::new("/nonexistent"));
+        let checked = start::check(&spec, &walls, &kit.stage)?;
+        let slot = kit.ids.allocate().ok_or_else(|| {
+            boxed(SandboxError::InvalidLimit {
+                field: "id_range",
+                value: format!("{} slots", self.inner.config.id_range.slots()),
+                hint: "every id slot is in use: widen [daemon] id_range or run fewer walled boxes",
+            })
+        })?;
+        let cgroup = self.inner.backend.create(&name, &spec.limits).map_err(boxed)?;
+        let prepared = cgroup.join_fds().and_then(|join| Ok((join, cgroup.oom_watch()?)));
+        let (join, oom) = match prepared {
+            Ok(ok) => ok,
+            Err(err) => return Err(self.abandon(cgroup.as_ref(), boxed(err)).await),
+        };
+        let (launch, ends) = match start::prepare(&spec, &checked, kit, slot.base(), join) {
+            Ok(ready) => ready,
+            Err(err) => return Err(self.abandon(cgroup.as_ref(), err).await),
+        };
+        let launched = match self.inner.spawner.run(move || clone::launch(launch)).await {
+            Ok(Ok(launched)) => launched,
+            Ok(Err(err)) => {
+                let err = launch_error::spawn_error(&spec.box_name, &checked.program, err, || {
+                    self.eagain_hint(cgroup.as_ref())
+                });
+                return Err(self.abandon(cgroup.as_ref(), err).await);
+            }
+            Err(err) => return Err(self.abandon(cgroup.as_ref(), boxed(err)).await),
+        };
+        let pid = launched.pid;
+        let entry_pidfd = launched.pidfd.try_clone();
+        let main = WalledChild::new(pid, launched.pidfd, Some(ends.record)).and_then(|init| {
+            let stdout = ChildStdout::from_std(std::process::ChildStdout::from(ends.stdout))?;
+            let stderr = ChildStderr::from_std(std::process::ChildStderr::from(ends.stderr))?;
+            Ok(MainProc::Walled { init, stdout: Some(stdout), stderr: Some(stderr) })
+        });
+        let (main, entry_pidfd) = match (main, entry_pidfd) {
+            (Ok(main), Ok(fd)) => (main, fd),
+            (Err(e), _) | (_, Err(e)) => {
+                let err = boxed(SandboxError::io(
+                    "watch the init of",
+                    format!("box {}", spec.box_name),
+                    e,
+                ));
+                return Err(self.abandon(cgroup.as_ref(), err).await);
+            }
+        };
+        let cwd = spec.cwd.clone().unwrap_or_else(|| PathBuf::from("/workspace"));
+        let entry = BoxEntry {
+            pidfd: entry_pidfd,
+            box_name: spec.box_name.clone(),
+            checked,
+            env: spec.env.clone(),
+            cwd,
+            limits: spec.limits.clone(),
+        };
+        self.inner.registry.lock().unwrap_or_else(|p| p.into_inner()).insert(pid, Arc::new(entry));
+        let registration = Registration { registry: self.inner.registry.clone(), pid };
+        Ok(Agent::new(AgentParts {
+            child: main,
+            box_name: spec.box_name,
+            cgroup,
+            oom,
+            baseline: Counters::default(),
+            limits: spec.limits,
+            walls: Some(BoxHold { _slot: slot, _registration: registration }),
+        }))
+    }
+
+    /// Run a command inside the running walled box whose init is `spec.pid`
+    /// ([`Agent::pid`]): the box's namespaces, cgroups, user, capabilities,
+    /// `no_new_privs`, seccomp filter and environment (plus `spec.env`). It
+    /// dies with the box. Only boxes this sandbox spawned are reachable: the
+    /// pid is looked up in its registry (which holds a pidfd from the spawn)
+    /// and must still sit in that box's cgroup.
+    pub async fn exec(&self, spec: ExecSpec) -> Result<ExecProcess, SpawnError> {
+        let stranger = |reason: String| SpawnError::InvalidSpec {
+            box_name: format!("pid {}", spec.pid),
+            reason,
+            hint: "pass Agent::pid() of a running walled box of this daemon".into(),
+        };
+        let entry = self
+            .inner
+            .registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&spec.pid)
+            .cloned()
+            .ok_or_else(|| {
+                stranger(format!(
+                    "pid {} is not the init of a walled box of this sandbox",
+                    spec.pid
+                ))
+            })?;
+        let boxed = |source| SpawnError::Box { box_name: entry.box_name.clone(), source };
+        if crate::walls::sys::pidfd_send_signal(entry.pidfd.as_raw_fd(), 0).is_err() {
+            return Err(stranger(format!("the box {} has ended", entry.box_name)));
+        }
+        let kit = self.inner.walls.as_ref().map_err(|why| stranger(why.clone()))?;
+        let cgroup = match self.kind() {
+            BackendKind::None => None,
+            _ => {
+                if !crate::walls::exec::in_box(spec.pid, &self.inner.config.parent, &entry.box_name)
+                {
+                    return Err(stranger(format!(
+                        "pid {} is no longer in the cgroup of box {}",
+                        spec.pid, entry.box_name
+                    )));
+                }
+                let name = BoxName::parse(&entry.box_name).map_err(boxed)?;
+                self.inner.backend.open(&name)
+            }
+        };
+        let join = match &cgroup {
+            Some(c) => c.join_fds().map_err(boxed)?,
+            None => Vec::new(),
+        };
+        let (launch, ends) = exec_start::prepare(&entry, &spec, kit, join)?;
+        let program = PathBuf::from(&spec.argv[0]);
+        let launched = match self.inner.spawner.run(move || clone::launch(launch)).await {
+            Ok(Ok(launched)) => launched,
+            Ok(Err(err)) => {
+                return Err(launch_error::spawn_error(&entry.box_name, &program, err, || {
+                    match &cgroup {
+                        Some(c) => self.eagain_hint(c.as_ref()),
+                        None => String::new(),
+                    }
+                }));
+            }
+            Err(err) => return Err(boxed(err)),
+        };
+        let io_err =
+            |e| boxed(SandboxError::io("watch the exec in", format!("box {}", entry.box_name), e));
+        let relay =
+            WalledChild::new(launched.pid, launched.pidfd, Some(ends.record)).map_err(io_err)?;
+        let wrap = || -> std::io::Result<ExecProcess> {
+            let pty_raw = ends.pty.as_ref().map(|fd| fd.as_raw_fd());
+            Ok(ExecProcess {
+                relay,
+                stdin: ends
+                    .stdin
+                    .map(|fd| ChildStdin::from_std(std::process::ChildStdin::from(fd)))
+                    .transpose()?,
+                stdout: ends
+                    .stdout
+                    .map(|fd| ChildStdout::from_std(std::process::ChildStdout::from(fd)))
+                    .transpose()?,
+                stderr: ends
+                    .stderr
+                    .map(|fd| ChildStderr::from_std(std::process::ChildStderr::from(fd)))
+                    .transpose()?,
+                pty: ends.pty.map(crate::walls::exec::pty_master).transpose()?,
+                pty_raw,
+            })
+        };
+        wrap().map_err(io_err)
     }
 
     /// Remove a box whose spawn failed, keeping the spawn error.

@@ -33,14 +33,19 @@ pub struct SpawnSpec {
     pub argv: Vec<String>,
     /// Variables added to (or, with [`EnvMode::Clear`], making up) the environment.
     pub env: Vec<(String, String)>,
-    /// Whether the daemon's environment is inherited.
+    /// Whether the daemon's environment is inherited (unwalled only: a
+    /// walled box's environment is exactly `env`).
     pub env_mode: EnvMode,
-    /// The working directory; the daemon's when `None`.
+    /// The working directory; the daemon's when `None`. Walled: a path
+    /// inside the box, `/workspace` when `None`.
     pub cwd: Option<PathBuf>,
     /// The box's limits.
     pub limits: Limits,
     /// What happens to the agent if the daemon dies.
     pub parent_death: ParentDeath,
+    /// The box's walls; `None` = isolation "none": the agent runs on the
+    /// host as the daemon's user, spawned through `Command` as before.
+    pub walls: Option<crate::walls::Walls>,
 }
 
 /// Where the agent's environment starts from.
@@ -80,6 +85,10 @@ pub(crate) fn resolve_program(spec: &SpawnSpec) -> Result<PathBuf, SpawnError> {
             reason: format!("{bad:?} contains a NUL byte"),
             hint: "remove the NUL byte; the kernel cannot pass it".into(),
         });
+    }
+    if spec.walls.is_some() {
+        // The program and cwd are paths inside the box: `walls::resolve`.
+        return Ok(PathBuf::from(argv0));
     }
     if let Some(cwd) = &spec.cwd
         && !cwd.is_dir()

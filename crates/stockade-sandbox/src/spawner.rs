@@ -15,10 +15,8 @@ use tokio::sync::oneshot;
 
 use crate::SandboxError;
 
-struct Request {
-    command: Command,
-    reply: oneshot::Sender<io::Result<Child>>,
-}
+/// One job for the thread: a `Command` spawn or a walled `clone`.
+type Request = Box<dyn FnOnce() + Send>;
 
 /// The sending side; the thread exits when this is dropped.
 #[derive(Debug)]
@@ -34,12 +32,8 @@ impl Spawner {
             .name("stockade-spawner".into())
             .spawn(move || {
                 let _runtime = handle.enter();
-                for Request { mut command, reply } in incoming {
-                    let child = command.spawn();
-                    // Dropping the command closes the parent's copies of the
-                    // cgroup.procs fds the pre_exec hook captured.
-                    drop(command);
-                    let _ = reply.send(child);
+                for job in incoming {
+                    job();
                 }
             })
             .map_err(|e| SandboxError::SpawnerGone(e.to_string()))?;
@@ -47,10 +41,32 @@ impl Spawner {
     }
 
     /// Spawn `command` on the spawner thread.
-    pub(crate) async fn spawn(&self, command: Command) -> Result<io::Result<Child>, SandboxError> {
+    pub(crate) async fn spawn(
+        &self,
+        mut command: Command,
+    ) -> Result<io::Result<Child>, SandboxError> {
+        self.run(move || {
+            let child = command.spawn();
+            // Dropping the command closes the parent's copies of the
+            // cgroup.procs fds the pre_exec hook captured.
+            drop(command);
+            child
+        })
+        .await
+    }
+
+    /// Run `job` on the spawner thread (a walled `clone` must happen there:
+    /// the parent-death signal follows the thread that cloned).
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, SandboxError> {
         let (reply, answer) = oneshot::channel();
+        let request: Request = Box::new(move || {
+            let _ = reply.send(job());
+        });
         self.requests
-            .send(Request { command, reply })
+            .send(request)
             .map_err(|_| SandboxError::SpawnerGone("its request channel is closed".into()))?;
         answer.await.map_err(|_| SandboxError::SpawnerGone("it dropped the request".into()))
     }

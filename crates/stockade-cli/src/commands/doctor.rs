@@ -11,8 +11,8 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use stockade_host::{
-    AgentNeed, Configured, Depth, HostFacts, HostRoot, Plan, Reserve, checks, lint_checks, plan,
-    plan_checks, render_plan, render_text, worst,
+    AgentNeed, Configured, Depth, HostFacts, HostRoot, IdRange, Plan, Reserve, checks, lint_checks,
+    plan, plan_checks, render_plan, render_text, walls_checks, worst,
 };
 use stockade_proto::{Check, CheckStatus, UnitKind};
 
@@ -42,6 +42,8 @@ pub fn run(args: &DoctorArgs, spec_path: &Path) -> anyhow::Result<ExitCode> {
     let root = HostRoot::default();
     let facts = HostFacts::read_with(&root, Depth::Deep);
     let mut all = checks(&facts);
+    // The documented default until the spec carries `[daemon] id_range` (issue 9).
+    all.extend(walls_checks(&root, &IdRange::default()));
     all.extend(lint_checks(&root));
     let planned = match &args.plan {
         None => None,

@@ -17,6 +17,9 @@ mod pids;
 mod psi;
 mod rlimit;
 mod threads;
+mod walls;
+
+pub use walls::{IdRange, walls_checks};
 
 use crate::{HostFacts, Unknown};
 use stockade_proto::{Check, CheckStatus};

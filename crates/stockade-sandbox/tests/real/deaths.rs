@@ -6,13 +6,15 @@ use std::time::Duration;
 use stockade_proto::{ExitCause, Limits};
 use stockade_sandbox::{AgentEvent, EndReason};
 
-use crate::support::{MIB, TestTree, spec};
+use crate::support::{MIB, TestTree};
 
-#[tokio::test]
-async fn exit_3_is_exited_3() {
-    let Some(tree) = TestTree::new("exit3") else { return };
-    let mut agent =
-        tree.sandbox.spawn(spec("e/1", &["sh", "-c", "exit 3"], Limits::default())).await.unwrap();
+async fn exit_3_is_exited_3(w: bool) {
+    let Some(tree) = TestTree::new(&format!("{}exit3", if w { "w" } else { "" })) else { return };
+    let mut agent = tree
+        .sandbox
+        .spawn(tree.spec(w, "e/1", &["sh", "-c", "exit 3"], Limits::default()))
+        .await
+        .unwrap();
     let status = agent.wait().await.unwrap();
     let death = agent.finish(status, EndReason::Exited).await;
     assert_eq!(death.cause, ExitCause::Exited { code: 3 });
@@ -23,12 +25,14 @@ async fn exit_3_is_exited_3() {
     assert!(death.evidence.notes.is_empty(), "{:?}", death.evidence.notes);
 }
 
-#[tokio::test]
-async fn sigsegv_is_signaled_11_with_the_core_flag() {
-    let Some(tree) = TestTree::new("segv") else { return };
+async fn sigsegv_is_signaled_11_with_the_core_flag(w: bool) {
+    let Some(tree) = TestTree::new(&format!("{}segv", if w { "w" } else { "" })) else { return };
     let no_core = Limits { core: Some(0), ..Limits::default() };
-    let mut agent =
-        tree.sandbox.spawn(spec("s/1", &["sh", "-c", "kill -SEGV $$"], no_core)).await.unwrap();
+    let mut agent = tree
+        .sandbox
+        .spawn(tree.spec(w, "s/1", &["sh", "-c", "kill -SEGV $$"], no_core))
+        .await
+        .unwrap();
     let status = agent.wait().await.unwrap();
     let death = agent.finish(status, EndReason::Exited).await;
     assert_eq!(death.cause, ExitCause::Signaled { signal: 11, core_dumped: false });
@@ -40,12 +44,16 @@ async fn sigsegv_is_signaled_11_with_the_core_flag() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut s = spec(
+    let mut s = tree.spec(
+        w,
         "s/2",
         &["sh", "-c", "kill -SEGV $$"],
         Limits { core: Some(64 * MIB), ..Limits::default() },
     );
-    s.cwd = Some(dir.path().to_path_buf());
+    if !w {
+        // Walled, the cwd is /workspace: the core lands in the box's workspace.
+        s.cwd = Some(dir.path().to_path_buf());
+    }
     let mut agent = tree.sandbox.spawn(s).await.unwrap();
     let status = agent.wait().await.unwrap();
     let death = agent.finish(status, EndReason::Exited).await;
@@ -53,12 +61,12 @@ async fn sigsegv_is_signaled_11_with_the_core_flag() {
     assert!(death.evidence.core_dumped);
 }
 
-#[tokio::test]
-async fn a_memory_hog_is_oom_killed_and_noticed_while_it_happens() {
-    let Some(tree) = TestTree::new("oom") else { return };
+async fn a_memory_hog_is_oom_killed_and_noticed_while_it_happens(w: bool) {
+    let Some(tree) = TestTree::new(&format!("{}oom", if w { "w" } else { "" })) else { return };
     let limits = Limits { memory: Some(32 * MIB), pids: Some(16), ..Limits::default() };
     // tail buffers /dev/zero forever looking for a newline: one process that only grows.
-    let mut agent = tree.sandbox.spawn(spec("hog", &["tail", "/dev/zero"], limits)).await.unwrap();
+    let mut agent =
+        tree.sandbox.spawn(tree.spec(w, "hog", &["tail", "/dev/zero"], limits)).await.unwrap();
     let count = tokio::time::timeout(Duration::from_secs(60), agent.oom_notified())
         .await
         .expect("no OOM notification");
@@ -75,13 +83,14 @@ async fn a_memory_hog_is_oom_killed_and_noticed_while_it_happens() {
     assert!(e.decided_by.contains("SIGKILL and oom_kill rose by 1"), "{}", e.decided_by);
 }
 
-#[tokio::test]
-async fn a_helper_oom_killed_under_an_agent_that_exits_0_is_a_side_fact() {
-    let Some(tree) = TestTree::new("oomhelper") else { return };
+async fn a_helper_oom_killed_under_an_agent_that_exits_0_is_a_side_fact(w: bool) {
+    let Some(tree) = TestTree::new(&format!("{}oomhelper", if w { "w" } else { "" })) else {
+        return;
+    };
     let limits = Limits { memory: Some(32 * MIB), pids: Some(16), ..Limits::default() };
     let mut agent = tree
         .sandbox
-        .spawn(spec("h", &["sh", "-c", "tail /dev/zero; exit 0"], limits))
+        .spawn(tree.spec(w, "h", &["sh", "-c", "tail /dev/zero; exit 0"], limits))
         .await
         .unwrap();
     // What a supervisor selects on: the OOM kill is seen before the exit it preceded.
@@ -101,15 +110,17 @@ async fn a_helper_oom_killed_under_an_agent_that_exits_0_is_a_side_fact() {
     );
 }
 
-#[tokio::test]
-async fn a_fork_bomb_hits_pids_limit_and_the_host_stays_responsive() {
-    let Some(tree) = TestTree::new("forkbomb") else { return };
+async fn a_fork_bomb_hits_pids_limit_and_the_host_stays_responsive(w: bool) {
+    let Some(tree) = TestTree::new(&format!("{}forkbomb", if w { "w" } else { "" })) else {
+        return;
+    };
     let limits =
         Limits { pids: Some(64), memory: Some(128 * MIB), cpus: Some(0.5), ..Limits::default() };
     // The classic bomb, then a fork loop in the main process: it fails (exit 2)
     // as soon as the box is full.
     let script = "bomb() { bomb | bomb & }; bomb; while :; do sleep 30 & done";
-    let mut agent = tree.sandbox.spawn(spec("bomb", &["sh", "-c", script], limits)).await.unwrap();
+    let mut agent =
+        tree.sandbox.spawn(tree.spec(w, "bomb", &["sh", "-c", script], limits)).await.unwrap();
     let status = tokio::time::timeout(Duration::from_secs(60), agent.wait())
         .await
         .expect("main never failed")
@@ -128,3 +139,13 @@ async fn a_fork_bomb_hits_pids_limit_and_the_host_stays_responsive() {
     assert_ne!(e.exit_code, Some(0));
     assert!(!tree.box_dir("pids", "bomb").exists(), "bomb box removed");
 }
+
+crate::both!(exit_3_is_exited_3);
+
+crate::both!(sigsegv_is_signaled_11_with_the_core_flag);
+
+crate::both!(a_memory_hog_is_oom_killed_and_noticed_while_it_happens);
+
+crate::both!(a_helper_oom_killed_under_an_agent_that_exits_0_is_a_side_fact);
+
+crate::both!(a_fork_bomb_hits_pids_limit_and_the_host_stays_responsive);

@@ -131,6 +131,7 @@ async fn an_unwritable_cgroup_root_falls_back_to_none_or_fails_typed() {
         proc_root: proc.path().to_path_buf(),
         parent: "stockade".into(),
         mode: BackendChoice::V1,
+        id_range: Default::default(),
     };
     let err = Sandbox::new(config.clone()).unwrap_err();
     assert!(matches!(&err, SandboxError::Io { action: "create", .. }), "{err}");

@@ -214,17 +214,16 @@ async fn a_cancelled_spawn_still_cleans_up_its_box() {
     assert_eq!(tree.sandbox.live_pids("c/1").unwrap(), Vec::<u32>::new());
 }
 
-#[tokio::test]
-async fn parent_death_kill_ends_the_agent_with_its_spawner() {
-    let Some(tree) = TestTree::new("pdeath") else { return };
+async fn parent_death_kill_ends_the_agent_with_its_spawner(w: bool) {
+    let Some(tree) = TestTree::new(if w { "wpdeath" } else { "pdeath" }) else { return };
     let config =
         stockade_sandbox::SandboxConfig { parent: tree.parent.clone(), ..Default::default() };
     let own = stockade_sandbox::Sandbox::new(config).unwrap();
-    let mut kill = spec("p/kill", &["sleep", "300"], Limits::default());
+    let mut kill = tree.spec(w, "p/kill", &["sleep", "300"], Limits::default());
     kill.parent_death = stockade_sandbox::ParentDeath::Kill;
     let mut doomed = own.spawn(kill).await.unwrap();
     let mut survivor =
-        own.spawn(spec("p/live", &["sleep", "300"], Limits::default())).await.unwrap();
+        own.spawn(tree.spec(w, "p/live", &["sleep", "300"], Limits::default())).await.unwrap();
     // The last clone gone, the spawner thread exits: PR_SET_PDEATHSIG fires.
     drop(own);
     let status = tokio::time::timeout(Duration::from_secs(10), doomed.wait())
@@ -238,13 +237,20 @@ async fn parent_death_kill_ends_the_agent_with_its_spawner() {
     survivor.finish(stopped.status, EndReason::Stopped).await;
 }
 
-#[tokio::test]
-async fn remove_subtree_kills_every_box_and_removes_the_parent() {
-    let Some(tree) = TestTree::new("subtree") else { return };
-    let mut a =
-        tree.sandbox.spawn(spec("u/0/1", &["sleep", "300"], Limits::default())).await.unwrap();
-    let mut b =
-        tree.sandbox.spawn(spec("u/1/1", &["sleep", "300"], Limits::default())).await.unwrap();
+crate::both!(parent_death_kill_ends_the_agent_with_its_spawner);
+
+async fn remove_subtree_kills_every_box_and_removes_the_parent(w: bool) {
+    let Some(tree) = TestTree::new(if w { "wsubtree" } else { "subtree" }) else { return };
+    let mut a = tree
+        .sandbox
+        .spawn(tree.spec(w, "u/0/1", &["sleep", "300"], Limits::default()))
+        .await
+        .unwrap();
+    let mut b = tree
+        .sandbox
+        .spawn(tree.spec(w, "u/1/1", &["sleep", "300"], Limits::default()))
+        .await
+        .unwrap();
     let sandbox = tree.sandbox.clone();
     tokio::task::spawn_blocking(move || sandbox.remove_subtree()).await.unwrap().unwrap();
     for controller in ["memory", "pids", "cpu", "cpuacct", "freezer"] {
@@ -255,6 +261,8 @@ async fn remove_subtree_kills_every_box_and_removes_the_parent() {
         assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGKILL));
     }
 }
+
+crate::both!(remove_subtree_kills_every_box_and_removes_the_parent);
 
 #[tokio::test]
 async fn release_removes_an_empty_parent_and_kills_nothing() {

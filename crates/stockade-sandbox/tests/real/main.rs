@@ -5,5 +5,8 @@
 
 mod deaths;
 mod errors;
+mod exec;
+mod hostile;
 mod lifecycle;
 mod support;
+mod walls;

@@ -11,6 +11,8 @@ use stockade_sandbox::{BackendChoice, BackendKind, Sandbox, SandboxConfig, Spawn
 pub struct TestTree {
     pub sandbox: Sandbox,
     pub parent: String,
+    /// Scratch space for the test's workspaces, removed on drop.
+    pub dir: tempfile::TempDir,
 }
 
 impl TestTree {
@@ -28,7 +30,7 @@ impl TestTree {
             ..SandboxConfig::default()
         };
         let sandbox = Sandbox::new(config).expect("auto never fails");
-        let tree = TestTree { sandbox, parent };
+        let tree = TestTree { sandbox, parent, dir: tempfile::tempdir().expect("tempdir") };
         if tree.sandbox.kind() == BackendKind::None {
             eprintln!("skipping {test}: no writable cgroup tree: {:?}", tree.sandbox.warnings());
             return None;
@@ -39,6 +41,18 @@ impl TestTree {
     /// The box's directory in the v1 hierarchy of `controller` (this host's layout).
     pub fn box_dir(&self, controller: &str, box_name: &str) -> PathBuf {
         own_dir(controller).join(&self.parent).join(box_name)
+    }
+
+    /// A spec for `argv` in box `name`: plain, or walled with a workspace
+    /// under the test's scratch dir (`<dir>/<name with / as ->`).
+    pub fn spec(&self, walled: bool, name: &str, argv: &[&str], limits: Limits) -> SpawnSpec {
+        if walled {
+            let ws = self.dir.path().join(name.replace('/', "-"));
+            std::fs::create_dir_all(&ws).unwrap();
+            walled_spec(name, argv, limits, &ws)
+        } else {
+            spec(name, argv, limits)
+        }
     }
 
     fn parent_dirs(&self) -> Vec<PathBuf> {
@@ -118,3 +132,50 @@ pub fn is_gone(pid: u32) -> bool {
 }
 
 pub const MIB: u64 = 1024 * 1024;
+
+/// A walled spawn spec: workspace `<dir>/ws`, a minimal env.
+pub fn walled_spec(name: &str, argv: &[&str], limits: Limits, dir: &Path) -> SpawnSpec {
+    let mut s = spec(name, argv, limits);
+    let mut walls = stockade_sandbox::Walls::new(dir.join("ws"));
+    walls.tmp_size = 16 * MIB;
+    walls.hostname = "walled-test".into();
+    s.walls = Some(walls);
+    s.env = vec![
+        ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
+        ("HOME".into(), "/workspace".into()),
+    ];
+    s
+}
+
+/// Run a walled spec to its end: (stdout, stderr, status).
+pub async fn run_walled(
+    sandbox: &Sandbox,
+    s: SpawnSpec,
+) -> (String, String, std::process::ExitStatus) {
+    use tokio::io::AsyncReadExt;
+    let mut agent = sandbox.spawn(s).await.expect("walled spawn");
+    let (mut out, mut err) = (agent.take_stdout().unwrap(), agent.take_stderr().unwrap());
+    let (mut o, mut e) = (String::new(), String::new());
+    let (_, _, status) =
+        tokio::join!(out.read_to_string(&mut o), err.read_to_string(&mut e), agent.wait());
+    let status = status.unwrap();
+    agent.finish(status, stockade_sandbox::EndReason::Exited).await;
+    (o, e, status)
+}
+
+/// Run an async test body twice: without walls and with them.
+#[macro_export]
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn plain() {
+                super::$name(false).await
+            }
+            #[tokio::test]
+            async fn walled() {
+                super::$name(true).await
+            }
+        }
+    };
+}

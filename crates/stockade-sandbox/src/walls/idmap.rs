@@ -1,0 +1,80 @@
+//! Idmapped mounts for writable `mounts`: a detached copy of the source tree
+//! (`open_tree(OPEN_TREE_CLONE)`) with `MOUNT_ATTR_IDMAP` set to a user
+//! namespace that maps the box user's host id to the source's owner, so a
+//! file the agent writes lands on disk owned by the mount's owner, and the
+//! owner's files look like the box user's inside. The parent builds the tree;
+//! the child attaches it with `move_mount`.
+//!
+//! The user namespace comes from a throwaway child cloned with
+//! `CLONE_NEWUSER` that waits on a pipe while its maps are written and its
+//! `ns/user` opened (the fd keeps the namespace alive after it exits).
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use super::sys;
+
+/// A user namespace whose single uid and gid lines are `inside outside 1`.
+pub(crate) fn userns(uid: (u32, u32), gid: (u32, u32)) -> io::Result<OwnedFd> {
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    let (wait_fd, release_fd) = (read.as_raw_fd(), write.as_raw_fd());
+    // SAFETY: the child only reads a pipe and exits (async-signal-safe).
+    let (pid, pidfd) = unsafe { sys::clone_pidfd(libc::CLONE_NEWUSER as u64) }
+        .map_err(io::Error::from_raw_os_error)?;
+    if pid == 0 {
+        // Our copy of the write end would keep the pipe from ever closing.
+        sys::close(release_fd);
+        let mut byte = [0u8; 1];
+        let _ = sys::read_full(wait_fd, &mut byte);
+        // SAFETY: _exit ends the child without running the parent's destructors.
+        unsafe { libc::_exit(0) };
+    }
+    // SAFETY: clone3 handed us this fresh pidfd.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    drop(read);
+    let result = (|| {
+        std::fs::write(format!("/proc/{pid}/uid_map"), format!("{} {} 1\n", uid.0, uid.1))?;
+        std::fs::write(format!("/proc/{pid}/gid_map"), format!("{} {} 1\n", gid.0, gid.1))?;
+        std::fs::File::open(format!("/proc/{pid}/ns/user")).map(OwnedFd::from)
+    })();
+    drop(write);
+    let _ = rustix::process::waitid(
+        rustix::process::WaitId::PidFd(pidfd.as_fd()),
+        rustix::process::WaitIdOptions::EXITED,
+    );
+    result
+}
+
+/// A detached, idmapped, recursive copy of `source`.
+pub(crate) fn tree(source: &Path, userns: &OwnedFd) -> io::Result<OwnedFd> {
+    let path = CString::new(source.as_os_str().as_bytes())?;
+    let fd = sys::open_tree_clone(&path).map_err(io::Error::from_raw_os_error)?;
+    // SAFETY: open_tree returned a fresh fd we now own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    sys::mount_setattr(
+        fd.as_raw_fd(),
+        c"",
+        (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as u32,
+        sys::MOUNT_ATTR_IDMAP,
+        0,
+        Some(userns.as_raw_fd()),
+    )
+    .map_err(io::Error::from_raw_os_error)?;
+    Ok(fd)
+}
+
+/// Can this host make idmapped mounts (of a directory in the temp dir)?
+pub(crate) fn probe() -> Result<(), String> {
+    let dir = std::env::temp_dir().join(format!("stockade-idmap-probe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    let result = userns((0, 65_534), (0, 65_534))
+        .map_err(|e| format!("user namespace for the idmap: {e}"))
+        .and_then(|ns| {
+            tree(&dir, &ns).map(drop).map_err(|e| format!("idmap {}: {e}", dir.display()))
+        });
+    let _ = std::fs::remove_dir(&dir);
+    result
+}

@@ -1,0 +1,259 @@
+//! A walled spawn assembled: [`check`] runs before the box's cgroup exists
+//! (everything that can be refused is refused there), [`prepare`] turns the
+//! checked spec, the box's cgroup joins and its id slot into a
+//! [`Launch`] for the spawner thread.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use super::child::{ChildPlan, Entry};
+use super::clone::{self, Launch};
+use super::plan::{self, PlannedMount, RootSpec};
+use super::{Network, Walls, WallsKit, caps, idmap, resolve};
+use crate::rlimit::RlimitPlan;
+use crate::{ParentDeath, SpawnError, SpawnSpec};
+
+/// A spec that passed every check against the box's root.
+#[derive(Debug)]
+pub(crate) struct Checked {
+    pub(crate) walls: Walls,
+    pub(crate) root: PathBuf,
+    pub(crate) program: PathBuf,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    /// Per mount: is its source a directory.
+    pub(crate) mount_dirs: Vec<bool>,
+    pub(crate) hides: Vec<(PathBuf, bool)>,
+}
+
+/// The daemon's ends of a started box.
+#[derive(Debug)]
+pub(crate) struct ParentEnds {
+    pub(crate) stdout: OwnedFd,
+    pub(crate) stderr: OwnedFd,
+    pub(crate) record: File,
+}
+
+fn cstring(spec: &SpawnSpec, what: &str, bytes: &[u8]) -> Result<CString, SpawnError> {
+    CString::new(bytes).map_err(|_| SpawnError::InvalidSpec {
+        box_name: spec.box_name.clone(),
+        reason: format!("{what} contains a NUL byte"),
+        hint: "remove the NUL byte; the kernel cannot pass it".into(),
+    })
+}
+
+/// Check `spec` against its walls; creates the workspace if missing.
+pub(crate) fn check(spec: &SpawnSpec, walls: &Walls, stage: &Path) -> Result<Checked, SpawnError> {
+    let invalid = |reason: String, hint: &str| SpawnError::InvalidSpec {
+        box_name: spec.box_name.clone(),
+        reason,
+        hint: hint.into(),
+    };
+    if !walls.workspace.is_absolute() {
+        return Err(invalid(
+            format!("workspace {} is not an absolute path", walls.workspace.display()),
+            "give the workspace as an absolute host path",
+        ));
+    }
+    if walls.tmp_size == 0 {
+        return Err(invalid(
+            "tmp size 0".into(),
+            "give /tmp a size, e.g. 256MiB (tmpfs treats 0 as unlimited)",
+        ));
+    }
+    if let Some(cwd) = &spec.cwd
+        && !cwd.is_absolute()
+    {
+        return Err(invalid(
+            format!("the working directory {} is not absolute", cwd.display()),
+            "a walled box's cwd is a path inside the box, e.g. /workspace/src",
+        ));
+    }
+    // Sources are bound from their host paths while the stage is covered.
+    let sources =
+        walls.rootfs.iter().chain([&walls.workspace]).chain(walls.mounts.iter().map(|m| &m.source));
+    for source in sources {
+        let real = std::fs::canonicalize(source).unwrap_or_else(|_| source.clone());
+        if source.starts_with(stage) || real.starts_with(stage) {
+            return Err(invalid(
+                format!(
+                    "{} lies under {}, where box roots are assembled",
+                    source.display(),
+                    stage.display()
+                ),
+                "keep workspaces, rootfs trees and mount sources out of /run (e.g. under /var/lib/stockade)",
+            ));
+        }
+    }
+    let root = resolve::root_of(spec, walls)?;
+    let (uid, gid) = resolve::user(spec, walls, &root)?;
+    let mount_dirs = (0..walls.mounts.len())
+        .map(|i| resolve::mount_source(spec, walls, &root, i))
+        .collect::<Result<Vec<_>, _>>()?;
+    let program = resolve::program(spec, walls, &root)?;
+    // Created only once every check passed (it is kept, never removed).
+    std::fs::create_dir_all(&walls.workspace).map_err(|e| {
+        invalid(
+            format!("cannot create the workspace {}: {e}", walls.workspace.display()),
+            "check that the daemon can write the workspace's parent directory",
+        )
+    })?;
+    let hides = resolve::visible_hides(walls);
+    Ok(Checked { walls: walls.clone(), root, program, uid, gid, mount_dirs, hides })
+}
+
+/// Everything the spawner thread needs, and the daemon's ends.
+pub(crate) fn prepare(
+    spec: &SpawnSpec,
+    checked: &Checked,
+    kit: &WallsKit,
+    base: u32,
+    join: Vec<OwnedFd>,
+) -> Result<(Launch, ParentEnds), SpawnError> {
+    let box_name = spec.box_name.clone();
+    let setup = |what: String, e: std::io::Error| SpawnError::InvalidSpec {
+        box_name: box_name.clone(),
+        reason: format!("{what}: {e}"),
+        hint: "see the OS error".into(),
+    };
+    let walls = &checked.walls;
+    let (host_uid, host_gid) = (base + checked.uid, base + checked.gid);
+    std::os::unix::fs::chown(&walls.workspace, Some(host_uid), Some(host_gid))
+        .map_err(|e| setup(format!("chown the workspace {}", walls.workspace.display()), e))?;
+
+    let mut child_side: Vec<OwnedFd> = Vec::new();
+    let mut mounts = Vec::new();
+    for (m, &is_dir) in walls.mounts.iter().zip(&checked.mount_dirs) {
+        let mut idmapped = None;
+        if !m.read_only && kit.idmap_ok {
+            let owner = std::fs::metadata(&m.source)
+                .map_err(|e| setup(format!("stat {}", m.source.display()), e))?;
+            let ns = idmap::userns((owner.uid(), host_uid), (owner.gid(), host_gid))
+                .map_err(|e| setup("make the idmap user namespace".into(), e))?;
+            let tree = idmap::tree(&m.source, &ns)
+                .map_err(|e| setup(format!("idmap {}", m.source.display()), e))?;
+            let tree = clone::high(tree).map_err(|e| setup("dup".into(), e))?;
+            idmapped = Some(std::os::fd::AsRawFd::as_raw_fd(&tree));
+            child_side.push(tree);
+        }
+        mounts.push(PlannedMount {
+            source: m.source.clone(),
+            target: m.target.clone(),
+            read_only: m.read_only,
+            is_dir,
+            idmapped,
+        });
+    }
+    let entries_owned;
+    let entries = match &walls.rootfs {
+        None => &kit.host_root[..],
+        Some(r) => {
+            entries_owned = plan::root_entries(r)
+                .map_err(|e| setup(format!("list rootfs {}", r.display()), e))?;
+            &entries_owned[..]
+        }
+    };
+    let ops = plan::build(&RootSpec {
+        rootfs: walls.rootfs.as_deref(),
+        entries,
+        tmp_size: walls.tmp_size,
+        workspace: &walls.workspace,
+        mounts: &mounts,
+        hide: &checked.hides,
+        stage: &kit.stage,
+    });
+
+    let pipes = |what: &str| {
+        let what = what.to_string();
+        clone::pipe().map_err(|e| setup(format!("make the {what} pipe"), e))
+    };
+    let (out_r, out_w) = pipes("stdout")?;
+    let (err_r, err_w) = pipes("stderr")?;
+    let (sync_r, sync_w) = pipes("sync")?;
+    let (report_r, report_w) = pipes("error")?;
+    let null = clone::high(File::open("/dev/null").map_err(|e| setup("open /dev/null".into(), e))?)
+        .map_err(|e| setup("dup".into(), e))?;
+    let record_path = walls.exit_record_path();
+    let (record, record_child) = clone::exit_record(&record_path)
+        .map_err(|e| setup(format!("create the exit record {}", record_path.display()), e))?;
+    let join: Vec<OwnedFd> = join
+        .into_iter()
+        .map(clone::high)
+        .collect::<Result<_, _>>()
+        .map_err(|e| setup("dup".into(), e))?;
+
+    let raw = std::os::fd::AsRawFd::as_raw_fd;
+    let hostname = cstring(spec, "hostname", walls.hostname.as_bytes())?;
+    let cwd = spec.cwd.clone().unwrap_or_else(|| PathBuf::from("/workspace"));
+    let mut argv = vec![
+        c"stockade-init".to_owned(),
+        cstring(spec, "program", checked.program.as_os_str().as_bytes())?,
+        c"--".to_owned(),
+    ];
+    for a in &spec.argv {
+        argv.push(cstring(spec, "argv", a.as_bytes())?);
+    }
+    let envp = spec
+        .env
+        .iter()
+        .map(|(k, v)| cstring(spec, "env", format!("{k}={v}").as_bytes()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let kept = caps::kept_mask();
+    let mut plan = ChildPlan {
+        join: clone::raws(&join),
+        stdio: [raw(&null), raw(&out_w), raw(&err_w)],
+        err_read: raw(&report_r),
+        err_write: raw(&report_w),
+        record: raw(&record_child),
+        entry: Entry::Spawn {
+            sync_read: raw(&sync_r),
+            sync_write: raw(&sync_w),
+            ops,
+            hostname,
+            loopback: walls.network == Network::None,
+        },
+        rlimits: RlimitPlan::for_limits(&spec.limits),
+        cwd: cstring(spec, "cwd", cwd.as_os_str().as_bytes())?,
+        uid: checked.uid,
+        gid: checked.gid,
+        drop_caps: (0..=kit.last_cap).filter(|c| kept & (1u64 << c) == 0).collect(),
+        keep_caps: if checked.uid == 0 { kept } else { 0 },
+        parent_death: spec.parent_death == ParentDeath::Kill,
+        seccomp: kit.seccomp.clone(),
+        init_fd: kit.init.raw(),
+        argv,
+        envp,
+        argv_ptrs: Vec::new(),
+        envp_ptrs: Vec::new(),
+    };
+    plan.seal();
+    let mut flags = (libc::CLONE_NEWUSER
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWUTS) as u64;
+    if walls.network == Network::None {
+        flags |= libc::CLONE_NEWNET as u64;
+    }
+    child_side.extend([null, out_w, err_w, report_w, record_child, sync_r]);
+    child_side.extend(join);
+    let launch = Launch {
+        plan,
+        clone_flags: flags,
+        id_base: Some(base),
+        child_side,
+        sync_write: Some(sync_w),
+        err_read: report_r,
+        describe_op: |plan, index| match &plan.entry {
+            Entry::Spawn { ops, .. } => {
+                ops.get(index as usize).map_or_else(|| format!("step {index}"), |op| op.describe())
+            }
+            Entry::Join { .. } => format!("step {index}"),
+        },
+    };
+    Ok((launch, ParentEnds { stdout: out_r, stderr: err_r, record }))
+}
