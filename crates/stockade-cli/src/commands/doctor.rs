@@ -11,8 +11,8 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use stockade_host::{
-    AgentNeed, Configured, Depth, HostFacts, HostRoot, IdRange, Plan, Reserve, checks,
-    lint_checks, plan, plan_checks, render_plan, render_text, walls_checks, worst,
+    AgentNeed, Configured, Depth, HostFacts, HostRoot, IdRange, Plan, Reserve, checks, lint_checks,
+    plan, plan_checks, render_plan, render_text, walls_checks, worst,
 };
 use stockade_proto::{Check, CheckStatus, UnitKind};
 
