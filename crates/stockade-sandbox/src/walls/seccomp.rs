@@ -44,6 +44,14 @@
 //! namespace and user namespace leave nothing outside the box to attach to.
 //! `chroot` is allowed (Docker grants `CAP_SYS_CHROOT` by default and it only
 //! acts in the box's own mount namespace).
+//! The syscalls of Linux 6.5–6.17 up to [`REVIEWED_UP_TO`] were reviewed one
+//! by one and are allowed except `open_tree_attr` (the mount API): they act on
+//! the caller's own files, memory, futexes, LSM attributes or mount namespace
+//! under the usual permission checks (`cachestat`, `fchmodat2`,
+//! `map_shadow_stack`, `futex_wake`/`wait`/`requeue`, `statmount`,
+//! `listmount`, `lsm_*`, `mseal`, `*xattrat`, `file_getattr`/`file_setattr`).
+//! Stricter than Docker: `name_to_handle_at`, `adjtimex`, `clock_adjtime`,
+//! io_uring, `TIOCSTI`/`TIOCLINUX`, and `ENOSYS` for anything newer.
 //!
 //! # Other architectures
 //!
