@@ -879,6 +879,16 @@ for spec in sys.argv[1:]:
                 Expect::Allowed,
             ),
             probe("chroot_bad_ptr", libc::SYS_chroot, &[-1], Expect::Allowed),
+            // Reviewed newer syscalls reach the kernel (fchmodat2, futex_wake, statmount).
+            probe("fchmodat2", 452, &[-1, 0, 0, 0], Expect::Allowed),
+            probe("futex_wake", 454, &[0, 0, 0, 0], Expect::Allowed),
+            probe("statmount", 457, &[0, 0, 0, 0], Expect::Allowed),
+            probe(
+                "open_tree_attr",
+                SYS_OPEN_TREE_ATTR,
+                &[-1, 0, 0, 0, 0],
+                Expect::Errno(libc::EPERM),
+            ),
             probe(
                 "newer_than_reviewed",
                 REVIEWED_UP_TO as i64 + 1,
