@@ -731,6 +731,89 @@ for spec in sys.argv[1:]:
         assert_eq!(unique.len(), n, "no syscall is listed twice");
     }
 
+    /// Runs the program over one `struct seccomp_data` (little-endian, as on
+    /// both supported architectures): the classic-BPF subset the filter uses.
+    fn emulate(program: &[libc::sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+        let mut data = Vec::with_capacity(64);
+        data.extend_from_slice(&nr.to_le_bytes());
+        data.extend_from_slice(&arch.to_le_bytes());
+        data.extend_from_slice(&0u64.to_le_bytes());
+        for a in args {
+            data.extend_from_slice(&a.to_le_bytes());
+        }
+        let (mut acc, mut pc) = (0u32, 0usize);
+        loop {
+            let i = program[pc];
+            pc += 1;
+            let jump = |taken: bool| if taken { i.jt as usize } else { i.jf as usize };
+            match i.code {
+                BPF_LD_W_ABS => {
+                    let at = i.k as usize;
+                    acc = u32::from_le_bytes(data[at..at + 4].try_into().unwrap());
+                }
+                0x54 => acc &= i.k, // BPF_ALU | BPF_AND | BPF_K
+                BPF_JMP_JA => pc += i.k as usize,
+                BPF_JMP_JEQ_K => pc += jump(acc == i.k),
+                BPF_JMP_JGT_K => pc += jump(acc > i.k),
+                0x35 => pc += jump(acc >= i.k), // BPF_JMP | BPF_JGE | BPF_K
+                BPF_RET_K => return i.k,
+                code => panic!("instruction {code:#x} at {} is not emulated", pc - 1),
+            }
+        }
+    }
+
+    #[test]
+    fn every_syscall_number_gets_the_verdict_of_the_tables() {
+        let program = &filter().program;
+        let native = match std::env::consts::ARCH {
+            "x86_64" => 62 | 0x8000_0000 | 0x4000_0000,
+            _ => 183 | 0x8000_0000 | 0x4000_0000,
+        };
+        let eperm = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+        let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+        let run = |nr: u32, args: [u64; 6]| emulate(program, native, nr, args);
+        let refused: Vec<u32> =
+            DENIED_COMMON.iter().chain(DENIED_ARCH).map(|&(_, nr)| nr as u32).collect();
+        for nr in 0..=REVIEWED_UP_TO + 100 {
+            let want = if nr == libc::SYS_clone3 as u32 || nr > REVIEWED_UP_TO {
+                enosys
+            } else if refused.contains(&nr) {
+                eperm
+            } else {
+                libc::SECCOMP_RET_ALLOW
+            };
+            assert_eq!(run(nr, [0; 6]), want, "syscall {nr} with zero arguments");
+        }
+        assert_eq!(run(u32::MAX, [0; 6]), enosys, "a tracer's skip");
+        #[cfg(target_arch = "x86_64")]
+        for nr in [0x4000_0000, 0x4000_0000 | 39, 0x4000_0000 | 528, 0x7fff_ffff] {
+            assert_eq!(run(nr, [0; 6]), libc::SECCOMP_RET_KILL_PROCESS, "x32 {nr:#x}");
+        }
+        let i386 = 3 | 0x4000_0000;
+        assert_eq!(emulate(program, i386, 20, [0; 6]), libc::SECCOMP_RET_KILL_PROCESS);
+
+        let clone = libc::SYS_clone as u32;
+        let sigchld = libc::SIGCHLD as u64;
+        for flag in CLONE_NEW_FLAGS {
+            assert_eq!(run(clone, [flag | sigchld, 0, 0, 0, 0, 0]), eperm, "clone {flag:#x}");
+        }
+        let thread = (libc::CLONE_VM | libc::CLONE_THREAD | libc::CLONE_SIGHAND) as u64;
+        assert_eq!(run(clone, [thread, 0, 0, 0, 0, 0]), libc::SECCOMP_RET_ALLOW);
+        let personality = libc::SYS_personality as u32;
+        for value in PERSONALITY_ALLOWED {
+            assert_eq!(run(personality, [value, 0, 0, 0, 0, 0]), libc::SECCOMP_RET_ALLOW);
+        }
+        assert_eq!(run(personality, [0x0040000, 0, 0, 0, 0, 0]), eperm, "ADDR_NO_RANDOMIZE");
+        let ioctl = libc::SYS_ioctl as u32;
+        for request in [libc::TIOCSTI, libc::TIOCLINUX, libc::TIOCSTI | 0xffff_0000_0000] {
+            assert_eq!(run(ioctl, [1, request, 0, 0, 0, 0]), eperm, "ioctl {request:#x}");
+        }
+        assert_eq!(run(ioctl, [1, libc::TIOCGWINSZ, 0, 0, 0, 0]), libc::SECCOMP_RET_ALLOW);
+        let socket = libc::SYS_socket as u32;
+        assert_eq!(run(socket, [libc::AF_VSOCK as u64, 1, 0, 0, 0, 0]), eperm);
+        assert_eq!(run(socket, [libc::AF_INET as u64, 1, 0, 0, 0, 0]), libc::SECCOMP_RET_ALLOW);
+    }
+
     #[test]
     fn denied_names_cover_the_dangerous_set() {
         let denied = SeccompFilter::denied();
