@@ -98,6 +98,11 @@ trap cleanup EXIT
 rootfs="$work/bundle/rootfs"
 mkdir -p "$rootfs"/{bin,proc,dev,sys,tmp,etc}
 cp /bin/busybox "$rootfs/bin/busybox"
+# A dynamic busybox (Debian's `busybox`, not `busybox-static`) brings its libraries.
+for lib in $(ldd /bin/busybox 2>/dev/null | grep -o '/[^ ]*'); do
+    mkdir -p "$rootfs$(dirname "$lib")"
+    cp -L "$lib" "$rootfs$lib"
+done
 for applet in sh true; do ln -s busybox "$rootfs/bin/$applet"; done
 echo 'root:x:0:0:root:/:/bin/sh' >"$rootfs/etc/passwd"
 if command -v runc >/dev/null; then
