@@ -3,16 +3,17 @@
 //!
 //! The engine does not read `/proc` itself (a read costs ~0.3 ms of blocking
 //! I/O): the daemon samples the host on a blocking thread and sends a
-//! [`HostSample`] down a channel; tests send their own. Each sample resets a
-//! working copy of the headroom; every admission between two samples takes
-//! its declared memory and pids from that copy, so a burst of submissions
-//! cannot all spend the same room.
+//! [`HostSample`] down a channel; tests send their own. Each sample goes to
+//! the [`super::ledger::Ledger`], which holds every admission's request
+//! (`super::request`) until a sample reflects it and gives it back the
+//! moment the run ends, so a burst cannot spend the same room twice and a
+//! herd of short jobs never waits for the next sample.
 
 use super::Engine;
 use super::jobs::Pool;
 use std::collections::VecDeque;
 use stockade_host::{AdaptiveLimit, AgentNeed, Headroom, PressureSignals};
-use stockade_proto::{EventKind, ExitCause, Limits, UnitKind};
+use stockade_proto::{EventKind, ExitCause, JobId};
 use stockade_store::Write;
 
 /// How many recent runs of a pool its failure rate looks at.
@@ -69,17 +70,9 @@ impl Pool {
     }
 }
 
-/// What a job of this template asks of the host.
-pub(super) fn need(template: &str, pool: &str, limits: &Limits) -> AgentNeed {
-    AgentNeed {
-        pool: Some(pool.to_string()),
-        ..AgentNeed::declared(template, UnitKind::Job, limits)
-    }
-}
-
 impl Engine {
     pub(super) fn on_host_sample(&mut self, sample: HostSample) {
-        self.room = sample.headroom;
+        self.ledger.on_sample(tokio::time::Instant::now(), sample.headroom);
         let now = tokio::time::Instant::now().into_std();
         let mut changes = Vec::new();
         for pool in self.pools.values_mut() {
@@ -117,11 +110,9 @@ impl Engine {
         self.persist(changes);
     }
 
-    /// Whether the host has room for one more job of `need`; takes it if so.
-    pub(super) fn take_room(&mut self, need: &AgentNeed) -> Result<(), String> {
-        match self.room.as_mut() {
-            Some(room) => room.take(need).map_err(|hold| format!("host {hold}")),
-            None => Ok(()),
-        }
+    /// Whether the host has room for `job`, counted as `need`; holds it if so.
+    pub(super) fn take_room(&mut self, job: JobId, need: &AgentNeed) -> Result<(), String> {
+        let now = tokio::time::Instant::now();
+        self.ledger.take(job, need, now).map_err(|hold| format!("host {hold}"))
     }
 }

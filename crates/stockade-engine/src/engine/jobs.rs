@@ -279,8 +279,8 @@ impl Engine {
                 if let Some(job) = self.jobs.get(&key.1)
                     && let Some(template) = self.spec.jobs.get(&job.record.template)
                 {
-                    let need = super::admission::need(&template.name, &name, &template.limits);
-                    if let Err(hold) = self.take_room(&need) {
+                    let need = self.requests.need(&template.name, &name, &template.limits);
+                    if let Err(hold) = self.take_room(key.1, &need) {
                         self.hold(&name, "host_headroom", hold);
                         break;
                     }
@@ -351,6 +351,7 @@ impl Engine {
         let (Some(record), Some(run)) = (record, run) else {
             tracing::error!(job = %id, "could not start job: {:?}", result.err());
             let Some(mut job) = self.jobs.remove(&id) else { return };
+            self.ledger.release(id);
             job.phase = Phase::Queued;
             job.not_before = Some(Instant::now() + Duration::from_secs(1));
             if let Some(pool) = self.pools.get_mut(&job.record.pool) {
@@ -407,6 +408,7 @@ impl Engine {
                 if let Some(job) = self.jobs.get_mut(&id) {
                     job.pid = Some(pid);
                 }
+                self.ledger.started(id, Instant::now());
                 self.persist(vec![Write::RunPid { run, pid }]);
             }
             RunEventKind::SpawnFailed { cause } => {
@@ -423,6 +425,7 @@ impl Engine {
     fn job_exited(&mut self, id: JobId, run: RunId, exit: Exit) {
         self.runs.remove(&run);
         self.launcher.forget(run);
+        self.ledger.release(id);
         if let Some(shutdown) = self.shutdown.as_mut() {
             shutdown.count(&exit);
         }
@@ -432,6 +435,7 @@ impl Engine {
             pool.record_outcome(&exit.cause);
         }
         let record = job.record.clone();
+        self.requests.observe(&record.template, &exit.evidence);
         self.stats.exit(&record.template, "job", exit.cause.kind());
         let template = self.spec.jobs.get(&record.template);
         let cause = exit.cause.clone();
@@ -642,6 +646,11 @@ impl Engine {
     /// last stopped. Boxes of runs left open are emptied first, so nothing
     /// runs twice past its attempt fence; those runs end as `lost`.
     pub(super) fn recover(&mut self) -> Result<(), EngineError> {
+        for name in self.spec.jobs.keys() {
+            if let Some(peaks) = self.store.unit_peaks(name)? {
+                self.requests.seed(name, peaks.memory_peak, peaks.pids_peak);
+            }
+        }
         let mut writes = Vec::new();
         for run in self.store.open_runs()? {
             let killed = self.launcher.reclaim(&run.box_name);

@@ -12,6 +12,8 @@
 mod admission;
 mod commit;
 mod jobs;
+mod ledger;
+mod request;
 mod services;
 mod shutdown;
 mod timers;
@@ -90,8 +92,10 @@ pub struct Engine {
     events: broadcast::Sender<Event>,
     shutdown: Option<shutdown::Shutdown>,
     host_samples: mpsc::UnboundedReceiver<HostSample>,
-    /// The host's headroom as of the last sample, minus what was admitted since.
-    room: Option<stockade_host::Headroom>,
+    /// The last host sample, and what admitted jobs hold against it.
+    ledger: ledger::Ledger,
+    /// What a run of each job template is counted for at admission.
+    requests: request::Requests,
     stats: crate::EngineStats,
     timers: timers::Timers,
 }
@@ -126,7 +130,8 @@ pub fn start(config: EngineConfig) -> Result<(EngineHandle, JoinHandle<()>), cra
         events: events.clone(),
         shutdown: None,
         host_samples: config.host_samples.unwrap_or_else(|| mpsc::unbounded_channel().1),
-        room: None,
+        ledger: ledger::Ledger::default(),
+        requests: request::Requests::default(),
         stats: crate::EngineStats::default(),
         timers: timers::Timers::default(),
     };
