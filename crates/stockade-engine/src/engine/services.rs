@@ -11,7 +11,7 @@ use crate::{EngineError, postmortem};
 use std::collections::VecDeque;
 use std::time::Duration;
 use stockade_proto::{
-    EventKind, Evidence, ExitCause, ProbeRecord, ReplicaView, RunId, UnitKind, UnixMillis,
+    EventKind, Evidence, ExitCause, Outcome, ProbeRecord, ReplicaView, RunId, UnitKind, UnixMillis,
     now_millis,
 };
 use stockade_spec::{DependsOn, RestartPolicy, ServiceSpec};
@@ -127,19 +127,26 @@ enum Deps {
 }
 
 impl Engine {
-    /// Move replica `(s, r)` by `event`, recording the new state as an event.
+    /// Move replica `(s, r)` by a decision of the engine's own; a refused
+    /// move is an engine bug, logged loudly (the daemon stays up).
     pub(super) fn move_replica(&mut self, s: usize, r: u32, event: ReplicaEvent) {
+        if let Err(e) = self.try_move_replica(s, r, event) {
+            tracing::error!(service = %self.services[s].spec.name, replica = r, "{e}");
+        }
+    }
+
+    /// Move replica `(s, r)` by `event`, recording the new state as an
+    /// event; a move the table refuses changes nothing and is returned.
+    pub(super) fn try_move_replica(
+        &mut self,
+        s: usize,
+        r: u32,
+        event: ReplicaEvent,
+    ) -> Result<(), crate::IllegalTransition> {
         let service = &mut self.services[s];
         let replica = &mut service.replicas[r as usize];
         let before = replica.state.public();
-        match replica.state.transition(event) {
-            Ok(next) => replica.state = next,
-            Err(e) => {
-                // An engine bug, not a user error: keep the daemon alive and say so loudly.
-                tracing::error!(service = %service.spec.name, replica = r, "{e}");
-                return;
-            }
-        }
+        replica.state = replica.state.transition(event)?;
         replica.reason = reason_of(&replica.state);
         let after = replica.state.public();
         if before != after || matches!(replica.state, ReplicaState::Blocked { .. }) {
@@ -151,6 +158,7 @@ impl Engine {
             let unit = service.spec.name.clone();
             self.persist(vec![Write::Event { unit, kind }]);
         }
+        Ok(())
     }
 
     pub(super) fn start_services(&mut self, now: Instant) {
@@ -328,7 +336,8 @@ impl Engine {
         replica.stop_probes();
         let asked =
             matches!(replica.state, ReplicaState::Stopping { reason: StopReason::Asked, .. });
-        let success = exit.cause.is_success(&service.spec.exit_codes);
+        let outcome = Outcome::of(&exit.cause, &service.spec.exit_codes);
+        let success = outcome == Outcome::Success;
         let run_started = replica.run_started.take();
         let ran_for = run_started.map(|(at, _)| now.duration_since(at));
         let cause = exit.cause.clone();
@@ -357,7 +366,7 @@ impl Engine {
             }
         };
         self.stats.exit(&service.spec.name, "service", cause.kind());
-        let abnormal = !success && !asked;
+        let abnormal = outcome.is_abnormal();
         let mut writes = vec![Write::EndRun {
             run,
             cause: cause.clone(),
@@ -480,7 +489,12 @@ impl Engine {
                     if live {
                         self.stop_replica(s, r, StopReason::Asked);
                     } else if !matches!(state, ReplicaState::Stopped { .. }) {
-                        self.move_replica(s, r, ReplicaEvent::Stop { reason: StopReason::Asked });
+                        self.try_move_replica(
+                            s,
+                            r,
+                            ReplicaEvent::Stop { reason: StopReason::Asked },
+                        )
+                        .map_err(|e| illegal(name, r, e))?;
                     }
                 }
                 ServiceAction::Start | ServiceAction::Restart => {
@@ -501,11 +515,17 @@ impl Engine {
                             | ReplicaState::Stopped { .. }
                             | ReplicaState::Blocked { .. }
                     ) {
-                        self.move_replica(s, r, ReplicaEvent::Reset);
+                        self.try_move_replica(s, r, ReplicaEvent::Reset)
+                            .map_err(|e| illegal(name, r, e))?;
                     } else if matches!(state, ReplicaState::Backoff { .. }) {
                         // Start now instead of waiting out the backoff.
                         self.services[s].replicas[r as usize].restart_after_stop = true;
-                        self.move_replica(s, r, ReplicaEvent::Stop { reason: StopReason::Asked });
+                        self.try_move_replica(
+                            s,
+                            r,
+                            ReplicaEvent::Stop { reason: StopReason::Asked },
+                        )
+                        .map_err(|e| illegal(name, r, e))?;
                     }
                 }
             }
@@ -565,12 +585,12 @@ impl Engine {
             DependsOn::CompletedSuccessfully => {
                 let codes = &dep.spec.exit_codes;
                 if let Some(ReplicaState::Stopped { last: Some(cause) }) = states.iter().find(
-                    |s| matches!(s, ReplicaState::Stopped { last: Some(c) } if !c.is_success(codes)),
+                    |s| matches!(s, ReplicaState::Stopped { last: Some(c) } if Outcome::of(c, codes) != Outcome::Success),
                 ) {
                     return Deps::Blocked(format!("dependency `{name}` failed ({cause})"));
                 }
                 all(
-                    &|s| matches!(s, ReplicaState::Stopped { last: Some(c) } if c.is_success(codes)),
+                    &|s| matches!(s, ReplicaState::Stopped { last: Some(c) } if Outcome::of(c, codes) == Outcome::Success),
                 )
             }
         };
@@ -584,6 +604,14 @@ impl Engine {
             return Deps::Blocked(format!("dependency `{name}` is stopped"));
         }
         Deps::Waiting
+    }
+}
+
+/// A refused replica move, as the caller of a service action hears it.
+fn illegal(service: &str, replica: u32, e: crate::IllegalTransition) -> EngineError {
+    EngineError::IllegalMove {
+        what: format!("service `{service}` replica {replica}"),
+        message: e.to_string(),
     }
 }
 
