@@ -2,7 +2,8 @@
 //!
 //! Start reading at [`Engine::run`]: a `select!` over commands, run events,
 //! probe results, store commits and the next deadline. Handlers for each live
-//! in `services.rs` (replicas, restarts, dependencies, probes); for jobs:
+//! in `services.rs` (replicas, restarts), `service_deps.rs`,
+//! `service_probes.rs` and `service_control.rs` (start/stop/restart); for jobs:
 //! `job_life.rs` (the lifecycle and its one transition), `job.rs`,
 //! `table.rs` (live jobs and their index), `queue.rs` + `ranked.rs` (pools,
 //! O(log n) positions), `submit.rs`, `admission.rs` with `ledger.rs` and
@@ -26,6 +27,9 @@ mod ranked;
 mod recover;
 mod request;
 mod retry;
+mod service_control;
+mod service_deps;
+mod service_probes;
 mod services;
 mod shutdown;
 mod submit;
@@ -198,8 +202,9 @@ impl Engine {
         services.chain(self.timers.next()).min()
     }
 
+    /// Due timers. Services have none: backoff expiry and launch retries are
+    /// picked up by `start_services`, probes run on their own tasks.
     fn on_timers(&mut self, now: Instant) {
-        self.service_timers(now);
         self.job_timers(now);
     }
 
