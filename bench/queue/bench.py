@@ -36,15 +36,20 @@ BATCHES = int(os.environ.get("BATCHES", "200"))  # of 100 jobs each
 CLI_JOBS = int(os.environ.get("CLI_JOBS", "200"))
 E2E_JOBS = int(os.environ.get("E2E_JOBS", "2000"))
 E2E_PAR = 16
+# DEFAULT_LIMITS=1: no [defaults.limits] block, so every box gets the built-in
+# defaults (2 GiB, 1,000 pids): what admission sees with a spec that declares
+# nothing (issue 11 item 8).
+DEFAULT_LIMITS = os.environ.get("DEFAULT_LIMITS", "0") == "1"
+DECLARED_LIMITS = """
+[defaults.limits]
+memory = "64MiB"
+pids = 16
+"""
 
 SPEC = """
 [daemon]
 state_dir = "{state}"
-
-[defaults.limits]
-memory = "64MiB"
-pids = 16
-
+{limits}
 # Submission benchmarks: one `sleep` holds the only slot, so the `true` jobs
 # only queue and the measurement is the durable submit path alone.
 [pool.hold]
@@ -234,7 +239,8 @@ class StockadeDaemon:
         self.state = os.path.join(self.dir, "state")
         self.spec = os.path.join(self.dir, "stockade.toml")
         with open(self.spec, "w") as f:
-            f.write(SPEC.format(state=self.state, e2e_par=E2E_PAR))
+            f.write(SPEC.format(state=self.state, e2e_par=E2E_PAR,
+                                limits="" if DEFAULT_LIMITS else DECLARED_LIMITS))
         self.log = open(os.path.join(self.dir, "daemon.log"), "w")
         self.proc = subprocess.Popen(
             [STOCKADE, "daemon", "-f", self.spec],

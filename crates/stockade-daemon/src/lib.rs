@@ -90,7 +90,8 @@ pub async fn run(
     let (engine, engine_task) = stockade_engine::start(engine_config)?;
     let state = api::AppState { engine: engine.clone(), store: store.clone(), spec: spec.clone() };
     let mut servers = listen::serve(&spec.daemon, state).await?;
-    let monitor = monitor::Monitor::start(&engine, &spec.monitor);
+    let codes = spec.services.iter().map(|s| (s.name.clone(), s.exit_codes.clone())).collect();
+    let monitor = monitor::Monitor::start(&engine, &spec.monitor, codes);
     tracing::info!(listening = ?servers.addresses, sandbox = %kind, "stockade daemon serving");
     if let Some(started) = started {
         let _ = started.send(Running {

@@ -48,12 +48,14 @@ pub enum Command {
         /// Its view.
         reply: Reply<JobView>,
     },
-    /// A listing of jobs.
+    /// A page of live jobs.
     Jobs {
-        /// Which.
+        /// Which (`limit` is the page size).
         filter: JobFilter,
-        /// Their views, newest first.
-        reply: Reply<Vec<JobView>>,
+        /// Only ids below this (the previous page's `next`).
+        before: Option<JobId>,
+        /// Their views, newest first, with the next cursor and the total.
+        reply: Reply<JobPage>,
     },
     /// Cancel a queued or running job.
     Cancel {
@@ -80,6 +82,17 @@ pub enum Command {
     },
     /// Stop everything in reverse dependency order, then end the engine.
     Shutdown(Reply<ShutdownReport>),
+}
+
+/// One page of a job listing.
+#[derive(Debug, Clone)]
+pub struct JobPage {
+    /// The views, newest first.
+    pub jobs: Vec<JobView>,
+    /// Pass as `before` for the next page (`None`: this was the last).
+    pub next: Option<JobId>,
+    /// How many live jobs match the filter in all.
+    pub total: u64,
 }
 
 /// How a shutdown went.

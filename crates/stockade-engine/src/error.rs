@@ -50,6 +50,14 @@ pub enum EngineError {
         /// Its final state.
         state: JobState,
     },
+    /// A move the lifecycle does not allow in the state the unit is in.
+    #[error("{what}: {message}")]
+    IllegalMove {
+        /// The job or replica.
+        what: String,
+        /// Which move from which state.
+        message: String,
+    },
     /// The request itself is wrong.
     #[error("{message}")]
     BadRequest {
@@ -73,6 +81,7 @@ impl EngineError {
             EngineError::UnknownJob { .. } => "unknown_job",
             EngineError::QueueFull { .. } => "queue_full",
             EngineError::AlreadyFinished { .. } => "already_finished",
+            EngineError::IllegalMove { .. } => "illegal_transition",
             EngineError::BadRequest { .. } => "bad_request",
             EngineError::Store(StoreError::DiskFull { .. }) => "disk_full",
             EngineError::Store(_) => "store_failed",
@@ -95,6 +104,9 @@ impl EngineError {
             ),
             EngineError::AlreadyFinished { id, .. } => {
                 format!("see how it ended with `stockade postmortem {id}`")
+            }
+            EngineError::IllegalMove { .. } => {
+                "see its state with `stockade status` or `stockade ps`, then retry".into()
             }
             EngineError::BadRequest { .. } => "fix the request and send it again".into(),
             EngineError::Store(StoreError::DiskFull { .. }) => {

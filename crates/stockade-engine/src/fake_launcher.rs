@@ -67,9 +67,13 @@ impl RecordingLauncher {
 
     /// End a run with `cause`, as if its main process died.
     pub fn exit(&self, run: RunId, cause: ExitCause) {
+        self.exit_with(run, Exit::without_box(cause, "ended by the test"));
+    }
+
+    /// End a run with `exit` (its cause and the evidence read from its box).
+    pub fn exit_with(&self, run: RunId, exit: Exit) {
         let tx = self.lock().live.remove(&run);
         if let Some(tx) = tx {
-            let exit = Exit::without_box(cause, "ended by the test");
             let _ = tx.send(RunEvent { run, kind: RunEventKind::Exited(Box::new(exit)) });
         }
     }

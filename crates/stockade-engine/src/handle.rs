@@ -57,9 +57,20 @@ impl EngineHandle {
         self.ask(|reply| Command::Job { id, reply }).await
     }
 
-    /// Jobs matching `filter`, newest first.
+    /// Live jobs matching `filter`, newest first (at most `filter.limit`).
     pub async fn jobs(&self, filter: JobFilter) -> Result<Vec<JobView>, EngineError> {
-        self.ask(|reply| Command::Jobs { filter, reply }).await
+        Ok(self.job_page(filter, None).await?.jobs)
+    }
+
+    /// One page of live jobs matching `filter`, newest first, with ids below
+    /// `before` (the previous page's `next`); with the cursor of the next
+    /// page and how many match in all.
+    pub async fn job_page(
+        &self,
+        filter: JobFilter,
+        before: Option<JobId>,
+    ) -> Result<crate::JobPage, EngineError> {
+        self.ask(|reply| Command::Jobs { filter, before, reply }).await
     }
 
     /// Cancel a job.

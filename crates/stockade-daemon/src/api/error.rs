@@ -46,7 +46,9 @@ impl From<EngineError> for Failure {
             | EngineError::UnknownTemplate { .. }
             | EngineError::UnknownJob { .. } => StatusCode::NOT_FOUND,
             EngineError::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
-            EngineError::AlreadyFinished { .. } => StatusCode::CONFLICT,
+            EngineError::AlreadyFinished { .. } | EngineError::IllegalMove { .. } => {
+                StatusCode::CONFLICT
+            }
             EngineError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             EngineError::Store(StoreError::DiskFull { .. }) => StatusCode::INSUFFICIENT_STORAGE,
             EngineError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,

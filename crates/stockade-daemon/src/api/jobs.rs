@@ -93,13 +93,11 @@ pub async fn list(
         pool: query.pool,
         limit: Some(query.limit.unwrap_or(100).min(10_000)),
     };
-    let live: HashMap<JobId, JobView> = state
-        .engine
-        .jobs(JobFilter { limit: None, ..filter.clone() })
-        .await?
-        .into_iter()
-        .map(|v| (v.id, v))
-        .collect();
+    // The newest `limit` stored rows hold at most `limit` live jobs, all among
+    // the engine's newest `limit` live jobs that match: the limit is honoured
+    // on both sides.
+    let live: HashMap<JobId, JobView> =
+        state.engine.jobs(filter.clone()).await?.into_iter().map(|v| (v.id, v)).collect();
     let records = state.store.jobs(&filter)?;
     let views = records
         .iter()

@@ -54,14 +54,18 @@ impl Monitor {
     /// Start sampling (unless `[monitor] enabled = false`) and, with a
     /// webhook configured, delivering. The webhook subscribes to the event
     /// broadcast here, so it sees every event committed from now on.
-    pub(crate) fn start(engine: &EngineHandle, config: &MonitorConfig) -> Monitor {
+    pub(crate) fn start(
+        engine: &EngineHandle,
+        config: &MonitorConfig,
+        codes: webhook::SuccessCodes,
+    ) -> Monitor {
         let mut tasks = Vec::new();
         if config.enabled {
             tasks.push(tokio::spawn(sampler::run(engine.clone(), config.clone())));
         }
         if let Some(webhook) = &config.webhook {
             let events = engine.subscribe();
-            tasks.push(tokio::spawn(webhook::run(engine.clone(), events, webhook.clone())));
+            tasks.push(tokio::spawn(webhook::run(engine.clone(), events, webhook.clone(), codes)));
         }
         Monitor { tasks }
     }

@@ -1,19 +1,23 @@
-//! Admission by the host's headroom, and the adaptive limit of pools with
+//! Admission: the loop that starts queued jobs while their pools and the
+//! host have room, and the adaptive limit of pools with
 //! `max_concurrency = "auto"`.
 //!
 //! The engine does not read `/proc` itself (a read costs ~0.3 ms of blocking
 //! I/O): the daemon samples the host on a blocking thread and sends a
-//! [`HostSample`] down a channel; tests send their own. Each sample resets a
-//! working copy of the headroom; every admission between two samples takes
-//! its declared memory and pids from that copy, so a burst of submissions
-//! cannot all spend the same room.
+//! [`HostSample`] down a channel; tests send their own. Each sample goes to
+//! the [`super::ledger::Ledger`], which holds every admission's request
+//! (`super::request`) until a sample reflects it and gives it back the
+//! moment the run ends, so a burst cannot spend the same room twice and a
+//! herd of short jobs never waits for the next sample.
 
 use super::Engine;
-use super::jobs::Pool;
+use super::job_life::JobLife;
+use super::queue::{Hold, HoldKind, Pool};
 use std::collections::VecDeque;
 use stockade_host::{AdaptiveLimit, AgentNeed, Headroom, PressureSignals};
-use stockade_proto::{EventKind, ExitCause, Limits, UnitKind};
+use stockade_proto::{EventKind, JobId, Outcome};
 use stockade_store::Write;
+use tokio::time::Instant;
 
 /// How many recent runs of a pool its failure rate looks at.
 const OUTCOMES: usize = 20;
@@ -58,28 +62,19 @@ impl Adaptive {
 
 impl Pool {
     /// Remember how a run of this pool ended (for the failure rate).
-    pub fn record_outcome(&mut self, cause: &ExitCause) {
+    pub fn record_outcome(&mut self, outcome: Outcome) {
         if let Some(adaptive) = self.adaptive.as_mut() {
             if adaptive.outcomes.len() == OUTCOMES {
                 adaptive.outcomes.pop_front();
             }
-            let failed = !matches!(cause, ExitCause::Exited { code: 0 } | ExitCause::Stopped);
-            adaptive.outcomes.push_back(!failed);
+            adaptive.outcomes.push_back(!outcome.is_abnormal());
         }
-    }
-}
-
-/// What a job of this template asks of the host.
-pub(super) fn need(template: &str, pool: &str, limits: &Limits) -> AgentNeed {
-    AgentNeed {
-        pool: Some(pool.to_string()),
-        ..AgentNeed::declared(template, UnitKind::Job, limits)
     }
 }
 
 impl Engine {
     pub(super) fn on_host_sample(&mut self, sample: HostSample) {
-        self.room = sample.headroom;
+        self.ledger.on_sample(tokio::time::Instant::now(), sample.headroom);
         let now = tokio::time::Instant::now().into_std();
         let mut changes = Vec::new();
         for pool in self.pools.values_mut() {
@@ -117,11 +112,74 @@ impl Engine {
         self.persist(changes);
     }
 
-    /// Whether the host has room for one more job of `need`; takes it if so.
-    pub(super) fn take_room(&mut self, need: &AgentNeed) -> Result<(), String> {
-        match self.room.as_mut() {
-            Some(room) => room.take(need).map_err(|hold| format!("host {hold}")),
-            None => Ok(()),
+    /// Start queued jobs while their pools and the host have room.
+    pub(super) fn admit_jobs(&mut self, now: Instant) {
+        let names: Vec<String> = self.pools.keys().cloned().collect();
+        for name in names {
+            while let Some(id) = self.admit_one(&name, now) {
+                self.start_job(id);
+            }
         }
+    }
+
+    /// The next job of pool `name` that may start now, taken out of its
+    /// queue with its request held; `None` (and the hold recorded) if none.
+    fn admit_one(&mut self, name: &str, now: Instant) -> Option<JobId> {
+        let pool = &self.pools[name];
+        if pool.queue.is_empty() {
+            self.pools.get_mut(name)?.hold = None;
+            return None;
+        }
+        if pool.running >= pool.limit {
+            let reason = format!("pool full: {}/{} running", pool.running, pool.limit);
+            self.hold(name, HoldKind::PoolFull, reason);
+            return None;
+        }
+        let ready = |id: &JobId| {
+            self.jobs.get(id).is_none_or(|j| match j.life {
+                JobLife::Queued { retry_at, .. } => retry_at.is_none_or(|at| at <= now),
+                _ => true,
+            })
+        };
+        let Some(key) = pool.queue.iter().copied().find(|(_, id)| ready(id)) else {
+            self.hold(name, HoldKind::RetryBackoff, "waiting out retry backoff".to_string());
+            return None;
+        };
+        let id = key.1;
+        let template = self.jobs.get(&id).and_then(|j| self.spec.jobs.get(&j.record.template));
+        if let Some(template) = template {
+            let need = self.requests.need(&template.name, name, &template.limits);
+            if let Err(hold) = self.take_room(id, &need) {
+                self.hold(name, HoldKind::HostHeadroom, hold);
+                return None;
+            }
+        }
+        if let Some(JobLife::Queued { enqueued_at, .. }) = self.jobs.get(&id).map(|j| &j.life) {
+            let waited = now.saturating_duration_since(*enqueued_at).as_secs_f64();
+            self.stats.queue_wait.entry(name.to_string()).or_default().observe(waited);
+        }
+        self.stats.admission(name, "admitted");
+        let pool = self.pools.get_mut(name)?;
+        pool.queue.remove(&key);
+        pool.hold = None;
+        pool.running += 1;
+        Some(id)
+    }
+
+    /// The head of `pool`'s queue waits, for `reason`; counted once per
+    /// change of kind.
+    fn hold(&mut self, pool: &str, kind: HoldKind, reason: String) {
+        let Some(p) = self.pools.get_mut(pool) else { return };
+        let counted = p.hold.as_ref().is_some_and(|h| h.kind == kind);
+        p.hold = Some(Hold { kind, reason });
+        if !counted {
+            self.stats.admission(pool, kind.as_str());
+        }
+    }
+
+    /// Whether the host has room for `job`, counted as `need`; holds it if so.
+    pub(super) fn take_room(&mut self, job: JobId, need: &AgentNeed) -> Result<(), String> {
+        let now = tokio::time::Instant::now();
+        self.ledger.take(job, need, now).map_err(|hold| format!("host {hold}"))
     }
 }

@@ -2,18 +2,38 @@
 //!
 //! Start reading at [`Engine::run`]: a `select!` over commands, run events,
 //! probe results, store commits and the next deadline. Handlers for each live
-//! in `services.rs` (replicas, restarts, dependencies, probes), `jobs.rs`
-//! (queues, admission, timeouts, retries), `commit.rs` (the ordered pipeline
-//! of store writes) and `views.rs` (what the API sees).
+//! in `services.rs` (replicas, restarts), `service_deps.rs`,
+//! `service_probes.rs` and `service_control.rs` (start/stop/restart); for jobs:
+//! `job_life.rs` (the lifecycle and its one transition), `job.rs`,
+//! `table.rs` (live jobs and their index), `queue.rs` + `ranked.rs` (pools,
+//! O(log n) positions), `submit.rs`, `admission.rs` with `ledger.rs` and
+//! `request.rs` (who may start), `job_runs.rs` (a run from admission to its
+//! end), `retry.rs` (how an end leaves the job), `job_control.rs` (timers,
+//! stop, cancel), `recover.rs`; `commit.rs` (the ordered pipeline of store
+//! writes) and `views.rs` (what the API sees).
 //!
 //! Invariant: nothing here blocks. Spawning happens on the sandbox's spawner
 //! thread, SQLite writes on the store's writer thread; this task only decides.
 
 mod admission;
 mod commit;
-mod jobs;
+mod job;
+mod job_control;
+mod job_life;
+mod job_runs;
+mod ledger;
+mod queue;
+mod ranked;
+mod recover;
+mod request;
+mod retry;
+mod service_control;
+mod service_deps;
+mod service_probes;
 mod services;
 mod shutdown;
+mod submit;
+mod table;
 mod timers;
 pub mod views;
 
@@ -21,7 +41,7 @@ use crate::command::Command;
 use crate::launcher::{Launcher, RunEvent};
 use crate::probe::ProbeResult;
 use commit::Commits;
-use jobs::{Job, Pool};
+use queue::Pool;
 use services::Service;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -79,7 +99,7 @@ pub struct Engine {
     box_counter: u64,
     services: Vec<Service>,
     runs: HashMap<RunId, Owner>,
-    jobs: HashMap<JobId, Job>,
+    jobs: table::JobTable,
     pools: BTreeMap<String, Pool>,
     commands: mpsc::Receiver<Command>,
     run_tx: mpsc::UnboundedSender<RunEvent>,
@@ -90,8 +110,10 @@ pub struct Engine {
     events: broadcast::Sender<Event>,
     shutdown: Option<shutdown::Shutdown>,
     host_samples: mpsc::UnboundedReceiver<HostSample>,
-    /// The host's headroom as of the last sample, minus what was admitted since.
-    room: Option<stockade_host::Headroom>,
+    /// The last host sample, and what admitted jobs hold against it.
+    ledger: ledger::Ledger,
+    /// What a run of each job template is counted for at admission.
+    requests: request::Requests,
     stats: crate::EngineStats,
     timers: timers::Timers,
 }
@@ -103,7 +125,7 @@ pub fn start(config: EngineConfig) -> Result<(EngineHandle, JoinHandle<()>), cra
     let (run_tx, run_rx) = mpsc::unbounded_channel();
     let (probe_tx, probe_rx) = mpsc::unbounded_channel();
     let services = config.spec.services.iter().cloned().map(Service::new).collect();
-    let pools = jobs::pools_from_spec(&config.spec);
+    let pools = queue::pools_from_spec(&config.spec);
     let mut engine = Engine {
         spec: config.spec,
         store: config.store.clone(),
@@ -115,7 +137,7 @@ pub fn start(config: EngineConfig) -> Result<(EngineHandle, JoinHandle<()>), cra
         box_counter: 0,
         services,
         runs: HashMap::new(),
-        jobs: HashMap::new(),
+        jobs: table::JobTable::default(),
         pools,
         commands,
         run_tx,
@@ -126,7 +148,8 @@ pub fn start(config: EngineConfig) -> Result<(EngineHandle, JoinHandle<()>), cra
         events: events.clone(),
         shutdown: None,
         host_samples: config.host_samples.unwrap_or_else(|| mpsc::unbounded_channel().1),
-        room: None,
+        ledger: ledger::Ledger::default(),
+        requests: request::Requests::default(),
         stats: crate::EngineStats::default(),
         timers: timers::Timers::default(),
     };
@@ -179,8 +202,9 @@ impl Engine {
         services.chain(self.timers.next()).min()
     }
 
+    /// Due timers. Services have none: backoff expiry and launch retries are
+    /// picked up by `start_services`, probes run on their own tasks.
     fn on_timers(&mut self, now: Instant) {
-        self.service_timers(now);
         self.job_timers(now);
     }
 
@@ -192,22 +216,19 @@ impl Engine {
             }
             Command::Submit { requests, reply } => self.submit(requests, reply),
             Command::Job { id, reply } => match self.job_view_by_id(id) {
-                Ok(view) => {
-                    let (tx, rx) = oneshot::channel();
-                    self.reply_jobs(vec![view], tx);
-                    tokio::spawn(async move {
-                        let one = rx.await.unwrap_or(Err(crate::EngineError::ShuttingDown));
-                        let _ = reply.send(one.and_then(|mut v| {
-                            v.pop().ok_or(crate::EngineError::UnknownJob { id })
-                        }));
-                    });
-                }
+                Ok(view) => self.with_usage(vec![view], move |mut views| {
+                    let one = views.pop().ok_or(crate::EngineError::UnknownJob { id });
+                    answer(reply, one);
+                }),
                 Err(e) => answer(reply, Err(e)),
             },
-            Command::Jobs { filter, reply } => match self.job_views(&filter) {
-                Ok(views) => self.reply_jobs(views, reply),
-                Err(e) => answer(reply, Err(e)),
-            },
+            Command::Jobs { filter, before, reply } => {
+                let page = self.job_page(&filter, before);
+                let (next, total) = (page.next, page.total);
+                self.with_usage(page.jobs, move |jobs| {
+                    answer(reply, Ok(crate::JobPage { jobs, next, total }));
+                });
+            }
             Command::Cancel { id, reply } => self.cancel(id, reply),
             Command::Queue(reply) => {
                 let _ = reply.send(Ok(self.pool_views()));

@@ -1,20 +1,18 @@
 //! Services: starting replicas in dependency order, restarts with backoff and
 //! a start limit, readiness and liveness probes, and start/stop/restart.
 
+use super::service_deps::Deps;
 use super::{Engine, Owner};
 use crate::backoff::{self, StartWindow};
-use crate::command::ServiceAction;
 use crate::launcher::{Exit, LaunchRequest, RunEvent, RunEventKind, StopReason, StopRequest};
-use crate::probe::{self, ProbeKind, ProbeResult};
+use crate::postmortem;
 use crate::replica::{AfterExit, Readiness, ReplicaEvent, ReplicaState};
-use crate::{EngineError, postmortem};
 use std::collections::VecDeque;
 use std::time::Duration;
 use stockade_proto::{
-    EventKind, Evidence, ExitCause, ProbeRecord, ReplicaView, RunId, UnitKind, UnixMillis,
-    now_millis,
+    EventKind, Evidence, ExitCause, Outcome, ProbeRecord, RunId, UnitKind, UnixMillis, now_millis,
 };
-use stockade_spec::{DependsOn, RestartPolicy, ServiceSpec};
+use stockade_spec::{RestartPolicy, ServiceSpec};
 use stockade_store::{NewRun, StoreError, Write};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -23,7 +21,7 @@ use tokio::time::Instant;
 /// again from `backoff.initial`.
 pub(super) const STABLE_AFTER: Duration = Duration::from_secs(10);
 /// How many probe results a replica keeps for its post-mortem.
-const PROBE_HISTORY: usize = 20;
+pub(super) const PROBE_HISTORY: usize = 20;
 /// After a store failure, try to launch again this much later.
 const STORE_RETRY: Duration = Duration::from_secs(1);
 
@@ -47,17 +45,17 @@ pub(super) struct Replica {
     pub launching: bool,
     pub restarts: u32,
     /// Consecutive failed runs, for the backoff exponent.
-    failures: u32,
-    window: StartWindow,
+    pub failures: u32,
+    pub window: StartWindow,
     pub run_started: Option<(Instant, UnixMillis)>,
-    probes: Vec<JoinHandle<()>>,
-    ready_ok: u32,
-    ready_fail: u32,
-    live_fail: u32,
+    pub probes: Vec<JoinHandle<()>>,
+    pub ready_ok: u32,
+    pub ready_fail: u32,
+    pub live_fail: u32,
     pub history: VecDeque<ProbeRecord>,
     pub reason: Option<String>,
     /// `stockade restart` asked for a stop followed by a start.
-    restart_after_stop: bool,
+    pub restart_after_stop: bool,
     /// Retry a launch the store refused, at this time.
     retry_at: Option<Instant>,
 }
@@ -82,7 +80,7 @@ impl Service {
             .min()
     }
 
-    fn has_readiness(&self) -> bool {
+    pub fn has_readiness(&self) -> bool {
         self.spec.readiness.is_some()
     }
 }
@@ -118,28 +116,27 @@ impl Replica {
     }
 }
 
-/// Whether a replica's dependencies let it start.
-#[derive(Debug, Clone, PartialEq)]
-enum Deps {
-    Met,
-    Waiting,
-    Blocked(String),
-}
-
 impl Engine {
-    /// Move replica `(s, r)` by `event`, recording the new state as an event.
+    /// Move replica `(s, r)` by a decision of the engine's own; a refused
+    /// move is an engine bug, logged loudly (the daemon stays up).
     pub(super) fn move_replica(&mut self, s: usize, r: u32, event: ReplicaEvent) {
+        if let Err(e) = self.try_move_replica(s, r, event) {
+            tracing::error!(service = %self.services[s].spec.name, replica = r, "{e}");
+        }
+    }
+
+    /// Move replica `(s, r)` by `event`, recording the new state as an
+    /// event; a move the table refuses changes nothing and is returned.
+    pub(super) fn try_move_replica(
+        &mut self,
+        s: usize,
+        r: u32,
+        event: ReplicaEvent,
+    ) -> Result<(), crate::IllegalTransition> {
         let service = &mut self.services[s];
         let replica = &mut service.replicas[r as usize];
         let before = replica.state.public();
-        match replica.state.transition(event) {
-            Ok(next) => replica.state = next,
-            Err(e) => {
-                // An engine bug, not a user error: keep the daemon alive and say so loudly.
-                tracing::error!(service = %service.spec.name, replica = r, "{e}");
-                return;
-            }
-        }
+        replica.state = replica.state.transition(event)?;
         replica.reason = reason_of(&replica.state);
         let after = replica.state.public();
         if before != after || matches!(replica.state, ReplicaState::Blocked { .. }) {
@@ -151,6 +148,7 @@ impl Engine {
             let unit = service.spec.name.clone();
             self.persist(vec![Write::Event { unit, kind }]);
         }
+        Ok(())
     }
 
     pub(super) fn start_services(&mut self, now: Instant) {
@@ -303,19 +301,6 @@ impl Engine {
         }
     }
 
-    fn start_probes(&mut self, s: usize, r: u32, run: RunId) {
-        let spec = self.services[s].spec.for_replica(r);
-        let mut probes = Vec::new();
-        for (kind, probe) in
-            [(ProbeKind::Readiness, spec.readiness), (ProbeKind::Liveness, spec.liveness)]
-        {
-            if let Some(probe) = probe {
-                probes.push(probe::spawn(run, kind, probe, self.probe_tx.clone()));
-            }
-        }
-        self.services[s].replicas[r as usize].probes = probes;
-    }
-
     fn replica_exited(&mut self, s: usize, r: u32, run: RunId, exit: Exit) {
         self.runs.remove(&run);
         self.launcher.forget(run);
@@ -328,7 +313,8 @@ impl Engine {
         replica.stop_probes();
         let asked =
             matches!(replica.state, ReplicaState::Stopping { reason: StopReason::Asked, .. });
-        let success = exit.cause.is_success(&service.spec.exit_codes);
+        let outcome = Outcome::of(&exit.cause, &service.spec.exit_codes);
+        let success = outcome == Outcome::Success;
         let run_started = replica.run_started.take();
         let ran_for = run_started.map(|(at, _)| now.duration_since(at));
         let cause = exit.cause.clone();
@@ -357,7 +343,7 @@ impl Engine {
             }
         };
         self.stats.exit(&service.spec.name, "service", cause.kind());
-        let abnormal = !success && !asked;
+        let abnormal = outcome.is_abnormal();
         let mut writes = vec![Write::EndRun {
             run,
             cause: cause.clone(),
@@ -381,68 +367,6 @@ impl Engine {
         self.move_replica(s, r, ReplicaEvent::Exited { next });
     }
 
-    pub(super) fn replica_probe(&mut self, s: usize, r: u32, result: ProbeResult) {
-        let service = &mut self.services[s];
-        let replica = &mut service.replicas[r as usize];
-        if replica.state.run() != Some(result.run) {
-            return;
-        }
-        if replica.history.len() == PROBE_HISTORY {
-            replica.history.pop_front();
-        }
-        replica.history.push_back(ProbeRecord {
-            at: now_millis(),
-            probe: result.kind.as_str().into(),
-            ok: result.ok,
-            detail: result.detail.clone(),
-        });
-        let event = match result.kind {
-            ProbeKind::Readiness => {
-                let spec = service.spec.readiness.as_ref();
-                let (ok_needed, fail_needed) = spec
-                    .map_or((1, 3), |p| (p.success_threshold.max(1), p.failure_threshold.max(1)));
-                if result.ok {
-                    replica.ready_ok += 1;
-                    replica.ready_fail = 0;
-                } else {
-                    replica.ready_fail += 1;
-                    replica.ready_ok = 0;
-                }
-                match &replica.state {
-                    ReplicaState::Starting { pid: Some(_), .. } | ReplicaState::Running { .. }
-                        if replica.ready_ok >= ok_needed =>
-                    {
-                        Some(ReplicaEvent::ReadyPassed)
-                    }
-                    ReplicaState::Ready { .. } if replica.ready_fail >= fail_needed => {
-                        Some(ReplicaEvent::ReadyLost)
-                    }
-                    _ => None,
-                }
-            }
-            ProbeKind::Liveness => {
-                let needed =
-                    service.spec.liveness.as_ref().map_or(3, |p| p.failure_threshold.max(1));
-                replica.live_fail = if result.ok { 0 } else { replica.live_fail + 1 };
-                let live = matches!(
-                    replica.state,
-                    ReplicaState::Starting { pid: Some(_), .. }
-                        | ReplicaState::Running { .. }
-                        | ReplicaState::Ready { .. }
-                );
-                if live && replica.live_fail >= needed {
-                    tracing::warn!(service = %service.spec.name, replica = r,
-                        "liveness failed {} times ({}); restarting", replica.live_fail, result.detail);
-                    self.stop_replica(s, r, StopReason::Liveness);
-                }
-                None
-            }
-        };
-        if let Some(event) = event {
-            self.move_replica(s, r, event);
-        }
-    }
-
     /// Send the stop to a live replica (no-op otherwise).
     pub(super) fn stop_replica(&mut self, s: usize, r: u32, reason: StopReason) {
         let spec = &self.services[s].spec;
@@ -457,133 +381,6 @@ impl Engine {
         let request = StopRequest { signal: spec.stop.signal, grace: spec.stop.grace, reason };
         self.launcher.stop(run, request);
         self.move_replica(s, r, ReplicaEvent::Stop { reason });
-    }
-
-    pub(super) fn service_action(
-        &mut self,
-        name: &str,
-        action: ServiceAction,
-    ) -> Result<Vec<ReplicaView>, EngineError> {
-        if self.shutdown.is_some() {
-            return Err(EngineError::ShuttingDown);
-        }
-        let Some(s) = self.services.iter().position(|svc| svc.spec.name == name) else {
-            let known = self.services.iter().map(|svc| svc.spec.name.clone()).collect();
-            return Err(EngineError::UnknownService { name: name.into(), known });
-        };
-        for r in 0..self.services[s].replicas.len() as u32 {
-            let state = self.services[s].replicas[r as usize].state.clone();
-            let live = state.run().is_some();
-            match action {
-                ServiceAction::Stop => {
-                    self.services[s].desired = Desired::Down;
-                    if live {
-                        self.stop_replica(s, r, StopReason::Asked);
-                    } else if !matches!(state, ReplicaState::Stopped { .. }) {
-                        self.move_replica(s, r, ReplicaEvent::Stop { reason: StopReason::Asked });
-                    }
-                }
-                ServiceAction::Start | ServiceAction::Restart => {
-                    self.services[s].desired = Desired::Up;
-                    let replica = &mut self.services[s].replicas[r as usize];
-                    replica.window.clear();
-                    replica.failures = 0;
-                    if live && action == ServiceAction::Restart {
-                        if !matches!(state, ReplicaState::Stopping { .. }) {
-                            self.services[s].replicas[r as usize].restart_after_stop = true;
-                            self.stop_replica(s, r, StopReason::Asked);
-                        } else {
-                            self.services[s].replicas[r as usize].restart_after_stop = true;
-                        }
-                    } else if matches!(
-                        state,
-                        ReplicaState::GaveUp { .. }
-                            | ReplicaState::Stopped { .. }
-                            | ReplicaState::Blocked { .. }
-                    ) {
-                        self.move_replica(s, r, ReplicaEvent::Reset);
-                    } else if matches!(state, ReplicaState::Backoff { .. }) {
-                        // Start now instead of waiting out the backoff.
-                        self.services[s].replicas[r as usize].restart_after_stop = true;
-                        self.move_replica(s, r, ReplicaEvent::Stop { reason: StopReason::Asked });
-                    }
-                }
-            }
-        }
-        self.reconcile();
-        Ok(self.replica_views(Some(s)))
-    }
-
-    pub(super) fn service_timers(&mut self, _now: Instant) {
-        // Backoff expiry and launch retries are picked up by `start_services`;
-        // nothing else in services runs on a timer (probes have their own tasks).
-    }
-
-    /// Whether service `s`'s dependencies let it start.
-    fn deps(&self, s: usize) -> Deps {
-        for dep in &self.services[s].spec.depends_on {
-            let Some(d) = self.services.iter().position(|svc| svc.spec.name == dep.service) else {
-                return Deps::Blocked(format!("dependency `{}` does not exist", dep.service));
-            };
-            match self.dep_status(d, dep.condition) {
-                Deps::Met => {}
-                other => return other,
-            }
-        }
-        Deps::Met
-    }
-
-    fn dep_status(&self, d: usize, condition: DependsOn) -> Deps {
-        let dep = &self.services[d];
-        let name = &dep.spec.name;
-        let states: Vec<&ReplicaState> = dep.replicas.iter().map(|r| &r.state).collect();
-        if let Some(ReplicaState::GaveUp { last }) =
-            states.iter().find(|s| matches!(s, ReplicaState::GaveUp { .. }))
-        {
-            return Deps::Blocked(format!("dependency `{name}` gave up (last run: {last})"));
-        }
-        if states.iter().any(|s| matches!(s, ReplicaState::Blocked { .. })) {
-            return Deps::Blocked(format!("dependency `{name}` is blocked"));
-        }
-        let all = |f: &dyn Fn(&ReplicaState) -> bool| states.iter().all(|s| f(s));
-        let met = match condition {
-            DependsOn::Started => all(&|s| {
-                matches!(
-                    s,
-                    ReplicaState::Starting { pid: Some(_), .. }
-                        | ReplicaState::Running { .. }
-                        | ReplicaState::Ready { .. }
-                )
-            }),
-            DependsOn::Ready if dep.has_readiness() => {
-                all(&|s| matches!(s, ReplicaState::Ready { .. }))
-            }
-            DependsOn::Ready => {
-                all(&|s| matches!(s, ReplicaState::Running { .. } | ReplicaState::Ready { .. }))
-            }
-            DependsOn::Completed => all(&|s| matches!(s, ReplicaState::Stopped { last: Some(_) })),
-            DependsOn::CompletedSuccessfully => {
-                let codes = &dep.spec.exit_codes;
-                if let Some(ReplicaState::Stopped { last: Some(cause) }) = states.iter().find(
-                    |s| matches!(s, ReplicaState::Stopped { last: Some(c) } if !c.is_success(codes)),
-                ) {
-                    return Deps::Blocked(format!("dependency `{name}` failed ({cause})"));
-                }
-                all(
-                    &|s| matches!(s, ReplicaState::Stopped { last: Some(c) } if c.is_success(codes)),
-                )
-            }
-        };
-        if met {
-            return Deps::Met;
-        }
-        let stopped_for_good = dep.desired == Desired::Down
-            && all(&|s| matches!(s, ReplicaState::Stopped { .. }))
-            && matches!(condition, DependsOn::Started | DependsOn::Ready);
-        if stopped_for_good {
-            return Deps::Blocked(format!("dependency `{name}` is stopped"));
-        }
-        Deps::Waiting
     }
 }
 

@@ -3,12 +3,12 @@
 //! the loop once every box is empty and every write is committed.
 
 use super::Engine;
-use super::jobs::Phase;
+use super::job_life::{JobLife, StopWhy};
 use super::services::Desired;
 use crate::command::{Reply, ShutdownReport};
 use crate::launcher::{Exit, StopReason};
 use crate::replica::{ReplicaEvent, ReplicaState};
-use stockade_proto::JobId;
+use stockade_proto::{JobId, JobState};
 
 pub(super) struct Shutdown {
     replies: Vec<Reply<ShutdownReport>>,
@@ -42,14 +42,15 @@ impl Engine {
     /// Stop whatever may be stopped now: a service only once every service
     /// that depends on it has no live replica left.
     pub(super) fn drive_shutdown(&mut self) {
-        let running: Vec<JobId> = self
-            .jobs
-            .iter()
-            .filter(|(_, j)| j.phase == Phase::Running)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in running {
-            self.stop_job(id, StopReason::Asked);
+        // Launching, running and stopping jobs all show `running`; the
+        // lifecycle decides what a shutdown means for each.
+        let live: Vec<JobId> = self.jobs.in_state(JobState::Running).collect();
+        for id in live {
+            let stoppable =
+                self.jobs.get(&id).is_some_and(|j| !matches!(j.life, JobLife::Done { .. }));
+            if stoppable && let Err(e) = self.stop_job(id, StopWhy::Shutdown) {
+                tracing::warn!(job = %id, "not stopped for the shutdown: {e}");
+            }
         }
         for s in (0..self.services.len()).rev() {
             let name = self.services[s].spec.name.clone();
@@ -82,8 +83,13 @@ impl Engine {
     /// True once a shutdown was asked for and nothing is left: the replies
     /// have been sent and the loop may end.
     pub(super) fn shutdown_finished(&mut self) -> bool {
+        if self.shutdown.is_none() {
+            return false;
+        }
         let launching = self.services.iter().any(|s| s.replicas.iter().any(|r| r.launching))
-            || self.jobs.values().any(|j| j.phase == Phase::Launching);
+            || self.jobs.in_state(JobState::Running).any(|id| {
+                self.jobs.get(&id).is_some_and(|j| matches!(j.life, JobLife::Launching { .. }))
+            });
         let idle = self.runs.is_empty() && self.commits.is_empty() && !launching;
         if !idle {
             return false;

@@ -1,6 +1,7 @@
 //! What the API sees: views built from the engine's state.
 
-use super::jobs::{Job, Phase};
+use super::job::Job;
+use super::job_life::{JobLife, StopWhy};
 use super::{Engine, answer};
 use crate::EngineError;
 use crate::command::Reply;
@@ -83,7 +84,7 @@ impl Engine {
                 utilization_percent: ((pool.running + pool.finishing) * 100)
                     .checked_div(pool.limit)
                     .unwrap_or(0),
-                blocking_reason: pool.blocking.clone(),
+                blocking_reason: pool.held_because().map(str::to_string),
                 mode: match pool.spec.max_concurrency {
                     Concurrency::Fixed(_) => "fixed".into(),
                     Concurrency::Auto { .. } => "auto".into(),
@@ -111,33 +112,33 @@ impl Engine {
     pub(super) fn job_view(&self, job: &Job) -> JobView {
         let mut view = job_view_from_record(&job.record);
         view.limits = self.spec.jobs.get(&job.record.template).map(|t| t.limits.clone());
-        view.run = job.run;
-        view.pid = job.pid;
-        view.started_at = job.started_at.or(job.record.started_at);
-        match job.phase {
-            Phase::Queued => {
-                view.state = JobState::Queued;
+        view.run = job.life.run();
+        view.pid = job.life.pid();
+        view.started_at = job.life.started_at().or(job.record.started_at);
+        view.state = super::table::shown(job);
+        match &job.life {
+            JobLife::Queued { retry_at, .. } => {
                 if let Some(pool) = self.pools.get(&job.record.pool) {
-                    let ahead =
-                        pool.position(&(std::cmp::Reverse(job.record.priority), job.record.id));
+                    let ahead = pool.position(&job.key());
                     view.position = Some(ahead);
-                    let retry = job.not_before.filter(|at| *at > tokio::time::Instant::now());
-                    view.waiting = Some(match (retry, &pool.blocking) {
+                    let retry = retry_at.filter(|at| *at > tokio::time::Instant::now());
+                    view.waiting = Some(match (retry, pool.held_because()) {
                         (Some(at), _) => format!(
                             "retry backoff: starts in {}s",
                             at.saturating_duration_since(tokio::time::Instant::now()).as_secs()
                         ),
-                        (None, Some(reason)) if ahead == 0 => reason.clone(),
+                        (None, Some(reason)) if ahead == 0 => reason.to_string(),
                         (None, Some(reason)) => format!("{ahead} job(s) ahead of it; {reason}"),
                         (None, None) => format!("{ahead} job(s) ahead of it"),
                     });
                 }
             }
-            Phase::Launching | Phase::Running | Phase::Stopping => view.state = JobState::Running,
-            // Until its end is committed, a job shows its last committed state.
-            Phase::Finishing(_) => {}
+            JobLife::Launching { .. }
+            | JobLife::Running { .. }
+            | JobLife::Stopping { .. }
+            | JobLife::Done { .. } => {}
         }
-        if job.cancel {
+        if job.life.stopping() == Some(StopWhy::Cancel) {
             view.reason = Some("cancelling".into());
         }
         view
@@ -147,25 +148,23 @@ impl Engine {
         self.jobs.get(&id).map(|j| self.job_view(j)).ok_or(EngineError::UnknownJob { id })
     }
 
-    /// Live jobs (queued or running) matching `filter`, newest first.
-    pub(super) fn job_views(&self, filter: &JobFilter) -> Result<Vec<JobView>, EngineError> {
-        let mut views: Vec<JobView> = self
-            .jobs
-            .values()
-            .filter(|j| filter.template.as_ref().is_none_or(|t| *t == j.record.template))
-            .filter(|j| filter.pool.as_ref().is_none_or(|p| *p == j.record.pool))
-            .map(|j| self.job_view(j))
-            .filter(|v| filter.states.is_empty() || filter.states.contains(&v.state))
-            .collect();
-        views.sort_by_key(|v| std::cmp::Reverse(v.id));
-        if let Some(limit) = filter.limit {
-            views.truncate(limit);
-        }
-        Ok(views)
+    /// A page of live jobs (queued or running) matching `filter`, newest
+    /// first, below `before`: the index picks the ids, and views are built
+    /// for those alone.
+    pub(super) fn job_page(&self, filter: &JobFilter, before: Option<JobId>) -> crate::JobPage {
+        let page = self.jobs.page(filter, before);
+        let jobs = page.ids.iter().filter_map(|id| self.jobs.get(id)).map(|j| self.job_view(j));
+        crate::JobPage { jobs: jobs.collect(), next: page.next, total: page.total }
     }
 
-    /// Answer with job views, the running ones with usage from their boxes.
-    pub(super) fn reply_jobs(&mut self, mut views: Vec<JobView>, reply: Reply<Vec<JobView>>) {
+    /// Fill in usage from the boxes of the running ones, then hand the views
+    /// to `finish` (on a small task when some box is asked, so the engine
+    /// never waits).
+    pub(super) fn with_usage(
+        &mut self,
+        mut views: Vec<JobView>,
+        finish: impl FnOnce(Vec<JobView>) + Send + 'static,
+    ) {
         let mut asks: Vec<(usize, oneshot::Receiver<Usage>)> = Vec::new();
         for (i, view) in views.iter().enumerate() {
             if let (Some(run), JobState::Running) = (view.run, view.state) {
@@ -175,7 +174,7 @@ impl Engine {
             }
         }
         if asks.is_empty() {
-            answer(reply, Ok(views));
+            finish(views);
             return;
         }
         tokio::spawn(async move {
@@ -185,7 +184,7 @@ impl Engine {
                     views[i].usage = Some(usage);
                 }
             }
-            answer(reply, Ok(views));
+            finish(views);
         });
     }
 

@@ -118,3 +118,38 @@ limits = { memory = "1MiB", pids = 10 }
     assert!(shrunk < grown && shrunk >= 2, "{grown} → {shrunk}");
     assert!(reason.unwrap().contains("memory pressure"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_run_that_ends_gives_its_room_back_at_once_and_teaches_its_request() {
+    let h = start(
+        r#"
+[pool.p]
+max_concurrency = 8
+
+[job.small]
+command = ["agent"]
+pool = "p"
+limits = { memory = "1GiB", pids = 100 }
+"#,
+    );
+    h.host.send(room(GIB + GIB / 2, 10_000)).unwrap();
+    for _ in 0..4 {
+        h.handle.submit(job("small")).await.unwrap();
+    }
+    let first = launches(&h, 1).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(h.launcher.launches().len(), 1, "unknown yet: counted by its 1 GiB limit");
+    // It ends having used 10 MiB and 2 tasks; no new host sample arrives.
+    let mut exit = stockade_engine::Exit::without_box(
+        stockade_proto::ExitCause::Exited { code: 0 },
+        "ended by the test",
+    );
+    exit.evidence.memory_peak = Some(10 << 20);
+    exit.evidence.pids_peak = Some(2);
+    h.launcher.exit_with(first[0].run, exit);
+    // Its hold came back at once, and the rest are counted by what it took.
+    let all = launches(&h, 4).await;
+    assert_eq!(all.len(), 4);
+    let held = h.handle.queue().await.unwrap();
+    assert_eq!(held.iter().find(|p| p.name == "p").unwrap().blocking_reason, None);
+}

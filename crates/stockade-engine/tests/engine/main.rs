@@ -4,6 +4,7 @@
 //! a real process.
 
 mod admission;
+mod commands;
 mod helpers;
 mod jobs;
 mod services;

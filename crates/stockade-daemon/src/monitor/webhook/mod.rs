@@ -1,5 +1,5 @@
-//! The webhook: every `alert` event and every abnormal `run_exited` (not a
-//! success, not a requested stop) is POSTed as the event's JSON — the same
+//! The webhook: every `alert` event and every abnormal `run_exited` (its
+//! [`Outcome`] is a failure by the unit's own `exit_codes`) is POSTed as the event's JSON — the same
 //! object `GET /api/events` streams — to `[monitor] webhook`.
 //!
 //! One task owns a [`queue::DropOldest`] fed from the engine's broadcast and
@@ -16,21 +16,26 @@ mod queue;
 
 use deliver::{Delivery, deliver};
 use queue::DropOldest;
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use stockade_engine::EngineHandle;
-use stockade_proto::{Event, EventKind, ExitCause};
+use stockade_proto::{Event, EventKind, Outcome};
 use stockade_spec::WebhookConfig;
 use tokio::sync::broadcast::{self, error::RecvError};
 
 type InFlight = Pin<Box<dyn Future<Output = Delivery> + Send>>;
+
+/// The success codes of each service (`[0]` for a unit not listed: jobs).
+pub(crate) type SuccessCodes = HashMap<String, Vec<i32>>;
 
 /// Deliver until the engine's broadcast closes.
 pub(crate) async fn run(
     engine: EngineHandle,
     mut events: broadcast::Receiver<Event>,
     config: WebhookConfig,
+    codes: SuccessCodes,
 ) {
     let config = Arc::new(config);
     let mut queue = DropOldest::new(config.queue as usize);
@@ -53,7 +58,7 @@ pub(crate) async fn run(
             delivery = delivered => Step::Delivered(delivery),
         };
         match step {
-            Step::Received(Ok(event)) if forwarded(&event) => queue.push(event),
+            Step::Received(Ok(event)) if forwarded(&event, &codes) => queue.push(event),
             Step::Received(Ok(_)) => {}
             // The broadcast overwrote events this task had not read; which
             // of them were meant for the webhook is unknown.
@@ -113,11 +118,12 @@ impl Lost {
 }
 
 /// Alerts, and runs that ended in a way nobody asked for.
-fn forwarded(event: &Event) -> bool {
+fn forwarded(event: &Event, codes: &SuccessCodes) -> bool {
     match &event.kind {
         EventKind::Alert { .. } => true,
         EventKind::RunExited { cause, .. } => {
-            !cause.is_success(&[0]) && !matches!(cause, ExitCause::Stopped)
+            let codes = codes.get(&event.unit).map_or(&[0][..], Vec::as_slice);
+            Outcome::of(cause, codes).is_abnormal()
         }
         _ => false,
     }
@@ -133,7 +139,7 @@ fn type_name(kind: &EventKind) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::forwarded;
+    use super::{SuccessCodes, forwarded};
     use stockade_proto::{Event, EventKind, ExitCause, RunId, Seq};
 
     fn exited(cause: ExitCause) -> Event {
@@ -147,6 +153,8 @@ mod tests {
 
     #[test]
     fn alerts_and_abnormal_exits_are_forwarded_the_rest_is_not() {
+        let none = SuccessCodes::new();
+        let forwarded = |event: &Event| forwarded(event, &none);
         assert!(forwarded(&exited(ExitCause::Exited { code: 3 })));
         assert!(forwarded(&exited(ExitCause::OomKilled)));
         assert!(!forwarded(&exited(ExitCause::Exited { code: 0 })));
@@ -155,5 +163,12 @@ mod tests {
         assert!(forwarded(&Event { kind: alert, ..exited(ExitCause::Lost) }));
         let daemon = EventKind::Daemon { message: "webhook gave up".into() };
         assert!(!forwarded(&Event { kind: daemon, ..exited(ExitCause::Lost) }));
+    }
+
+    #[test]
+    fn a_services_own_exit_codes_decide_what_is_abnormal() {
+        let codes: SuccessCodes = [("a".to_string(), vec![3])].into();
+        assert!(!forwarded(&exited(ExitCause::Exited { code: 3 }), &codes));
+        assert!(forwarded(&exited(ExitCause::Exited { code: 0 }), &codes));
     }
 }
