@@ -10,6 +10,7 @@
 
 mod api;
 mod config;
+mod guard;
 mod listen;
 mod metrics;
 mod monitor;
@@ -17,6 +18,7 @@ mod preflight;
 mod sampler;
 
 pub use config::Config;
+pub use listen::ListenError;
 pub use preflight::PreflightError;
 
 use anyhow::Context;
@@ -49,6 +51,7 @@ pub async fn run(
     if let Err(err) = stockade_sandbox::raise_nofile_limit() {
         tracing::warn!(%err, "could not raise RLIMIT_NOFILE; many agents may exhaust file descriptors");
     }
+    listen::check(&config.spec.daemon)?;
     preflight::check(&config.spec)?;
     let spec = Arc::new(config.spec);
     let daemon = &spec.daemon;

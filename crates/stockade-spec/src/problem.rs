@@ -344,6 +344,13 @@ pub enum Problem {
         /// Where groups were looked up.
         source_file: String,
     },
+    /// `socket_group` with a socket in the private state directory, which
+    /// the group cannot enter.
+    #[error("socket_group cannot reach the socket {}: it is inside state_dir, which is private (0700)", path.display())]
+    SocketInPrivateDir {
+        /// The socket.
+        path: PathBuf,
+    },
     /// `token_file` cannot be used.
     #[error("token_file {}: {reason}", path.display())]
     BadTokenFile {
@@ -479,6 +486,9 @@ impl Problem {
             Problem::UnknownGroup { group, .. } => {
                 format!("create it (`groupadd {group}`), or leave socket_group out for a 0600 socket")
             }
+            Problem::SocketInPrivateDir { .. } => {
+                "listen on a socket outside state_dir, e.g. listen = [\"unix:/run/stockade/stockade.sock\"] (its directory is created 0755)".to_owned()
+            }
             Problem::BadTokenFile { path, mode: Some(_), .. } => {
                 format!("chmod 600 {}", path.display())
             }
@@ -534,6 +544,7 @@ impl Problem {
             Problem::BadIdRange { .. } => "bad range",
             Problem::UnknownGroup { .. } => "no such group",
             Problem::BadTokenFile { .. } => "unusable",
+            Problem::SocketInPrivateDir { .. } => "in state_dir",
             Problem::BadEnvDefault { .. } => "bad value",
         }
     }

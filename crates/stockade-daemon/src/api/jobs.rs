@@ -15,8 +15,11 @@ use stockade_proto::{JobId, JobRequest, JobState, JobView, RunView};
 use stockade_store::JobFilter;
 
 /// `POST /api/jobs`: one request object → one answer; an array → an array,
-/// committed atomically. 201 once durable. The body is read as JSON whatever
-/// its content-type says, so `curl -d '{...}'` works as typed.
+/// committed atomically. 201 once durable. The body must be sent as
+/// `application/json` (`crate::guard`; a form post is 415). A request may set
+/// only the env keys its template lists in `submit_env` — one that sets any
+/// other is refused with 400 and nothing of its batch is queued — and never
+/// the command (`JobRequest` has no such field; unknown fields are refused).
 pub async fn submit(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
@@ -43,10 +46,34 @@ pub async fn submit(
             "send at least one job",
         ));
     }
+    for request in &requests {
+        check_submit_env(&state, request)?;
+    }
     let mut submitted = state.engine.submit_many(requests).await?;
     let body =
         if batch { serde_json::to_value(submitted) } else { serde_json::to_value(submitted.pop()) };
     Ok((StatusCode::CREATED, Json(body.unwrap_or_default())).into_response())
+}
+
+/// 400 if `request` sets an env key its template does not list in
+/// `submit_env`. An unknown template is left to the engine (404).
+fn check_submit_env(state: &AppState, request: &JobRequest) -> Result<(), Failure> {
+    let Some(template) = state.spec.job(&request.template) else { return Ok(()) };
+    let allowed = &template.submit_env;
+    let Some(key) = request.env.keys().find(|k| !allowed.contains(k)) else { return Ok(()) };
+    let list = if allowed.is_empty() { "none".to_owned() } else { allowed.join(", ") };
+    Err(Failure::new(
+        StatusCode::BAD_REQUEST,
+        "env_not_allowed",
+        format!(
+            "job template `{}` does not let a submission set {key}; allowed: {list}",
+            request.template
+        ),
+        format!(
+            "drop {key} from the request's env, or add it to `submit_env` of [job.{}] in the spec (PATH, HOME, LD_* and interpreter paths can never be added)",
+            request.template
+        ),
+    ))
 }
 
 fn bad_body(err: serde_json::Error) -> Failure {

@@ -91,6 +91,15 @@ impl Reader<'_> {
         config.listen = self.listen(t, &config.state_dir);
         config.token = self.token(t, &config.listen);
         config.socket_group = self.socket_group(t);
+        if config.socket_group.is_some() {
+            let private = config.listen.iter().find_map(|l| match l {
+                Listen::Unix(path) if path.starts_with(&config.state_dir) => Some(path.clone()),
+                _ => None,
+            });
+            if let Some(path) = private {
+                self.report(Problem::SocketInPrivateDir { path }, t.span_of("socket_group"));
+            }
+        }
         config.id_range = self.id_range(t).unwrap_or(DEFAULT_ID_RANGE);
         config
     }

@@ -225,7 +225,9 @@ fn walls_keys_on_an_unwalled_unit_are_errors_and_values_are_checked() {
 
 #[test]
 fn id_range_and_socket_group_are_validated() {
-    let spec = crate::parse_ok("[daemon]\nid_range = \"100000-165535\"\nsocket_group = \"root\"\n");
+    let spec = crate::parse_ok(
+        "[daemon]\nid_range = \"100000-165535\"\nsocket_group = \"root\"\nlisten = [\"unix:/run/stockade-test/s.sock\"]\n",
+    );
     assert_eq!(spec.daemon.id_range, IdRange { first: 100_000, count: 65536 });
     let group = spec.daemon.socket_group.unwrap();
     assert_eq!((group.name.as_str(), group.gid), ("root", 0));
@@ -240,6 +242,9 @@ fn id_range_and_socket_group_are_validated() {
     let text = e.render();
     assert!(text.contains("fewer than 65536"), "{text}");
     assert!(text.contains("groupadd no-such-group-stockade"), "{text}");
+    let private = crate::one_error("[daemon]\nsocket_group = \"root\"\n");
+    assert!(matches!(private.diagnostics()[0].problem(), Problem::SocketInPrivateDir { .. }));
+    assert!(private.render().contains("unix:/run/stockade/stockade.sock"), "{}", private.render());
 }
 
 #[test]
