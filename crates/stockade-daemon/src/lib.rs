@@ -10,6 +10,7 @@
 
 mod api;
 mod config;
+mod exec;
 mod guard;
 mod listen;
 mod metrics;
@@ -91,7 +92,12 @@ pub async fn run(
         host_samples: Some(samples),
     };
     let (engine, engine_task) = stockade_engine::start(engine_config)?;
-    let state = api::AppState { engine: engine.clone(), store: store.clone(), spec: spec.clone() };
+    let state = api::AppState {
+        engine: engine.clone(),
+        store: store.clone(),
+        spec: spec.clone(),
+        exec: Arc::new(exec::HostExec::default()),
+    };
     let mut servers = listen::serve(&spec.daemon, state).await?;
     let monitor = monitor::Monitor::start(&engine, &spec.monitor);
     tracing::info!(listening = ?servers.addresses, sandbox = %kind, "stockade daemon serving");

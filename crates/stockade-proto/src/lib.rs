@@ -21,6 +21,7 @@
 mod doctor;
 mod error;
 mod event;
+mod exec;
 mod exit;
 mod ids;
 mod limits;
@@ -32,6 +33,10 @@ mod view;
 pub use doctor::{Check, CheckStatus};
 pub use error::ApiError;
 pub use event::{Event, EventKind};
+pub use exec::{
+    EXEC_UPGRADE, ExecExit, ExecRequest, ExecTarget, Frame, FrameDecoder, FrameError, MAX_FRAME,
+    TermSize,
+};
 pub use exit::{Evidence, ExitCause, SpawnErrorKind};
 pub use ids::{JobId, RunId, Seq, UnitKind};
 pub use limits::Limits;

@@ -7,6 +7,7 @@
 
 mod error;
 mod events;
+mod exec;
 mod health;
 mod jobs;
 mod logs;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub store: Store,
     /// The spec the daemon runs.
     pub spec: Arc<Spec>,
+    /// Runs `stockade exec` commands inside boxes.
+    pub exec: Arc<dyn crate::exec::BoxExec>,
 }
 
 /// Every route.
@@ -52,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/services/{name}/logs", get(logs::service))
         .route("/api/services/{name}/{action}", post(services::control))
         .route("/api/events", get(events::stream))
+        .route("/api/exec", post(exec::exec))
         .route("/api/postmortems", get(postmortems::find))
         .route("/api/postmortems/{run}", get(postmortems::get))
         .route("/metrics", get(crate::metrics::scrape))
