@@ -99,7 +99,7 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Vec<JobView>>, Failure> {
+) -> Result<Json<serde_json::Value>, Failure> {
     let Query(query) = query?;
     let mut states = Vec::new();
     for name in query.state.iter().flat_map(|s| s.split(',')).filter(|s| !s.is_empty()) {
@@ -128,18 +128,20 @@ pub async fn list(
         .map(|v| (v.id, v))
         .collect();
     let records = state.store.jobs(&filter)?;
-    let views = records
+    let views: Vec<JobView> = records
         .iter()
         .map(|r| live.get(&r.id).cloned().unwrap_or_else(|| job_view_from_record(r)))
         .collect();
-    Ok(Json(views))
+    let mut value = serde_json::to_value(views).unwrap_or_default();
+    super::isolation::mark(&state.spec, &mut value);
+    Ok(Json(value))
 }
 
 /// `GET /api/jobs/{id}`: state, cause, and every run so far.
 pub async fn get(
     State(state): State<AppState>,
     id: Result<Path<u64>, PathRejection>,
-) -> Result<Json<JobView>, Failure> {
+) -> Result<Json<serde_json::Value>, Failure> {
     let id = JobId(id?.0);
     let mut view = match state.engine.job(id).await {
         Ok(view) => view,
@@ -162,7 +164,9 @@ pub async fn get(
             cause: r.cause,
         })
         .collect();
-    Ok(Json(view))
+    let mut value = serde_json::to_value(view).unwrap_or_default();
+    super::isolation::mark(&state.spec, &mut value);
+    Ok(Json(value))
 }
 
 /// `DELETE /api/jobs/{id}`: cancel; 409 if it already finished.

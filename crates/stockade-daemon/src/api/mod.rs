@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod exec;
 mod health;
+mod isolation;
 mod jobs;
 mod logs;
 mod postmortems;
