@@ -85,7 +85,7 @@ fn up_with_a_missing_program_starts_nothing_and_lists_the_problem() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("command `no-such-program-stockade` not found in PATH"));
+    assert!(text(&out.stderr).contains("command `no-such-program-stockade` is not in the box"));
     assert!(!dir.path().join(".stockade/stockade.sock").exists());
 }
 

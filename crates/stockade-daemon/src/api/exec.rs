@@ -76,7 +76,7 @@ pub async fn exec(State(state): State<AppState>, mut req: Request) -> Result<Res
         cwd: None,
         tty: request.tty.then(|| request.size.unwrap_or(DEFAULT_SIZE)),
     };
-    let child = state.exec.exec(spec);
+    let child = state.exec.exec(spec).await;
     tokio::spawn(async move {
         match upgrade.await {
             Ok(upgraded) => exec::serve(TokioIo::new(upgraded), child).await,

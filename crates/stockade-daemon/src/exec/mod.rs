@@ -76,10 +76,13 @@ pub trait ExecControl: Send + Sync {
     fn kill(&self) -> io::Result<()>;
 }
 
+/// The start of an exec, as the daemon awaits it.
+pub type ExecStart<'a> = Pin<Box<dyn Future<Output = Result<ExecChild, ExecError>> + Send + 'a>>;
+
 /// Runs commands inside boxes.
 pub trait BoxExec: Send + Sync {
     /// Start `spec` in the box of `spec.pid`.
-    fn exec(&self, spec: ExecSpec) -> Result<ExecChild, ExecError>;
+    fn exec(&self, spec: ExecSpec) -> ExecStart<'_>;
 }
 
 /// Why an exec did not start.

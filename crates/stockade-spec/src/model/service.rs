@@ -21,7 +21,9 @@ pub struct ServiceSpec {
     /// Extra environment (values may hold `{replica}` placeholders).
     pub env: BTreeMap<String, String>,
     /// Working directory, absolute (relative paths are resolved against the
-    /// spec's directory). `None`: a walled agent runs in its workspace
+    /// spec's directory); for a walled unit a path inside its box (the host
+    /// root is visible read-only, `mounts` targets where they are mounted).
+    /// `None`: a walled agent runs in its workspace
     /// (`/workspace` inside the box); an unwalled one (`isolation = "none"`)
     /// in the spec's directory, so `command = ["python3", "agent.py"]` finds
     /// a script beside the spec.
