@@ -2,7 +2,7 @@
 //! agent's uid, gid and working directory.
 
 use super::pty::{self, PtyMaster};
-use super::{BoxExec, ExecChild, ExecControl, ExecError, ExecSpec, cgroups};
+use super::{BoxExec, ExecChild, ExecControl, ExecError, ExecSpec, Input, Output, cgroups};
 use std::io::{self, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -105,11 +105,7 @@ impl HostExec {
             .spawn()
             .map_err(spawn_error)?;
         let pid = child.id().unwrap_or(0);
-        let (stdin, stdout, stderr): (
-            Option<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>,
-            Box<dyn tokio::io::AsyncRead + Send + Unpin>,
-            Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>,
-        ) = match &pty {
+        let (stdin, stdout, stderr): (Option<Input>, Output, Option<Output>) = match &pty {
             Some(master) => (Some(Box::new(master.clone())), Box::new(master.clone()), None),
             None => (
                 child.stdin.take().map(|s| Box::new(s) as _),

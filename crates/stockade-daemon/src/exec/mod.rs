@@ -52,14 +52,19 @@ pub struct ExecSpec {
     pub tty: Option<TermSize>,
 }
 
+/// A stream the command reads.
+pub type Input = Box<dyn AsyncWrite + Send + Unpin>;
+/// A stream the command writes.
+pub type Output = Box<dyn AsyncRead + Send + Unpin>;
+
 /// A command running in a box: its streams and its handle.
 pub struct ExecChild {
     /// Its stdin (the pty with a tty).
-    pub stdin: Option<Box<dyn AsyncWrite + Send + Unpin>>,
+    pub stdin: Option<Input>,
     /// Its stdout (the pty, with stderr merged, with a tty).
-    pub stdout: Box<dyn AsyncRead + Send + Unpin>,
+    pub stdout: Output,
     /// Its stderr; `None` with a tty.
-    pub stderr: Option<Box<dyn AsyncRead + Send + Unpin>>,
+    pub stderr: Option<Output>,
     /// Resize, signal, kill.
     pub control: Box<dyn ExecControl>,
     /// Resolves with its end, as an exact status.
