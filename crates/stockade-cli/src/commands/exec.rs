@@ -83,7 +83,7 @@ pub async fn run(client: Client, args: &ExecArgs) -> anyhow::Result<ExecExit> {
         });
     } else {
         drop(input_tx);
-        writer.write_all(&Frame::CloseStdin.encode()).await?;
+        send(&mut writer, Frame::CloseStdin).await;
     }
     let mut winch = signal(SignalKind::window_change())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
@@ -124,17 +124,23 @@ pub async fn run(client: Client, args: &ExecArgs) -> anyhow::Result<ExecExit> {
                         Frame::CloseStdin
                     }
                 };
-                writer.write_all(&frame.encode()).await?;
+                send(&mut writer, frame).await;
             }
             _ = winch.recv(), if args.tty => {
                 if let Some(size) = terminal::size() {
-                    writer.write_all(&Frame::Resize(size).encode()).await?;
+                    send(&mut writer, Frame::Resize(size)).await;
                 }
             }
-            _ = interrupt.recv() => writer.write_all(&Frame::Signal(libc::SIGINT).encode()).await?,
-            _ = terminate.recv() => writer.write_all(&Frame::Signal(libc::SIGTERM).encode()).await?,
+            _ = interrupt.recv() => send(&mut writer, Frame::Signal(libc::SIGINT)).await,
+            _ = terminate.recv() => send(&mut writer, Frame::Signal(libc::SIGTERM)).await,
         }
     }
+}
+
+/// Send one frame. A failed write is not an error: the daemon closes its end
+/// as soon as the command has ended, and the exit frame is still to be read.
+async fn send(writer: &mut (impl tokio::io::AsyncWrite + Unpin), frame: Frame) {
+    let _ = writer.write_all(&frame.encode()).await;
 }
 
 /// Print the exit cause as asked and turn it into the exit status.

@@ -258,7 +258,7 @@ command = ["sleep", "300"]
         .unwrap();
     assert_eq!(text(&piped.stdout), "SHOUT\n", "{}", text(&piped.stderr));
     let missing = daemon.run(&["exec", "legacy", "--", "no-such-program-stockade"]);
-    assert_eq!(missing.status.code(), Some(127));
+    assert_eq!(missing.status.code(), Some(127), "{}", text(&missing.stderr));
     assert!(text(&missing.stderr).contains("not in the box's PATH"), "{}", text(&missing.stderr));
     let nobody = daemon.run(&["exec", "nope", "--", "true"]);
     assert_eq!(nobody.status.code(), Some(1));
