@@ -86,7 +86,8 @@ impl Default for WallsSpec {
 pub enum UserSpec {
     /// A user name.
     Name(String),
-    /// A numeric uid inside the box's user namespace.
+    /// A numeric uid inside the box's user namespace (below 65536; its gid
+    /// is the same number).
     Id(u32),
 }
 

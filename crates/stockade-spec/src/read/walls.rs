@@ -19,6 +19,8 @@ use crate::problem::Problem;
 
 /// The keys that only mean something with walls.
 const WALL_ONLY_KEYS: [&str; 5] = ["user", "network", "rootfs", "tmp", "mounts"];
+/// Ids each box's user namespace maps: a numeric `user` must be one of them.
+const BOX_IDS: u32 = 65536;
 pub(crate) const MOUNT_KEYS: &[&str] = &["source", "target", "read_only"];
 
 /// Box keys as written in one table; `None` = not set there.
@@ -126,13 +128,8 @@ impl Reader<'_> {
         let value = t.get("user")?;
         if value.get_ref().as_integer().is_some() {
             let uid = self.u32(t, "user")?;
-            if uid == u32::MAX {
-                self.out_of_range(
-                    t,
-                    "user",
-                    uid,
-                    "a uid below 4294967295 (that one means \"no uid\")",
-                );
+            if uid >= BOX_IDS {
+                self.out_of_range(t, "user", uid, "a uid below 65536 (each box maps 65536 ids)");
                 return None;
             }
             return Some(UserSpec::Id(uid));

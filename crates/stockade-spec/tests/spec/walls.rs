@@ -214,6 +214,7 @@ fn walls_keys_on_an_unwalled_unit_are_errors_and_values_are_checked() {
         ("network = \"bridge\"", "use one of: host, none"),
         ("user = \"a:b\"", "a user name or a numeric uid"),
         ("user = -1", "a whole number from 0 to 4294967295"),
+        ("user = 70000", "a uid below 65536"),
         ("tmp = \"1KiB\"", "at least 1MiB"),
         ("inherit_env = [\"*\"]", "a prefix ending in `*`"),
     ];
