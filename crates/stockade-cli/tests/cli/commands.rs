@@ -239,6 +239,8 @@ command = ["sleep", "300"]
     assert!(legacy.contains("UNWALLED") && !walled.contains("UNWALLED"), "{ps}");
     let status = text(&daemon.run(&["status"]).stdout);
     assert!(status.contains("UNWALLED service legacy"), "{status}");
+    let check = text(&daemon.run(&["check"]).stdout);
+    assert!(check.contains("UNWALLED service legacy"), "{check}");
 
     let out = daemon.run(&["exec", "legacy", "--", "sh", "-c", "echo in the box; exit 7"]);
     assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));

@@ -17,8 +17,9 @@ use crate::model::{
 };
 use crate::problem::Problem;
 
-/// The keys that only mean something with walls.
-const WALL_ONLY_KEYS: [&str; 5] = ["user", "network", "rootfs", "tmp", "mounts"];
+/// The keys that only mean something with walls (an unwalled box inherits
+/// the daemon's whole environment, so `inherit_env` has nothing to add).
+const WALL_ONLY_KEYS: [&str; 6] = ["user", "network", "rootfs", "tmp", "mounts", "inherit_env"];
 /// Ids each box's user namespace maps: a numeric `user` must be one of them.
 const BOX_IDS: u32 = 65536;
 pub(crate) const MOUNT_KEYS: &[&str] = &["source", "target", "read_only"];

@@ -205,9 +205,9 @@ fn submit_env_refuses_names_that_pick_the_code() {
 #[test]
 fn walls_keys_on_an_unwalled_unit_are_errors_and_values_are_checked() {
     let e = crate::errors(
-        "[service.a]\ncommand = [\"x\"]\nisolation = \"none\"\nnetwork = \"none\"\nuser = \"bob\"\n",
+        "[service.a]\ncommand = [\"x\"]\nisolation = \"none\"\nnetwork = \"none\"\nuser = \"bob\"\ninherit_env = [\"A\"]\n",
     );
-    assert_eq!(e.len(), 2, "{}", e.render());
+    assert_eq!(e.len(), 3, "{}", e.render());
     assert!(e.to_string().contains("only applies with isolation = \"walls\""), "{e}");
     let cases = [
         ("isolation = \"wall\"", "did you mean \"walls\"?"),
