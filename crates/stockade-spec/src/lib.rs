@@ -51,6 +51,7 @@ mod signal;
 mod size;
 mod starter;
 mod suggest;
+mod unit_env;
 
 pub use box_env::{
     BoxEnvDefaults, BoxEnvSources, DEFAULT_HOME, DEFAULT_LANG, DEFAULT_PATH, DEFAULT_TERM, box_env,

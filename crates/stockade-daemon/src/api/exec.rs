@@ -2,9 +2,8 @@
 //! `stockade exec`; the protocol is described in `crate::exec`.
 //!
 //! The handler resolves the target to the run's main pid through the
-//! engine's views, builds the command's environment the way the box's agent
-//! got its own (a walled box: `stockade_spec::box_env`; `isolation = "none"`:
-//! the daemon's environment plus `env`), starts the command through the
+//! engine's views, builds the command's environment exactly as the agent's
+//! (`ServiceSpec::box_environment` / `JobSpec::box_environment`), starts the command through the
 //! daemon's [`crate::exec::BoxExec`], and answers 101 — the session then
 //! runs on its own task.
 
@@ -14,10 +13,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
-use std::collections::BTreeMap;
 use stockade_engine::EngineError;
 use stockade_proto::{EXEC_UPGRADE, ExecRequest, ExecTarget, TermSize};
-use stockade_spec::{BoxEnvDefaults, BoxEnvSources, EnvFile, EnvPattern, Isolation};
 
 /// The terminal size when a tty request gives none.
 const DEFAULT_SIZE: TermSize = TermSize { rows: 24, cols: 80 };
@@ -101,15 +98,6 @@ struct Unit {
     env: Vec<(String, String)>,
 }
 
-/// The box's parts of the spec that shape an exec's environment.
-struct EnvParts<'a> {
-    isolation: &'a Isolation,
-    env_file: Option<&'a EnvFile>,
-    inherit: &'a [EnvPattern],
-    spec_env: BTreeMap<String, String>,
-    submitted: BTreeMap<String, String>,
-}
-
 async fn resolve(state: &AppState, target: &ExecTarget) -> Result<Unit, Failure> {
     let not_running = |what: String| {
         Failure::new(
@@ -138,17 +126,7 @@ async fn resolve(state: &AppState, target: &ExecTarget) -> Result<Unit, Failure>
             };
             let pid =
                 view.pid.ok_or_else(|| not_running(format!("{service} replica {replica}")))?;
-            let mut spec_env = spec.for_replica(*replica).env;
-            spec_env.insert("STOCKADE_SERVICE".into(), service.clone());
-            spec_env.insert("STOCKADE_REPLICA".into(), replica.to_string());
-            let parts = EnvParts {
-                isolation: &spec.isolation,
-                env_file: spec.env_file.as_ref(),
-                inherit: &spec.inherit_env,
-                spec_env,
-                submitted: BTreeMap::new(),
-            };
-            Ok(Unit { pid, env: environment(parts) })
+            Ok(Unit { pid, env: spec.box_environment(*replica, std::env::vars()) })
         }
         ExecTarget::Job { job } => {
             let view = state.engine.job(*job).await?;
@@ -160,44 +138,8 @@ async fn resolve(state: &AppState, target: &ExecTarget) -> Result<Unit, Failure>
                 );
             };
             let submitted = state.store.job(*job)?.map(|r| r.env).unwrap_or_default();
-            let mut spec_env = spec.env.clone();
-            spec_env.insert("STOCKADE_JOB_ID".into(), job.0.to_string());
-            spec_env.insert("STOCKADE_ATTEMPT".into(), view.attempt.to_string());
-            let parts = EnvParts {
-                isolation: &spec.isolation,
-                env_file: spec.env_file.as_ref(),
-                inherit: &spec.inherit_env,
-                spec_env,
-                submitted,
-            };
-            Ok(Unit { pid, env: environment(parts) })
-        }
-    }
-}
-
-/// The exec's environment: what the unit's agent was given.
-fn environment(parts: EnvParts<'_>) -> Vec<(String, String)> {
-    match parts.isolation {
-        Isolation::Walls(walls) => {
-            let defaults = BoxEnvDefaults {
-                user: walls.user.as_ref().map_or_else(|| "root".to_owned(), |u| u.display_name()),
-                ..BoxEnvDefaults::default()
-            };
-            let sources = BoxEnvSources {
-                defaults: &defaults,
-                env_file: parts.env_file.map_or(&[], |f| f.vars.as_slice()),
-                spec_env: &parts.spec_env,
-                submitted: &parts.submitted,
-                inherit: parts.inherit,
-            };
-            stockade_spec::box_env(sources, std::env::vars())
-        }
-        Isolation::None => {
-            let mut env: BTreeMap<String, String> = std::env::vars().collect();
-            env.extend(parts.env_file.into_iter().flat_map(|f| f.vars.iter().cloned()));
-            env.extend(parts.spec_env);
-            env.extend(parts.submitted);
-            env.into_iter().collect()
+            let env = spec.box_environment(job.0, view.attempt, &submitted, std::env::vars());
+            Ok(Unit { pid, env })
         }
     }
 }
