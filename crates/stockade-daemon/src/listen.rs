@@ -93,8 +93,16 @@ pub async fn serve(config: &DaemonConfig, state: AppState) -> anyhow::Result<Ser
                     std::fs::create_dir_all(dir)
                         .with_context(|| format!("cannot create {}", dir.display()))?;
                 }
-                let listener = tokio::net::UnixListener::bind(path)
-                    .with_context(|| format!("cannot listen on {}", path.display()))?;
+                // bind(2) creates the socket with the umask's mode, and the
+                // chmod below comes after: with a socket outside the private
+                // state directory (socket_group), a stranger could connect in
+                // between. A tight umask closes that window; it only ever
+                // makes files created meanwhile more private.
+                let umask = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
+                let bound = tokio::net::UnixListener::bind(path);
+                rustix::process::umask(umask);
+                let listener =
+                    bound.with_context(|| format!("cannot listen on {}", path.display()))?;
                 let mode = if let Some(group) = &config.socket_group {
                     rustix::fs::chown(path, None, Some(rustix::fs::Gid::from_raw(group.gid)))
                         .map_err(|e| ListenError::SocketGroup {
