@@ -288,3 +288,36 @@ async fn exec_targets_that_are_not_running_or_unknown_are_json_errors() {
     assert_eq!(plain.status, 426, "{:?}", plain.json);
     d.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn exec_into_a_running_job_sees_its_submitted_env() {
+    need_boxes!();
+    let spec = "[job.task]\ncommand = [\"sleep\", \"300\"]\nsubmit_env = [\"TASK\"]\n";
+    let d = TestDaemon::start("exec-job", spec).await;
+    let submitted =
+        d.api.post("/api/jobs", &json!({"template": "task", "env": {"TASK": "forty-two"}})).await;
+    assert_eq!(submitted.status, 201, "{:?}", submitted.json);
+    let id = submitted.json["id"].as_u64().unwrap();
+    wait_until("the job runs", Duration::from_secs(10), || async {
+        d.api.get(&format!("/api/jobs/{id}")).await.json["pid"].as_u64()
+    })
+    .await;
+    let run = session(
+        &d.socket(),
+        json!({"job": id, "argv": ["sh", "-c", "echo $STOCKADE_JOB_ID $TASK $HOME"]}),
+        &[],
+    )
+    .await;
+    assert_eq!(run.exit, exited(0), "{run:?}");
+    assert_eq!(run.stdout, format!("{id} forty-two /workspace\n"));
+    let cancelled = d.api.delete(&format!("/api/jobs/{id}")).await;
+    assert!(cancelled.status.is_success(), "{:?}", cancelled.json);
+    wait_until("the job has ended", Duration::from_secs(10), || async {
+        let job = d.api.get(&format!("/api/jobs/{id}")).await.json;
+        (job["state"] == "cancelled" && job["pid"].is_null()).then_some(())
+    })
+    .await;
+    let (status, _, body) = open(&d.socket(), &json!({"job": id, "argv": ["true"]})).await;
+    assert!(status == 409 || status == 404, "a finished job has no box: {status} {body}");
+    d.stop().await.unwrap();
+}
