@@ -52,6 +52,8 @@ pub enum Command {
     Events(EventsArgs),
     /// Explain why a run ended: `run:ID`, `job:ID` (or a bare job id), or a service name.
     Postmortem(PostmortemArgs),
+    /// Run a command inside a running service replica's or job's box.
+    Exec(ExecArgs),
     /// Cancel a queued or running job.
     Cancel(IdArg),
     /// Stop a service (every replica) and keep it down.
@@ -102,6 +104,28 @@ pub struct RunArgs {
     /// Arguments appended to the template's command.
     #[arg(last = true)]
     pub args: Vec<String>,
+}
+
+/// `exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// A service name, or a running job's id.
+    pub target: String,
+    /// Which replica of a service (default 0).
+    #[arg(long)]
+    pub replica: Option<u32>,
+    /// Forward stdin to the command.
+    #[arg(long, short = 'i')]
+    pub interactive: bool,
+    /// Give the command a terminal (a pty; stdout and stderr merged; this terminal goes raw).
+    #[arg(long, short = 't')]
+    pub tty: bool,
+    /// After the command ends, print its exit cause as one JSON line on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 /// `ps`.

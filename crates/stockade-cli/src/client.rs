@@ -80,12 +80,43 @@ impl Client {
         Ok(response.into_body())
     }
 
-    async fn send(
+    /// `POST path` asking to upgrade the connection to `protocol`: the raw
+    /// connection once the daemon answers 101 (`stockade exec`).
+    pub async fn upgrade<B: Serialize>(
         &self,
-        method: Method,
         path: &str,
-        body: Option<Vec<u8>>,
-    ) -> anyhow::Result<Response<Incoming>> {
+        body: &B,
+        protocol: &str,
+    ) -> anyhow::Result<hyper::upgrade::Upgraded> {
+        let body = serde_json::to_vec(body).context("encoding the request")?;
+        let (mut sender, connection) = self.handshake().await?;
+        tokio::spawn(async move {
+            let _ = connection.with_upgrades().await;
+        });
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("host", "stockade")
+            .header("content-type", "application/json")
+            .header("connection", "upgrade")
+            .header("upgrade", protocol)
+            .body(Full::new(Bytes::from(body)))
+            .context("building the request")?;
+        let response = sender.send_request(request).await.map_err(|e| {
+            fail(UNREACHABLE, format!("the daemon closed the connection: {e}"), None)
+        })?;
+        if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+            return Err(api_error(response).await);
+        }
+        hyper::upgrade::on(response).await.context("the daemon did not switch protocols")
+    }
+
+    async fn handshake(
+        &self,
+    ) -> anyhow::Result<(
+        hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+        hyper::client::conn::http1::Connection<TokioIo<UnixStream>, Full<Bytes>>,
+    )> {
         let stream = UnixStream::connect(&self.socket).await.map_err(|e| {
             fail(
                 UNREACHABLE,
@@ -93,9 +124,18 @@ impl Client {
                 Some("start it with `stockade up` or `stockade daemon` (same -f spec), or pass --socket".to_string()),
             )
         })?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .context("HTTP handshake with the daemon failed")?;
+            .context("HTTP handshake with the daemon failed")
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> anyhow::Result<Response<Incoming>> {
+        let (mut sender, connection) = self.handshake().await?;
         tokio::spawn(async move {
             let _ = connection.await;
         });

@@ -10,6 +10,7 @@ mod commands;
 mod exit;
 mod pid1;
 mod render;
+mod terminal;
 
 use clap::Parser;
 use std::process::ExitCode;

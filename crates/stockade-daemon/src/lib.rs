@@ -10,6 +10,8 @@
 
 mod api;
 mod config;
+mod exec;
+mod guard;
 mod listen;
 mod metrics;
 mod monitor;
@@ -17,6 +19,7 @@ mod preflight;
 mod sampler;
 
 pub use config::Config;
+pub use listen::ListenError;
 pub use preflight::PreflightError;
 
 use anyhow::Context;
@@ -49,6 +52,7 @@ pub async fn run(
     if let Err(err) = stockade_sandbox::raise_nofile_limit() {
         tracing::warn!(%err, "could not raise RLIMIT_NOFILE; many agents may exhaust file descriptors");
     }
+    listen::check(&config.spec.daemon)?;
     preflight::check(&config.spec)?;
     let spec = Arc::new(config.spec);
     let daemon = &spec.daemon;
@@ -88,7 +92,12 @@ pub async fn run(
         host_samples: Some(samples),
     };
     let (engine, engine_task) = stockade_engine::start(engine_config)?;
-    let state = api::AppState { engine: engine.clone(), store: store.clone(), spec: spec.clone() };
+    let state = api::AppState {
+        engine: engine.clone(),
+        store: store.clone(),
+        spec: spec.clone(),
+        exec: Arc::new(exec::HostExec::default()),
+    };
     let mut servers = listen::serve(&spec.daemon, state).await?;
     let codes = spec.services.iter().map(|s| (s.name.clone(), s.exit_codes.clone())).collect();
     let monitor = monitor::Monitor::start(&engine, &spec.monitor, codes);

@@ -2,12 +2,18 @@
 //! whole, with every problem listed, instead of half-starting: a service
 //! whose program does not exist, or whose probe targets a local port that
 //! another process already holds (the probe would test that process).
+//!
+//! A walled service's program is looked for as the box will see it: in the
+//! box's `PATH` (the spec's, else `stockade_spec::DEFAULT_PATH`) on its root
+//! (`rootfs`, else the host's, read-only), through its `mounts`; a relative
+//! program runs from the box's working directory, by default the workspace
+//! `/workspace`, which starts empty.
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
-use stockade_spec::{ProbeCheck, Spec};
+use stockade_spec::{DEFAULT_HOME, DEFAULT_PATH, Isolation, ProbeCheck, Spec, WallsSpec};
 
 /// How long a probe-port check waits for a connection.
 const CONNECT: Duration = Duration::from_millis(200);
@@ -24,10 +30,18 @@ pub struct PreflightError {
 pub fn check(spec: &Spec) -> Result<(), PreflightError> {
     let mut problems = Vec::new();
     for service in &spec.services {
-        let cwd = service.cwd.clone().unwrap_or_else(|| spec.base_dir.clone());
-        if let Some(program) = service.command.first()
-            && let Err(why) = find_program(program, &cwd)
-        {
+        let found = match (&service.isolation, service.command.first()) {
+            (_, None) => Ok(()),
+            (Isolation::None, Some(program)) => {
+                let cwd = service.cwd.clone().unwrap_or_else(|| spec.base_dir.clone());
+                find_program(program, &cwd).map(drop)
+            }
+            (Isolation::Walls(walls), Some(program)) => {
+                let path = service.env.get("PATH").map_or(DEFAULT_PATH, String::as_str);
+                find_in_box(walls, program, service.cwd.as_deref(), path)
+            }
+        };
+        if let Err(why) = found {
             problems.push(format!("service `{}`: {why}", service.name));
         }
         for replica in 0..service.replicas {
@@ -71,6 +85,75 @@ fn find_program(name: &str, cwd: &Path) -> Result<PathBuf, String> {
         "command `{name}` not found in PATH ({}); install it or give its full path",
         search.to_string_lossy()
     ))
+}
+
+/// Whether `program` resolves inside a box with `walls`, working directory
+/// `cwd` (default the workspace) and `PATH` `path`.
+fn find_in_box(
+    walls: &WallsSpec,
+    program: &str,
+    cwd: Option<&Path>,
+    path: &str,
+) -> Result<(), String> {
+    let cwd = cwd.unwrap_or(Path::new(DEFAULT_HOME));
+    let candidates: Vec<PathBuf> = if program.starts_with('/') {
+        vec![PathBuf::from(program)]
+    } else if program.contains('/') {
+        vec![cwd.join(program)]
+    } else {
+        path.split(':').filter(|d| d.starts_with('/')).map(|d| Path::new(d).join(program)).collect()
+    };
+    let mut unknowable = false;
+    for inside in &candidates {
+        match host_path(walls, inside) {
+            Some(host) if executable(&host).is_ok() => return Ok(()),
+            Some(_) => {}
+            None => unknowable = true,
+        }
+    }
+    if unknowable
+        && program.contains('/')
+        && !program.starts_with('/')
+        && cwd == Path::new(DEFAULT_HOME)
+    {
+        return Err(format!(
+            "command `{program}` is relative to the box's working directory {DEFAULT_HOME}, which starts empty; mount the directory that holds it (mounts = [{{ source = \".\", target = \"/app\", read_only = true }}]) and set cwd = \"/app\", or give an absolute path"
+        ));
+    }
+    if unknowable {
+        // Under the workspace or /tmp: made per box, nothing to check yet.
+        return Ok(());
+    }
+    let root = walls
+        .rootfs
+        .as_ref()
+        .map_or("the host's root".to_owned(), |r| format!("the rootfs {}", r.display()));
+    Err(format!(
+        "command `{program}` is not in the box ({root}, searched {}); install it there, mount it, or give its full path inside the box",
+        candidates.iter().map(|c| c.display().to_string()).collect::<Vec<_>>().join(", ")
+    ))
+}
+
+/// Where the box's path `inside` is on the host: through the longest
+/// matching mount, else on its root; `None` for the per-box workspace and
+/// `/tmp`, which do not exist yet.
+fn host_path(walls: &WallsSpec, inside: &Path) -> Option<PathBuf> {
+    let inside: PathBuf = inside.components().filter(|c| !matches!(c, Component::CurDir)).collect();
+    let mount = walls
+        .mounts
+        .iter()
+        .filter(|m| inside.starts_with(&m.target))
+        .max_by_key(|m| m.target.components().count());
+    if let Some(m) = mount {
+        return inside.strip_prefix(&m.target).ok().map(|rest| m.source.join(rest));
+    }
+    if inside.starts_with(DEFAULT_HOME) || inside.starts_with("/tmp") {
+        return None;
+    }
+    match &walls.rootfs {
+        Some(root) => inside.strip_prefix("/").ok().map(|rest| root.join(rest)),
+        None => Some(inside),
+    }
 }
 
 fn executable(path: &Path) -> Result<(), String> {
@@ -119,7 +202,7 @@ readiness = {{ http = "http://127.0.0.1:{port}/health" }}
         let err = check(&spec).unwrap_err();
         assert_eq!(err.problems.len(), 2, "{err}");
         assert!(err.problems[0].starts_with(
-            "service `ghost`: command `definitely-not-a-program-xyz` not found in PATH"
+            "service `ghost`: command `definitely-not-a-program-xyz` is not in the box (the host's root"
         ));
         assert!(err.problems[1].contains(&format!("127.0.0.1:{port} already accepts connections")));
     }
@@ -130,6 +213,40 @@ readiness = {{ http = "http://127.0.0.1:{port}/health" }}
             "[service.ok]\ncommand = [\"sleep\", \"1\"]\nreadiness = { tcp = \"127.0.0.1:1\" }\n",
         );
         check(&spec).unwrap();
+    }
+
+    #[test]
+    fn a_walled_program_is_found_as_the_box_sees_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("agent.sh");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mounted = WallsSpec {
+            mounts: vec![stockade_spec::MountSpec {
+                source: dir.path().to_path_buf(),
+                target: "/app".into(),
+                read_only: true,
+            }],
+            ..WallsSpec::default()
+        };
+        assert_eq!(
+            find_in_box(&mounted, "./agent.sh", Some(Path::new("/app")), DEFAULT_PATH),
+            Ok(())
+        );
+        assert_eq!(find_in_box(&mounted, "/app/agent.sh", None, DEFAULT_PATH), Ok(()));
+        assert_eq!(
+            find_in_box(&mounted, "sh", None, DEFAULT_PATH),
+            Ok(()),
+            "the host's root, read-only"
+        );
+        let bare = WallsSpec::default();
+        let err = find_in_box(&bare, "./agent.sh", None, DEFAULT_PATH).unwrap_err();
+        assert!(err.contains("/workspace, which starts empty"), "{err}");
+        let err = find_in_box(&bare, "no-such-program-xyz", None, "/usr/bin:/bin").unwrap_err();
+        assert!(
+            err.contains("searched /usr/bin/no-such-program-xyz, /bin/no-such-program-xyz"),
+            "{err}"
+        );
     }
 
     #[test]

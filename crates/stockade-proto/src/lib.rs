@@ -21,6 +21,7 @@
 mod doctor;
 mod error;
 mod event;
+mod exec;
 mod exit;
 mod ids;
 mod limits;
@@ -33,6 +34,10 @@ mod view;
 pub use doctor::{Check, CheckStatus};
 pub use error::ApiError;
 pub use event::{Event, EventKind};
+pub use exec::{
+    EXEC_UPGRADE, ExecExit, ExecRequest, ExecTarget, Frame, FrameDecoder, FrameError, MAX_FRAME,
+    TermSize,
+};
 pub use exit::{Evidence, ExitCause, SpawnErrorKind};
 pub use ids::{JobId, RunId, Seq, UnitKind};
 pub use limits::Limits;
@@ -41,7 +46,8 @@ pub use postmortem::{HostSnapshot, LogTail, PostMortem, ProbeRecord};
 pub use state::{JobState, ServiceState};
 pub use usage::Usage;
 pub use view::{
-    JobRequest, JobView, PoolView, QueuePosition, ReplicaView, RunView, StatusView, Submitted,
+    Isolated, Isolation, JobRequest, JobView, PoolView, QueuePosition, ReplicaView, RunView,
+    StatusView, Submitted, Unwalled,
 };
 
 /// Milliseconds since the Unix epoch; the one timestamp format on the wire.

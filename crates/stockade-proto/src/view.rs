@@ -199,3 +199,34 @@ pub struct StatusView {
     /// Every pool.
     pub pools: Vec<PoolView>,
 }
+
+/// Whether a unit's boxes have walls, as the daemon adds it to every replica
+/// and job in `/api/status`, `/api/services` and `/api/jobs` (`"isolation"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Isolation {
+    /// `isolation = "walls"` (the default).
+    #[default]
+    Walls,
+    /// `isolation = "none"`: no namespaces, the daemon's environment; flagged
+    /// `UNWALLED` by `status` and `ps`.
+    None,
+}
+
+/// The `isolation` field of a replica or job view, read beside the view
+/// itself (the views are built by the engine, the field by the daemon).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Isolated {
+    /// Absent from an older daemon: taken as walled.
+    #[serde(default)]
+    pub isolation: Isolation,
+}
+
+/// `"unwalled"` of `/api/status`: every unit that runs with
+/// `isolation = "none"`, as `service NAME` / `job NAME`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Unwalled {
+    /// The units, services first, in spec order.
+    #[serde(default)]
+    pub unwalled: Vec<String>,
+}

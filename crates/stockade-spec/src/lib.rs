@@ -39,6 +39,7 @@
 
 #![deny(missing_docs)]
 
+mod box_env;
 mod duration;
 mod error;
 mod model;
@@ -50,18 +51,25 @@ mod signal;
 mod size;
 mod starter;
 mod suggest;
+mod unit_env;
 
+pub use box_env::{
+    BoxEnvDefaults, BoxEnvSources, DEFAULT_HOME, DEFAULT_LANG, DEFAULT_PATH, DEFAULT_TERM, box_env,
+};
 pub use duration::{DurationError, parse_duration};
 pub use error::{SpecDiagnostic, SpecError};
 pub use model::{
     Backoff, Concurrency, DEFAULT_CRITICAL_PERCENT, DEFAULT_EVENT_RETENTION,
-    DEFAULT_HYSTERESIS_PERCENT, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE, DEFAULT_MAX_QUEUED,
-    DEFAULT_MAX_RESTARTS, DEFAULT_MONITOR_INTERVAL, DEFAULT_POOL, DEFAULT_POOL_CONCURRENCY,
-    DEFAULT_RESERVE_MEMORY, DEFAULT_RESERVE_TASKS, DEFAULT_RESTART_WINDOW, DEFAULT_WARNING_PERCENT,
-    DEFAULT_WEBHOOK_ATTEMPTS, DEFAULT_WEBHOOK_BACKOFF, DEFAULT_WEBHOOK_QUEUE,
-    DEFAULT_WEBHOOK_TIMEOUT, DaemonConfig, Dependency, DependsOn, JobSpec, Listen, MonitorConfig,
-    PoolSpec, ProbeCheck, ProbeSpec, RETRYABLE_CAUSES, RestartPolicy, Retries, ServiceSpec, Spec,
-    StartLimit, StopSpec, Synchronous, Thresholds, WebhookConfig,
+    DEFAULT_HYSTERESIS_PERCENT, DEFAULT_ID_RANGE, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE,
+    DEFAULT_MAX_QUEUED, DEFAULT_MAX_RESTARTS, DEFAULT_MONITOR_INTERVAL, DEFAULT_POOL,
+    DEFAULT_POOL_CONCURRENCY, DEFAULT_RESERVE_MEMORY, DEFAULT_RESERVE_TASKS,
+    DEFAULT_RESTART_WINDOW, DEFAULT_TMP_SIZE, DEFAULT_WARNING_PERCENT, DEFAULT_WEBHOOK_ATTEMPTS,
+    DEFAULT_WEBHOOK_BACKOFF, DEFAULT_WEBHOOK_QUEUE, DEFAULT_WEBHOOK_TIMEOUT, DaemonConfig,
+    Dependency, DependsOn, EnvFile, EnvFileLineError, EnvPattern, FORBIDDEN_SUBMIT_ENV,
+    FORBIDDEN_SUBMIT_PREFIXES, IdRange, Isolation, JobSpec, Listen, MonitorConfig, MountSpec,
+    NetworkMode, PoolSpec, ProbeCheck, ProbeSpec, RETRYABLE_CAUSES, RestartPolicy, Retries,
+    ServiceSpec, SocketGroup, Spec, StartLimit, StopSpec, Synchronous, Thresholds, UserSpec,
+    WallsSpec, WebhookConfig, forbidden_submit_env, parse_env_file, valid_env_name,
 };
 pub use problem::Problem;
 pub use read::builtin_defaults;

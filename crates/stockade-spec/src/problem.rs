@@ -230,20 +230,136 @@ pub enum Problem {
         /// What is wrong.
         reason: &'static str,
     },
-    /// TCP off loopback without a token.
-    #[error("listening on {value} (not loopback) requires a token")]
+    /// TCP (loopback included) without a token.
+    #[error("listening on {value} requires a token")]
     TokenRequired {
         /// The listen entry.
         value: String,
     },
-    /// Both `token` and `token_env` are set.
-    #[error("[daemon] sets both `token` and `token_env`")]
+    /// More than one of `token`, `token_env` and `token_file` is set.
+    #[error("[daemon] sets more than one of `token`, `token_env` and `token_file`")]
     TokenConflict,
     /// `token_env` names an unset variable.
     #[error("token_env names ${var}, which is not set")]
     TokenEnvUnset {
         /// The variable.
         var: String,
+    },
+    /// `rootfs` is missing or not a directory.
+    #[error("rootfs {} for `{key}` {reason}", path.display())]
+    BadRootfs {
+        /// Dotted key.
+        key: String,
+        /// The resolved directory.
+        path: PathBuf,
+        /// `does not exist`, `is not a directory`, …
+        reason: String,
+    },
+    /// A command that the box's root filesystem does not have.
+    #[error("`{program}` is not in the rootfs {}: searched {searched}", rootfs.display())]
+    ProgramNotInRootfs {
+        /// Dotted key of the command.
+        key: String,
+        /// The program as written.
+        program: String,
+        /// The rootfs.
+        rootfs: PathBuf,
+        /// The directories looked in (inside the rootfs).
+        searched: String,
+    },
+    /// A `mounts` source that does not exist.
+    #[error("mount source {} for `{key}` does not exist", path.display())]
+    MountSourceMissing {
+        /// Dotted key.
+        key: String,
+        /// The resolved host path.
+        path: PathBuf,
+    },
+    /// A `mounts` target that is not a clean absolute path.
+    #[error("mount target \"{target}\" for `{key}` {reason}")]
+    BadMountTarget {
+        /// Dotted key.
+        key: String,
+        /// The target as written.
+        target: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// `env_file` cannot be read.
+    #[error("cannot read env_file {} for `{key}`: {source}", path.display())]
+    EnvFileUnreadable {
+        /// Dotted key.
+        key: String,
+        /// The resolved path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A bad line in an `env_file`.
+    #[error("env_file {}:{} for `{key}`: {reason}", path.display(), line)]
+    BadEnvFileLine {
+        /// Dotted key.
+        key: String,
+        /// The resolved path.
+        path: PathBuf,
+        /// 1-based line number in the env file.
+        line: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// An `inherit_env` or `submit_env` entry that is not a variable name (or prefix).
+    #[error("`{key}` entry \"{value}\" is not {expected}")]
+    BadEnvName {
+        /// Dotted key.
+        key: String,
+        /// The entry.
+        value: String,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// A `submit_env` entry that would let a submitter choose the code that runs.
+    #[error("`{key}` cannot allow {name}: {reason}")]
+    ForbiddenSubmitEnv {
+        /// Dotted key.
+        key: String,
+        /// The variable.
+        name: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// A bad `id_range`.
+    #[error("invalid id_range \"{value}\": {reason}")]
+    BadIdRange {
+        /// As written.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `socket_group` names no group of this host.
+    #[error("socket_group \"{group}\" is not a group of this host ({source_file})")]
+    UnknownGroup {
+        /// The group name.
+        group: String,
+        /// Where groups were looked up.
+        source_file: String,
+    },
+    /// `socket_group` with a socket in the private state directory, which
+    /// the group cannot enter.
+    #[error("socket_group cannot reach the socket {}: it is inside state_dir, which is private (0700)", path.display())]
+    SocketInPrivateDir {
+        /// The socket.
+        path: PathBuf,
+    },
+    /// `token_file` cannot be used.
+    #[error("token_file {}: {reason}", path.display())]
+    BadTokenFile {
+        /// The resolved path.
+        path: PathBuf,
+        /// What is wrong (unreadable, empty, readable by others).
+        reason: String,
+        /// The file's mode when it is too open.
+        mode: Option<u32>,
     },
     /// A `STOCKADE_DEFAULT_*` variable with a bad value.
     #[error("environment variable {var}=\"{value}\" is not {expected}")]
@@ -333,10 +449,53 @@ impl Problem {
                 "write \"unix:.stockade/stockade.sock\" or \"tcp:127.0.0.1:7878\"".to_owned()
             }
             Problem::TokenRequired { .. } => {
-                "set token_env = \"STOCKADE_TOKEN\" in [daemon], or listen on 127.0.0.1".to_owned()
+                "export STOCKADE_TOKEN=<secret>, or set token_env or token_file in [daemon]; every TCP listener, loopback included, needs one (any local user can reach loopback)".to_owned()
             }
-            Problem::TokenConflict => "keep token_env; tokens do not belong in files".to_owned(),
+            Problem::TokenConflict => {
+                "keep one: token_env or token_file; tokens do not belong in the spec".to_owned()
+            }
             Problem::TokenEnvUnset { var } => format!("export {var}=<secret> before starting stockade"),
+            Problem::BadRootfs { .. } => {
+                "rootfs is relative to the spec's directory; e.g. `docker export IMAGE | tar -x -C rootfs` or debootstrap into it".to_owned()
+            }
+            Problem::ProgramNotInRootfs { rootfs, program, .. } => format!(
+                "install `{program}` in {}, or give its absolute path inside the rootfs",
+                rootfs.display()
+            ),
+            Problem::MountSourceMissing { .. } => {
+                "create it, or fix the path (relative to the spec's directory)".to_owned()
+            }
+            Problem::BadMountTarget { .. } => {
+                "write an absolute path inside the box, e.g. target = \"/data\"".to_owned()
+            }
+            Problem::EnvFileUnreadable { .. } => {
+                "create it (KEY=VALUE lines), or fix the path (relative to the spec's directory)".to_owned()
+            }
+            Problem::BadEnvFileLine { .. } => {
+                "write KEY=VALUE; lines starting with # are comments".to_owned()
+            }
+            Problem::BadEnvName { .. } => {
+                "write variable names such as \"MODEL\" or prefixes such as \"AWS_*\"".to_owned()
+            }
+            Problem::ForbiddenSubmitEnv { name, .. } => format!(
+                "remove {name}; set it in the template's `env` if every run needs it"
+            ),
+            Problem::BadIdRange { .. } => {
+                "write \"FIRST-LAST\", e.g. id_range = \"2147483648-4294901759\" (at least 65536 ids, below 4294967295)".to_owned()
+            }
+            Problem::UnknownGroup { group, .. } => {
+                format!("create it (`groupadd {group}`), or leave socket_group out for a 0600 socket")
+            }
+            Problem::SocketInPrivateDir { .. } => {
+                "listen on a socket outside state_dir, e.g. listen = [\"unix:/run/stockade/stockade.sock\"] (its directory is created 0755)".to_owned()
+            }
+            Problem::BadTokenFile { path, mode: Some(_), .. } => {
+                format!("chmod 600 {}", path.display())
+            }
+            Problem::BadTokenFile { path, .. } => format!(
+                "write the token into it: `openssl rand -hex 32 > {0} && chmod 600 {0}`",
+                path.display()
+            ),
             Problem::BadEnvDefault { var, .. } => {
                 format!("fix or unset {var}; \"unlimited\" removes the default limit")
             }
@@ -371,9 +530,21 @@ impl Problem {
             Problem::BadPlaceholder { .. } => "bad placeholder",
             Problem::UnknownPool { .. } => "no such pool",
             Problem::BadListen { .. } => "invalid address",
-            Problem::TokenRequired { .. } => "off loopback",
+            Problem::TokenRequired { .. } => "no token",
             Problem::TokenConflict => "both set",
             Problem::TokenEnvUnset { .. } => "not set",
+            Problem::BadRootfs { .. } => "not a directory",
+            Problem::ProgramNotInRootfs { .. } => "not in the rootfs",
+            Problem::MountSourceMissing { .. } => "missing",
+            Problem::BadMountTarget { .. } => "bad target",
+            Problem::EnvFileUnreadable { .. } => "unreadable",
+            Problem::BadEnvFileLine { .. } => "bad line in this file",
+            Problem::BadEnvName { .. } => "not a name",
+            Problem::ForbiddenSubmitEnv { .. } => "never submittable",
+            Problem::BadIdRange { .. } => "bad range",
+            Problem::UnknownGroup { .. } => "no such group",
+            Problem::BadTokenFile { .. } => "unusable",
+            Problem::SocketInPrivateDir { .. } => "in state_dir",
             Problem::BadEnvDefault { .. } => "bad value",
         }
     }

@@ -11,9 +11,28 @@ pub const STARTER_SPEC: &str = r#"# stockade.toml — what stockade runs on this
 [daemon]
 state_dir = ".stockade"          # store, logs and the API socket; relative to this file
 # listen = ["unix:.stockade/stockade.sock", "tcp:127.0.0.1:7878"]
-# token_env = "STOCKADE_TOKEN"   # required to listen on TCP beyond loopback
+# token_file = "token"           # 0600; any TCP listener, loopback included, needs a
+#                                # token: this, token_env, or $STOCKADE_TOKEN
+# socket_group = "stockade"      # socket mode 0660 for this group (put the socket
+#                                # outside state_dir: listen = ["unix:/run/stockade/api.sock"])
+# id_range = "2147483648-4294901759"   # host uids/gids for the boxes' user namespaces
 log_max_size = "10MiB"           # rotate each agent's log at this size…
 log_keep = 3                     # …keeping this many old files
+
+# Every box is walled unless it says isolation = "none": its own user, pid,
+# mount, ipc and uts namespaces; the host root read-only; a private /tmp; an
+# empty /workspace as working directory and HOME; and a clean environment
+# (PATH, HOME, LANG, TERM, USER, plus env, env_file and inherit_env — never
+# the daemon's own variables). These keys work here and in any unit.
+[defaults]
+# isolation = "walls"            # "none": no walls, for trusted legacy agents (flagged UNWALLED)
+# user = "nobody"                # who the agent is inside the box (default root of its namespace)
+# network = "host"               # "none": loopback only
+# rootfs = "rootfs"              # another root tree, e.g. `docker export IMAGE | tar -x -C rootfs`
+# tmp = "256MiB"                 # size of the private /tmp
+# mounts = [{ source = "agents", target = "/app", read_only = true }]   # scripts beside this file
+# env_file = "agent.env"         # KEY=VALUE lines
+# inherit_env = ["AWS_*", "LANG"]   # daemon variables the box may see
 
 # Limits of every box unless a service or job says otherwise. Environment
 # variables override these: STOCKADE_DEFAULT_MEMORY=4GiB, _CPUS, _PIDS, _NOFILE,
@@ -53,6 +72,7 @@ readiness = { exec = ["true"], period = "2s", failure_threshold = 3 }
 [job.hello]
 command = ["sh", "-c", "echo hello \"$0\"; sleep 1"]   # submitted args are appended
 pool = "default"
+# submit_env = ["TASK_ID"]       # env keys a submission may set (never PATH, HOME, LD_*)
 timeout = "5m"                   # then TERM, grace, and the box is killed
 retries = { max = 2, backoff = "10s", on = ["exited", "lost"] }
 limits = { memory = "256MiB" }

@@ -7,6 +7,18 @@ use std::process::ExitCode;
 pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let spec = super::load_spec(path)?;
     let replicas: u32 = spec.services.iter().map(|s| s.replicas).sum();
+    let unwalled: Vec<String> = spec
+        .services
+        .iter()
+        .filter(|s| s.isolation.walls().is_none())
+        .map(|s| format!("service {}", s.name))
+        .chain(
+            spec.jobs
+                .values()
+                .filter(|j| j.isolation.walls().is_none())
+                .map(|j| format!("job {}", j.name)),
+        )
+        .collect();
     println!(
         "{}: ok — {} service(s) ({replicas} replica(s)), {} job template(s), {} pool(s); start order: {}",
         path.display(),
@@ -19,5 +31,11 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
             spec.start_order().join(" → ")
         }
     );
+    if !unwalled.is_empty() {
+        println!(
+            "UNWALLED {} — isolation = \"none\": no namespaces, the daemon's user and environment",
+            unwalled.join(", ")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@ pub mod control;
 pub mod daemon;
 pub mod doctor;
 pub mod events;
+pub mod exec;
 pub mod init;
 pub mod logs;
 pub mod postmortem;
@@ -37,6 +38,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logs(args) => client_verb(&cli, |c| logs::run(c, args)),
         Command::Events(args) => client_verb(&cli, |c| events::run(c, args)),
         Command::Postmortem(args) => client_verb(&cli, |c| postmortem::run(c, args)),
+        Command::Exec(args) => client_verb(&cli, |c| async move {
+            let exit = exec::run(c, args).await?;
+            Ok(exec::finish(&exit, args.json))
+        }),
         Command::Cancel(args) => client_verb(&cli, |c| control::cancel(c, args.id)),
         Command::Stop(args) => client_verb(&cli, |c| control::service(c, &args.name, "stop")),
         Command::Start(args) => client_verb(&cli, |c| control::service(c, &args.name, "start")),

@@ -3,29 +3,65 @@
 use crate::cli::PsArgs;
 use crate::client::Client;
 use crate::render::{bytes, duration_ms, table};
+use serde::de::DeserializeOwned;
 use serde_json::json;
 use std::process::ExitCode;
-use stockade_proto::{JobView, ReplicaView, now_millis};
+use stockade_proto::{Isolated, Isolation, JobView, ReplicaView, now_millis};
+
+/// The marker `ps` puts on every unit with `isolation = "none"`.
+const UNWALLED: &str = "UNWALLED";
+
+/// Views and, beside each, its unit's `isolation`.
+async fn views<T: DeserializeOwned>(
+    client: &Client,
+    path: &str,
+) -> anyhow::Result<(serde_json::Value, Vec<(T, bool)>)> {
+    let raw: serde_json::Value = client.get(path).await?;
+    let views: Vec<T> = serde_json::from_value(raw.clone())
+        .map_err(|e| anyhow::anyhow!("the daemon's answer is not what this CLI expects: {e}"))?;
+    let isolation: Vec<Isolated> = serde_json::from_value(raw.clone()).unwrap_or_default();
+    let unwalled =
+        (0..views.len()).map(|i| isolation.get(i).is_some_and(|m| m.isolation == Isolation::None));
+    Ok((raw, views.into_iter().zip(unwalled.collect::<Vec<_>>()).collect()))
+}
+
+/// `WHY`, with the UNWALLED marker in front for an unwalled unit.
+fn why(unwalled: bool, reason: Option<String>) -> String {
+    match (unwalled, reason) {
+        (true, Some(r)) => format!("{UNWALLED}; {r}"),
+        (true, None) => UNWALLED.to_owned(),
+        (false, r) => r.unwrap_or_default(),
+    }
+}
 
 /// List services and jobs.
 pub async fn run(client: Client, args: &PsArgs) -> anyhow::Result<ExitCode> {
-    let services: Vec<ReplicaView> = client.get("/api/services").await?;
-    let live: Vec<JobView> = client.get("/api/jobs?state=queued,running&limit=1000").await?;
-    let done: Vec<JobView> = if args.all {
-        client.get("/api/jobs?state=succeeded,failed,cancelled,expired,rejected&limit=50").await?
+    let (raw_services, services) = views::<ReplicaView>(&client, "/api/services").await?;
+    let (raw_live, live) =
+        views::<JobView>(&client, "/api/jobs?state=queued,running&limit=1000").await?;
+    let (raw_done, done) = if args.all {
+        views::<JobView>(
+            &client,
+            "/api/jobs?state=succeeded,failed,cancelled,expired,rejected&limit=50",
+        )
+        .await?
     } else {
-        Vec::new()
+        (serde_json::Value::Array(Vec::new()), Vec::new())
     };
     if args.json {
-        let jobs: Vec<&JobView> = live.iter().chain(done.iter()).collect();
-        println!("{}", serde_json::to_string_pretty(&json!({"services": services, "jobs": jobs}))?);
+        let jobs: Vec<&serde_json::Value> =
+            [&raw_live, &raw_done].into_iter().filter_map(|v| v.as_array()).flatten().collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"services": raw_services, "jobs": jobs}))?
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let now = now_millis();
     if !services.is_empty() {
         let rows: Vec<Vec<String>> = services
             .iter()
-            .map(|r| {
+            .map(|(r, unwalled)| {
                 vec![
                     format!("{}[{}]", r.service, r.replica),
                     r.state.to_string(),
@@ -39,7 +75,7 @@ pub async fn run(client: Client, args: &PsArgs) -> anyhow::Result<ExitCode> {
                     r.started_at
                         .map(|t| duration_ms(now.saturating_sub(t)))
                         .unwrap_or_else(|| "-".into()),
-                    r.reason.clone().unwrap_or_default(),
+                    why(*unwalled, r.reason.clone()),
                 ]
             })
             .collect();
@@ -48,15 +84,15 @@ pub async fn run(client: Client, args: &PsArgs) -> anyhow::Result<ExitCode> {
             table(&["SERVICE", "STATE", "PID", "RESTARTS", "MEMORY", "UPTIME", "WHY"], &rows)
         );
     }
-    let jobs: Vec<&JobView> = live.iter().chain(done.iter()).collect();
+    let jobs: Vec<&(JobView, bool)> = live.iter().chain(done.iter()).collect();
     if !jobs.is_empty() {
         if !services.is_empty() {
             println!();
         }
         let rows: Vec<Vec<String>> = jobs
             .iter()
-            .map(|j| {
-                let why = j
+            .map(|(j, unwalled)| {
+                let reason = j
                     .waiting
                     .clone()
                     .or_else(|| j.reason.clone())
@@ -69,7 +105,7 @@ pub async fn run(client: Client, args: &PsArgs) -> anyhow::Result<ExitCode> {
                     format!("{}/{}", j.attempt, j.max_attempts),
                     j.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
                     duration_ms(now.saturating_sub(j.started_at.unwrap_or(j.submitted_at))),
-                    why.unwrap_or_default(),
+                    why(*unwalled, reason),
                 ]
             })
             .collect();

@@ -4,15 +4,18 @@ use crate::client::Client;
 use crate::render::{duration_ms, table};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use stockade_proto::{StatusView, now_millis};
+use stockade_proto::{StatusView, Unwalled, now_millis};
 
 /// Summarize the daemon.
 pub async fn run(client: Client, json: bool) -> anyhow::Result<ExitCode> {
-    let status: StatusView = client.get("/api/status").await?;
+    let raw: serde_json::Value = client.get("/api/status").await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
+        println!("{}", serde_json::to_string_pretty(&raw)?);
         return Ok(ExitCode::SUCCESS);
     }
+    let unwalled: Unwalled = serde_json::from_value(raw.clone()).unwrap_or_default();
+    let status: StatusView = serde_json::from_value(raw)
+        .map_err(|e| anyhow::anyhow!("the daemon's status is not what this CLI expects: {e}"))?;
     println!(
         "daemon   pid {}, up {}",
         status.pid,
@@ -22,6 +25,12 @@ pub async fn run(client: Client, json: bool) -> anyhow::Result<ExitCode> {
     println!("boxes    {}", status.sandbox);
     for warning in &status.warnings {
         println!("warning  {warning}");
+    }
+    if !unwalled.unwalled.is_empty() {
+        println!(
+            "UNWALLED {} — isolation = \"none\": no namespaces, the daemon's user and environment",
+            unwalled.unwalled.join(", ")
+        );
     }
     let mut states: BTreeMap<String, u32> = BTreeMap::new();
     for replica in &status.services {

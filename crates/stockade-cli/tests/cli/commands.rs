@@ -85,7 +85,7 @@ fn up_with_a_missing_program_starts_nothing_and_lists_the_problem() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("command `no-such-program-stockade` not found in PATH"));
+    assert!(text(&out.stderr).contains("command `no-such-program-stockade` is not in the box"));
     assert!(!dir.path().join(".stockade/stockade.sock").exists());
 }
 
@@ -201,4 +201,69 @@ fn as_pid1_it_reaps_orphans_and_forwards_the_stop_signal() {
     signal(init, libc::SIGTERM);
     let status = outer.wait().unwrap();
     assert_eq!(status.code(), Some(0), "the stop signal reached the daemon and it stopped cleanly");
+}
+
+#[test]
+fn exec_relays_the_commands_status_and_unwalled_units_are_flagged() {
+    if !Path::new("/sys/fs/cgroup").exists() {
+        eprintln!("skipped: no cgroup filesystem");
+        return;
+    }
+    let daemon = Daemon::start(
+        r#"
+[service.legacy]
+command = ["sleep", "300"]
+isolation = "none"
+
+[service.walled]
+command = ["sleep", "300"]
+"#,
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let ps = daemon.run(&["ps", "--json"]);
+        let ps: serde_json::Value = serde_json::from_slice(&ps.stdout).unwrap_or_default();
+        let pids =
+            ps["services"].as_array().map_or(0, |s| s.iter().filter(|r| r["pid"].is_u64()).count());
+        if pids == 2 {
+            assert_eq!(ps["services"][0]["isolation"], "none", "{ps}");
+            assert_eq!(ps["services"][1]["isolation"], "walls", "{ps}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "services did not start: {ps}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let ps = text(&daemon.run(&["ps"]).stdout);
+    let legacy = ps.lines().find(|l| l.starts_with("legacy[0]")).unwrap();
+    let walled = ps.lines().find(|l| l.starts_with("walled[0]")).unwrap();
+    assert!(legacy.contains("UNWALLED") && !walled.contains("UNWALLED"), "{ps}");
+    let status = text(&daemon.run(&["status"]).stdout);
+    assert!(status.contains("UNWALLED service legacy"), "{status}");
+    let check = text(&daemon.run(&["check"]).stdout);
+    assert!(check.contains("UNWALLED service legacy"), "{check}");
+
+    let out = daemon.run(&["exec", "legacy", "--", "sh", "-c", "echo in the box; exit 7"]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "in the box\n");
+    let json = daemon.run(&["exec", "legacy", "--json", "--", "sh", "-c", "kill -KILL $$"]);
+    assert_eq!(json.status.code(), Some(137));
+    let cause: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(cause["cause"]["kind"], "signaled");
+    assert_eq!(cause["cause"]["signal"], 9);
+    let piped = stockade()
+        .arg("-f")
+        .arg(&daemon.spec)
+        .args(["exec", "-i", "legacy", "--", "tr", "a-z", "A-Z"])
+        .write_stdin("shout\n")
+        .timeout(std::time::Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert_eq!(text(&piped.stdout), "SHOUT\n", "{}", text(&piped.stderr));
+    let missing = daemon.run(&["exec", "legacy", "--", "no-such-program-stockade"]);
+    assert_eq!(missing.status.code(), Some(127), "{}", text(&missing.stderr));
+    assert!(text(&missing.stderr).contains("not in the box's PATH"), "{}", text(&missing.stderr));
+    let nobody = daemon.run(&["exec", "nope", "--", "true"]);
+    assert_eq!(nobody.status.code(), Some(1));
+    assert!(text(&nobody.stderr).contains("no service named `nope`"), "{}", text(&nobody.stderr));
+    assert_eq!(daemon.stop(), Some(0));
 }

@@ -25,6 +25,12 @@ impl Failure {
     ) -> Failure {
         Failure { status, body: ApiError::new(code, message, hint), retry_after: None }
     }
+
+    /// The HTTP status.
+    #[cfg(test)]
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
 }
 
 impl IntoResponse for Failure {

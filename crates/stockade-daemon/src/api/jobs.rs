@@ -15,8 +15,11 @@ use stockade_proto::{JobId, JobRequest, JobState, JobView, RunView};
 use stockade_store::JobFilter;
 
 /// `POST /api/jobs`: one request object → one answer; an array → an array,
-/// committed atomically. 201 once durable. The body is read as JSON whatever
-/// its content-type says, so `curl -d '{...}'` works as typed.
+/// committed atomically. 201 once durable. The body must be sent as
+/// `application/json` (`crate::guard`; a form post is 415). A request may set
+/// only the env keys its template lists in `submit_env` — one that sets any
+/// other is refused with 400 and nothing of its batch is queued — and never
+/// the command (`JobRequest` has no such field; unknown fields are refused).
 pub async fn submit(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
@@ -43,10 +46,34 @@ pub async fn submit(
             "send at least one job",
         ));
     }
+    for request in &requests {
+        check_submit_env(&state, request)?;
+    }
     let mut submitted = state.engine.submit_many(requests).await?;
     let body =
         if batch { serde_json::to_value(submitted) } else { serde_json::to_value(submitted.pop()) };
     Ok((StatusCode::CREATED, Json(body.unwrap_or_default())).into_response())
+}
+
+/// 400 if `request` sets an env key its template does not list in
+/// `submit_env`. An unknown template is left to the engine (404).
+fn check_submit_env(state: &AppState, request: &JobRequest) -> Result<(), Failure> {
+    let Some(template) = state.spec.job(&request.template) else { return Ok(()) };
+    let allowed = &template.submit_env;
+    let Some(key) = request.env.keys().find(|k| !allowed.contains(k)) else { return Ok(()) };
+    let list = if allowed.is_empty() { "none".to_owned() } else { allowed.join(", ") };
+    Err(Failure::new(
+        StatusCode::BAD_REQUEST,
+        "env_not_allowed",
+        format!(
+            "job template `{}` does not let a submission set {key}; allowed: {list}",
+            request.template
+        ),
+        format!(
+            "drop {key} from the request's env, or add it to `submit_env` of [job.{}] in the spec (PATH, HOME, LD_* and interpreter paths can never be added)",
+            request.template
+        ),
+    ))
 }
 
 fn bad_body(err: serde_json::Error) -> Failure {
@@ -72,7 +99,7 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Vec<JobView>>, Failure> {
+) -> Result<Json<serde_json::Value>, Failure> {
     let Query(query) = query?;
     let mut states = Vec::new();
     for name in query.state.iter().flat_map(|s| s.split(',')).filter(|s| !s.is_empty()) {
@@ -99,18 +126,20 @@ pub async fn list(
     let live: HashMap<JobId, JobView> =
         state.engine.jobs(filter.clone()).await?.into_iter().map(|v| (v.id, v)).collect();
     let records = state.store.jobs(&filter)?;
-    let views = records
+    let views: Vec<JobView> = records
         .iter()
         .map(|r| live.get(&r.id).cloned().unwrap_or_else(|| job_view_from_record(r)))
         .collect();
-    Ok(Json(views))
+    let mut value = serde_json::to_value(views).unwrap_or_default();
+    super::isolation::mark(&state.spec, &mut value);
+    Ok(Json(value))
 }
 
 /// `GET /api/jobs/{id}`: state, cause, and every run so far.
 pub async fn get(
     State(state): State<AppState>,
     id: Result<Path<u64>, PathRejection>,
-) -> Result<Json<JobView>, Failure> {
+) -> Result<Json<serde_json::Value>, Failure> {
     let id = JobId(id?.0);
     let mut view = match state.engine.job(id).await {
         Ok(view) => view,
@@ -133,7 +162,9 @@ pub async fn get(
             cause: r.cause,
         })
         .collect();
-    Ok(Json(view))
+    let mut value = serde_json::to_value(view).unwrap_or_default();
+    super::isolation::mark(&state.spec, &mut value);
+    Ok(Json(value))
 }
 
 /// `DELETE /api/jobs/{id}`: cancel; 409 if it already finished.

@@ -7,7 +7,9 @@
 
 mod error;
 mod events;
+mod exec;
 mod health;
+mod isolation;
 mod jobs;
 mod logs;
 mod postmortems;
@@ -36,6 +38,8 @@ pub struct AppState {
     pub store: Store,
     /// The spec the daemon runs.
     pub spec: Arc<Spec>,
+    /// Runs `stockade exec` commands inside boxes.
+    pub exec: Arc<dyn crate::exec::BoxExec>,
 }
 
 /// Every route.
@@ -52,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/services/{name}/logs", get(logs::service))
         .route("/api/services/{name}/{action}", post(services::control))
         .route("/api/events", get(events::stream))
+        .route("/api/exec", post(exec::exec))
         .route("/api/postmortems", get(postmortems::find))
         .route("/api/postmortems/{run}", get(postmortems::get))
         .route("/metrics", get(crate::metrics::scrape))

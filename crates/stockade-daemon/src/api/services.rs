@@ -9,8 +9,10 @@ use stockade_engine::ServiceAction;
 use stockade_proto::ReplicaView;
 
 /// Every replica of every service, with usage.
-pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<ReplicaView>>, Failure> {
-    Ok(Json(state.engine.status().await?.services))
+pub async fn list(State(state): State<AppState>) -> Result<Json<serde_json::Value>, Failure> {
+    let mut value = serde_json::to_value(state.engine.status().await?.services).unwrap_or_default();
+    super::isolation::mark(&state.spec, &mut value);
+    Ok(Json(value))
 }
 
 /// `POST /api/services/{name}/{start|stop|restart}`.

@@ -4,11 +4,16 @@ use super::{AppState, Failure};
 use axum::Json;
 use axum::extract::State;
 use serde_json::json;
-use stockade_proto::StatusView;
 
-/// Daemon, services, pools.
-pub async fn status(State(state): State<AppState>) -> Result<Json<StatusView>, Failure> {
-    Ok(Json(state.engine.status().await?))
+/// Daemon, services (each with its `isolation`), pools, and the `unwalled` units.
+pub async fn status(State(state): State<AppState>) -> Result<Json<serde_json::Value>, Failure> {
+    let status = state.engine.status().await?;
+    let mut value = serde_json::to_value(status).unwrap_or_default();
+    if let Some(services) = value.get_mut("services") {
+        super::isolation::mark(&state.spec, services);
+    }
+    value["unwalled"] = json!(super::isolation::unwalled(&state.spec));
+    Ok(Json(value))
 }
 
 /// Per pool: `running`, `queued`, `maxConcurrency`, `utilizationPercent`,

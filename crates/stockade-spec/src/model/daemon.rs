@@ -25,9 +25,16 @@ pub struct DaemonConfig {
     pub state_dir: PathBuf,
     /// Addresses to serve the API on; never empty. Default: `unix:<state_dir>/stockade.sock`.
     pub listen: Vec<Listen>,
-    /// Bearer token required from API clients: `token`, or the value of the
-    /// environment variable named by `token_env`.
+    /// Bearer token required on every TCP listener: `token`, the value of the
+    /// environment variable named by `token_env`, the contents of `token_file`
+    /// (mode 0600 or stricter), or else `$STOCKADE_TOKEN`. A spec that listens
+    /// on TCP without one is refused.
     pub token: Option<String>,
+    /// `socket_group`: the Unix socket becomes mode 0660 owned by this group
+    /// (like the docker group); `None`: mode 0600, the daemon's user only.
+    pub socket_group: Option<SocketGroup>,
+    /// `id_range`: the host uids/gids the boxes' user namespaces map to.
+    pub id_range: IdRange,
     /// Rotate a log file when it reaches this many bytes.
     pub log_max_size: u64,
     /// Rotated log files kept per log.
@@ -41,6 +48,39 @@ pub struct DaemonConfig {
     pub reserve_tasks: u64,
     /// How the store syncs a commit.
     pub synchronous: Synchronous,
+}
+
+/// Default `id_range`: 2^31 up to just below the 16-bit-aligned top of the
+/// uid space (`2147483648-4294901759`, 32767 blocks of 65536). Ordinary
+/// accounts and `/etc/subuid` ranges (`useradd` starts at 100000) sit far
+/// below it; `stockade doctor` checks that nothing on the host uses it.
+pub const DEFAULT_ID_RANGE: IdRange = IdRange { first: 1 << 31, count: 4_294_901_760 - (1 << 31) };
+
+/// `id_range = "FIRST-LAST"` (inclusive): host ids the sandbox hands out to
+/// boxes' user namespaces. At least 65536 ids, all below 4294967295 (which
+/// means "no id" to the kernel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdRange {
+    /// The first host id.
+    pub first: u32,
+    /// How many ids.
+    pub count: u32,
+}
+
+impl IdRange {
+    /// The last host id of the range.
+    pub fn last(&self) -> u32 {
+        self.first + (self.count - 1)
+    }
+}
+
+/// `socket_group`, looked up when the spec was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketGroup {
+    /// The group's name.
+    pub name: String,
+    /// Its gid.
+    pub gid: u32,
 }
 
 /// `synchronous`: how hard the store pushes each commit to disk.

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use stockade_proto::Limits;
 
+use super::environment::{EnvFile, EnvPattern};
+use super::walls::Isolation;
+
 /// Cause kinds (`ExitCause::kind`) a job may be retried on. `stopped` and
 /// `spawn_failed` are not retryable: one was asked for, the other will fail again.
 pub const RETRYABLE_CAUSES: [&str; 7] =
@@ -18,7 +21,8 @@ pub struct JobSpec {
     pub name: String,
     /// argv; never empty. Submitted args are appended.
     pub command: Vec<String>,
-    /// Extra environment; a submission's env is merged over it.
+    /// Extra environment; a submission's env (keys in `submit_env` only) is
+    /// merged over it.
     pub env: BTreeMap<String, String>,
     /// Working directory, absolute.
     pub cwd: Option<PathBuf>,
@@ -32,6 +36,15 @@ pub struct JobSpec {
     pub retries: Retries,
     /// Limits of each run's box, already merged over the defaults.
     pub limits: Limits,
+    /// `isolation` and the walls (default: walled).
+    pub isolation: Isolation,
+    /// `env_file`, read when the spec was read.
+    pub env_file: Option<EnvFile>,
+    /// `inherit_env`: daemon variables a walled box may see.
+    pub inherit_env: Vec<EnvPattern>,
+    /// `submit_env`: the only env keys a submission may set (default none);
+    /// never one of [`crate::FORBIDDEN_SUBMIT_ENV`] or `LD_*`.
+    pub submit_env: Vec<String>,
 }
 
 /// `retries`: how many times a failed job runs again, and on which causes.

@@ -6,11 +6,13 @@
 //! lives in `crate::read`.
 
 mod daemon;
+mod environment;
 mod job;
 mod monitor;
 mod pool;
 mod probe;
 mod service;
+mod walls;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,8 +20,13 @@ use std::path::{Path, PathBuf};
 use stockade_proto::Limits;
 
 pub use daemon::{
-    DEFAULT_EVENT_RETENTION, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE, DEFAULT_RESERVE_MEMORY,
-    DEFAULT_RESERVE_TASKS, DaemonConfig, Listen, Synchronous,
+    DEFAULT_EVENT_RETENTION, DEFAULT_ID_RANGE, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE,
+    DEFAULT_RESERVE_MEMORY, DEFAULT_RESERVE_TASKS, DaemonConfig, IdRange, Listen, SocketGroup,
+    Synchronous,
+};
+pub use environment::{
+    EnvFile, EnvFileLineError, EnvPattern, FORBIDDEN_SUBMIT_ENV, FORBIDDEN_SUBMIT_PREFIXES,
+    forbidden_submit_env, parse_env_file, valid_env_name,
 };
 pub use job::{JobSpec, RETRYABLE_CAUSES, Retries};
 pub use monitor::{
@@ -34,6 +41,7 @@ pub(crate) use probe::{parse_host_port, parse_http_url};
 pub use service::{
     Backoff, Dependency, DependsOn, RestartPolicy, ServiceSpec, StartLimit, StopSpec,
 };
+pub use walls::{DEFAULT_TMP_SIZE, Isolation, MountSpec, NetworkMode, UserSpec, WallsSpec};
 
 use crate::error::SpecError;
 

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use stockade_proto::Limits;
 
+use super::environment::{EnvFile, EnvPattern};
 use super::probe::ProbeSpec;
+use super::walls::Isolation;
 use crate::replica::expand_replica;
 
 /// A validated service.
@@ -19,9 +21,12 @@ pub struct ServiceSpec {
     /// Extra environment (values may hold `{replica}` placeholders).
     pub env: BTreeMap<String, String>,
     /// Working directory, absolute (relative paths are resolved against the
-    /// spec's directory). `None`: the engine runs the agent in the spec's
-    /// directory, so `command = ["python3", "agent.py"]` finds a script
-    /// beside the spec.
+    /// spec's directory); for a walled unit a path inside its box (the host
+    /// root is visible read-only, `mounts` targets where they are mounted).
+    /// `None`: a walled agent runs in its workspace
+    /// (`/workspace` inside the box); an unwalled one (`isolation = "none"`)
+    /// in the spec's directory, so `command = ["python3", "agent.py"]` finds
+    /// a script beside the spec.
     pub cwd: Option<PathBuf>,
     /// When to restart after the process ends (default `on-failure`).
     pub restart: RestartPolicy,
@@ -43,6 +48,12 @@ pub struct ServiceSpec {
     pub replicas: u32,
     /// Services that must reach a condition before this one starts, in file order.
     pub depends_on: Vec<Dependency>,
+    /// `isolation` and the walls (default: walled).
+    pub isolation: Isolation,
+    /// `env_file`, read when the spec was read.
+    pub env_file: Option<EnvFile>,
+    /// `inherit_env`: daemon variables a walled box may see.
+    pub inherit_env: Vec<EnvPattern>,
 }
 
 impl ServiceSpec {

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use super::table::{Reader, Table};
 use crate::model::{
-    DEFAULT_EVENT_RETENTION, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE, DEFAULT_RESERVE_MEMORY,
-    DEFAULT_RESERVE_TASKS, DaemonConfig, Listen, Synchronous,
+    DEFAULT_EVENT_RETENTION, DEFAULT_ID_RANGE, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE,
+    DEFAULT_RESERVE_MEMORY, DEFAULT_RESERVE_TASKS, DaemonConfig, IdRange, Listen, SocketGroup,
+    Synchronous,
 };
 use crate::problem::Problem;
 
@@ -15,6 +16,9 @@ pub(crate) const DAEMON_KEYS: &[&str] = &[
     "listen",
     "token",
     "token_env",
+    "token_file",
+    "socket_group",
+    "id_range",
     "log_max_size",
     "log_keep",
     "event_retention",
@@ -22,6 +26,15 @@ pub(crate) const DAEMON_KEYS: &[&str] = &[
     "reserve_tasks",
     "synchronous",
 ];
+
+/// Where `socket_group` is looked up. Local groups only: the daemon chgrps
+/// its socket at start, and a group that only NSS (LDAP, sssd) knows would be
+/// found by `chown` but not here — such hosts name the group by gid instead.
+const GROUP_FILE: &str = "/etc/group";
+
+/// The environment variable a TCP listener's token comes from when `[daemon]`
+/// names no other source.
+pub(crate) const STOCKADE_TOKEN: &str = "STOCKADE_TOKEN";
 
 /// `sun_path` holds 108 bytes including the terminating NUL; a longer socket
 /// path fails at bind time with a confusing EINVAL, so it is refused here.
@@ -34,6 +47,8 @@ impl Reader<'_> {
             state_dir: base.join(".stockade"),
             listen: Vec::new(),
             token: None,
+            socket_group: None,
+            id_range: DEFAULT_ID_RANGE,
             log_max_size: DEFAULT_LOG_MAX_SIZE,
             log_keep: DEFAULT_LOG_KEEP,
             event_retention: DEFAULT_EVENT_RETENTION,
@@ -43,6 +58,7 @@ impl Reader<'_> {
         };
         let Some(t) = table else {
             config.listen = vec![Listen::Unix(config.state_dir.join("stockade.sock"))];
+            config.token = (self.env)(STOCKADE_TOKEN).filter(|v| !v.is_empty());
             return config;
         };
         if let Some(dir) = self.path(t, "state_dir") {
@@ -74,7 +90,43 @@ impl Reader<'_> {
         }
         config.listen = self.listen(t, &config.state_dir);
         config.token = self.token(t, &config.listen);
+        config.socket_group = self.socket_group(t);
+        if config.socket_group.is_some() {
+            let private = config.listen.iter().find_map(|l| match l {
+                Listen::Unix(path) if path.starts_with(&config.state_dir) => Some(path.clone()),
+                _ => None,
+            });
+            if let Some(path) = private {
+                self.report(Problem::SocketInPrivateDir { path }, t.span_of("socket_group"));
+            }
+        }
+        config.id_range = self.id_range(t).unwrap_or(DEFAULT_ID_RANGE);
         config
+    }
+
+    fn socket_group(&mut self, t: &Table<'_, '_>) -> Option<SocketGroup> {
+        let name = self.string(t, "socket_group")?;
+        let groups = std::fs::read_to_string(GROUP_FILE).unwrap_or_default();
+        match group_id(&groups, &name) {
+            Some(gid) => Some(SocketGroup { name, gid }),
+            None => {
+                let problem =
+                    Problem::UnknownGroup { group: name, source_file: GROUP_FILE.to_owned() };
+                self.report(problem, t.span_of("socket_group"));
+                None
+            }
+        }
+    }
+
+    fn id_range(&mut self, t: &Table<'_, '_>) -> Option<IdRange> {
+        let value = self.string(t, "id_range")?;
+        match parse_id_range(&value) {
+            Ok(range) => Some(range),
+            Err(reason) => {
+                self.report(Problem::BadIdRange { value, reason }, t.span_of("id_range"));
+                None
+            }
+        }
     }
 
     fn listen(&mut self, t: &Table<'_, '_>, state_dir: &Path) -> Vec<Listen> {
@@ -100,27 +152,42 @@ impl Reader<'_> {
     }
 
     fn token(&mut self, t: &Table<'_, '_>, listen: &[Listen]) -> Option<String> {
-        let literal = self.string(t, "token");
-        let var = self.string(t, "token_env");
-        let token = match (literal, var) {
-            (Some(_), Some(_)) => {
-                self.report(Problem::TokenConflict, t.span_of("token"));
-                None
-            }
-            (Some(token), None) => Some(token),
-            (None, Some(var)) => match (self.env)(&var).filter(|v| !v.is_empty()) {
-                Some(token) => Some(token),
-                None => {
-                    self.report(Problem::TokenEnvUnset { var }, t.span_of("token_env"));
-                    None
+        let sources = ["token", "token_env", "token_file"];
+        let set: Vec<&str> = sources.into_iter().filter(|k| t.get(k).is_some()).collect();
+        if set.len() > 1 {
+            self.report(Problem::TokenConflict, t.span_of(set[1]));
+            return None;
+        }
+        let token = match set.first().copied() {
+            Some("token") => self.string(t, "token"),
+            Some("token_env") => {
+                let var = self.string(t, "token_env")?;
+                match (self.env)(&var).filter(|v| !v.is_empty()) {
+                    Some(token) => Some(token),
+                    None => {
+                        self.report(Problem::TokenEnvUnset { var }, t.span_of("token_env"));
+                        None
+                    }
                 }
-            },
-            (None, None) => None,
+            }
+            Some(_) => {
+                let path = self.path(t, "token_file")?;
+                match read_token_file(&path) {
+                    Ok(token) => Some(token),
+                    Err((reason, mode)) => {
+                        self.report(
+                            Problem::BadTokenFile { path, reason, mode },
+                            t.span_of("token_file"),
+                        );
+                        None
+                    }
+                }
+            }
+            None => (self.env)(STOCKADE_TOKEN).filter(|v| !v.is_empty()),
         };
-        let has_token = t.get("token").is_some() || t.get("token_env").is_some();
+        let has_token = !set.is_empty() || token.is_some();
         for l in listen {
             if let Listen::Tcp(addr) = l
-                && !addr.ip().is_loopback()
                 && !has_token
             {
                 self.report(
@@ -151,5 +218,99 @@ fn parse_listen(entry: &str, base_dir: &Path) -> Result<Listen, &'static str> {
             .map_err(|_| "expected tcp:IP:PORT with an IP address, e.g. tcp:127.0.0.1:7878")
     } else {
         Err("it must start with unix: or tcp:")
+    }
+}
+
+/// The gid of group `name` (or of a numeric `name`) in `/etc/group` text.
+fn group_id(groups: &str, name: &str) -> Option<u32> {
+    let by_name = groups.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let group = fields.next()?;
+        let gid = fields.nth(1)?.parse().ok()?;
+        (group == name).then_some(gid)
+    });
+    by_name.or_else(|| name.parse().ok())
+}
+
+/// `"FIRST-LAST"`, inclusive.
+fn parse_id_range(text: &str) -> Result<IdRange, String> {
+    let (first, last) = text
+        .split_once('-')
+        .ok_or_else(|| "expected FIRST-LAST, two ids with a dash".to_owned())?;
+    let parse = |s: &str| {
+        s.trim().parse::<u64>().map_err(|_| format!("\"{}\" is not a whole number", s.trim()))
+    };
+    let (first, last) = (parse(first)?, parse(last)?);
+    if last >= u64::from(u32::MAX) {
+        return Err(format!("{last} is past the last usable id, 4294967294"));
+    }
+    if last < first {
+        return Err("the last id is below the first".to_owned());
+    }
+    let count = last - first + 1;
+    if count < 65536 {
+        return Err(format!("{count} ids is fewer than 65536, one box's worth"));
+    }
+    Ok(IdRange { first: first as u32, count: count as u32 })
+}
+
+/// The token in `path`: the file must be private (no group or other bits,
+/// as `ssh` insists for keys) and hold a non-empty first line.
+fn read_token_file(path: &Path) -> Result<String, (String, Option<u32>)> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|e| (format!("cannot be read: {e}"), None))?;
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err((
+            format!("is mode {mode:04o}; a token file must be 0600 (owner only)"),
+            Some(mode),
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| (format!("cannot be read: {e}"), None))?;
+    let token = text.lines().next().unwrap_or("").trim().to_owned();
+    if token.is_empty() {
+        return Err(("is empty".to_owned(), None));
+    }
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_ranges_are_inclusive_within_u32_and_at_least_65536() {
+        let r = parse_id_range("2147483648-4294901759").unwrap();
+        assert_eq!(r, DEFAULT_ID_RANGE);
+        assert_eq!(r.last(), 4_294_901_759);
+        assert_eq!(parse_id_range("100000-165535").unwrap().count, 65536);
+        assert!(parse_id_range("100000-165534").unwrap_err().contains("fewer than 65536"));
+        assert!(parse_id_range("0-4294967295").unwrap_err().contains("past the last usable id"));
+        assert!(parse_id_range("5-1").is_err());
+        assert!(parse_id_range("100000").is_err());
+    }
+
+    #[test]
+    fn groups_are_found_by_name_or_gid() {
+        let groups = "root:x:0:\nstockade:x:997:alice,bob\n";
+        assert_eq!(group_id(groups, "stockade"), Some(997));
+        assert_eq!(group_id(groups, "root"), Some(0));
+        assert_eq!(group_id(groups, "1234"), Some(1234));
+        assert_eq!(group_id(groups, "nobody-here"), None);
+    }
+
+    #[test]
+    fn a_token_file_must_be_private_and_not_empty() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "s3cret\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let (reason, mode) = read_token_file(&path).unwrap_err();
+        assert_eq!(mode, Some(0o644), "{reason}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(read_token_file(&path).unwrap(), "s3cret");
+        std::fs::write(&path, "\n").unwrap();
+        assert_eq!(read_token_file(&path).unwrap_err().0, "is empty");
     }
 }

@@ -16,6 +16,7 @@ mod pool;
 mod probe;
 mod service;
 mod table;
+mod walls;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -32,6 +33,7 @@ pub(crate) use {
     limits::LIMITS_KEYS,
     probe::PROBE_KEYS,
     service::{BACKOFF_KEYS, START_LIMIT_KEYS, STOP_KEYS},
+    walls::MOUNT_KEYS,
 };
 
 use crate::error::{SpecDiagnostic, SpecError};
@@ -40,7 +42,17 @@ use crate::problem::Problem;
 use table::{Reader, Table};
 
 pub(crate) const ROOT_KEYS: &[&str] = &["daemon", "defaults", "monitor", "pool", "service", "job"];
-pub(crate) const DEFAULTS_KEYS: &[&str] = &["limits"];
+pub(crate) const DEFAULTS_KEYS: &[&str] = &[
+    "limits",
+    "isolation",
+    "user",
+    "network",
+    "rootfs",
+    "tmp",
+    "mounts",
+    "env_file",
+    "inherit_env",
+];
 
 /// Parse and validate `source`, read from `path`.
 pub(crate) fn read(
@@ -93,10 +105,12 @@ impl Reader<'_> {
         let monitor_table = self.sub(root, "monitor", MONITOR_KEYS);
         let monitor = self.monitor(monitor_table.as_ref());
 
-        let spec_defaults = match self.sub(root, "defaults", DEFAULTS_KEYS) {
-            Some(d) => self.limits(&d, "limits"),
+        let defaults_table = self.sub(root, "defaults", DEFAULTS_KEYS);
+        let spec_defaults = match &defaults_table {
+            Some(d) => self.limits(d, "limits"),
             None => Default::default(),
         };
+        let box_defaults = self.box_defaults(defaults_table.as_ref());
         let defaults = self.env_limits().apply(&spec_defaults.apply(&builtin_defaults()));
 
         let mut pools = BTreeMap::new();
@@ -109,12 +123,12 @@ impl Reader<'_> {
         let services: Vec<_> = self
             .units(root, "service", SERVICE_KEYS)
             .into_iter()
-            .map(|(name, t)| self.service(&t, &name, &defaults))
+            .map(|(name, t)| self.service(&t, &name, &defaults, &box_defaults))
             .collect();
         let jobs: Vec<_> = self
             .units(root, "job", JOB_KEYS)
             .into_iter()
-            .map(|(name, t)| self.job(&t, &name, &defaults))
+            .map(|(name, t)| self.job(&t, &name, &defaults, &box_defaults))
             .collect();
 
         self.check_names(&services, &jobs);

@@ -5,6 +5,7 @@ use std::ops::Range;
 use stockade_proto::Limits;
 
 use super::table::{Reader, Table};
+use super::walls::BoxKeys;
 use crate::model::{
     Backoff, Dependency, DependsOn, RestartPolicy, ServiceSpec, StartLimit, StopSpec,
 };
@@ -27,6 +28,14 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "limits",
     "replicas",
     "depends_on",
+    "isolation",
+    "user",
+    "network",
+    "rootfs",
+    "tmp",
+    "mounts",
+    "env_file",
+    "inherit_env",
 ];
 pub(crate) const BACKOFF_KEYS: &[&str] = &["initial", "max", "factor", "jitter"];
 pub(crate) const START_LIMIT_KEYS: &[&str] = &["burst", "interval"];
@@ -46,6 +55,7 @@ impl Reader<'_> {
         t: &Table<'_, '_>,
         name: &str,
         defaults: &Limits,
+        box_defaults: &BoxKeys,
     ) -> ReadService {
         let replicas = self.count(t, "replicas").unwrap_or(1);
         let command = self.command(t, "command");
@@ -57,6 +67,8 @@ impl Reader<'_> {
         self.placeholders(t, "command", command.iter());
         self.placeholders(t, "env", env.values());
         let (depends_on, dependency_spans) = self.depends_on(t);
+        let unit_box =
+            self.unit_box(t, box_defaults, &command, env.get("PATH").map(String::as_str));
         let spec = ServiceSpec {
             name: name.to_owned(),
             command,
@@ -74,6 +86,9 @@ impl Reader<'_> {
             limits: self.limits(t, "limits").apply(defaults),
             replicas,
             depends_on,
+            isolation: unit_box.isolation,
+            env_file: unit_box.env_file,
+            inherit_env: unit_box.inherit_env,
         };
         ReadService { spec, name_span: t.span.clone(), dependency_spans }
     }

@@ -46,12 +46,19 @@ pub(crate) struct SpecFile {
 pub(crate) struct DaemonTable {
     /// Store, logs and socket directory, relative to the spec file (default ".stockade").
     state_dir: Option<String>,
-    /// "unix:PATH" or "tcp:IP:PORT" entries (default: unix:<state_dir>/stockade.sock). TCP off loopback needs a token.
+    /// "unix:PATH" or "tcp:IP:PORT" entries (default: unix:<state_dir>/stockade.sock). Every TCP listener, loopback included, needs a token.
     listen: Option<Vec<String>>,
     /// Bearer token for API clients (prefer token_env).
     token: Option<String>,
     /// Name of an environment variable holding the bearer token.
     token_env: Option<String>,
+    /// File holding the bearer token (mode 0600), relative to the spec file. Without token, token_env or token_file, $STOCKADE_TOKEN is used.
+    token_file: Option<String>,
+    /// Group that may use the Unix socket (mode 0660, like the docker group); default: owner only (0600).
+    socket_group: Option<String>,
+    /// Host uids/gids for the boxes' user namespaces, "FIRST-LAST" inclusive (default "2147483648-4294901759"; at least 65536 ids, below 4294967295).
+    #[schemars(regex(pattern = r"^[0-9]+-[0-9]+$"))]
+    id_range: Option<String>,
     /// Rotate log files at this size (default "10MiB", at least 4KiB).
     log_max_size: Option<Size>,
     /// Rotated log files kept (default 3).
@@ -113,6 +120,22 @@ pub(crate) struct MonitorTable {
 pub(crate) struct DefaultsTable {
     /// Limits of every box unless a unit overrides them. Built in: cpus = 1.0, memory = "2GiB", pids = 1000, nofile = 65535; STOCKADE_DEFAULT_* environment variables override these.
     limits: Option<LimitsTable>,
+    /// "walls" (default: own user, pid, mount, ipc and uts namespaces, host root read-only, clean environment) or "none" (trusted legacy agents: cgroup limits only, the daemon's environment; flagged UNWALLED by status and ps).
+    isolation: Option<Isolation>,
+    /// Who the agent runs as inside the box: a user name or a uid (default: root of the box's user namespace, an unprivileged host id).
+    user: Option<User>,
+    /// "host" (default) or "none" (own network namespace, loopback only).
+    network: Option<Network>,
+    /// Directory used as the box's / instead of the host's (read-only, shared), relative to the spec file; it must hold the command.
+    rootfs: Option<String>,
+    /// Size of the box's private /tmp (default "256MiB", at least 1MiB; charged to its memory limit).
+    tmp: Option<Size>,
+    /// Host paths made visible in the box, e.g. [{ source = "data", target = "/data", read_only = true }].
+    mounts: Option<Vec<MountTable>>,
+    /// File of KEY=VALUE lines (# comments) added to the box's environment, relative to the spec file.
+    env_file: Option<String>,
+    /// Daemon environment variables the box may see: names or prefixes ending in * ("AWS_*"). Nothing else of the daemon's environment reaches a walled box.
+    inherit_env: Option<Vec<String>>,
 }
 
 /// The limits of one box.
@@ -152,6 +175,49 @@ pub(crate) struct PoolTable {
     max_queued: Option<u64>,
     /// A job not started within this time expires.
     queue_timeout: Option<Duration>,
+}
+
+/// `isolation`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Isolation {
+    /// A real sandbox (default).
+    Walls,
+    /// No walls: trusted legacy agents only.
+    None,
+}
+
+/// `network`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Network {
+    /// The host's network (default).
+    Host,
+    /// Loopback only.
+    None,
+}
+
+/// `user`: a name or a uid inside the box.
+#[derive(Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub(crate) enum User {
+    /// A user name.
+    Name(String),
+    /// A uid.
+    Id(u32),
+}
+
+/// One entry of `mounts`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MountTable {
+    /// Host path, relative to the spec file; must exist.
+    source: String,
+    /// Absolute path inside the box (not /, no ..).
+    #[schemars(regex(pattern = r"^/."))]
+    target: String,
+    /// Mount read-only (default false).
+    read_only: Option<bool>,
 }
 
 /// Restart policy.
@@ -216,6 +282,22 @@ pub(crate) struct ServiceTable {
     /// Services to wait for, e.g. { db = "ready" }.
     #[schemars(extend("propertyNames" = { "pattern": super::values::NAME_PATTERN }))]
     depends_on: Option<BTreeMap<String, Condition>>,
+    /// "walls" (default: own user, pid, mount, ipc and uts namespaces, host root read-only, clean environment) or "none" (trusted legacy agents: cgroup limits only, the daemon's environment; flagged UNWALLED by status and ps).
+    isolation: Option<Isolation>,
+    /// Who the agent runs as inside the box: a user name or a uid (default: root of the box's user namespace, an unprivileged host id).
+    user: Option<User>,
+    /// "host" (default) or "none" (own network namespace, loopback only).
+    network: Option<Network>,
+    /// Directory used as the box's / instead of the host's (read-only, shared), relative to the spec file; it must hold the command.
+    rootfs: Option<String>,
+    /// Size of the box's private /tmp (default "256MiB", at least 1MiB; charged to its memory limit).
+    tmp: Option<Size>,
+    /// Host paths made visible in the box, e.g. [{ source = "data", target = "/data", read_only = true }].
+    mounts: Option<Vec<MountTable>>,
+    /// File of KEY=VALUE lines (# comments) added to the box's environment, relative to the spec file.
+    env_file: Option<String>,
+    /// Daemon environment variables the box may see: names or prefixes ending in * ("AWS_*"). Nothing else of the daemon's environment reaches a walled box.
+    inherit_env: Option<Vec<String>>,
 }
 
 /// Exponential backoff between restarts.
@@ -303,6 +385,24 @@ pub(crate) struct JobTable {
     retries: Option<RetriesTable>,
     /// Limits of each run's box, over the defaults.
     limits: Option<LimitsTable>,
+    /// "walls" (default: own user, pid, mount, ipc and uts namespaces, host root read-only, clean environment) or "none" (trusted legacy agents: cgroup limits only, the daemon's environment; flagged UNWALLED by status and ps).
+    isolation: Option<Isolation>,
+    /// Who the agent runs as inside the box: a user name or a uid (default: root of the box's user namespace, an unprivileged host id).
+    user: Option<User>,
+    /// "host" (default) or "none" (own network namespace, loopback only).
+    network: Option<Network>,
+    /// Directory used as the box's / instead of the host's (read-only, shared), relative to the spec file; it must hold the command.
+    rootfs: Option<String>,
+    /// Size of the box's private /tmp (default "256MiB", at least 1MiB; charged to its memory limit).
+    tmp: Option<Size>,
+    /// Host paths made visible in the box, e.g. [{ source = "data", target = "/data", read_only = true }].
+    mounts: Option<Vec<MountTable>>,
+    /// File of KEY=VALUE lines (# comments) added to the box's environment, relative to the spec file.
+    env_file: Option<String>,
+    /// Daemon environment variables the box may see: names or prefixes ending in * ("AWS_*"). Nothing else of the daemon's environment reaches a walled box.
+    inherit_env: Option<Vec<String>>,
+    /// The only env keys a submission may set (default: none). PATH, HOME, LD_*, BASH_FUNC_*, shell startup and interpreter path variables are refused: they pick the code that runs.
+    submit_env: Option<Vec<String>>,
 }
 
 /// Cause kinds a job can be retried on.

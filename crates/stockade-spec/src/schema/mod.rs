@@ -84,6 +84,7 @@ mod tests {
             ("ProbeTable", read::PROBE_KEYS),
             ("JobTable", read::JOB_KEYS),
             ("RetriesTable", read::RETRIES_KEYS),
+            ("MountTable", read::MOUNT_KEYS),
         ];
         let defs = schema["$defs"].as_object().expect("schema has $defs");
         for (name, expected) in tables {

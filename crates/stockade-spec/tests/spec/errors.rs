@@ -246,10 +246,17 @@ fn bad_environment_defaults_name_the_variable_and_come_with_file_errors() {
 }
 
 #[test]
-fn non_loopback_tcp_needs_a_token() {
-    let e = one_error("[daemon]\nlisten = [\"tcp:0.0.0.0:7878\"]\n");
-    assert!(matches!(e.diagnostics()[0].problem(), Problem::TokenRequired { .. }));
-    assert!(crate::parse("[daemon]\nlisten = [\"tcp:127.0.0.1:7878\"]\n").is_ok());
+fn every_tcp_listener_needs_a_token_loopback_included() {
+    for addr in ["0.0.0.0:7878", "127.0.0.1:7878", "[::1]:7878"] {
+        let e = one_error(&format!("[daemon]\nlisten = [\"tcp:{addr}\"]\n"));
+        assert!(matches!(e.diagnostics()[0].problem(), Problem::TokenRequired { .. }), "{addr}");
+        assert!(e.render().contains("STOCKADE_TOKEN"), "{}", e.render());
+    }
+    let with_env = crate::parse_with_env(
+        "[daemon]\nlisten = [\"tcp:127.0.0.1:7878\"]\n",
+        &[("STOCKADE_TOKEN", "s3cret")],
+    );
+    assert_eq!(with_env.unwrap().daemon.token.as_deref(), Some("s3cret"));
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod errors;
 mod files;
 mod monitor;
 mod valid;
+mod walls;
 
 use std::collections::BTreeMap;
 use std::path::Path;
