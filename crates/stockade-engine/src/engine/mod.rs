@@ -1,6 +1,6 @@
 //! [`Engine`]: the one task that owns every mutable thing in the daemon.
 //!
-//! Start reading at [`Engine::step`]: one input (a command, a run event, a
+//! Start reading at `Engine::step`: one input (a command, a run event, a
 //! probe result, a host sample, a commit result, or a tick of time) in, the
 //! effects to perform out (persist with a follow-up, launch, stop, read
 //! usage, forget, publish). `shell.rs` is the one task: a `select!` over the
@@ -96,7 +96,7 @@ enum Owner {
 }
 
 /// The engine's state and decisions. Built by [`start`], driven by
-/// [`Engine::step`] (the shell in `shell.rs` feeds it and performs what it asks).
+/// `Engine::step` (the shell in `shell.rs` feeds it and performs what it asks).
 pub struct Engine {
     spec: Arc<Spec>,
     sandbox: String,
