@@ -6,7 +6,9 @@ use std::path::PathBuf;
 /// Run a herd of agents on one Linux host without the host falling over.
 ///
 /// Every agent runs in its own box (cgroup limits on memory, cpu and pids;
-/// rlimits; its whole process tree killed as one). Services are kept alive;
+/// rlimits; its whole process tree killed as one) behind walls by default
+/// (its own user, pid and mount namespaces, the host read-only, a clean
+/// environment; `isolation = "none"` opts out). Services are kept alive;
 /// jobs are admitted only while their pool and the host have room; every
 /// death is classified with a post-mortem.
 #[derive(Debug, Parser)]

@@ -1,7 +1,8 @@
 //! The supervisor: one task owns every service replica, job queue, pool and
 //! timer, and decides what happens next.
 //!
-//! Start reading at [`engine::Engine::run`] (the loop) and [`EngineHandle`] (how the
+//! Start reading at `engine::Engine::step` (the decisions: one input in, the
+//! effects out; a thin shell task performs them) and [`EngineHandle`] (how the
 //! daemon talks to it). The engine never touches a process or a cgroup: it
 //! asks a [`Launcher`] to start and stop boxes ([`SandboxLauncher`] for real,
 //! [`RecordingLauncher`] in tests) and hears back through run events. It never
@@ -10,7 +11,7 @@
 //!
 //! ```text
 //!  commands ─┐                      ┌─> Launcher (spawner thread, watcher tasks)
-//!  run events┼─> Engine::run ───────┼─> Store::apply (writer thread, group commit)
+//!  run events┼─> shell → Engine::step ┼─> Store::apply (writer thread, group commit)
 //!  probes ───┤   (select! loop)     └─> broadcast of committed events
 //!  commits ──┤
 //!  deadline ─┘

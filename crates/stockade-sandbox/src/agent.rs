@@ -6,6 +6,11 @@
 //! `wait` (or `stop`) for the main process, then `finish` to kill leftovers,
 //! read the evidence, classify, and remove the cgroup. An `Agent` dropped
 //! without `finish` kills and removes its box in the background.
+//!
+//! For a walled box the main process is the box's init (pid 1 inside): its
+//! wait returns the agent's exact status from the exit record, a stop
+//! signals the init (which forwards to the agent's process group), and when
+//! the init exits its pid namespace takes every leftover process with it.
 
 use std::io;
 use std::os::unix::process::ExitStatusExt;

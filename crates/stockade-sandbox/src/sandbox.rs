@@ -206,21 +206,25 @@ impl Sandbox {
             Err(err) => return Err(self.abandon(cgroup.as_ref(), boxed(err)).await),
         };
         let pid = launched.pid;
-        let entry_pidfd = launched.pidfd.try_clone();
-        let main = WalledChild::new(pid, launched.pidfd, Some(ends.record)).and_then(|init| {
-            let stdout = ChildStdout::from_std(std::process::ChildStdout::from(ends.stdout))?;
-            let stderr = ChildStderr::from_std(std::process::ChildStderr::from(ends.stderr))?;
-            Ok(MainProc::Walled { init, stdout: Some(stdout), stderr: Some(stderr) })
-        });
-        let (main, entry_pidfd) = match (main, entry_pidfd) {
-            (Ok(main), Ok(fd)) => (main, fd),
-            (Err(e), _) | (_, Err(e)) => {
+        let entry_pidfd = Arc::new(launched.pidfd);
+        let main =
+            WalledChild::shared(pid, entry_pidfd.clone(), Some(ends.record)).and_then(|init| {
+                let stdout = ChildStdout::from_std(std::process::ChildStdout::from(ends.stdout))?;
+                let stderr = ChildStderr::from_std(std::process::ChildStderr::from(ends.stderr))?;
+                Ok(MainProc::Walled { init, stdout: Some(stdout), stderr: Some(stderr) })
+            });
+        let main = match main {
+            Ok(main) => main,
+            Err(e) => {
                 let err = boxed(SandboxError::io(
                     "watch the init of",
                     format!("box {}", spec.box_name),
                     e,
                 ));
-                return Err(self.abandon(cgroup.as_ref(), err).await);
+                let err = self.abandon(cgroup.as_ref(), err).await;
+                // The killed init is our child: reap it.
+                clone::reap(&entry_pidfd);
+                return Err(err);
             }
         };
         let cwd = spec.cwd.clone().unwrap_or_else(|| PathBuf::from("/workspace"));

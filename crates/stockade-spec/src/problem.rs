@@ -481,7 +481,7 @@ impl Problem {
                 "remove {name}; set it in the template's `env` if every run needs it"
             ),
             Problem::BadIdRange { .. } => {
-                "write \"FIRST-LAST\", e.g. id_range = \"2147483648-4294901759\" (at least 65536 ids, below 4294967295)".to_owned()
+                "write \"FIRST-LAST\" outside every /etc/subuid and /etc/subgid range, e.g. id_range = \"2147483648-4294901759\" (at least 65536 ids, below 4294967295)".to_owned()
             }
             Problem::UnknownGroup { group, .. } => {
                 format!("create it (`groupadd {group}`), or leave socket_group out for a 0600 socket")

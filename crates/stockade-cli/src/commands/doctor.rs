@@ -54,6 +54,7 @@ pub fn run(args: &DoctorArgs, spec_path: &Path) -> anyhow::Result<ExitCode> {
             plan
         }
     };
+    all.extend(unwalled_check(spec_path));
     if args.json {
         let report = Report { checks: &all, plan: planned.as_ref() };
         println!("{}", serde_json::to_string_pretty(&report).context("encoding the report")?);
@@ -64,6 +65,38 @@ pub fn run(args: &DoctorArgs, spec_path: &Path) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(if worst(&all) == CheckStatus::Fail { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Whether the spec at `path` (when there is a valid one) runs any unit
+/// without walls (`isolation = "none"`): a warning naming each.
+fn unwalled_check(path: &Path) -> Option<Check> {
+    let spec = stockade_spec::Spec::from_file(path).ok()?;
+    let services = spec.services.iter().filter(|s| s.isolation.walls().is_none());
+    let jobs = spec.jobs.values().filter(|j| j.isolation.walls().is_none());
+    let unwalled: Vec<String> = services
+        .map(|s| format!("service {}", s.name))
+        .chain(jobs.map(|j| format!("job {}", j.name)))
+        .collect();
+    let (status, message, fix) = if unwalled.is_empty() {
+        (CheckStatus::Ok, "every unit of the spec runs walled".to_owned(), None)
+    } else {
+        (
+            CheckStatus::Warn,
+            format!(
+                "UNWALLED: {} run with isolation = \"none\" — no namespaces, the daemon's user and environment; such an agent can leave its limits",
+                unwalled.join(", ")
+            ),
+            Some("remove isolation = \"none\" from each once it runs walled (mount what it needs with `mounts`)".to_owned()),
+        )
+    };
+    Some(Check {
+        id: "unwalled".into(),
+        status,
+        value: Some(unwalled.len().to_string()),
+        limit: None,
+        message,
+        fix,
+    })
 }
 
 /// Plan the spec at `path`. A spec that does not validate is an `unknown`

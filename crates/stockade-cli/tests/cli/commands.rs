@@ -241,6 +241,12 @@ command = ["sleep", "300"]
     assert!(status.contains("UNWALLED service legacy"), "{status}");
     let check = text(&daemon.run(&["check"]).stdout);
     assert!(check.contains("UNWALLED service legacy"), "{check}");
+    let doctor = daemon.run(&["doctor", "--json"]);
+    let doctor: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let unwalled = doctor["checks"].as_array().unwrap().iter().find(|c| c["id"] == "unwalled");
+    let unwalled = unwalled.expect("doctor has an unwalled check for the spec");
+    assert_eq!(unwalled["status"], "warn", "{unwalled}");
+    assert!(unwalled["message"].as_str().unwrap().contains("service legacy"), "{unwalled}");
 
     let out = daemon.run(&["exec", "legacy", "--", "sh", "-c", "echo in the box; exit 7"]);
     assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));

@@ -1,8 +1,10 @@
 //! The real `stockade` binary as a user runs it, one test binary: verbs and
-//! exit codes (`commands`), `top` in a pseudo-terminal (`top`), and the
-//! kill -9 recovery proof (`recovery`). `support` starts daemon processes.
+//! exit codes (`commands`), `top` in a pseudo-terminal (`top`), `exec -it`
+//! in one (`exec`), and the kill -9 recovery proof (`recovery`). `support`
+//! starts daemon processes.
 
 mod commands;
+mod exec;
 mod recovery;
 mod support;
 mod top;

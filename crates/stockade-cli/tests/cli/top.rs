@@ -53,7 +53,7 @@ fn wait_until_running(daemon: &Daemon) -> String {
 
 /// A child running on the slave side of a fresh pseudo-terminal; everything
 /// it writes is collected from the master side by a reader thread.
-struct PtyChild {
+pub(crate) struct PtyChild {
     child: Option<Child>,
     master: OwnedFd,
     /// The parent's own handle on the slave, to read the terminal's mode.
@@ -63,7 +63,7 @@ struct PtyChild {
 }
 
 impl PtyChild {
-    fn spawn(args: &[&std::ffi::OsStr]) -> PtyChild {
+    pub(crate) fn spawn(args: &[&std::ffi::OsStr]) -> PtyChild {
         let (mut master, mut slave) = (-1, -1);
         let size = libc::winsize { ws_row: 40, ws_col: 140, ws_xpixel: 0, ws_ypixel: 0 };
         // SAFETY: openpty writes two fds into the out-pointers; name and
@@ -111,18 +111,18 @@ impl PtyChild {
         PtyChild { child: Some(child), master, slave: Some(slave), output, reader: Some(reader) }
     }
 
-    fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         text(&self.output.lock().unwrap())
     }
 
-    fn send(&self, keys: &[u8]) {
+    pub(crate) fn send(&self, keys: &[u8]) {
         // SAFETY: writing a live buffer to our own master fd.
         let n = unsafe { libc::write(self.master.as_raw_fd(), keys.as_ptr().cast(), keys.len()) };
         assert_eq!(n, keys.len() as isize, "write to the pty master");
     }
 
     /// The local-mode flags of the terminal (ICANON, ECHO, ISIG...).
-    fn lflag(&self) -> libc::tcflag_t {
+    pub(crate) fn lflag(&self) -> libc::tcflag_t {
         let fd = self.slave.as_ref().expect("slave still open").as_raw_fd();
         // SAFETY: tcgetattr fills a termios we own from a tty fd we own.
         unsafe {
@@ -133,7 +133,7 @@ impl PtyChild {
     }
 
     /// Poll the screen until `what` holds, or fail with the screen.
-    fn wait_for(&self, what: &str, cond: impl Fn(&Screen) -> bool) -> Screen {
+    pub(crate) fn wait_for(&self, what: &str, cond: impl Fn(&Screen) -> bool) -> Screen {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let screen = Screen::from_output(&self.output());
@@ -145,7 +145,7 @@ impl PtyChild {
         }
     }
 
-    fn wait_exit(&mut self) -> Option<i32> {
+    pub(crate) fn wait_exit(&mut self) -> Option<i32> {
         let child = self.child.as_mut().expect("not reaped yet");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -159,7 +159,7 @@ impl PtyChild {
     }
 
     /// Close our slave handle so the reader sees EIO, and join it.
-    fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         self.slave = None;
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
@@ -180,7 +180,7 @@ impl Drop for PtyChild {
 /// Just enough of a terminal to rebuild what a full-screen program shows:
 /// printable text, cursor moves (`CSI row;col H`, CR, LF) and `CSI 2 J`;
 /// colours and modes are ignored. The alternate screen is not modelled.
-struct Screen {
+pub(crate) struct Screen {
     rows: Vec<Vec<char>>,
 }
 
@@ -245,7 +245,7 @@ impl Screen {
         self.rows[n].iter().collect::<String>().trim_end().to_string()
     }
 
-    fn contains(&self, needle: &str) -> bool {
+    pub(crate) fn contains(&self, needle: &str) -> bool {
         (0..Self::ROWS).any(|n| self.line(n).contains(needle))
     }
 

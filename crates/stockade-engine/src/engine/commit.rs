@@ -15,7 +15,8 @@ use stockade_proto::{JobId, Submitted};
 use stockade_store::{Applied, Store, StoreError, Write};
 
 /// What to do once a batch of writes committed (or failed).
-pub(super) enum Followup {
+#[derive(Debug)]
+pub(crate) enum Followup {
     /// Nothing but publishing the events.
     Publish,
     /// A replica's run is journaled: launch it.
@@ -32,12 +33,13 @@ pub(super) enum Followup {
 }
 
 /// A finished batch.
-pub(super) struct Done {
+#[derive(Debug)]
+pub(crate) struct Done {
     pub followup: Followup,
     pub result: Result<Vec<Applied>, StoreError>,
 }
 
-/// The pipeline.
+/// The pipeline (the shell's).
 pub(super) struct Commits {
     store: Store,
     pending: FuturesOrdered<BoxFuture<'static, Done>>,
@@ -70,15 +72,21 @@ impl super::Engine {
     /// Queue writes whose only follow-up is publishing their events.
     pub(super) fn persist(&mut self, writes: Vec<Write>) {
         if !writes.is_empty() {
-            self.commits.push(writes, Followup::Publish);
+            self.commit(writes, Followup::Publish);
         }
     }
 
+    /// Ask for `writes` to be committed as one unit, then `then`.
+    pub(super) fn commit(&mut self, writes: Vec<Write>, then: Followup) {
+        self.pending_commits += 1;
+        self.effects.push(super::Effect::Persist { writes, then });
+    }
+
     pub(super) fn on_commit(&mut self, done: Done) {
+        self.pending_commits = self.pending_commits.saturating_sub(1);
         if let Ok(applied) = &done.result {
             for event in applied.iter().filter_map(Applied::event) {
-                // No subscribers is fine; lagging ones are told by the channel.
-                let _ = self.events.send(event.clone());
+                self.effects.push(super::Effect::Publish(event.clone()));
             }
         }
         match done.followup {

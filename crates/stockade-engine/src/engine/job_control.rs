@@ -53,7 +53,7 @@ impl Engine {
         if let Some(pool) = self.pools.get_mut(&job.record.pool) {
             pool.queue.remove(&key);
         }
-        self.commits.push(vec![write], Followup::JobUpdated { job: id });
+        self.commit(vec![write], Followup::JobUpdated { job: id });
     }
 
     /// Stop a live job's run for `why`; what that means in each state is
@@ -66,7 +66,7 @@ impl Engine {
         };
         if let Step::Stop { run, reason } = step {
             let request = StopRequest { signal: libc::SIGTERM, grace: JOB_STOP_GRACE, reason };
-            self.launcher.stop(run, request);
+            self.effects.push(super::Effect::Stop { run, request });
         }
         Ok(step)
     }
@@ -93,7 +93,7 @@ impl Engine {
                     pool.queue.remove(&key);
                 }
                 debug_assert_eq!(to, JobState::Cancelled);
-                self.commits.push(vec![write], Followup::Cancelled { job: id, reply });
+                self.commit(vec![write], Followup::Cancelled { job: id, reply });
             }
             // Running, launching or stopping: it reports `running` until its box is empty.
             Ok(_) => {

@@ -3,19 +3,17 @@
 //! model). Pure: no store, no launcher, no clock of its own.
 //!
 //! ```text
-//!             Admit                Journaled             Ended(finish)
-//!   Queued ─────────> Launching ──────────────> Running ───────────────> Done
-//!     ^  │               │  │                     │  ^                     ^
-//!     │  │ Expire,       │  │ Stop (kept)          │  │ Started(pid)        │
-//!     │  │ Stop(cancel)  │  └─> Launching{stop} ──┘  │ Stop                │
-//!     │  └───────> Done  │        Journaled: Stopping{why} (never launched) │
-//!     │  JournalFailed   │                             Stopping ───────────┘
-//!     └──────────────────┘          Ended(requeue): back to Queued
+//!   Queued ──admit──> Launching ──journaled──> Running ──ended(finish)──> Done
+//!     │                 │   │                    │ └──ended(requeue)──> Queued
+//!     │                 │   └─journal failed──> Queued
+//!     │                 └─cancel/shutdown: kept; journaled ──> Stopping (never launched)
+//!     ├─cancel, expire ──> Done                  └─cancel/shutdown/timeout ──> Stopping
+//!     └─shutdown: stays queued (durable)           Stopping ──ended──> Done | Queued
 //! ```
 //!
 //! Every state × input pair is either a move with a [`Step`] for the engine
-//! to carry out or an [`IllegalTransition`] that reaches the caller; the
-//! table test below checks all of them.
+//! to carry out or an [`IllegalJobMove`] that reaches the caller; the
+//! table test in `job_life_tests.rs` checks all of them.
 
 use crate::launcher::StopReason;
 use std::fmt;

@@ -58,7 +58,7 @@ impl Engine {
                 limits,
             }),
         ];
-        self.commits.push(writes, Followup::LaunchJob { job: id, box_name });
+        self.commit(writes, Followup::LaunchJob { job: id, box_name });
     }
 
     pub(super) fn launch_job_committed(
@@ -99,7 +99,7 @@ impl Engine {
                     self.timers.arm(at, JobTimer::Timeout, id);
                 }
                 if let Some(request) = self.job_launch_request(&record, run, box_name) {
-                    self.launcher.launch(request, self.run_tx.clone());
+                    self.effects.push(super::Effect::Launch(request));
                 }
             }
             // Journaled as running but a stop came first: end it, never launched.
@@ -168,7 +168,7 @@ impl Engine {
 
     fn job_exited(&mut self, id: JobId, run: RunId, exit: Exit) {
         self.runs.remove(&run);
-        self.launcher.forget(run);
+        self.effects.push(super::Effect::Forget(run));
         self.ledger.release(id);
         if let Some(shutdown) = self.shutdown.as_mut() {
             shutdown.count(&exit);
@@ -219,7 +219,7 @@ impl Engine {
                 tracing::error!(job = %id, %run, "a run ended for a job not running: {other:?}")
             }
         }
-        self.commits.push(writes, Followup::JobUpdated { job: id });
+        self.commit(writes, Followup::JobUpdated { job: id });
         if matches!(job.life, JobLife::Queued { .. }) {
             job.record.state = JobState::Queued;
             job.record.reason = decision.reason;

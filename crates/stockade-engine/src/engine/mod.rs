@@ -1,22 +1,29 @@
 //! [`Engine`]: the one task that owns every mutable thing in the daemon.
 //!
-//! Start reading at [`Engine::run`]: a `select!` over commands, run events,
-//! probe results, store commits and the next deadline. Handlers for each live
-//! in `services.rs` (replicas, restarts), `service_deps.rs`,
-//! `service_probes.rs` and `service_control.rs` (start/stop/restart); for jobs:
-//! `job_life.rs` (the lifecycle and its one transition), `job.rs`,
-//! `table.rs` (live jobs and their index), `queue.rs` + `ranked.rs` (pools,
-//! O(log n) positions), `submit.rs`, `admission.rs` with `ledger.rs` and
-//! `request.rs` (who may start), `job_runs.rs` (a run from admission to its
-//! end), `retry.rs` (how an end leaves the job), `job_control.rs` (timers,
-//! stop, cancel), `recover.rs`; `commit.rs` (the ordered pipeline of store
-//! writes) and `views.rs` (what the API sees).
+//! Start reading at `Engine::step`: one input (a command, a run event, a
+//! probe result, a host sample, a commit result, or a tick of time) in, the
+//! effects to perform out (persist with a follow-up, launch, stop, read
+//! usage, forget, publish). `shell.rs` is the one task: a `select!` over the
+//! inputs that performs the effects and decides nothing. Handlers live in
+//! `services.rs` (replicas, restarts), `service_deps.rs`, `service_probes.rs`
+//! and `service_control.rs` (start/stop/restart); for jobs: `job_life.rs`
+//! (the lifecycle and its one transition), `job.rs`, `table.rs` (live jobs
+//! and their index), `queue.rs` + `ranked.rs` (pools, O(log n) positions),
+//! `submit.rs`, `admission.rs` with `ledger.rs` and `request.rs` (who may
+//! start), `job_runs.rs` (a run from admission to its end), `retry.rs` (how
+//! an end leaves the job), `job_control.rs` (timers, stop, cancel),
+//! `recover.rs`; `commit.rs` (the ordered pipeline of store writes) and
+//! `views.rs` (what the API sees).
 //!
 //! Invariant: nothing here blocks. Spawning happens on the sandbox's spawner
-//! thread, SQLite writes on the store's writer thread; this task only decides.
+//! thread, SQLite writes on the store's writer thread; the engine only
+//! decides. Two I/O edges remain inside decisions: probe tasks are spawned
+//! by the engine (`service_probes.rs`), and `host_snapshot` is read inline
+//! when a death arrives without the launcher's snapshot.
 
 mod admission;
 mod commit;
+mod effect;
 mod job;
 mod job_control;
 mod job_life;
@@ -31,6 +38,7 @@ mod service_control;
 mod service_deps;
 mod service_probes;
 mod services;
+mod shell;
 mod shutdown;
 mod submit;
 mod table;
@@ -40,12 +48,11 @@ pub mod views;
 use crate::command::Command;
 use crate::launcher::{Launcher, RunEvent};
 use crate::probe::ProbeResult;
-use commit::Commits;
 use queue::Pool;
 use services::Service;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use stockade_proto::{Event, HostSnapshot, JobId, RunId, UnixMillis};
+use stockade_proto::{HostSnapshot, JobId, RunId, UnixMillis};
 use stockade_spec::Spec;
 use stockade_store::Store;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -54,6 +61,7 @@ use tokio::time::Instant;
 
 pub use crate::handle::EngineHandle;
 pub use admission::HostSample;
+pub(crate) use effect::{Effect, Input};
 
 /// How many events a slow subscriber may fall behind before it is told it lagged.
 const EVENT_BUFFER: usize = 4096;
@@ -87,11 +95,10 @@ enum Owner {
     Job(JobId),
 }
 
-/// The engine's state. Built by [`start`], driven by [`Engine::run`].
+/// The engine's state and decisions. Built by [`start`], driven by
+/// `Engine::step` (the shell in `shell.rs` feeds it and performs what it asks).
 pub struct Engine {
     spec: Arc<Spec>,
-    store: Store,
-    launcher: Box<dyn Launcher>,
     sandbox: String,
     sandbox_warnings: Vec<String>,
     host_snapshot: HostSnapshotFn,
@@ -101,86 +108,101 @@ pub struct Engine {
     runs: HashMap<RunId, Owner>,
     jobs: table::JobTable,
     pools: BTreeMap<String, Pool>,
-    commands: mpsc::Receiver<Command>,
-    run_tx: mpsc::UnboundedSender<RunEvent>,
-    run_rx: mpsc::UnboundedReceiver<RunEvent>,
+    /// Probe tasks report here (probes are spawned by the engine itself).
     probe_tx: mpsc::UnboundedSender<ProbeResult>,
-    probe_rx: mpsc::UnboundedReceiver<ProbeResult>,
-    commits: Commits,
-    events: broadcast::Sender<Event>,
     shutdown: Option<shutdown::Shutdown>,
-    host_samples: mpsc::UnboundedReceiver<HostSample>,
     /// The last host sample, and what admitted jobs hold against it.
     ledger: ledger::Ledger,
     /// What a run of each job template is counted for at admission.
     requests: request::Requests,
     stats: crate::EngineStats,
     timers: timers::Timers,
+    /// What the current step asks for.
+    effects: Vec<Effect>,
+    /// Persist effects whose commit has not come back yet.
+    pending_commits: usize,
 }
 
 /// Build the engine, recover jobs from the store, and start its task.
 pub fn start(config: EngineConfig) -> Result<(EngineHandle, JoinHandle<()>), crate::EngineError> {
     let (cmd_tx, commands) = mpsc::channel(1024);
     let (events, _) = broadcast::channel(EVENT_BUFFER);
-    let (run_tx, run_rx) = mpsc::unbounded_channel();
     let (probe_tx, probe_rx) = mpsc::unbounded_channel();
-    let services = config.spec.services.iter().cloned().map(Service::new).collect();
-    let pools = queue::pools_from_spec(&config.spec);
-    let mut engine = Engine {
-        spec: config.spec,
-        store: config.store.clone(),
-        launcher: config.launcher,
-        sandbox: config.sandbox,
-        sandbox_warnings: config.sandbox_warnings,
-        host_snapshot: config.host_snapshot,
-        started_at: stockade_proto::now_millis(),
-        box_counter: 0,
-        services,
-        runs: HashMap::new(),
-        jobs: table::JobTable::default(),
-        pools,
-        commands,
-        run_tx,
-        run_rx,
+    let mut engine = Engine::new(
+        config.spec,
+        config.sandbox,
+        config.sandbox_warnings,
+        config.host_snapshot,
         probe_tx,
+    );
+    let mut launcher = config.launcher;
+    engine.recover(&config.store, launcher.as_mut())?;
+    let shell = shell::Shell::new(shell::Parts {
+        store: config.store,
+        launcher,
+        commands,
         probe_rx,
-        commits: Commits::new(config.store),
-        events: events.clone(),
-        shutdown: None,
         host_samples: config.host_samples.unwrap_or_else(|| mpsc::unbounded_channel().1),
-        ledger: ledger::Ledger::default(),
-        requests: request::Requests::default(),
-        stats: crate::EngineStats::default(),
-        timers: timers::Timers::default(),
-    };
-    engine.recover()?;
+        events: events.clone(),
+    });
     let handle = EngineHandle { commands: cmd_tx, events };
-    let task = tokio::spawn(engine.run());
+    let task = tokio::spawn(shell.run(engine));
     Ok((handle, task))
 }
 
 impl Engine {
-    /// The loop. Ends after a shutdown command once every box is empty and
-    /// every write is committed.
-    pub async fn run(mut self) {
-        self.reconcile();
-        loop {
-            let deadline = self.next_deadline();
-            tokio::select! {
-                Some(command) = self.commands.recv() => self.on_command(command),
-                Some(event) = self.run_rx.recv() => self.on_run_event(event),
-                Some(result) = self.probe_rx.recv() => self.on_probe(result),
-                Some(sample) = self.host_samples.recv() => self.on_host_sample(sample),
-                Some(done) = self.commits.next(), if !self.commits.is_empty() => {
-                    self.on_commit(done)
-                }
-                _ = sleep_until(deadline), if deadline.is_some() => {}
-            }
-            self.reconcile();
-            if self.shutdown_finished() {
-                break;
-            }
+    /// An engine for `spec` with nothing live yet.
+    pub(crate) fn new(
+        spec: Arc<Spec>,
+        sandbox: String,
+        sandbox_warnings: Vec<String>,
+        host_snapshot: HostSnapshotFn,
+        probe_tx: mpsc::UnboundedSender<ProbeResult>,
+    ) -> Engine {
+        let services = spec.services.iter().cloned().map(Service::new).collect();
+        let pools = queue::pools_from_spec(&spec);
+        Engine {
+            spec,
+            sandbox,
+            sandbox_warnings,
+            host_snapshot,
+            started_at: stockade_proto::now_millis(),
+            box_counter: 0,
+            services,
+            runs: HashMap::new(),
+            jobs: table::JobTable::default(),
+            pools,
+            probe_tx,
+            shutdown: None,
+            ledger: ledger::Ledger::default(),
+            requests: request::Requests::default(),
+            stats: crate::EngineStats::default(),
+            timers: timers::Timers::default(),
+            effects: Vec::new(),
+            pending_commits: 0,
         }
+    }
+
+    /// Take one input, decide, and return what must be done: the whole of
+    /// the engine's behaviour. Every input is followed by a reconcile
+    /// (timers, shutdown, starts and admissions).
+    pub(crate) fn step(&mut self, input: Input) -> Vec<Effect> {
+        match input {
+            Input::Command(command) => self.on_command(command),
+            Input::Run(event) => self.on_run_event(event),
+            Input::Probe(result) => self.on_probe(result),
+            Input::Host(sample) => self.on_host_sample(sample),
+            Input::Committed(done) => self.on_commit(done),
+            Input::Tick => {}
+        }
+        self.reconcile();
+        std::mem::take(&mut self.effects)
+    }
+
+    /// True once a shutdown was asked for and nothing is left (every box
+    /// empty, every write committed); the shutdown replies are sent.
+    pub(crate) fn finished(&mut self) -> bool {
+        self.shutdown_finished()
     }
 
     /// Bring everything toward where it should be: start what may start,
@@ -197,7 +219,7 @@ impl Engine {
     }
 
     /// The earliest moment something is due.
-    fn next_deadline(&self) -> Option<Instant> {
+    pub fn next_deadline(&self) -> Option<Instant> {
         let services = self.services.iter().filter_map(Service::next_deadline);
         services.chain(self.timers.next()).min()
     }
@@ -277,14 +299,10 @@ impl Engine {
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// Tell a reply channel the answer, ignoring a caller that went away.
 fn answer<T>(reply: oneshot::Sender<T>, value: T) {
     let _ = reply.send(value);
 }
+
+#[cfg(test)]
+mod step_tests;

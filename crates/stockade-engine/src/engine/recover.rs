@@ -6,20 +6,27 @@
 use super::Engine;
 use super::job::Job;
 use crate::EngineError;
+use crate::launcher::Launcher;
 use stockade_proto::{Evidence, ExitCause, JobState, now_millis};
+use stockade_store::Store;
 use stockade_store::{JobRecord, Write};
+
 use tokio::time::Instant;
 
 impl Engine {
-    pub(super) fn recover(&mut self) -> Result<(), EngineError> {
+    pub(super) fn recover(
+        &mut self,
+        store: &Store,
+        launcher: &mut dyn Launcher,
+    ) -> Result<(), EngineError> {
         for name in self.spec.jobs.keys() {
-            if let Some(peaks) = self.store.unit_peaks(name)? {
+            if let Some(peaks) = store.unit_peaks(name)? {
                 self.requests.seed(name, peaks.memory_peak, peaks.pids_peak);
             }
         }
         let mut writes = Vec::new();
-        for run in self.store.open_runs()? {
-            let decided_by = match self.launcher.reclaim(&run.box_name) {
+        for run in store.open_runs()? {
+            let decided_by = match launcher.reclaim(&run.box_name) {
                 Ok(0) => "the daemon restarted and the box was empty".to_string(),
                 Ok(n) => {
                     format!("the daemon restarted; {n} process(es) still in the box were killed")
@@ -35,7 +42,7 @@ impl Engine {
             });
         }
         let now = Instant::now();
-        for record in self.store.unfinished_jobs()? {
+        for record in store.unfinished_jobs()? {
             if let Some(record) = self.recover_job(record, &mut writes) {
                 self.enqueue(Job::queued(record, now, None));
             }

@@ -221,7 +221,7 @@ impl Engine {
             limits: service.spec.limits.clone(),
         };
         let followup = super::commit::Followup::LaunchReplica { service: s, replica: r, box_name };
-        self.commits.push(vec![Write::StartRun(run)], followup);
+        self.commit(vec![Write::StartRun(run)], followup);
     }
 
     pub(super) fn launch_replica_committed(
@@ -271,7 +271,7 @@ impl Engine {
             limits: spec.limits.clone(),
             log: self.log_target(&format!("{}.{r}.log", spec.name)),
         };
-        self.launcher.launch(request, self.run_tx.clone());
+        self.effects.push(super::Effect::Launch(request));
     }
 
     pub(super) fn replica_run_event(&mut self, s: usize, r: u32, event: RunEvent) {
@@ -303,7 +303,7 @@ impl Engine {
 
     fn replica_exited(&mut self, s: usize, r: u32, run: RunId, exit: Exit) {
         self.runs.remove(&run);
-        self.launcher.forget(run);
+        self.effects.push(super::Effect::Forget(run));
         if let Some(shutdown) = self.shutdown.as_mut() {
             shutdown.count(&exit);
         }
@@ -379,7 +379,7 @@ impl Engine {
         );
         let Some(run) = replica.state.run().filter(|_| live) else { return };
         let request = StopRequest { signal: spec.stop.signal, grace: spec.stop.grace, reason };
-        self.launcher.stop(run, request);
+        self.effects.push(super::Effect::Stop { run, request });
         self.move_replica(s, r, ReplicaEvent::Stop { reason });
     }
 }

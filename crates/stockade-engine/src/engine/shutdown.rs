@@ -90,7 +90,7 @@ impl Engine {
             || self.jobs.in_state(JobState::Running).any(|id| {
                 self.jobs.get(&id).is_some_and(|j| matches!(j.life, JobLife::Launching { .. }))
             });
-        let idle = self.runs.is_empty() && self.commits.is_empty() && !launching;
+        let idle = self.runs.is_empty() && self.pending_commits == 0 && !launching;
         if !idle {
             return false;
         }

@@ -68,7 +68,7 @@ impl Engine {
         }
         let pools = jobs.iter().map(|j| j.pool.clone()).collect();
         let writes = jobs.into_iter().map(Write::SubmitJob).collect();
-        self.commits.push(writes, Followup::Submitted { reply, pools });
+        self.commit(writes, Followup::Submitted { reply, pools });
     }
 
     pub(super) fn submitted(

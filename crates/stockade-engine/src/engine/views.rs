@@ -169,7 +169,7 @@ impl Engine {
         for (i, view) in views.iter().enumerate() {
             if let (Some(run), JobState::Running) = (view.run, view.state) {
                 let (tx, rx) = oneshot::channel();
-                self.launcher.usage(run, tx);
+                self.effects.push(super::Effect::AskUsage { run, reply: tx });
                 asks.push((i, rx));
             }
         }
@@ -203,7 +203,7 @@ impl Engine {
         for (i, replica) in view.services.iter().enumerate() {
             if let Some(run) = replica.run {
                 let (tx, rx) = oneshot::channel();
-                self.launcher.usage(run, tx);
+                self.effects.push(super::Effect::AskUsage { run, reply: tx });
                 asks.push((i, rx));
             }
         }

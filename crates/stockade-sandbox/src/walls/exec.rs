@@ -48,7 +48,7 @@ pub struct ExecSpec {
 /// What a registered box remembers for `exec`.
 #[derive(Debug)]
 pub(crate) struct BoxEntry {
-    pub(crate) pidfd: OwnedFd,
+    pub(crate) pidfd: Arc<OwnedFd>,
     pub(crate) box_name: String,
     pub(crate) checked: Checked,
     pub(crate) env: Vec<(String, String)>,

@@ -151,6 +151,8 @@ pub(crate) struct WallsKit {
     pub(crate) last_cap: u32,
     /// Where new roots are assembled (`/run`, else `/mnt`).
     pub(crate) stage: PathBuf,
+    /// `/etc/resolv.conf`'s target if it lies under `/run` (systemd-resolved).
+    pub(crate) resolv_in_run: Option<PathBuf>,
     pub(crate) seccomp: Option<std::sync::Arc<Seccomp>>,
 }
 
@@ -199,9 +201,13 @@ impl WallsKit {
                 reason: "neither /run nor /mnt is a directory to assemble box roots on".into(),
                 hint: "create /run (mkdir /run)",
             })?;
+        let resolv_in_run = std::fs::canonicalize("/etc/resolv.conf")
+            .ok()
+            .filter(|p| p.starts_with("/run") && p.is_file());
         Ok(WallsKit {
             init,
             stage,
+            resolv_in_run,
             host_root,
             ids: ids::IdAllocator::new(range),
             idmap_ok,

@@ -17,7 +17,9 @@
 //! - `/dev`: a small tmpfs with null, zero, full, random, urandom and tty
 //!   bound from the host, a new devpts instance, `/dev/ptmx`, `/dev/shm`;
 //! - `/tmp` a tmpfs of `tmp_size`; `/run` an empty tmpfs (the host's sockets
-//!   stay out); `/workspace` the workspace, made writable again (nosuid);
+//!   stay out — but a host `/etc/resolv.conf` that points into `/run`, as
+//!   with systemd-resolved, has that one file bound read-only); `/workspace`
+//!   the workspace, made writable again (nosuid);
 //! - `mounts`, then `hide` (an empty read-only tmpfs over each);
 //! - the stage remounted read-only, one `pivot_root(".", ".")` into it (it
 //!   walks every task on the host, so once), and the old root detached in
@@ -177,6 +179,9 @@ pub(crate) struct RootSpec<'a> {
     pub(crate) mounts: &'a [PlannedMount],
     /// Already filtered to visible paths, with whether each is a directory.
     pub(crate) hide: &'a [(PathBuf, bool)],
+    /// The host's `/etc/resolv.conf` target when it lies under `/run`
+    /// (host root only).
+    pub(crate) resolv_in_run: Option<&'a Path>,
     /// The host directory the new root is assembled on (covered only in
     /// the box's own mount namespace); no source may lie under it.
     pub(crate) stage: &'a Path,
@@ -331,6 +336,19 @@ pub(crate) fn build(spec: &RootSpec<'_>) -> Vec<Op> {
     ops.push(tmpfs(n("/tmp"), libc::MS_NODEV, format!("mode=1777,size={}", spec.tmp_size)));
     ops.push(Op::Mkdir(n("/run")));
     ops.push(tmpfs(n("/run"), libc::MS_NODEV, "mode=0755,size=1m".into()));
+    if let Some(resolv) = spec.resolv_in_run {
+        // The host's /etc/resolv.conf points into /run (systemd-resolved):
+        // show that one file, read-only, so DNS works with the host network.
+        let mut dir = PathBuf::from("/");
+        let parent = resolv.parent().unwrap_or(Path::new("/run"));
+        for part in parent.components().skip(2) {
+            dir.push(part);
+            ops.push(Op::Mkdir(under(&format!("{stage}/run"), &dir)));
+        }
+        let target = under(stage, resolv);
+        ops.push(Op::Touch(target.clone()));
+        ops.push(bind(under("", resolv), target, libc::MS_BIND));
+    }
     ops.push(Op::Mkdir(n("/workspace")));
     ops.push(bind(under("", spec.workspace), n("/workspace"), BIND));
     ops.push(writable(n("/workspace")));
@@ -408,6 +426,7 @@ mod tests {
             mounts: &[],
             hide: &[(PathBuf::from("/var/lib/stockade"), true)],
             stage: Path::new("/run"),
+            resolv_in_run: Some(Path::new("/run/systemd/resolve/stub-resolv.conf")),
         });
         let text: Vec<String> = ops.iter().map(Op::describe).collect();
         let has = |s: &str| text.iter().any(|t| t == s);
@@ -419,6 +438,10 @@ mod tests {
         assert!(has("mount tmpfs on /run/var/lib/stockade (tmpfs)"));
         assert!(has("mount tmpfs on /run/sys/fs/cgroup (tmpfs)"));
         assert_eq!(text.iter().filter(|t| t.starts_with("pivot_root")).count(), 1);
+        assert!(has("mkdir /run/run/systemd/resolve"), "{text:#?}");
+        assert!(has(
+            "mount /run/systemd/resolve/stub-resolv.conf on /run/run/systemd/resolve/stub-resolv.conf"
+        ));
         assert_eq!(text.last().map(String::as_str), Some("chdir /"));
     }
 }

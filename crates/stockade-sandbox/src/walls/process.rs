@@ -11,6 +11,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
+use std::sync::Arc;
 
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -21,7 +22,7 @@ use super::sys;
 #[derive(Debug)]
 pub(crate) struct WalledChild {
     pid: u32,
-    pidfd: AsyncFd<OwnedFd>,
+    pidfd: AsyncFd<Arc<OwnedFd>>,
     record: Option<File>,
     status: Option<ExitStatus>,
 }
@@ -52,7 +53,18 @@ fn raw_status(info: &libc::siginfo_t) -> i32 {
 impl WalledChild {
     /// Must be called inside the runtime (registers the pidfd with the reactor).
     pub(crate) fn new(pid: u32, pidfd: OwnedFd, record: Option<File>) -> io::Result<WalledChild> {
-        // SAFETY: the AsyncFd owns the pidfd for its whole life.
+        Self::shared(pid, Arc::new(pidfd), record)
+    }
+
+    /// Like `new`, with the pidfd shared (the exec registry holds the same
+    /// fd, so a walled box costs no extra descriptor for it).
+    pub(crate) fn shared(
+        pid: u32,
+        pidfd: Arc<OwnedFd>,
+        record: Option<File>,
+    ) -> io::Result<WalledChild> {
+        // SAFETY: the Arc keeps the pidfd open for the AsyncFd's whole life,
+        // and nobody closes it while an Arc is alive.
         let pidfd = unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE) }?;
         Ok(WalledChild { pid, pidfd, record, status: None })
     }

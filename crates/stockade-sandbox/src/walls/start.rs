@@ -165,6 +165,7 @@ pub(crate) fn prepare(
         mounts: &mounts,
         hide: &checked.hides,
         stage: &kit.stage,
+        resolv_in_run: if walls.rootfs.is_none() { kit.resolv_in_run.as_deref() } else { None },
     });
 
     let pipes = |what: &str| {

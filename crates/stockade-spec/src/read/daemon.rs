@@ -32,6 +32,23 @@ pub(crate) const DAEMON_KEYS: &[&str] = &[
 /// found by `chown` but not here — such hosts name the group by gid instead.
 const GROUP_FILE: &str = "/etc/group";
 
+/// Where the host hands out subordinate ids, which a box's range must avoid.
+const SUBORDINATE_FILES: [&str; 2] = ["/etc/subuid", "/etc/subgid"];
+
+/// The first `name:start:count` line of `text` that shares an id with `range`.
+fn overlap(text: &str, range: IdRange) -> Option<&str> {
+    let (first, last) = (u64::from(range.first), u64::from(range.last()));
+    text.lines().find(|line| {
+        let mut f = line.trim().split(':');
+        let (_, start, count) = (f.next(), f.next(), f.next());
+        let parse = |s: Option<&str>| s.and_then(|s| s.parse::<u64>().ok());
+        match (parse(start), parse(count)) {
+            (Some(start), Some(count)) if count > 0 => start <= last && first < start + count,
+            _ => false,
+        }
+    })
+}
+
 /// The environment variable a TCP listener's token comes from when `[daemon]`
 /// names no other source.
 pub(crate) const STOCKADE_TOKEN: &str = "STOCKADE_TOKEN";
@@ -120,7 +137,19 @@ impl Reader<'_> {
 
     fn id_range(&mut self, t: &Table<'_, '_>) -> Option<IdRange> {
         let value = self.string(t, "id_range")?;
-        match parse_id_range(&value) {
+        let subordinate =
+            SUBORDINATE_FILES.map(|f| (f, std::fs::read_to_string(f).unwrap_or_default()));
+        let checked = parse_id_range(&value).and_then(|range| {
+            for (file, text) in &subordinate {
+                if let Some(line) = overlap(text, range) {
+                    return Err(format!(
+                        "it overlaps {file} (`{line}`): those ids belong to a user's own namespaces"
+                    ));
+                }
+            }
+            Ok(range)
+        });
+        match checked {
             Ok(range) => Some(range),
             Err(reason) => {
                 self.report(Problem::BadIdRange { value, reason }, t.span_of("id_range"));
@@ -288,6 +317,15 @@ mod tests {
         assert!(parse_id_range("0-4294967295").unwrap_err().contains("past the last usable id"));
         assert!(parse_id_range("5-1").is_err());
         assert!(parse_id_range("100000").is_err());
+    }
+
+    #[test]
+    fn a_range_overlapping_subordinate_ids_is_found() {
+        let range = IdRange { first: 100_000, count: 65536 };
+        let subuid = "# comment\nalice:165536:65536\nbob:100000:65536\n";
+        assert_eq!(overlap(subuid, range), Some("bob:100000:65536"));
+        assert_eq!(overlap("alice:165536:65536\n", range), None, "adjacent is not overlapping");
+        assert_eq!(overlap("carol:99999:2\n", range), Some("carol:99999:2"));
     }
 
     #[test]

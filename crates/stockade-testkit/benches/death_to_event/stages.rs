@@ -27,6 +27,7 @@ pub(crate) async fn sandbox_stages(
             cwd: None,
             limits: limits.clone(),
             parent_death: ParentDeath::Kill,
+            walls: None,
         };
         let mut agent = sandbox.spawn(spec).await.expect("spawn into a box");
         let (stdout, stderr) = (agent.take_stdout(), agent.take_stderr());
@@ -100,6 +101,7 @@ pub(crate) async fn finish_parts(limits: &Limits) -> (Vec<Duration>, Vec<Duratio
             cwd: None,
             limits: limits.clone(),
             parent_death: ParentDeath::Kill,
+            walls: None,
         };
         let mut agent = sandbox.spawn(spec).await.expect("spawn into a box");
         let dirs = box_dirs(&parent, &box_name);

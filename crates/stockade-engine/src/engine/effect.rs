@@ -1,0 +1,72 @@
+//! [`Input`] and [`Effect`]: what [`super::Engine::step`] takes and what it
+//! asks for. The engine decides; the shell (`shell.rs`) performs.
+
+use super::admission::HostSample;
+use super::commit::{Done, Followup};
+use crate::command::Command;
+use crate::launcher::{LaunchRequest, RunEvent, StopRequest};
+use crate::probe::ProbeResult;
+use stockade_proto::{Event, RunId, Usage};
+use stockade_store::Write;
+use tokio::sync::oneshot;
+
+/// One thing that happened.
+#[derive(Debug)]
+pub(crate) enum Input {
+    /// A request from an [`crate::EngineHandle`].
+    Command(Command),
+    /// A launcher's report about a run.
+    Run(RunEvent),
+    /// A probe's result.
+    Probe(ProbeResult),
+    /// A reading of the host.
+    Host(HostSample),
+    /// A batch of writes committed (or failed), in submission order.
+    Committed(Done),
+    /// Time passed (a deadline came, or the loop starts): only reconcile.
+    Tick,
+}
+
+/// One thing the engine wants done.
+pub(crate) enum Effect {
+    /// Commit `writes` as one unit, then feed back `Input::Committed` with `then`.
+    Persist {
+        /// The writes.
+        writes: Vec<Write>,
+        /// What to do once committed.
+        then: Followup,
+    },
+    /// Start a run in its box.
+    Launch(LaunchRequest),
+    /// Stop a run.
+    Stop {
+        /// The run.
+        run: RunId,
+        /// Signal, grace and reason.
+        request: StopRequest,
+    },
+    /// Read a live run's usage; the answer goes to `reply`.
+    AskUsage {
+        /// The run.
+        run: RunId,
+        /// Where the usage goes.
+        reply: oneshot::Sender<Usage>,
+    },
+    /// The run ended and was handled: the launcher may drop it.
+    Forget(RunId),
+    /// Publish a committed event to subscribers.
+    Publish(Event),
+}
+
+impl std::fmt::Debug for Effect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Effect::Persist { writes, .. } => write!(f, "Persist({} writes)", writes.len()),
+            Effect::Launch(r) => write!(f, "Launch({} {})", r.run, r.box_name),
+            Effect::Stop { run, request } => write!(f, "Stop({run}, {:?})", request.reason),
+            Effect::AskUsage { run, .. } => write!(f, "AskUsage({run})"),
+            Effect::Forget(run) => write!(f, "Forget({run})"),
+            Effect::Publish(e) => write!(f, "Publish({:?})", e.kind),
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The shell: the engine's one task. It owns everything that does I/O — the
+//! command channel, the launcher and its run events, probe results, host
+//! samples, the commit pipeline and the event broadcast — feeds each input
+//! to [`Engine::step`], and performs the [`Effect`]s it returns. It decides
+//! nothing.
+
+use super::commit::Commits;
+use super::{Effect, Engine, HostSample, Input};
+use crate::command::Command;
+use crate::launcher::{Launcher, RunEvent};
+use crate::probe::ProbeResult;
+use stockade_proto::Event;
+use stockade_store::Store;
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
+
+/// What the shell is built from.
+pub(super) struct Parts {
+    pub store: Store,
+    pub launcher: Box<dyn Launcher>,
+    pub commands: mpsc::Receiver<Command>,
+    pub probe_rx: mpsc::UnboundedReceiver<ProbeResult>,
+    pub host_samples: mpsc::UnboundedReceiver<HostSample>,
+    pub events: broadcast::Sender<Event>,
+}
+
+pub(super) struct Shell {
+    launcher: Box<dyn Launcher>,
+    commands: mpsc::Receiver<Command>,
+    run_tx: mpsc::UnboundedSender<RunEvent>,
+    run_rx: mpsc::UnboundedReceiver<RunEvent>,
+    probe_rx: mpsc::UnboundedReceiver<ProbeResult>,
+    host_samples: mpsc::UnboundedReceiver<HostSample>,
+    commits: Commits,
+    events: broadcast::Sender<Event>,
+}
+
+impl Shell {
+    pub fn new(parts: Parts) -> Shell {
+        let (run_tx, run_rx) = mpsc::unbounded_channel();
+        Shell {
+            launcher: parts.launcher,
+            commands: parts.commands,
+            run_tx,
+            run_rx,
+            probe_rx: parts.probe_rx,
+            host_samples: parts.host_samples,
+            commits: Commits::new(parts.store),
+            events: parts.events,
+        }
+    }
+
+    /// The loop. Ends after a shutdown command once every box is empty and
+    /// every write is committed.
+    pub async fn run(mut self, mut engine: Engine) {
+        let effects = engine.step(Input::Tick);
+        self.perform(effects);
+        loop {
+            let deadline = engine.next_deadline();
+            let input = tokio::select! {
+                Some(command) = self.commands.recv() => Input::Command(command),
+                Some(event) = self.run_rx.recv() => Input::Run(event),
+                Some(result) = self.probe_rx.recv() => Input::Probe(result),
+                Some(sample) = self.host_samples.recv() => Input::Host(sample),
+                Some(done) = self.commits.next(), if !self.commits.is_empty() => {
+                    Input::Committed(done)
+                }
+                _ = sleep_until(deadline), if deadline.is_some() => Input::Tick,
+            };
+            let effects = engine.step(input);
+            self.perform(effects);
+            if engine.finished() {
+                break;
+            }
+        }
+    }
+
+    /// Carry out what the engine asked for, in order. Nothing here blocks:
+    /// the launcher and the store hand the work to their own threads.
+    fn perform(&mut self, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Persist { writes, then } => self.commits.push(writes, then),
+                Effect::Launch(request) => self.launcher.launch(request, self.run_tx.clone()),
+                Effect::Stop { run, request } => self.launcher.stop(run, request),
+                Effect::AskUsage { run, reply } => self.launcher.usage(run, reply),
+                Effect::Forget(run) => self.launcher.forget(run),
+                // No subscribers is fine; lagging ones are told by the channel.
+                Effect::Publish(event) => {
+                    let _ = self.events.send(event);
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
