@@ -25,7 +25,7 @@ pub use preflight::PreflightError;
 use anyhow::Context;
 use std::future::Future;
 use std::sync::Arc;
-use stockade_engine::{EngineConfig, EngineHandle, SandboxLauncher, ShutdownReport};
+use stockade_engine::{EngineConfig, EngineHandle, SandboxLauncher, ShutdownReport, WallsSite};
 use stockade_sandbox::Sandbox;
 use stockade_store::{Store, StoreError, StoreOptions};
 
@@ -64,7 +64,10 @@ pub async fn run(
     };
     let options = StoreOptions { event_retention: daemon.event_retention, synchronous };
     let store = Store::open(&db, options).map_err(explain_store_error)?;
-    let sandbox = Sandbox::new(config.sandbox).context("cannot set up the boxes")?;
+    let mut sandbox_config = config.sandbox;
+    sandbox_config.id_range =
+        stockade_sandbox::IdRange { first: daemon.id_range.first, count: daemon.id_range.count };
+    let sandbox = Sandbox::new(sandbox_config).context("cannot set up the boxes")?;
     let kind = sandbox.kind().to_string();
     let warnings = sandbox.warnings().to_vec();
     for warning in &warnings {
@@ -81,11 +84,10 @@ pub async fn run(
     let engine_config = EngineConfig {
         spec: spec.clone(),
         store: store.clone(),
-        launcher: Box::new(SandboxLauncher::new(
-            sandbox.clone(),
-            config.parent_death,
-            config.host_root.clone(),
-        )),
+        launcher: Box::new(
+            SandboxLauncher::new(sandbox.clone(), config.parent_death, config.host_root.clone())
+                .with_site(WallsSite::in_state_dir(&daemon.state_dir)),
+        ),
         sandbox: kind.clone(),
         sandbox_warnings: warnings.clone(),
         host_snapshot: Arc::new(move || stockade_host::HostFacts::read(&host_root).snapshot()),
@@ -96,7 +98,7 @@ pub async fn run(
         engine: engine.clone(),
         store: store.clone(),
         spec: spec.clone(),
-        exec: Arc::new(exec::HostExec::default()),
+        exec: Arc::new(exec::SandboxExec::new(sandbox.clone())),
     };
     let mut servers = listen::serve(&spec.daemon, state).await?;
     let codes = spec.services.iter().map(|s| (s.name.clone(), s.exit_codes.clone())).collect();

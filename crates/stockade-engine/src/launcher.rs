@@ -28,6 +28,8 @@ pub struct LaunchRequest {
     pub cwd: Option<PathBuf>,
     /// The limits of the box.
     pub limits: Limits,
+    /// The box's walls (`Isolation::None`: cgroup limits and rlimits only).
+    pub isolation: stockade_spec::Isolation,
     /// Where stdout and stderr go.
     pub log: LogTarget,
 }

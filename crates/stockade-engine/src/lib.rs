@@ -46,5 +46,5 @@ pub use launcher::{
 pub use postmortem::summarize;
 pub use probe::{ProbeKind, ProbeResult};
 pub use replica::{AfterExit, IllegalTransition, Readiness, ReplicaEvent, ReplicaState};
-pub use sandbox_launcher::SandboxLauncher;
+pub use sandbox_launcher::{SandboxLauncher, WallsSite};
 pub use stats::{EngineStats, WAIT_BUCKETS, WaitHistogram};

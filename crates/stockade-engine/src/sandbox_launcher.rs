@@ -11,12 +11,17 @@ use crate::launcher::{
     Exit, LaunchRequest, Launcher, RunEvent, RunEventKind, StopReason, StopRequest,
 };
 use crate::logs::{self, RotatingLog};
+use std::path::{Path, PathBuf};
 use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 use stockade_host::{HostFacts, HostRoot};
 use stockade_proto::{ExitCause, RunId, Usage};
-use stockade_sandbox::{Agent, AgentEvent, EndReason, EnvMode, ParentDeath, Sandbox, SpawnSpec};
+use stockade_sandbox::{
+    Agent, AgentEvent, BindMount, BoxUser, EndReason, EnvMode, Network, ParentDeath, Sandbox,
+    SpawnSpec, Walls,
+};
+use stockade_spec::{Isolation, NetworkMode, UserSpec, WallsSpec};
 use tokio::sync::{mpsc, oneshot};
 
 /// How long to wait for the output pipes to drain after the box is empty.
@@ -27,7 +32,55 @@ pub struct SandboxLauncher {
     sandbox: Sandbox,
     parent_death: ParentDeath,
     host: HostRoot,
+    site: WallsSite,
     runs: HashMap<RunId, mpsc::UnboundedSender<Control>>,
+}
+
+/// Where walled boxes keep what outlives them, and what they must not see.
+#[derive(Debug, Clone, Default)]
+pub struct WallsSite {
+    /// The parent of every box's workspace: `<state_dir>/workspaces`. Each
+    /// box gets `<workspaces>/<box name>` (its `/workspace`, kept after death
+    /// for the post-mortem) and the init's exit record beside it.
+    pub workspaces: PathBuf,
+    /// Host paths no box may see: the daemon's state dir (store, logs, token,
+    /// other boxes' workspaces).
+    pub hide: Vec<PathBuf>,
+}
+
+impl WallsSite {
+    /// The site for a daemon whose state lives in `state_dir`.
+    pub fn in_state_dir(state_dir: &Path) -> WallsSite {
+        WallsSite { workspaces: state_dir.join("workspaces"), hide: vec![state_dir.to_path_buf()] }
+    }
+
+    /// The sandbox's walls for `isolation`, for the box `box_name`.
+    fn walls(&self, isolation: &Isolation, box_name: &str) -> Option<Walls> {
+        let Isolation::Walls(spec) = isolation else { return None };
+        let WallsSpec { user, network, rootfs, tmp, mounts } = spec;
+        let mut walls = Walls::new(self.workspaces.join(box_name));
+        walls.user = user.as_ref().map(|user| match user {
+            UserSpec::Name(name) => BoxUser::Name(name.clone()),
+            UserSpec::Id(id) => BoxUser::Id { uid: *id, gid: *id },
+        });
+        walls.network = match network {
+            NetworkMode::Host => Network::Host,
+            NetworkMode::None => Network::None,
+        };
+        walls.rootfs = rootfs.clone();
+        walls.tmp_size = *tmp;
+        walls.mounts = mounts
+            .iter()
+            .map(|m| BindMount {
+                source: m.source.clone(),
+                target: m.target.clone(),
+                read_only: m.read_only,
+            })
+            .collect();
+        walls.hide = self.hide.clone();
+        walls.hostname = box_name.split('.').next().unwrap_or("box").to_string();
+        Some(walls)
+    }
 }
 
 enum Control {
@@ -40,7 +93,13 @@ impl SandboxLauncher {
     /// with the daemon; `host` is read for snapshots at death and to explain
     /// EAGAIN spawn failures.
     pub fn new(sandbox: Sandbox, parent_death: ParentDeath, host: HostRoot) -> SandboxLauncher {
-        SandboxLauncher { sandbox, parent_death, host, runs: HashMap::new() }
+        SandboxLauncher { sandbox, parent_death, host, site: WallsSite::default(), runs: HashMap::new() }
+    }
+
+    /// Walled boxes keep their workspaces and hide paths as `site` says.
+    pub fn with_site(mut self, site: WallsSite) -> SandboxLauncher {
+        self.site = site;
+        self
     }
 }
 
@@ -48,10 +107,12 @@ impl Launcher for SandboxLauncher {
     fn launch(&mut self, request: LaunchRequest, events: mpsc::UnboundedSender<RunEvent>) {
         let (control, rx) = mpsc::unbounded_channel();
         self.runs.insert(request.run, control);
+        let walls = self.site.walls(&request.isolation, &request.box_name);
         let run = Run {
             sandbox: self.sandbox.clone(),
             parent_death: self.parent_death,
             host: self.host.clone(),
+            walls,
         };
         tokio::spawn(watch(run, request, events, rx));
     }
@@ -84,10 +145,11 @@ struct Run {
     sandbox: Sandbox,
     parent_death: ParentDeath,
     host: HostRoot,
+    walls: Option<Walls>,
 }
 
 async fn watch(
-    Run { sandbox, parent_death, host }: Run,
+    Run { sandbox, parent_death, host, walls }: Run,
     request: LaunchRequest,
     events: mpsc::UnboundedSender<RunEvent>,
     mut control: mpsc::UnboundedReceiver<Control>,
@@ -99,11 +161,14 @@ async fn watch(
     let spec = SpawnSpec {
         box_name: request.box_name.clone(),
         argv: request.argv,
+        // The engine built the whole environment (`box_environment`): the
+        // daemon's own reaches the box only where the unit asked for it.
         env: request.env,
-        env_mode: EnvMode::Inherit,
+        env_mode: EnvMode::Clear,
         cwd: request.cwd,
         limits: request.limits,
         parent_death,
+        walls,
     };
     let mut agent = match sandbox.spawn(spec).await {
         Ok(agent) => agent,

@@ -25,9 +25,11 @@
 mod cgroups;
 mod host;
 mod pty;
+mod sandbox;
 mod session;
 
 pub use host::HostExec;
+pub use sandbox::SandboxExec;
 pub use session::serve;
 
 use std::future::Future;
@@ -110,6 +112,14 @@ pub enum ExecError {
         #[source]
         source: io::Error,
     },
+    /// The sandbox refused or failed the exec.
+    #[error("{message}")]
+    Sandbox {
+        /// Its `spawn_failed` cause, with the sandbox's hint.
+        cause: ExitCause,
+        /// Its message.
+        message: String,
+    },
     /// The command could not be started.
     #[error("cannot run `{program}` in the box: {source}")]
     Spawn {
@@ -126,6 +136,7 @@ impl ExecError {
     pub fn to_cause(&self) -> ExitCause {
         use stockade_proto::SpawnErrorKind as Kind;
         let (error, errno, hint) = match self {
+            ExecError::Sandbox { cause, .. } => return cause.clone(),
             ExecError::Walled { .. } => (
                 Kind::BoxSetup,
                 None,

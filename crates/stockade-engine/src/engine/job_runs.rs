@@ -121,24 +121,24 @@ impl Engine {
         box_name: String,
     ) -> Option<LaunchRequest> {
         let template = self.template(&record.template)?;
-        let env = template
-            .env
-            .iter()
-            .chain(record.env.iter())
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .chain([
-                ("STOCKADE_JOB_ID".to_string(), record.id.to_string()),
-                ("STOCKADE_ATTEMPT".to_string(), record.attempt.to_string()),
-            ])
-            .collect();
+        // The submission's env was held to the template's `submit_env` at
+        // the door; the daemon's environment reaches only an unwalled unit
+        // or a walled one's `inherit_env`.
+        let env = template.box_environment(
+            record.id.0,
+            record.attempt,
+            &record.env,
+            std::env::vars(),
+        );
         Some(LaunchRequest {
             run,
             unit: record.template.clone(),
             box_name,
             argv: template.command.iter().chain(record.args.iter()).cloned().collect(),
             env,
-            cwd: Some(template.cwd.clone().unwrap_or_else(|| self.spec.base_dir.clone())),
+            cwd: self.launch_cwd(&template.isolation, template.cwd.as_ref()),
             limits: template.limits.clone(),
+            isolation: template.isolation.clone(),
             log: self.log_target(&format!("jobs/{}.log", record.id)),
         })
     }

@@ -289,6 +289,22 @@ impl Engine {
         format!("{unit}.{instance}.{}-{}", self.started_at, self.box_counter)
     }
 
+    /// Where a run starts: a walled box in its spec's `cwd` inside the box
+    /// (`None`: the box's `/workspace`); an unwalled one in its `cwd` or the
+    /// spec's directory, so `python3 agent.py` finds a script beside the spec.
+    fn launch_cwd(
+        &self,
+        isolation: &stockade_spec::Isolation,
+        cwd: Option<&std::path::PathBuf>,
+    ) -> Option<std::path::PathBuf> {
+        match isolation {
+            stockade_spec::Isolation::Walls(_) => cwd.cloned(),
+            stockade_spec::Isolation::None => {
+                Some(cwd.cloned().unwrap_or_else(|| self.spec.base_dir.clone()))
+            }
+        }
+    }
+
     fn log_target(&self, file: &str) -> crate::launcher::LogTarget {
         let daemon = &self.spec.daemon;
         crate::launcher::LogTarget {

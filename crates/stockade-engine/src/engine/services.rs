@@ -255,20 +255,21 @@ impl Engine {
         }
         self.move_replica(s, r, ReplicaEvent::Launch { run });
         self.runs.insert(run, Owner::Replica { service: s, replica: r });
-        let spec = self.services[s].spec.for_replica(r);
-        let replica_env = [
-            ("STOCKADE_SERVICE".to_string(), spec.name.clone()),
-            ("STOCKADE_REPLICA".to_string(), r.to_string()),
-            ("STOCKADE_RUN_ID".to_string(), run.to_string()),
-        ];
+        let unit = &self.services[s].spec;
+        let spec = unit.for_replica(r);
+        // The daemon's environment is read here (no syscall) and only an
+        // unwalled unit, or a walled one's `inherit_env`, takes from it.
+        let mut env = unit.box_environment(r, std::env::vars());
+        env.push(("STOCKADE_RUN_ID".to_string(), run.to_string()));
         let request = LaunchRequest {
             run,
             unit: spec.name.clone(),
             box_name,
             argv: spec.command.clone(),
-            env: spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).chain(replica_env).collect(),
-            cwd: Some(spec.cwd.clone().unwrap_or_else(|| self.spec.base_dir.clone())),
+            env,
+            cwd: self.launch_cwd(&spec.isolation, spec.cwd.as_ref()),
             limits: spec.limits.clone(),
+            isolation: spec.isolation.clone(),
             log: self.log_target(&format!("{}.{r}.log", spec.name)),
         };
         self.effects.push(super::Effect::Launch(request));
