@@ -1,3 +1,9 @@
+//! Detached trees for every bind of a host path into a box, made by the
+//! daemon before the clone: the child's mapped ids may not be able to walk
+//! the path to a source (a workspace in the 0700 state dir, a mount source
+//! under `/root`), so the daemon opens each source as a detached copy
+//! ([`detached`]) and the child only attaches it with `move_mount`.
+//!
 //! Idmapped mounts for writable `mounts`: a detached copy of the source tree
 //! (`open_tree(OPEN_TREE_CLONE)`) with `MOUNT_ATTR_IDMAP` set to a user
 //! namespace that maps the box user's host id to the source's owner, so a
@@ -58,9 +64,28 @@ pub(crate) fn tree(source: &Path, userns: &OwnedFd) -> io::Result<OwnedFd> {
         fd.as_raw_fd(),
         c"",
         (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as u32,
-        sys::MOUNT_ATTR_IDMAP,
+        sys::MOUNT_ATTR_IDMAP | sys::MOUNT_ATTR_NOSUID,
         0,
         Some(userns.as_raw_fd()),
+    )
+    .map_err(io::Error::from_raw_os_error)?;
+    Ok(fd)
+}
+
+/// A detached, recursive copy of `source` with the mount attributes `set`
+/// (e.g. `MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID`) on every mount in it.
+pub(crate) fn detached(source: &Path, set: u64) -> io::Result<OwnedFd> {
+    let path = CString::new(source.as_os_str().as_bytes())?;
+    let fd = sys::open_tree_clone(&path).map_err(io::Error::from_raw_os_error)?;
+    // SAFETY: open_tree returned a fresh fd we now own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    sys::mount_setattr(
+        fd.as_raw_fd(),
+        c"",
+        (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as u32,
+        set,
+        0,
+        None,
     )
     .map_err(io::Error::from_raw_os_error)?;
     Ok(fd)

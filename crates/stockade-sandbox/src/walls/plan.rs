@@ -19,8 +19,13 @@
 //! - `/tmp` a tmpfs of `tmp_size`; `/run` an empty tmpfs (the host's sockets
 //!   stay out — but a host `/etc/resolv.conf` that points into `/run`, as
 //!   with systemd-resolved, has that one file bound read-only); `/workspace`
-//!   the workspace, made writable again (nosuid);
+//!   the workspace (writable, nosuid);
 //! - `mounts`, then `hide` (an empty read-only tmpfs over each);
+//! - every host path bound in — the workspace, `mounts`, a `rootfs`'s
+//!   entries — arrives as a detached tree the daemon made before the clone
+//!   (`idmap::detached`), with its read-only/nosuid attributes already set:
+//!   the box's mapped ids need not be able to walk the path to it (the
+//!   workspace lives in the 0700 state dir);
 //! - the stage remounted read-only, one `pivot_root(".", ".")` into it (it
 //!   walks every task on the host, so once), and the old root detached in
 //!   one lazy unmount (each pays an RCU grace period).
@@ -149,7 +154,7 @@ impl Op {
                 format!("make {} read-only", s(path))
             }
             Op::SetAttr { path, .. } => format!("make {} writable, nosuid", s(path)),
-            Op::Move { target, .. } => format!("attach the idmapped mount at {}", s(target)),
+            Op::Move { target, .. } => format!("attach the daemon's tree at {}", s(target)),
             Op::Chdir(p) => format!("chdir {}", s(p)),
             Op::Pivot { new_root, .. } => format!("pivot_root into {}", s(new_root)),
             Op::Detach(p) => format!("detach {}", s(p)),
@@ -160,12 +165,11 @@ impl Op {
 /// A writable or read-only bind, checked and ready.
 #[derive(Debug)]
 pub(crate) struct PlannedMount {
-    pub(crate) source: PathBuf,
     pub(crate) target: PathBuf,
-    pub(crate) read_only: bool,
     pub(crate) is_dir: bool,
-    /// The detached idmapped tree, for a writable bind on a host that supports it.
-    pub(crate) idmapped: Option<RawFd>,
+    /// The detached tree the daemon made of `source` (read-only, writable,
+    /// or idmapped where the host supports it), attached by the child.
+    pub(crate) tree: RawFd,
 }
 
 /// Everything the root depends on.
@@ -175,7 +179,11 @@ pub(crate) struct RootSpec<'a> {
     pub(crate) rootfs: Option<&'a Path>,
     pub(crate) entries: &'a [RootEntry],
     pub(crate) tmp_size: u64,
-    pub(crate) workspace: &'a Path,
+    /// The daemon's detached, writable tree of the workspace.
+    pub(crate) workspace_tree: RawFd,
+    /// With `rootfs`: the daemon's read-only tree of each entry (`None` for
+    /// symlinks), in the order of `entries`.
+    pub(crate) rootfs_trees: &'a [Option<RawFd>],
     pub(crate) mounts: &'a [PlannedMount],
     /// Already filtered to visible paths, with whether each is a directory.
     pub(crate) hide: &'a [(PathBuf, bool)],
@@ -232,14 +240,6 @@ pub(crate) fn build(spec: &RootSpec<'_>) -> Vec<Op> {
         clear: 0,
         recursive: true,
     };
-    // Binds copy their source's flags: what comes from the (read-only) old
-    // root is writable again only where the box may write.
-    let writable = |path: CString| Op::SetAttr {
-        path,
-        set: MOUNT_ATTR_NOSUID,
-        clear: MOUNT_ATTR_RDONLY,
-        recursive: true,
-    };
     ops.push(Op::Mount {
         source: None,
         target: c("/"),
@@ -253,18 +253,27 @@ pub(crate) fn build(spec: &RootSpec<'_>) -> Vec<Op> {
     ops.push(tmpfs(n(""), libc::MS_NODEV, "mode=0755,size=1m".into()));
 
     let source_root = spec.rootfs.unwrap_or(Path::new("/"));
-    for entry in spec.entries {
+    for (i, entry) in spec.entries.iter().enumerate() {
         let name = Path::new(&entry.name);
         let target = under(stage, name);
         let source = under(&under("", source_root).to_string_lossy(), name);
+        // A rootfs entry comes as the daemon's tree (the rootfs may lie where
+        // the box's ids cannot walk); the host root's own entries are binds.
+        let tree = spec.rootfs_trees.get(i).copied().flatten();
         match &entry.kind {
             RootKind::Dir => {
                 ops.push(Op::Mkdir(target.clone()));
-                ops.push(bind(source, target, BIND));
+                ops.push(match tree {
+                    Some(fd) => Op::Move { fd, target },
+                    None => bind(source, target, BIND),
+                });
             }
             RootKind::File => {
                 ops.push(Op::Touch(target.clone()));
-                ops.push(bind(source, target, libc::MS_BIND));
+                ops.push(match tree {
+                    Some(fd) => Op::Move { fd, target },
+                    None => bind(source, target, libc::MS_BIND),
+                });
             }
             RootKind::Symlink(to) => ops.push(Op::Symlink { target: to.clone(), link: target }),
         }
@@ -350,8 +359,7 @@ pub(crate) fn build(spec: &RootSpec<'_>) -> Vec<Op> {
         ops.push(bind(under("", resolv), target, libc::MS_BIND));
     }
     ops.push(Op::Mkdir(n("/workspace")));
-    ops.push(bind(under("", spec.workspace), n("/workspace"), BIND));
-    ops.push(writable(n("/workspace")));
+    ops.push(Op::Move { fd: spec.workspace_tree, target: n("/workspace") });
 
     for m in spec.mounts {
         let target = under(stage, &m.target);
@@ -359,15 +367,7 @@ pub(crate) fn build(spec: &RootSpec<'_>) -> Vec<Op> {
             // A new top-level entry lives in the staging tmpfs: make its mount point.
             ops.push(if m.is_dir { Op::Mkdir(target.clone()) } else { Op::Touch(target.clone()) });
         }
-        match m.idmapped {
-            Some(fd) => ops.push(Op::Move { fd, target }),
-            None => {
-                ops.push(bind(under("", &m.source), target.clone(), BIND));
-                if !m.read_only {
-                    ops.push(writable(target));
-                }
-            }
-        }
+        ops.push(Op::Move { fd: m.tree, target });
     }
     for (path, is_dir) in spec.hide {
         let target = under(stage, path);
@@ -422,7 +422,8 @@ mod tests {
             rootfs: Some(Path::new("/srv/images/deb")),
             entries: &entries,
             tmp_size: 1 << 20,
-            workspace: Path::new("/var/lib/stockade/ws/a"),
+            workspace_tree: 40,
+            rootfs_trees: &[Some(41), None],
             mounts: &[],
             hide: &[(PathBuf::from("/var/lib/stockade"), true)],
             stage: Path::new("/run"),
@@ -430,11 +431,10 @@ mod tests {
         });
         let text: Vec<String> = ops.iter().map(Op::describe).collect();
         let has = |s: &str| text.iter().any(|t| t == s);
-        assert!(has("mount /srv/images/deb/usr on /run/usr"), "{text:#?}");
+        assert!(has("attach the daemon's tree at /run/usr"), "{text:#?}");
         assert!(has("make / read-only"));
-        assert!(has("make /run/workspace writable, nosuid"));
         assert!(has("symlink /run/bin -> usr/bin"));
-        assert!(has("mount /var/lib/stockade/ws/a on /run/workspace"));
+        assert!(has("attach the daemon's tree at /run/workspace"));
         assert!(has("mount tmpfs on /run/var/lib/stockade (tmpfs)"));
         assert!(has("mount tmpfs on /run/sys/fs/cgroup (tmpfs)"));
         assert_eq!(text.iter().filter(|t| t.starts_with("pivot_root")).count(), 1);

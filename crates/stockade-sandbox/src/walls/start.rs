@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use super::child::{ChildPlan, Entry};
 use super::clone::{self, Launch};
 use super::plan::{self, PlannedMount, RootSpec};
-use super::{Network, Walls, WallsKit, caps, idmap, resolve};
+use super::{Network, Walls, WallsKit, caps, idmap, resolve, sys};
 use crate::rlimit::RlimitPlan;
 use crate::{ParentDeath, SpawnError, SpawnSpec};
 
@@ -127,33 +127,55 @@ pub(crate) fn prepare(
 
     let mut child_side: Vec<OwnedFd> = Vec::new();
     let mut mounts = Vec::new();
+    // Every host path the box gets is opened here, as the daemon: the box's
+    // mapped ids may not be able to walk to it (see `idmap::detached`).
+    let mut hand_over = |tree: OwnedFd| -> Result<std::os::fd::RawFd, SpawnError> {
+        let tree = clone::high(tree).map_err(|e| setup("dup".into(), e))?;
+        let raw = std::os::fd::AsRawFd::as_raw_fd(&tree);
+        child_side.push(tree);
+        Ok(raw)
+    };
+    let read_only = sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID;
+    let workspace_tree = idmap::detached(&walls.workspace, sys::MOUNT_ATTR_NOSUID)
+        .map_err(|e| setup(format!("open the workspace {}", walls.workspace.display()), e))?;
+    let workspace_tree = hand_over(workspace_tree)?;
     for (m, &is_dir) in walls.mounts.iter().zip(&checked.mount_dirs) {
-        let mut idmapped = None;
-        if !m.read_only && kit.idmap_ok {
+        let tree = if !m.read_only && kit.idmap_ok {
             let owner = std::fs::metadata(&m.source)
                 .map_err(|e| setup(format!("stat {}", m.source.display()), e))?;
             let ns = idmap::userns((owner.uid(), host_uid), (owner.gid(), host_gid))
                 .map_err(|e| setup("make the idmap user namespace".into(), e))?;
-            let tree = idmap::tree(&m.source, &ns)
-                .map_err(|e| setup(format!("idmap {}", m.source.display()), e))?;
-            let tree = clone::high(tree).map_err(|e| setup("dup".into(), e))?;
-            idmapped = Some(std::os::fd::AsRawFd::as_raw_fd(&tree));
-            child_side.push(tree);
-        }
+            idmap::tree(&m.source, &ns)
+                .map_err(|e| setup(format!("idmap {}", m.source.display()), e))?
+        } else {
+            let attrs = if m.read_only { read_only } else { sys::MOUNT_ATTR_NOSUID };
+            idmap::detached(&m.source, attrs)
+                .map_err(|e| setup(format!("open the mount source {}", m.source.display()), e))?
+        };
         mounts.push(PlannedMount {
-            source: m.source.clone(),
             target: m.target.clone(),
-            read_only: m.read_only,
             is_dir,
-            idmapped,
+            tree: hand_over(tree)?,
         });
     }
     let entries_owned;
+    let mut rootfs_trees = Vec::new();
     let entries = match &walls.rootfs {
         None => &kit.host_root[..],
         Some(r) => {
             entries_owned = plan::root_entries(r)
                 .map_err(|e| setup(format!("list rootfs {}", r.display()), e))?;
+            for entry in &entries_owned {
+                rootfs_trees.push(match entry.kind {
+                    plan::RootKind::Symlink(_) => None,
+                    plan::RootKind::Dir | plan::RootKind::File => {
+                        let path = r.join(&entry.name);
+                        let tree = idmap::detached(&path, read_only)
+                            .map_err(|e| setup(format!("open {}", path.display()), e))?;
+                        Some(hand_over(tree)?)
+                    }
+                });
+            }
             &entries_owned[..]
         }
     };
@@ -161,7 +183,8 @@ pub(crate) fn prepare(
         rootfs: walls.rootfs.as_deref(),
         entries,
         tmp_size: walls.tmp_size,
-        workspace: &walls.workspace,
+        workspace_tree,
+        rootfs_trees: &rootfs_trees,
         mounts: &mounts,
         hide: &checked.hides,
         stage: &kit.stage,
