@@ -58,7 +58,9 @@ async fn a_full_disk_fails_the_batch_and_the_writer_carries_on() {
         }
     };
     let db = mount.target.join("state.sqlite3");
-    let store = Store::open(&db, StoreOptions::default()).unwrap();
+    // No reserve: this is the bare path (the reserve has its own test).
+    let opts = StoreOptions { reserve_bytes: 0, ..StoreOptions::default() };
+    let store = Store::open(&db, opts).unwrap();
     let (kept, _) = store.submit_job(new_job("t", 0)).await.unwrap();
 
     let filler = mount.target.join("filler");
@@ -73,11 +75,14 @@ async fn a_full_disk_fails_the_batch_and_the_writer_carries_on() {
         StoreError::DiskFull { path } => assert_eq!(path, &db),
         other => panic!("expected DiskFull, got {other}"),
     }
+    assert!(err.is_retryable());
+    assert!(!store.health().ready, "{:?}", store.health());
     assert!(err.to_string().contains("hint: free space"), "{err}");
     assert!(store.stats().failed_transactions >= 1);
 
     std::fs::remove_file(&filler).unwrap();
     let (after, _) = store.submit_job(new_job("t", 1)).await.expect("writes work again");
+    assert!(store.health().ready, "{:?}", store.health());
     let ids: Vec<_> = store.jobs(&JobFilter::default()).unwrap().iter().map(|j| j.id).collect();
     assert_eq!(ids, vec![after.id, kept.id], "the failed batch left nothing behind");
     drop(store);
