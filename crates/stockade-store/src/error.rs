@@ -280,3 +280,31 @@ impl StoreError {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::StoreError;
+    use rusqlite::ffi;
+    use std::path::Path;
+
+    fn from_code(code: i32) -> StoreError {
+        StoreError::sqlite(
+            Path::new("/s/stockade.db"),
+            rusqlite::Error::SqliteFailure(ffi::Error::new(code), None),
+        )
+    }
+
+    #[test]
+    fn full_io_and_busy_are_retryable_and_the_rest_is_not() {
+        assert!(matches!(from_code(ffi::SQLITE_FULL), StoreError::DiskFull { .. }));
+        let io = from_code(ffi::SQLITE_IOERR_WRITE);
+        assert!(matches!(io, StoreError::DiskIo { .. }), "{io}");
+        assert!(io.to_string().contains("/s/stockade.db"), "{io}");
+        for code in [ffi::SQLITE_FULL, ffi::SQLITE_IOERR_FSYNC, ffi::SQLITE_BUSY] {
+            assert!(from_code(code).is_retryable(), "{code}");
+        }
+        for code in [ffi::SQLITE_CONSTRAINT, ffi::SQLITE_CORRUPT, ffi::SQLITE_READONLY] {
+            assert!(!from_code(code).is_retryable(), "{code}");
+        }
+    }
+}

@@ -103,7 +103,11 @@ fn start_fresh(db: &Path, old: Option<Marker>) -> Result<Presence, StoreError> {
 
 /// Rename `db` and its `-wal`/`-shm` to `<name><companion>.<label>-<millis>`.
 /// With `with_db` false only the companions move. Returns the new paths.
-pub(crate) fn keep_aside(db: &Path, label: &str, with_db: bool) -> Result<Vec<PathBuf>, StoreError> {
+pub(crate) fn keep_aside(
+    db: &Path,
+    label: &str,
+    with_db: bool,
+) -> Result<Vec<PathBuf>, StoreError> {
     let stamp = now_millis();
     let mut kept = Vec::new();
     let companions: &[&str] = if with_db { &["", "-wal", "-shm"] } else { &["-wal", "-shm"] };
@@ -128,9 +132,11 @@ fn len(path: &Path) -> Result<Option<u64>, StoreError> {
     match std::fs::metadata(path) {
         Ok(meta) => Ok(Some(meta.len())),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => {
-            Err(StoreError::Io { action: "inspect", path: path.to_path_buf(), source: Arc::new(source) })
-        }
+        Err(source) => Err(StoreError::Io {
+            action: "inspect",
+            path: path.to_path_buf(),
+            source: Arc::new(source),
+        }),
     }
 }
 

@@ -36,6 +36,12 @@ pub(crate) fn tighten(path: &Path, mode: u32) -> Result<(), StoreError> {
     if old & !mode == 0 {
         return Ok(());
     }
+    if meta.is_dir() && old & 0o1000 != 0 {
+        // A sticky directory is shared by design (/tmp): a store placed
+        // directly in it gets private files, but the directory is not ours.
+        tracing::warn!(path = %path.display(), mode = format!("{old:04o}"), "the store's directory is a shared (sticky) directory; not tightened — give the store a directory of its own");
+        return Ok(());
+    }
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|err| io("tighten the mode of", path, err))?;
     tracing::warn!(

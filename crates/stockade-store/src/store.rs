@@ -8,11 +8,11 @@ use crate::marker::{Marker, MovedAside, now_millis};
 use crate::migrate::migrate;
 use crate::open::open_writer;
 use crate::presence::{self, Presence, with_suffix};
-use crate::reserve::{Reserve, free_bytes};
-use crate::{StoreHealth, private};
 use crate::read::Readers;
+use crate::reserve::{Reserve, free_bytes};
 use crate::writer::{Command, Counters, Writer};
 use crate::{Applied, JobRecord, NewJob, NewRun, StoreError, StoreOptions, Write};
+use crate::{StoreHealth, private};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Sender};
@@ -67,9 +67,10 @@ impl Store {
         let shm = with_suffix(path, "-shm");
         let lock_path = StateLock::path_for(path);
         let marker_path = Marker::path_for(path);
+        let reserve_path = crate::marker::sibling(path, "reserve");
         private::tighten_all(path, &[])?;
         let lock = StateLock::acquire(path)?;
-        private::tighten_all(path, &[path, &wal, &shm, &lock_path, &marker_path])?;
+        private::tighten_all(path, &[path, &wal, &shm, &lock_path, &marker_path, &reserve_path])?;
         let (mut marker, created) = match presence::check(path, opts.new_store)? {
             Presence::New(marker) => {
                 create_private_file(path)?;

@@ -11,12 +11,12 @@ use std::process::Command;
 use stockade_store::{JobFilter, Store, StoreError, StoreOptions};
 
 /// A tmpfs mount that is unmounted on drop, also when the test fails.
-struct TmpfsMount {
-    target: PathBuf,
+pub struct TmpfsMount {
+    pub target: PathBuf,
 }
 
 impl TmpfsMount {
-    fn new(target: &Path, size: &str) -> Result<TmpfsMount, String> {
+    pub fn new(target: &Path, size: &str) -> Result<TmpfsMount, String> {
         std::fs::create_dir_all(target).map_err(|e| e.to_string())?;
         let output = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "stockade-store-test"])
@@ -40,7 +40,7 @@ impl Drop for TmpfsMount {
 }
 
 /// Write zeros into `path` until the filesystem refuses.
-fn fill(path: &Path) {
+pub fn fill(path: &Path) {
     let mut file = std::fs::File::create(path).unwrap();
     let block = vec![0u8; 4096];
     while file.write_all(&block).is_ok() {}
