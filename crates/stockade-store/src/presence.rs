@@ -76,6 +76,7 @@ pub(crate) fn check(db: &Path, new_store: bool) -> Result<Presence, StoreError> 
 fn start_fresh(db: &Path, old: Option<Marker>) -> Result<Presence, StoreError> {
     let kept = keep_aside(db, "old", true)?;
     let mut marker = Marker::new(db);
+    let old_id = old.as_ref().map(|m| m.store_id.clone());
     if let Some(old) = old {
         marker.previous = old.previous;
         if let Some(moved) = old.moved_aside
@@ -85,11 +86,12 @@ fn start_fresh(db: &Path, old: Option<Marker>) -> Result<Presence, StoreError> {
         }
     }
     marker.previous.extend(kept.iter().cloned());
-    if kept.is_empty() && marker.previous.is_empty() {
+    if kept.is_empty() && old_id.is_none() {
         tracing::warn!(path = %db.display(), "new store requested; there was no earlier store here");
     } else {
         tracing::error!(
             path = %db.display(),
+            earlier_store = old_id.as_deref().unwrap_or("unknown"),
             kept_aside = ?kept,
             earlier = ?marker.previous,
             "STARTING A NEW, EMPTY STORE as requested (--new-store); the earlier store's files are kept aside, nothing was deleted"
