@@ -80,6 +80,13 @@ impl Store {
         };
         let mut conn = match open_writer(path, opts.synchronous) {
             Ok(conn) => conn,
+            Err(err) if created => {
+                // Leave no empty file behind: it would be refused as Empty.
+                if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+                    let _ = std::fs::remove_file(path);
+                }
+                return Err(err);
+            }
             Err(err) => return Err(note_moved_aside(path, marker, err)),
         };
         migrate(&mut conn, path)?;
