@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 /// One thing that happened.
 #[derive(Debug)]
-pub(crate) enum Input {
+pub enum Input {
     /// A request from an [`crate::EngineHandle`].
     Command(Command),
     /// A launcher's report about a run.
@@ -28,7 +28,7 @@ pub(crate) enum Input {
 }
 
 /// One thing the engine wants done.
-pub(crate) enum Effect {
+pub enum Effect {
     /// Commit `writes` as one unit, then feed back `Input::Committed` with `then`.
     Persist {
         /// The writes.

@@ -1,6 +1,6 @@
 //! [`Engine`]: the one task that owns every mutable thing in the daemon.
 //!
-//! Start reading at `Engine::step`: one input (a command, a run event, a
+//! Start reading at [`Engine::step`]: one input (a command, a run event, a
 //! probe result, a host sample, a commit result, or a tick of time) in, the
 //! effects to perform out (persist with a follow-up, launch, stop, read
 //! usage, forget, publish). `shell.rs` is the one task: a `select!` over the
@@ -61,7 +61,8 @@ use tokio::time::Instant;
 
 pub use crate::handle::EngineHandle;
 pub use admission::HostSample;
-pub(crate) use effect::{Effect, Input};
+pub use commit::{Done, Followup};
+pub use effect::{Effect, Input};
 
 /// How many events a slow subscriber may fall behind before it is told it lagged.
 const EVENT_BUFFER: usize = 4096;
@@ -152,7 +153,7 @@ pub fn start(config: EngineConfig) -> Result<(EngineHandle, JoinHandle<()>), cra
 
 impl Engine {
     /// An engine for `spec` with nothing live yet.
-    pub(crate) fn new(
+    pub fn new(
         spec: Arc<Spec>,
         sandbox: String,
         sandbox_warnings: Vec<String>,
@@ -186,7 +187,7 @@ impl Engine {
     /// Take one input, decide, and return what must be done: the whole of
     /// the engine's behaviour. Every input is followed by a reconcile
     /// (timers, shutdown, starts and admissions).
-    pub(crate) fn step(&mut self, input: Input) -> Vec<Effect> {
+    pub fn step(&mut self, input: Input) -> Vec<Effect> {
         match input {
             Input::Command(command) => self.on_command(command),
             Input::Run(event) => self.on_run_event(event),
@@ -201,7 +202,7 @@ impl Engine {
 
     /// True once a shutdown was asked for and nothing is left (every box
     /// empty, every write committed); the shutdown replies are sent.
-    pub(crate) fn finished(&mut self) -> bool {
+    pub fn finished(&mut self) -> bool {
         self.shutdown_finished()
     }
 
