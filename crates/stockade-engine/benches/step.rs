@@ -14,7 +14,7 @@ use stockade_proto::{
 };
 use stockade_spec::Spec;
 use stockade_store::{Applied, JobRecord};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 const JOBS: u64 = 10_000;
 const QUEUED: [u64; 3] = [0, 10_000, 100_000];
@@ -109,14 +109,8 @@ fn submit(
 fn measure(queued: u64) {
     let path = std::path::Path::new("/nonexistent/stockade.toml");
     let spec = Spec::parse(SPEC, path, &|_| None).expect("spec");
-    let (probe_tx, _probes) = mpsc::unbounded_channel();
-    let mut engine = Engine::new(
-        Arc::new(spec),
-        "fake".into(),
-        vec![],
-        Arc::new(HostSnapshot::default),
-        probe_tx,
-    );
+    let mut engine =
+        Engine::new(Arc::new(spec), "fake".into(), vec![], Arc::new(HostSnapshot::default));
     let mut warm = Clock(BTreeMap::new());
     if queued > 0 {
         submit(&mut engine, &mut warm, "held", 1..queued + 1);

@@ -17,9 +17,8 @@
 //!
 //! Invariant: nothing here blocks. Spawning happens on the sandbox's spawner
 //! thread, SQLite writes on the store's writer thread; the engine only
-//! decides. Two I/O edges remain inside decisions: probe tasks are spawned
-//! by the engine (`service_probes.rs`), and `host_snapshot` is read inline
-//! when a death arrives without the launcher's snapshot.
+//! decides. One I/O edge remains inside decisions: `host_snapshot` is read
+//! inline when a death arrives without the launcher's snapshot.
 
 mod admission;
 mod commit;
@@ -109,8 +108,6 @@ pub struct Engine {
     runs: HashMap<RunId, Owner>,
     jobs: table::JobTable,
     pools: BTreeMap<String, Pool>,
-    /// Probe tasks report here (probes are spawned by the engine itself).
-    probe_tx: mpsc::UnboundedSender<ProbeResult>,
     shutdown: Option<shutdown::Shutdown>,
     /// The last host sample, and what admitted jobs hold against it.
     ledger: ledger::Ledger,
@@ -128,21 +125,14 @@ pub struct Engine {
 pub fn start(config: EngineConfig) -> Result<(EngineHandle, JoinHandle<()>), crate::EngineError> {
     let (cmd_tx, commands) = mpsc::channel(1024);
     let (events, _) = broadcast::channel(EVENT_BUFFER);
-    let (probe_tx, probe_rx) = mpsc::unbounded_channel();
-    let mut engine = Engine::new(
-        config.spec,
-        config.sandbox,
-        config.sandbox_warnings,
-        config.host_snapshot,
-        probe_tx,
-    );
+    let mut engine =
+        Engine::new(config.spec, config.sandbox, config.sandbox_warnings, config.host_snapshot);
     let mut launcher = config.launcher;
     engine.recover(&config.store, launcher.as_mut())?;
     let shell = shell::Shell::new(shell::Parts {
         store: config.store,
         launcher,
         commands,
-        probe_rx,
         host_samples: config.host_samples.unwrap_or_else(|| mpsc::unbounded_channel().1),
         events: events.clone(),
     });
@@ -158,7 +148,6 @@ impl Engine {
         sandbox: String,
         sandbox_warnings: Vec<String>,
         host_snapshot: HostSnapshotFn,
-        probe_tx: mpsc::UnboundedSender<ProbeResult>,
     ) -> Engine {
         let services = spec.services.iter().cloned().map(Service::new).collect();
         let pools = queue::pools_from_spec(&spec);
@@ -173,7 +162,6 @@ impl Engine {
             runs: HashMap::new(),
             jobs: table::JobTable::default(),
             pools,
-            probe_tx,
             shutdown: None,
             ledger: ledger::Ledger::default(),
             requests: request::Requests::default(),
