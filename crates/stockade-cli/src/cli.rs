@@ -41,7 +41,7 @@ pub enum Command {
     /// Run the daemon in the foreground with a live view (Ctrl-C stops everything cleanly).
     Up(UpArgs),
     /// Run the daemon headless (logs to stderr), for systemd, containers and scripts.
-    Daemon,
+    Daemon(DaemonArgs),
     /// Submit a job from a `[job.NAME]` template; prints its id.
     Run(RunArgs),
     /// List services and jobs.
@@ -84,6 +84,25 @@ pub struct UpArgs {
     /// Print one JSON event per line instead of the live table.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub store: NewStoreArg,
+}
+
+/// `daemon`.
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    #[command(flatten)]
+    pub store: NewStoreArg,
+}
+
+/// `--new-store`, shared by `up` and `daemon`.
+#[derive(Debug, Args)]
+pub struct NewStoreArg {
+    /// Start a new, empty store even though the state directory had one
+    /// (missing, empty or moved aside as corrupt); the old files are renamed
+    /// to `<name>.old-<millis>` and kept. For one start, not for a unit file.
+    #[arg(long)]
+    pub new_store: bool,
 }
 
 /// `run`.

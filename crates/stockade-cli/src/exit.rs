@@ -46,6 +46,17 @@ pub fn fail(
 
 /// Print `stockade: <what>` (with the context chain) and a hint; pick the code.
 pub fn report(err: &anyhow::Error) -> ExitCode {
+    if err.downcast_ref::<stockade_store::StoreError>().is_some() {
+        // Store errors carry their hint inline ("...; hint: ..."): print it on
+        // its own line like every other hint.
+        let text = format!("{err:#}");
+        let (what, hint) = text.split_once("; hint: ").unwrap_or((&text, ""));
+        eprintln!("stockade: {what}");
+        if !hint.is_empty() {
+            eprintln!("  hint: {hint}");
+        }
+        return ExitCode::from(FAILED);
+    }
     match err.downcast_ref::<Fail>() {
         Some(fail) => {
             eprintln!("stockade: {}", fail.message);

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    if matches!(cli.command, cli::Command::Up(_) | cli::Command::Daemon) {
+    if matches!(cli.command, cli::Command::Up(_) | cli::Command::Daemon(_)) {
         pid1::become_init_if_pid1();
     } else {
         // A client printing into `| head` should end quietly like any Unix

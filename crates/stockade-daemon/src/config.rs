@@ -19,6 +19,9 @@ pub struct Config {
     /// outlive it) or survive it to be found by the next start (`stockade
     /// daemon`, where a restart re-reads the boxes).
     pub parent_death: ParentDeath,
+    /// Start a new, empty store even though one existed (or was lost) in the
+    /// state directory, keeping the old files aside (`--new-store`).
+    pub new_store: bool,
 }
 
 impl Config {
@@ -34,6 +37,7 @@ impl Config {
             sandbox: SandboxConfig::default(),
             host_root: HostRoot::default(),
             parent_death: ParentDeath::Survive,
+            new_store: false,
         }
     }
 }

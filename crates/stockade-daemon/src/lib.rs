@@ -54,6 +54,7 @@ pub async fn run(
     }
     listen::check(&config.spec.daemon)?;
     preflight::check(&config.spec)?;
+    let new_store = config.new_store;
     let spec = Arc::new(config.spec);
     let daemon = &spec.daemon;
     create_private_dir(&daemon.state_dir)?;
@@ -62,7 +63,12 @@ pub async fn run(
         stockade_spec::Synchronous::Full => stockade_store::Synchronous::Full,
         stockade_spec::Synchronous::Normal => stockade_store::Synchronous::Normal,
     };
-    let options = StoreOptions { event_retention: daemon.event_retention, synchronous };
+    let options = StoreOptions {
+        event_retention: daemon.event_retention,
+        synchronous,
+        new_store,
+        ..StoreOptions::default()
+    };
     let store = Store::open(&db, options).map_err(explain_store_error)?;
     let mut sandbox_config = config.sandbox;
     sandbox_config.id_range =

@@ -1,7 +1,7 @@
 //! The supervisor: one task owns every service replica, job queue, pool and
 //! timer, and decides what happens next.
 //!
-//! Start reading at `engine::Engine::step` (the decisions: one input in, the
+//! Start reading at [`engine::Engine::step`] (the decisions: one input in, the
 //! effects out; a thin shell task performs them) and [`EngineHandle`] (how the
 //! daemon talks to it). The engine never touches a process or a cgroup: it
 //! asks a [`Launcher`] to start and stop boxes ([`SandboxLauncher`] for real,

@@ -24,10 +24,13 @@ pub enum StoreError {
     },
 
     /// The database file failed its integrity check or is not a database. It
-    /// was moved aside; no fresh store was created.
+    /// was moved aside (and named in the state dir's marker); no fresh store
+    /// was created, and the next open refuses with [`StoreError::MovedAside`]
+    /// until the operator restores a file or asks for a new store.
     #[error(
-        "store {path} is corrupt ({detail}); it was moved to {moved_to}; hint: opening again starts an empty store (the old state stays in the moved file); to salvage it, run `sqlite3 {moved_to} .recover`",
-        moved_to = moved_to.display()
+        "store {path} is corrupt ({detail}); it was moved to {moved_to}; hint: salvage it with `sqlite3 {moved_to} .recover | sqlite3 {path}` and start again, or start an empty store with `stockade daemon --new-store` (the old state stays in the moved file)",
+        moved_to = moved_to.display(),
+        path = path.display()
     )]
     Corrupt {
         /// Where the database was.
@@ -35,6 +38,67 @@ pub enum StoreError {
         /// Where it is now.
         moved_to: PathBuf,
         /// What SQLite reported.
+        detail: String,
+    },
+
+    /// A store existed here (the marker says so) but its database file is gone.
+    #[error(
+        "store {path} is missing, but the marker {marker} says store {store_id} (created {created_at} ms since the epoch, last seen with {last_bytes} bytes) lived here; nothing was started; hint: put the file back (from a backup) at {path} and start again, or start an empty store with `stockade daemon --new-store` / `stockade up --new-store`",
+        path = path.display(),
+        marker = marker.display()
+    )]
+    Missing {
+        /// Where the database should be.
+        path: PathBuf,
+        /// The marker that remembers it.
+        marker: PathBuf,
+        /// The id the marker records.
+        store_id: String,
+        /// When that store was created (unix millis).
+        created_at: u64,
+        /// The database's size when last opened or closed.
+        last_bytes: u64,
+    },
+
+    /// The database file is 0 bytes (and has no WAL): it was truncated. A store
+    /// never leaves an empty file behind, so this is never taken for a first start.
+    #[error(
+        "store {path} is empty (0 bytes){known}; nothing was started; hint: put the file back (from a backup) at {path} and start again, or start an empty store with `stockade daemon --new-store` / `stockade up --new-store` (the empty file is kept aside)",
+        path = path.display(),
+        known = match last_bytes { Some(n) => format!(", but it held {n} bytes when last seen"), None => String::new() }
+    )]
+    Empty {
+        /// The database file.
+        path: PathBuf,
+        /// Its size when last seen, if the marker knows.
+        last_bytes: Option<u64>,
+    },
+
+    /// An earlier open moved a corrupt database aside; the store refuses to
+    /// start empty in its place without being told to.
+    #[error(
+        "store {path} was moved aside to {moved_to} as corrupt ({detail}); nothing was started; hint: salvage it with `sqlite3 {moved_to} .recover | sqlite3 {path}` and start again, or start an empty store with `stockade daemon --new-store` / `stockade up --new-store`",
+        path = path.display(),
+        moved_to = moved_to.display()
+    )]
+    MovedAside {
+        /// Where the database should be.
+        path: PathBuf,
+        /// Where the corrupt file was moved.
+        moved_to: PathBuf,
+        /// Why it was moved.
+        detail: String,
+    },
+
+    /// The marker file that remembers the store is unreadable.
+    #[error(
+        "store marker {path} is unreadable ({detail}); nothing was started; hint: if the store next to it is intact, delete the marker and start again (a new one is written); otherwise start an empty store with `stockade daemon --new-store`",
+        path = path.display()
+    )]
+    BadMarker {
+        /// The marker file.
+        path: PathBuf,
+        /// What was wrong with it.
         detail: String,
     },
 
@@ -51,13 +115,29 @@ pub enum StoreError {
         supported: u32,
     },
 
-    /// SQLite reported SQLITE_FULL: the filesystem (or the database's page cap) is full.
+    /// SQLite reported SQLITE_FULL: the filesystem (or the database's page
+    /// cap) is full, or the store refused new work while its reserve is
+    /// released. Retryable: nothing of the write was kept, and the store
+    /// recovers by itself once there is room.
     #[error(
-        "store {path} is full: the write was not committed; hint: free space on the filesystem holding it (df -h), then retry"
+        "store {path} is full: the write was not committed; hint: free space on the filesystem holding it (df -h {dir}); the store recovers by itself, then retry",
+        dir = path.parent().map(|p| p.display().to_string()).unwrap_or_default()
     )]
     DiskFull {
         /// The database file.
         path: PathBuf,
+    },
+
+    /// SQLite reported an I/O error (SQLITE_IOERR: EIO, a failed fsync or
+    /// truncate). Retryable: nothing of the write was kept.
+    #[error(
+        "store {path}: I/O error, the write was not committed ({detail}); hint: check the disk holding it (dmesg); retry once it is healthy"
+    )]
+    DiskIo {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite reported.
+        detail: String,
     },
 
     /// Any other SQLite failure.
@@ -144,12 +224,47 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Map a rusqlite error, turning SQLITE_FULL into [`StoreError::DiskFull`].
+    /// Map a rusqlite error, turning SQLITE_FULL into [`StoreError::DiskFull`]
+    /// and SQLITE_IOERR into [`StoreError::DiskIo`].
     pub(crate) fn sqlite(path: &std::path::Path, source: rusqlite::Error) -> StoreError {
-        if source.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
-            return StoreError::DiskFull { path: path.to_path_buf() };
+        match source.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => {
+                StoreError::DiskFull { path: path.to_path_buf() }
+            }
+            Some(rusqlite::ErrorCode::SystemIoFailure) => {
+                StoreError::DiskIo { path: path.to_path_buf(), detail: source.to_string() }
+            }
+            _ => StoreError::Sqlite { path: path.to_path_buf(), source: Arc::new(source) },
         }
-        StoreError::Sqlite { path: path.to_path_buf(), source: Arc::new(source) }
+    }
+
+    /// Whether the same write may succeed later without anyone changing it:
+    /// a full disk, an I/O error or a busy database. Nothing of the failed
+    /// write was kept, so retrying (with backoff) is safe; fenced and other
+    /// refusals are not retryable.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StoreError::DiskFull { .. } | StoreError::DiskIo { .. } => true,
+            StoreError::Sqlite { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ),
+            _ => false,
+        }
+    }
+
+    /// Whether the store refused to open because its database is missing,
+    /// empty, moved aside or its marker unreadable: the operator must restore
+    /// the file or start fresh with `new_store`.
+    pub fn needs_new_store(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Missing { .. }
+                | StoreError::Empty { .. }
+                | StoreError::MovedAside { .. }
+                | StoreError::Corrupt { .. }
+                | StoreError::BadMarker { .. }
+        )
     }
 
     /// Whether this error is a refusal of one write (the transaction around it
@@ -163,5 +278,33 @@ impl StoreError {
                 | StoreError::RunAlreadyEnded { .. }
                 | StoreError::BadRow { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoreError;
+    use rusqlite::ffi;
+    use std::path::Path;
+
+    fn from_code(code: i32) -> StoreError {
+        StoreError::sqlite(
+            Path::new("/s/stockade.db"),
+            rusqlite::Error::SqliteFailure(ffi::Error::new(code), None),
+        )
+    }
+
+    #[test]
+    fn full_io_and_busy_are_retryable_and_the_rest_is_not() {
+        assert!(matches!(from_code(ffi::SQLITE_FULL), StoreError::DiskFull { .. }));
+        let io = from_code(ffi::SQLITE_IOERR_WRITE);
+        assert!(matches!(io, StoreError::DiskIo { .. }), "{io}");
+        assert!(io.to_string().contains("/s/stockade.db"), "{io}");
+        for code in [ffi::SQLITE_FULL, ffi::SQLITE_IOERR_FSYNC, ffi::SQLITE_BUSY] {
+            assert!(from_code(code).is_retryable(), "{code}");
+        }
+        for code in [ffi::SQLITE_CONSTRAINT, ffi::SQLITE_CORRUPT, ffi::SQLITE_READONLY] {
+            assert!(!from_code(code).is_retryable(), "{code}");
+        }
     }
 }

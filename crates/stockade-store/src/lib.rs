@@ -2,8 +2,10 @@
 //! post-mortems, the event log and a journal of every state transition.
 //!
 //! Start at [`Store`]: [`Store::open`] takes an exclusive lock on the file,
-//! checks its integrity (a corrupt file is moved aside and reported, never
-//! silently replaced), applies the numbered migrations in `migrations/` and
+//! refuses a store that was deleted, truncated or moved aside (module
+//! `presence`, remembered by the state dir's `marker`), tightens modes to
+//! 0700/0600 (`private`), checks its integrity (a corrupt file is moved aside
+//! and reported, never silently replaced), applies the numbered migrations in `migrations/` and
 //! starts the writer thread. Writes are [`Write`] values sent to that one
 //! thread, which group-commits everything queued into one transaction and
 //! answers each caller after COMMIT (module `writer`); a state change, its
@@ -19,12 +21,17 @@
 
 mod codec;
 mod error;
+mod health;
 mod job;
 mod lock;
+mod marker;
 mod migrate;
 mod open;
 mod options;
+mod presence;
+mod private;
 mod read;
+mod reserve;
 mod run;
 mod sql;
 mod store;
@@ -32,9 +39,11 @@ mod write;
 mod writer;
 
 pub use error::StoreError;
+pub use health::StoreHealth;
 pub use job::{JobFilter, JobRecord, NewJob};
 pub use migrate::SCHEMA_VERSION;
 pub use options::{StoreOptions, Synchronous};
+pub use reserve::DEFAULT_RESERVE_BYTES;
 pub use run::{NewRun, RunRecord, UnitPeaks};
 pub use store::{Store, StoreStats};
 pub use write::{Applied, Write};

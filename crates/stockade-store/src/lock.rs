@@ -9,6 +9,7 @@ use crate::StoreError;
 use rustix::fs::{FlockOperation, flock};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -39,6 +40,7 @@ impl StateLock {
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(crate::private::FILE_MODE)
             .open(&path)
             .map_err(|e| io_err("open lock file", e))?;
         match flock(&file, FlockOperation::NonBlockingLockExclusive) {

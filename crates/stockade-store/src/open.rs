@@ -4,7 +4,7 @@
 use crate::sql::SqlResultExt;
 use crate::{StoreError, Synchronous};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -97,35 +97,19 @@ fn check(conn: &Connection, path: &Path) -> Result<(), Verdict> {
 }
 
 /// Rename `path` (and its `-wal`/`-shm` companions, which belong to the damaged
-/// file) to `<name>.corrupt-<unixtime>`, and build the error that says where.
+/// file) to `<name>.corrupt-<millis>`, and build the error that says where.
 fn move_aside(path: &Path, detail: String) -> StoreError {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let moved_to = with_suffix(path, &format!(".corrupt-{stamp}"));
-    if let Err(source) = std::fs::rename(path, &moved_to) {
+    let kept = match crate::presence::keep_aside(path, "corrupt", true) {
+        Ok(kept) => kept,
+        Err(err) => return err,
+    };
+    let Some(moved_to) = kept.first().cloned() else {
         return StoreError::Io {
-            action: "move corrupt database aside to",
-            path: moved_to,
-            source: Arc::new(source),
+            action: "move corrupt database aside",
+            path: path.to_path_buf(),
+            source: Arc::new(std::io::Error::from(std::io::ErrorKind::NotFound)),
         };
-    }
-    for companion in ["-wal", "-shm"] {
-        let from = with_suffix(path, companion);
-        if from.exists() {
-            let to = with_suffix(path, &format!("{companion}.corrupt-{stamp}"));
-            if let Err(err) = std::fs::rename(&from, &to) {
-                tracing::warn!(from = %from.display(), %err, "could not move corrupt store companion file");
-            }
-        }
-    }
+    };
     tracing::error!(path = %path.display(), moved_to = %moved_to.display(), %detail, "store is corrupt; moved aside");
     StoreError::Corrupt { path: path.to_path_buf(), moved_to, detail }
-}
-
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
 }

@@ -32,10 +32,23 @@ pub struct StoreOptions {
     /// Keep about this many newest events; older ones are pruned in the
     /// background of writes. 0 keeps every event.
     pub event_retention: u64,
+    /// Start a new, empty store even though one existed (or was lost) here:
+    /// the old database, WAL and SHM are renamed to `<name>.old-<millis>`
+    /// and kept. Without it a missing, empty or moved-aside store refuses to
+    /// open. Meant for one start (`--new-store`), not for a unit file.
+    pub new_store: bool,
+    /// Size of the reserve file kept beside the database and released when
+    /// the disk fills (see `reserve`); 0 disables it.
+    pub reserve_bytes: u64,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { synchronous: Synchronous::Full, event_retention: 100_000 }
+        StoreOptions {
+            synchronous: Synchronous::Full,
+            event_retention: 100_000,
+            new_store: false,
+            reserve_bytes: crate::reserve::DEFAULT_RESERVE_BYTES,
+        }
     }
 }

@@ -2,12 +2,17 @@
 //! migrates the file and starts the writer thread; writes go to that thread,
 //! reads to the pool in [`crate::read`].
 
+use crate::health::HealthState;
 use crate::lock::StateLock;
+use crate::marker::{Marker, MovedAside, now_millis};
 use crate::migrate::migrate;
 use crate::open::open_writer;
+use crate::presence::{self, Presence, with_suffix};
 use crate::read::Readers;
+use crate::reserve::{Reserve, free_bytes};
 use crate::writer::{Command, Counters, Writer};
 use crate::{Applied, JobRecord, NewJob, NewRun, StoreError, StoreOptions, Write};
+use crate::{StoreHealth, private};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Sender};
@@ -32,6 +37,7 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     readers: Readers,
     counters: Arc<Counters>,
+    health: Arc<HealthState>,
 }
 
 /// Counters of the writer since open: how well group commit batches.
@@ -46,16 +52,62 @@ pub struct StoreStats {
 }
 
 impl Store {
-    /// Open (or create) the store at `path`: take `<path>.lock`, check
-    /// integrity, migrate, start the writer thread.
+    /// Open (or create) the store at `path`: take `<path>.lock`, refuse a
+    /// store that was lost, tighten modes, check integrity, migrate, allocate
+    /// the reserve, start the writer thread.
     ///
-    /// Fails with [`StoreError::Locked`] if another store holds the file,
-    /// [`StoreError::Corrupt`] (after moving the file aside; opening again
-    /// starts empty) and [`StoreError::TooNew`] for a file of a newer stockade.
+    /// Fails with [`StoreError::Locked`] if another store holds the file;
+    /// [`StoreError::Missing`], [`StoreError::Empty`] or
+    /// [`StoreError::MovedAside`] where a store existed and its file is gone,
+    /// empty or was moved aside (until `opts.new_store`);
+    /// [`StoreError::Corrupt`] (after moving the file aside and noting it in
+    /// the marker) and [`StoreError::TooNew`] for a file of a newer stockade.
     pub fn open(path: &Path, opts: StoreOptions) -> Result<Store, StoreError> {
+        let wal = with_suffix(path, "-wal");
+        let shm = with_suffix(path, "-shm");
+        let lock_path = StateLock::path_for(path);
+        let marker_path = Marker::path_for(path);
+        let reserve_path = crate::marker::sibling(path, "reserve");
+        private::tighten_all(path, &[])?;
         let lock = StateLock::acquire(path)?;
-        let mut conn = open_writer(path, opts.synchronous)?;
+        private::tighten_all(path, &[path, &wal, &shm, &lock_path, &marker_path, &reserve_path])?;
+        let (mut marker, created) = match presence::check(path, opts.new_store)? {
+            Presence::New(marker) => {
+                create_private_file(path)?;
+                (marker, true)
+            }
+            Presence::Existing(marker) => (marker.unwrap_or_else(|| Marker::new(path)), false),
+        };
+        let mut conn = match open_writer(path, opts.synchronous) {
+            Ok(conn) => conn,
+            Err(err) if created => {
+                // Leave no empty file behind: it would be refused as Empty.
+                if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+                    let _ = std::fs::remove_file(path);
+                }
+                return Err(err);
+            }
+            Err(err) => return Err(note_moved_aside(path, marker, err)),
+        };
         migrate(&mut conn, path)?;
+        let bytes = db_bytes(&conn);
+        if !created && bytes < marker.last_bytes {
+            tracing::warn!(path = %path.display(), bytes, last_bytes = marker.last_bytes, "store is smaller than when last seen (a lost WAL, or a file from elsewhere?)");
+        }
+        marker.last_bytes = bytes;
+        marker.moved_aside = None;
+        marker.write(path)?;
+        if created {
+            tracing::info!(path = %path.display(), store_id = %marker.store_id, "created a new store");
+        }
+        let health = Arc::new(HealthState::default());
+        let mut reserve = Reserve::new(path, opts.reserve_bytes);
+        if let Err(err) = reserve.acquire() {
+            tracing::warn!(path = %path.display(), %err, "no room for the store's reserve; new submissions are refused until there is");
+            health.set_degraded(true, false);
+        } else {
+            health.set_degraded(false, reserve.held());
+        }
         let counters = Arc::new(Counters::default());
         let (commands, receiver) = mpsc::channel();
         let writer = Writer {
@@ -64,6 +116,9 @@ impl Store {
             counters: counters.clone(),
             event_retention: opts.event_retention,
             lock,
+            marker,
+            reserve,
+            health: health.clone(),
         };
         let handle = std::thread::Builder::new()
             .name("stockade-store".to_string())
@@ -80,8 +135,17 @@ impl Store {
                 writer: Mutex::new(Some(handle)),
                 readers: Readers::new(path.to_path_buf()),
                 counters,
+                health,
             }),
         })
+    }
+
+    /// Whether the store can write right now, and why not. Cheap (one
+    /// statvfs); never waits for the writer. `/health/ready` should be 503
+    /// with `reason` while `ready` is false.
+    pub fn health(&self) -> StoreHealth {
+        let failed = self.inner.counters.failed_transactions.load(Ordering::Relaxed);
+        self.inner.health.snapshot(free_bytes(&self.inner.path), failed)
     }
 
     /// The database file.
@@ -191,6 +255,45 @@ impl Store {
         let applied = self.apply(vec![Write::Event { unit, kind }]).await?;
         applied.first().and_then(Applied::event).cloned().ok_or_else(|| self.closed())
     }
+}
+
+/// Create the database file 0600 before SQLite does (SQLite would use 0644,
+/// and gives the WAL and SHM the database's mode).
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(private::FILE_MODE)
+        .open(path)
+        .map(drop)
+        .map_err(|source| StoreError::Io {
+            action: "create",
+            path: path.to_path_buf(),
+            source: Arc::new(source),
+        })
+}
+
+/// After a corrupt file was moved aside, remember where in the marker, so the
+/// next open refuses instead of starting empty.
+fn note_moved_aside(path: &Path, mut marker: Marker, err: StoreError) -> StoreError {
+    if let StoreError::Corrupt { moved_to, detail, .. } = &err {
+        marker.moved_aside =
+            Some(MovedAside { to: moved_to.clone(), detail: detail.clone(), at: now_millis() });
+        marker.previous.push(moved_to.clone());
+        if let Err(write) = marker.write(path) {
+            tracing::error!(path = %path.display(), %write, "could not note the moved-aside store in the marker");
+        }
+    }
+    err
+}
+
+/// The database's size as SQLite sees it (WAL included).
+pub(crate) fn db_bytes(conn: &rusqlite::Connection) -> u64 {
+    let pages: u64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap_or(0);
+    let size: u64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap_or(0);
+    pages * size
 }
 
 /// The writer answers each write with its documented [`Applied`] variant by

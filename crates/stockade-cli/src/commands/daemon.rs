@@ -3,18 +3,19 @@
 //! every service in reverse dependency order and exits 0 if all stopped
 //! within their grace.
 
+use crate::cli::DaemonArgs;
 use crate::exit::{FAILED, fail};
 use std::path::Path;
 use std::process::ExitCode;
 use stockade_daemon::Config;
 
 /// Run the daemon until SIGTERM/SIGINT.
-pub fn run(spec_path: &Path) -> anyhow::Result<ExitCode> {
+pub fn run(spec_path: &Path, args: &DaemonArgs) -> anyhow::Result<ExitCode> {
     let spec = super::load_spec(spec_path)?;
     init_logging(LogTarget::Stderr);
     let runtime = daemon_runtime()?;
-    let report =
-        runtime.block_on(stockade_daemon::run(Config::new(spec), shutdown_signal(), None))?;
+    let config = Config { new_store: args.store.new_store, ..Config::new(spec) };
+    let report = runtime.block_on(stockade_daemon::run(config, shutdown_signal(), None))?;
     finish(report)
 }
 

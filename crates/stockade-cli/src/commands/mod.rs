@@ -30,7 +30,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Init(args) => init::run(&cli.file, args),
         Command::Check => check::run(&cli.file),
         Command::Up(args) => up::run(&cli.file, args),
-        Command::Daemon => daemon::run(&cli.file),
+        Command::Daemon(args) => daemon::run(&cli.file, args),
         Command::Doctor(args) => doctor::run(args, &cli.file),
         Command::Run(args) => client_verb(&cli, |c| run::run(c, args)),
         Command::Ps(args) => client_verb(&cli, |c| ps::run(c, args)),

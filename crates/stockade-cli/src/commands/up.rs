@@ -11,6 +11,7 @@ use crate::render::{bytes, duration_ms, event_line, table};
 use anyhow::Context;
 use std::collections::{HashMap, VecDeque};
 use std::io::{IsTerminal, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -27,14 +28,21 @@ pub fn run(spec_path: &Path, args: &UpArgs) -> anyhow::Result<ExitCode> {
     let spec = super::load_spec(spec_path)?;
     let live = !args.json && std::io::stdout().is_terminal();
     if live {
-        std::fs::create_dir_all(&spec.daemon.state_dir)
+        // Private like the store (0700/0600): the log names job args.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&spec.daemon.state_dir)
             .with_context(|| format!("cannot create {}", spec.daemon.state_dir.display()))?;
         let log = spec.daemon.state_dir.join("daemon.log");
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(&log)
             .with_context(|| format!("cannot open {}", log.display()))?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot make {} private", log.display()))?;
         init_logging(LogTarget::File(file));
     } else {
         init_logging(LogTarget::Stderr);
@@ -42,7 +50,11 @@ pub fn run(spec_path: &Path, args: &UpArgs) -> anyhow::Result<ExitCode> {
     let runtime = daemon_runtime()?;
     let report = runtime.block_on(async move {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let config = Config { parent_death: ParentDeath::Kill, ..Config::new(spec) };
+        let config = Config {
+            parent_death: ParentDeath::Kill,
+            new_store: args.store.new_store,
+            ..Config::new(spec)
+        };
         let daemon = tokio::spawn(stockade_daemon::run(config, shutdown_signal(), Some(tx)));
         let view = match rx.await {
             Ok(running) => Some(tokio::spawn(show(running, live))),

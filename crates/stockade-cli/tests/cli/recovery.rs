@@ -262,6 +262,54 @@ fn second_daemon_on_same_state_dir_refuses() {
     assert_eq!(status.code(), Some(0), "log:\n{}", first.log());
 }
 
+#[test]
+fn a_deleted_or_truncated_store_refuses_to_start_until_new_store() {
+    if let Some(reason) = skip_reason() {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new("lost");
+    let _boxes = BoxSweeper { prefix: format!("{}.", env.template) };
+    let state = env.db().parent().unwrap().to_path_buf();
+    // A state dir someone made world-readable before the first start.
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut first = Daemon::start(&env, "first");
+    first.wait_live(Duration::from_secs(20));
+    let job = first.api.submit_one(&json!({"template": env.template, "args": ["0.1"]}));
+    assert_eq!(first.terminate(Duration::from_secs(20)).code(), Some(0), "{}", first.log());
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&state), 0o700, "state dir tightened");
+    assert_eq!(mode(&env.db()), 0o600, "store private");
+
+    let refused = |name: &str, found: &str| {
+        let mut daemon = Daemon::start(&env, name);
+        let status = daemon.wait_exit(Duration::from_secs(20));
+        let log = daemon.log();
+        assert_eq!(status.code(), Some(1), "refused with exit 1; log:\n{log}");
+        let db = env.db().display().to_string();
+        assert!(
+            log.contains(&format!("stockade: cannot open the store: store {db} is {found}")),
+            "{log}"
+        );
+        assert!(log.contains("\n  hint: ") && log.contains("--new-store"), "{log}");
+    };
+    std::fs::remove_file(env.db()).unwrap();
+    refused("deleted", "missing");
+    assert!(!env.db().exists(), "nothing was created in its place");
+
+    let mut fresh = Daemon::start_with(&env, "fresh", &["--new-store"]);
+    fresh.wait_live(Duration::from_secs(20));
+    let (code, _) = fresh.api.get(&format!("/api/jobs/{job}")).unwrap();
+    assert_eq!(code, 404, "a new, empty store");
+    assert_eq!(fresh.terminate(Duration::from_secs(20)).code(), Some(0), "{}", fresh.log());
+
+    std::fs::File::create(env.db()).unwrap(); // truncate to 0 bytes
+    refused("truncated", "empty");
+    assert_eq!(std::fs::metadata(env.db()).unwrap().len(), 0, "left as found");
+}
+
 // ---------------------------------------------------------- the fence check
 
 /// From the store's run rows, after the daemon has stopped: every job's runs
@@ -405,11 +453,16 @@ struct Daemon {
 
 impl Daemon {
     fn start(env: &TestEnv, name: &str) -> Daemon {
+        Daemon::start_with(env, name, &[])
+    }
+
+    fn start_with(env: &TestEnv, name: &str, extra: &[&str]) -> Daemon {
         let log = env.dir.path().join(format!("{name}.log"));
         let stderr = std::fs::File::create(&log).expect("daemon log");
         let child = Command::new(BIN)
             .args(["daemon", "-f"])
             .arg(&env.spec)
+            .args(extra)
             .env("STOCKADE_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

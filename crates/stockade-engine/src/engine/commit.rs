@@ -15,27 +15,55 @@ use stockade_proto::{JobId, Submitted};
 use stockade_store::{Applied, Store, StoreError, Write};
 
 /// What to do once a batch of writes committed (or failed).
+/// Opaque to the shell: it hands each back, with the commit's result, as
+/// [`super::Input::Committed`].
 #[derive(Debug)]
-pub(crate) enum Followup {
+pub enum Followup {
     /// Nothing but publishing the events.
     Publish,
     /// A replica's run is journaled: launch it.
-    LaunchReplica { service: usize, replica: u32, box_name: String },
+    LaunchReplica {
+        /// The service's index in the spec.
+        service: usize,
+        /// The replica.
+        replica: u32,
+        /// Its box.
+        box_name: String,
+    },
     /// A job entered `running` and its run is journaled: launch it.
-    LaunchJob { job: JobId, box_name: String },
-    /// Submissions are durable: enqueue them and answer. `pools` names the
-    /// pool of each submission, to release its reservation on failure.
-    Submitted { reply: Reply<Vec<Submitted>>, pools: Vec<String> },
+    LaunchJob {
+        /// The job.
+        job: JobId,
+        /// Its box.
+        box_name: String,
+    },
+    /// Submissions are durable: enqueue them and answer.
+    Submitted {
+        /// The submitter.
+        reply: Reply<Vec<Submitted>>,
+        /// The pool of each submission, to release its reservation on failure.
+        pools: Vec<String>,
+    },
     /// A job changed state (the record in the result replaces ours).
-    JobUpdated { job: JobId },
+    JobUpdated {
+        /// The job.
+        job: JobId,
+    },
     /// A queued job was cancelled: answer once that is committed.
-    Cancelled { job: JobId, reply: Reply<stockade_proto::JobView> },
+    Cancelled {
+        /// The job.
+        job: JobId,
+        /// The canceller.
+        reply: Reply<stockade_proto::JobView>,
+    },
 }
 
 /// A finished batch.
 #[derive(Debug)]
-pub(crate) struct Done {
+pub struct Done {
+    /// What the engine asked to do once it committed.
     pub followup: Followup,
+    /// What the store applied, in write order, or why it failed.
     pub result: Result<Vec<Applied>, StoreError>,
 }
 

@@ -5,14 +5,15 @@ use super::admission::HostSample;
 use super::commit::{Done, Followup};
 use crate::command::Command;
 use crate::launcher::{LaunchRequest, RunEvent, StopRequest};
-use crate::probe::ProbeResult;
+use crate::probe::{ProbeKind, ProbeResult};
 use stockade_proto::{Event, RunId, Usage};
+use stockade_spec::ProbeSpec;
 use stockade_store::Write;
 use tokio::sync::oneshot;
 
 /// One thing that happened.
 #[derive(Debug)]
-pub(crate) enum Input {
+pub enum Input {
     /// A request from an [`crate::EngineHandle`].
     Command(Command),
     /// A launcher's report about a run.
@@ -28,7 +29,7 @@ pub(crate) enum Input {
 }
 
 /// One thing the engine wants done.
-pub(crate) enum Effect {
+pub enum Effect {
     /// Commit `writes` as one unit, then feed back `Input::Committed` with `then`.
     Persist {
         /// The writes.
@@ -56,6 +57,16 @@ pub(crate) enum Effect {
     Forget(RunId),
     /// Publish a committed event to subscribers.
     Publish(Event),
+    /// Run these probes against a live run until told to stop; results come
+    /// back as `Input::Probe`.
+    StartProbes {
+        /// The run.
+        run: RunId,
+        /// Each probe and what it is for.
+        probes: Vec<(ProbeKind, ProbeSpec)>,
+    },
+    /// The run ended: stop its probes.
+    StopProbes(RunId),
 }
 
 impl std::fmt::Debug for Effect {
@@ -67,6 +78,10 @@ impl std::fmt::Debug for Effect {
             Effect::AskUsage { run, .. } => write!(f, "AskUsage({run})"),
             Effect::Forget(run) => write!(f, "Forget({run})"),
             Effect::Publish(e) => write!(f, "Publish({:?})", e.kind),
+            Effect::StartProbes { run, probes } => {
+                write!(f, "StartProbes({run}, {})", probes.len())
+            }
+            Effect::StopProbes(run) => write!(f, "StopProbes({run})"),
         }
     }
 }

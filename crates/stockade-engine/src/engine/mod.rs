@@ -1,6 +1,6 @@
 //! [`Engine`]: the one task that owns every mutable thing in the daemon.
 //!
-//! Start reading at `Engine::step`: one input (a command, a run event, a
+//! Start reading at [`Engine::step`]: one input (a command, a run event, a
 //! probe result, a host sample, a commit result, or a tick of time) in, the
 //! effects to perform out (persist with a follow-up, launch, stop, read
 //! usage, forget, publish). `shell.rs` is the one task: a `select!` over the
@@ -17,9 +17,8 @@
 //!
 //! Invariant: nothing here blocks. Spawning happens on the sandbox's spawner
 //! thread, SQLite writes on the store's writer thread; the engine only
-//! decides. Two I/O edges remain inside decisions: probe tasks are spawned
-//! by the engine (`service_probes.rs`), and `host_snapshot` is read inline
-//! when a death arrives without the launcher's snapshot.
+//! decides. One I/O edge remains inside decisions: `host_snapshot` is read
+//! inline when a death arrives without the launcher's snapshot.
 
 mod admission;
 mod commit;
@@ -61,7 +60,8 @@ use tokio::time::Instant;
 
 pub use crate::handle::EngineHandle;
 pub use admission::HostSample;
-pub(crate) use effect::{Effect, Input};
+pub use commit::{Done, Followup};
+pub use effect::{Effect, Input};
 
 /// How many events a slow subscriber may fall behind before it is told it lagged.
 const EVENT_BUFFER: usize = 4096;
@@ -108,8 +108,6 @@ pub struct Engine {
     runs: HashMap<RunId, Owner>,
     jobs: table::JobTable,
     pools: BTreeMap<String, Pool>,
-    /// Probe tasks report here (probes are spawned by the engine itself).
-    probe_tx: mpsc::UnboundedSender<ProbeResult>,
     shutdown: Option<shutdown::Shutdown>,
     /// The last host sample, and what admitted jobs hold against it.
     ledger: ledger::Ledger,
@@ -127,21 +125,14 @@ pub struct Engine {
 pub fn start(config: EngineConfig) -> Result<(EngineHandle, JoinHandle<()>), crate::EngineError> {
     let (cmd_tx, commands) = mpsc::channel(1024);
     let (events, _) = broadcast::channel(EVENT_BUFFER);
-    let (probe_tx, probe_rx) = mpsc::unbounded_channel();
-    let mut engine = Engine::new(
-        config.spec,
-        config.sandbox,
-        config.sandbox_warnings,
-        config.host_snapshot,
-        probe_tx,
-    );
+    let mut engine =
+        Engine::new(config.spec, config.sandbox, config.sandbox_warnings, config.host_snapshot);
     let mut launcher = config.launcher;
     engine.recover(&config.store, launcher.as_mut())?;
     let shell = shell::Shell::new(shell::Parts {
         store: config.store,
         launcher,
         commands,
-        probe_rx,
         host_samples: config.host_samples.unwrap_or_else(|| mpsc::unbounded_channel().1),
         events: events.clone(),
     });
@@ -152,12 +143,11 @@ pub fn start(config: EngineConfig) -> Result<(EngineHandle, JoinHandle<()>), cra
 
 impl Engine {
     /// An engine for `spec` with nothing live yet.
-    pub(crate) fn new(
+    pub fn new(
         spec: Arc<Spec>,
         sandbox: String,
         sandbox_warnings: Vec<String>,
         host_snapshot: HostSnapshotFn,
-        probe_tx: mpsc::UnboundedSender<ProbeResult>,
     ) -> Engine {
         let services = spec.services.iter().cloned().map(Service::new).collect();
         let pools = queue::pools_from_spec(&spec);
@@ -172,7 +162,6 @@ impl Engine {
             runs: HashMap::new(),
             jobs: table::JobTable::default(),
             pools,
-            probe_tx,
             shutdown: None,
             ledger: ledger::Ledger::default(),
             requests: request::Requests::default(),
@@ -186,7 +175,7 @@ impl Engine {
     /// Take one input, decide, and return what must be done: the whole of
     /// the engine's behaviour. Every input is followed by a reconcile
     /// (timers, shutdown, starts and admissions).
-    pub(crate) fn step(&mut self, input: Input) -> Vec<Effect> {
+    pub fn step(&mut self, input: Input) -> Vec<Effect> {
         match input {
             Input::Command(command) => self.on_command(command),
             Input::Run(event) => self.on_run_event(event),
@@ -201,7 +190,7 @@ impl Engine {
 
     /// True once a shutdown was asked for and nothing is left (every box
     /// empty, every write committed); the shutdown replies are sent.
-    pub(crate) fn finished(&mut self) -> bool {
+    pub fn finished(&mut self) -> bool {
         self.shutdown_finished()
     }
 

@@ -1,25 +1,25 @@
-//! Probes of a live replica: start them with its run, and count their
-//! results into readiness (ready / lost) and liveness (stop the run).
+//! Probes of a live replica: ask for them with its run (the shell runs the
+//! probe tasks), and count their results into readiness (ready / lost) and
+//! liveness (stop the run).
 
 use super::Engine;
 use super::services::PROBE_HISTORY;
 use crate::launcher::StopReason;
-use crate::probe::{self, ProbeKind, ProbeResult};
+use crate::probe::{ProbeKind, ProbeResult};
 use crate::replica::{ReplicaEvent, ReplicaState};
 use stockade_proto::{ProbeRecord, RunId, now_millis};
 
 impl Engine {
     pub(super) fn start_probes(&mut self, s: usize, r: u32, run: RunId) {
         let spec = self.services[s].spec.for_replica(r);
-        let mut probes = Vec::new();
-        for (kind, probe) in
+        let probes: Vec<_> =
             [(ProbeKind::Readiness, spec.readiness), (ProbeKind::Liveness, spec.liveness)]
-        {
-            if let Some(probe) = probe {
-                probes.push(probe::spawn(run, kind, probe, self.probe_tx.clone()));
-            }
+                .into_iter()
+                .filter_map(|(kind, probe)| probe.map(|p| (kind, p)))
+                .collect();
+        if !probes.is_empty() {
+            self.effects.push(super::Effect::StartProbes { run, probes });
         }
-        self.services[s].replicas[r as usize].probes = probes;
     }
 
     pub(super) fn replica_probe(&mut self, s: usize, r: u32, result: ProbeResult) {

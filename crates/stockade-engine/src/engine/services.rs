@@ -14,7 +14,6 @@ use stockade_proto::{
 };
 use stockade_spec::{RestartPolicy, ServiceSpec};
 use stockade_store::{NewRun, StoreError, Write};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 /// A run that stayed up this long resets the backoff: the next crash starts
@@ -48,7 +47,6 @@ pub(super) struct Replica {
     pub failures: u32,
     pub window: StartWindow,
     pub run_started: Option<(Instant, UnixMillis)>,
-    pub probes: Vec<JoinHandle<()>>,
     pub ready_ok: u32,
     pub ready_fail: u32,
     pub live_fail: u32,
@@ -95,7 +93,6 @@ impl Replica {
             failures: 0,
             window: StartWindow::default(),
             run_started: None,
-            probes: Vec::new(),
             ready_ok: 0,
             ready_fail: 0,
             live_fail: 0,
@@ -106,10 +103,7 @@ impl Replica {
         }
     }
 
-    fn stop_probes(&mut self) {
-        for probe in self.probes.drain(..) {
-            probe.abort();
-        }
+    fn reset_probe_counts(&mut self) {
         self.ready_ok = 0;
         self.ready_fail = 0;
         self.live_fail = 0;
@@ -311,7 +305,8 @@ impl Engine {
         let now = Instant::now();
         let service = &mut self.services[s];
         let replica = &mut service.replicas[r as usize];
-        replica.stop_probes();
+        replica.reset_probe_counts();
+        self.effects.push(super::Effect::StopProbes(run));
         let asked =
             matches!(replica.state, ReplicaState::Stopping { reason: StopReason::Asked, .. });
         let outcome = Outcome::of(&exit.cause, &service.spec.exit_codes);

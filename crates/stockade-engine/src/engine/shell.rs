@@ -8,10 +8,12 @@ use super::commit::Commits;
 use super::{Effect, Engine, HostSample, Input};
 use crate::command::Command;
 use crate::launcher::{Launcher, RunEvent};
-use crate::probe::ProbeResult;
-use stockade_proto::Event;
+use crate::probe::{self, ProbeResult};
+use std::collections::HashMap;
+use stockade_proto::{Event, RunId};
 use stockade_store::Store;
 use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 /// What the shell is built from.
@@ -19,7 +21,6 @@ pub(super) struct Parts {
     pub store: Store,
     pub launcher: Box<dyn Launcher>,
     pub commands: mpsc::Receiver<Command>,
-    pub probe_rx: mpsc::UnboundedReceiver<ProbeResult>,
     pub host_samples: mpsc::UnboundedReceiver<HostSample>,
     pub events: broadcast::Sender<Event>,
 }
@@ -29,7 +30,10 @@ pub(super) struct Shell {
     commands: mpsc::Receiver<Command>,
     run_tx: mpsc::UnboundedSender<RunEvent>,
     run_rx: mpsc::UnboundedReceiver<RunEvent>,
+    probe_tx: mpsc::UnboundedSender<ProbeResult>,
     probe_rx: mpsc::UnboundedReceiver<ProbeResult>,
+    /// The probe tasks of each live run.
+    probes: HashMap<RunId, Vec<JoinHandle<()>>>,
     host_samples: mpsc::UnboundedReceiver<HostSample>,
     commits: Commits,
     events: broadcast::Sender<Event>,
@@ -38,12 +42,15 @@ pub(super) struct Shell {
 impl Shell {
     pub fn new(parts: Parts) -> Shell {
         let (run_tx, run_rx) = mpsc::unbounded_channel();
+        let (probe_tx, probe_rx) = mpsc::unbounded_channel();
         Shell {
             launcher: parts.launcher,
             commands: parts.commands,
             run_tx,
             run_rx,
-            probe_rx: parts.probe_rx,
+            probe_tx,
+            probe_rx,
+            probes: HashMap::new(),
             host_samples: parts.host_samples,
             commits: Commits::new(parts.store),
             events: parts.events,
@@ -88,6 +95,17 @@ impl Shell {
                 // No subscribers is fine; lagging ones are told by the channel.
                 Effect::Publish(event) => {
                     let _ = self.events.send(event);
+                }
+                Effect::StartProbes { run, probes } => {
+                    let tasks = probes
+                        .into_iter()
+                        .map(|(kind, spec)| probe::spawn(run, kind, spec, self.probe_tx.clone()));
+                    self.probes.insert(run, tasks.collect());
+                }
+                Effect::StopProbes(run) => {
+                    for task in self.probes.remove(&run).into_iter().flatten() {
+                        task.abort();
+                    }
                 }
             }
         }

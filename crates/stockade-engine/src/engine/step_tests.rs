@@ -12,7 +12,7 @@ use stockade_proto::{
 };
 use stockade_spec::Spec;
 use stockade_store::{Applied, JobFilter, JobRecord, Write};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 const SPEC: &str = r#"
 [pool.p]
@@ -26,8 +26,7 @@ pool = "p"
 fn engine() -> Engine {
     let path = std::path::Path::new("/nonexistent/stockade.toml");
     let spec = Spec::parse(SPEC, path, &|_| None).unwrap_or_else(|e| panic!("{}", e.render()));
-    let (probe_tx, _) = mpsc::unbounded_channel();
-    Engine::new(Arc::new(spec), "fake".into(), vec![], Arc::new(HostSnapshot::default), probe_tx)
+    Engine::new(Arc::new(spec), "fake".into(), vec![], Arc::new(HostSnapshot::default))
 }
 
 fn record(id: u64, state: JobState, attempt: u32) -> JobRecord {

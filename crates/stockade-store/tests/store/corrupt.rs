@@ -1,4 +1,5 @@
-//! A damaged file is moved aside and reported, never silently replaced.
+//! A damaged file is moved aside and reported, never silently replaced: the
+//! next open refuses until `new_store`.
 
 use crate::setup::{Scratch, new_job};
 use std::io::{Seek, SeekFrom, Write};
@@ -18,9 +19,22 @@ fn assert_moved_aside(scratch: &Scratch, original: &[u8]) {
     assert!(!detail.is_empty());
     assert!(err.to_string().contains(&moved_to.display().to_string()), "{err}");
 
-    // Opening again is the daemon's explicit choice: it starts empty.
-    let fresh = Store::open(&scratch.path, StoreOptions::default()).unwrap();
+    // Opening again refuses, naming the moved file, until a new store is asked for.
+    for _ in 0..2 {
+        let again = Store::open(&scratch.path, StoreOptions::default()).err().expect("refused");
+        let StoreError::MovedAside { path, moved_to: named, .. } = &again else {
+            panic!("expected MovedAside, got {again}");
+        };
+        assert_eq!((path, named), (&scratch.path, moved_to));
+        assert!(again.to_string().contains("--new-store"), "{again}");
+        assert!(!scratch.path.exists(), "a refused open creates nothing");
+    }
+    let opts = StoreOptions { new_store: true, ..StoreOptions::default() };
+    let fresh = Store::open(&scratch.path, opts).unwrap();
     assert!(fresh.jobs(&JobFilter::default()).unwrap().is_empty());
+    drop(fresh);
+    assert_eq!(std::fs::read(moved_to).unwrap(), original, "the moved file is kept");
+    scratch.open(); // the new store is the store now
 }
 
 /// A closed store with enough jobs to span many pages; returns the file bytes.

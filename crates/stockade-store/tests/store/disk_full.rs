@@ -11,12 +11,12 @@ use std::process::Command;
 use stockade_store::{JobFilter, Store, StoreError, StoreOptions};
 
 /// A tmpfs mount that is unmounted on drop, also when the test fails.
-struct TmpfsMount {
-    target: PathBuf,
+pub struct TmpfsMount {
+    pub target: PathBuf,
 }
 
 impl TmpfsMount {
-    fn new(target: &Path, size: &str) -> Result<TmpfsMount, String> {
+    pub fn new(target: &Path, size: &str) -> Result<TmpfsMount, String> {
         std::fs::create_dir_all(target).map_err(|e| e.to_string())?;
         let output = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "stockade-store-test"])
@@ -40,7 +40,7 @@ impl Drop for TmpfsMount {
 }
 
 /// Write zeros into `path` until the filesystem refuses.
-fn fill(path: &Path) {
+pub fn fill(path: &Path) {
     let mut file = std::fs::File::create(path).unwrap();
     let block = vec![0u8; 4096];
     while file.write_all(&block).is_ok() {}
@@ -58,7 +58,9 @@ async fn a_full_disk_fails_the_batch_and_the_writer_carries_on() {
         }
     };
     let db = mount.target.join("state.sqlite3");
-    let store = Store::open(&db, StoreOptions::default()).unwrap();
+    // No reserve: this is the bare path (the reserve has its own test).
+    let opts = StoreOptions { reserve_bytes: 0, ..StoreOptions::default() };
+    let store = Store::open(&db, opts).unwrap();
     let (kept, _) = store.submit_job(new_job("t", 0)).await.unwrap();
 
     let filler = mount.target.join("filler");
@@ -73,11 +75,14 @@ async fn a_full_disk_fails_the_batch_and_the_writer_carries_on() {
         StoreError::DiskFull { path } => assert_eq!(path, &db),
         other => panic!("expected DiskFull, got {other}"),
     }
+    assert!(err.is_retryable());
+    assert!(!store.health().ready, "{:?}", store.health());
     assert!(err.to_string().contains("hint: free space"), "{err}");
     assert!(store.stats().failed_transactions >= 1);
 
     std::fs::remove_file(&filler).unwrap();
     let (after, _) = store.submit_job(new_job("t", 1)).await.expect("writes work again");
+    assert!(store.health().ready, "{:?}", store.health());
     let ids: Vec<_> = store.jobs(&JobFilter::default()).unwrap().iter().map(|j| j.id).collect();
     assert_eq!(ids, vec![after.id, kept.id], "the failed batch left nothing behind");
     drop(store);

@@ -1,6 +1,7 @@
 //! Integration tests of stockade-store against real SQLite files in tempdirs:
 //! durability across reopen, fencing, group commit, crash safety (a child
-//! process SIGKILLed mid-submission), corruption, locking, a full disk and
+//! process SIGKILLed mid-submission), corruption, a lost store, file modes, locking, a full disk (with and
+//! without the reserve) and
 //! migration of the v1 fixture.
 
 mod corrupt;
@@ -12,5 +13,8 @@ mod fixture;
 mod group_commit;
 mod jobs;
 mod lock;
+mod lost;
+mod private;
+mod reserve;
 mod runs;
 mod setup;
