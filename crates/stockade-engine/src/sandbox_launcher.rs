@@ -11,9 +11,9 @@ use crate::launcher::{
     Exit, LaunchRequest, Launcher, RunEvent, RunEventKind, StopReason, StopRequest,
 };
 use crate::logs::{self, RotatingLog};
-use std::path::{Path, PathBuf};
 use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use stockade_host::{HostFacts, HostRoot};
 use stockade_proto::{ExitCause, RunId, Usage};
@@ -93,7 +93,13 @@ impl SandboxLauncher {
     /// with the daemon; `host` is read for snapshots at death and to explain
     /// EAGAIN spawn failures.
     pub fn new(sandbox: Sandbox, parent_death: ParentDeath, host: HostRoot) -> SandboxLauncher {
-        SandboxLauncher { sandbox, parent_death, host, site: WallsSite::default(), runs: HashMap::new() }
+        SandboxLauncher {
+            sandbox,
+            parent_death,
+            host,
+            site: WallsSite::default(),
+            runs: HashMap::new(),
+        }
     }
 
     /// Walled boxes keep their workspaces and hide paths as `site` says.

@@ -354,7 +354,7 @@ fn check_fences(db: &Path, acked: &BTreeSet<u64>, long_ids: &BTreeSet<u64>) {
             assert_eq!(job.attempt, 2, "long job {id}");
             let evidence = runs[0].evidence.as_ref().map(|e| e.decided_by.as_str()).unwrap_or("");
             assert!(
-                evidence.contains("1 process(es) still in the box were killed"),
+                evidence.contains("2 process(es) still in the box were killed"), // the agent and its box's init
                 "long job {id}'s lost run should record the kill: {evidence:?}"
             );
             assert_eq!(

@@ -285,7 +285,7 @@ fn once_prints_every_run_with_its_usage_against_its_limits() {
     }
     let web = frame.lines().find(|l| l.contains("web[0]")).unwrap();
     assert!(web.contains("/ 64.0 MiB ("), "memory against its limit: {web}");
-    assert!(web.contains("1 / 50 (2%)"), "one task of 50 allowed: {web}");
+    assert!(web.contains("2 / 50 (4%)"), "the agent and its box's init, of 50 allowed: {web}");
     assert!(frame.contains("latest events"), "{frame}");
     assert!(frame.contains("worker[0]  running"), "the state change is in the events: {frame}");
     assert!(!frame.contains('\x1b'), "plain text only: {frame:?}");
@@ -304,7 +304,7 @@ fn live_view_in_a_pty_shows_usage_sorts_on_keys_and_restores_the_terminal() {
     let screen = top.wait_for("every replica with usage", |s| {
         ["web[0]", "web[1]", "worker[0]"]
             .iter()
-            .all(|n| s.line_with(n).is_some_and(|l| l.contains("1 / 50 (")))
+            .all(|n| s.line_with(n).is_some_and(|l| l.contains("2 / 50 (")))
     });
     assert!(screen.line(0).contains("sort: cpu"), "{screen}");
     assert!(screen.contains("CPU▼"), "{screen}");

@@ -121,10 +121,10 @@ async fn a_scrape_counts_replicas_exits_admissions_and_usage() {
     for replica in ["0", "1"] {
         let run = [web, ("replica", replica)];
         assert_eq!(m.value("stockade_run_usage_readable", &run), 1.0);
-        // `sleep` is one task in a box limited to 32.
-        assert_eq!(m.value("stockade_run_pids", &run), 1.0);
+        // `sleep` and the box's init are two tasks in a box limited to 32.
+        assert_eq!(m.value("stockade_run_pids", &run), 2.0);
         assert_eq!(m.value("stockade_run_pids_limit", &run), 32.0);
-        assert_eq!(m.value("stockade_run_pids_percent", &run), 100.0 / 32.0);
+        assert_eq!(m.value("stockade_run_pids_percent", &run), 200.0 / 32.0);
         assert_eq!(m.value("stockade_run_memory_limit_bytes", &run), 64.0 * 1024.0 * 1024.0);
         let memory = m.value("stockade_run_memory_bytes", &run);
         let percent = m.value("stockade_run_memory_percent", &run);

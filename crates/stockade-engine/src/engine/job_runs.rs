@@ -124,12 +124,8 @@ impl Engine {
         // The submission's env was held to the template's `submit_env` at
         // the door; the daemon's environment reaches only an unwalled unit
         // or a walled one's `inherit_env`.
-        let env = template.box_environment(
-            record.id.0,
-            record.attempt,
-            &record.env,
-            std::env::vars(),
-        );
+        let env =
+            template.box_environment(record.id.0, record.attempt, &record.env, std::env::vars());
         Some(LaunchRequest {
             run,
             unit: record.template.clone(),

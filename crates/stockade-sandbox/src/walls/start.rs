@@ -152,11 +152,7 @@ pub(crate) fn prepare(
             idmap::detached(&m.source, attrs)
                 .map_err(|e| setup(format!("open the mount source {}", m.source.display()), e))?
         };
-        mounts.push(PlannedMount {
-            target: m.target.clone(),
-            is_dir,
-            tree: hand_over(tree)?,
-        });
+        mounts.push(PlannedMount { target: m.target.clone(), is_dir, tree: hand_over(tree)? });
     }
     let entries_owned;
     let mut rootfs_trees = Vec::new();
