@@ -38,7 +38,7 @@ pub enum Effect {
         then: Followup,
     },
     /// Start a run in its box.
-    Launch(LaunchRequest),
+    Launch(Box<LaunchRequest>),
     /// Stop a run.
     Stop {
         /// The run.

@@ -99,7 +99,7 @@ impl Engine {
                     self.timers.arm(at, JobTimer::Timeout, id);
                 }
                 if let Some(request) = self.job_launch_request(&record, run, box_name) {
-                    self.effects.push(super::Effect::Launch(request));
+                    self.effects.push(super::Effect::Launch(Box::new(request)));
                 }
             }
             // Journaled as running but a stop came first: end it, never launched.

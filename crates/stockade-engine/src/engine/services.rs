@@ -266,7 +266,7 @@ impl Engine {
             isolation: spec.isolation.clone(),
             log: self.log_target(&format!("{}.{r}.log", spec.name)),
         };
-        self.effects.push(super::Effect::Launch(request));
+        self.effects.push(super::Effect::Launch(Box::new(request)));
     }
 
     pub(super) fn replica_run_event(&mut self, s: usize, r: u32, event: RunEvent) {

@@ -88,7 +88,7 @@ impl Shell {
         for effect in effects {
             match effect {
                 Effect::Persist { writes, then } => self.commits.push(writes, then),
-                Effect::Launch(request) => self.launcher.launch(request, self.run_tx.clone()),
+                Effect::Launch(request) => self.launcher.launch(*request, self.run_tx.clone()),
                 Effect::Stop { run, request } => self.launcher.stop(run, request),
                 Effect::AskUsage { run, reply } => self.launcher.usage(run, reply),
                 Effect::Forget(run) => self.launcher.forget(run),

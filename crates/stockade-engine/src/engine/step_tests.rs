@@ -106,7 +106,7 @@ async fn a_job_from_submission_to_success_is_a_sequence_of_effects() {
         vec![Applied::Job(running, job_event(1, JobState::Running)), Applied::Run(run)],
     ));
     let launch = effects.iter().find_map(|e| match e {
-        Effect::Launch(request) => Some(request.clone()),
+        Effect::Launch(request) => Some((**request).clone()),
         _ => None,
     });
     let launch = launch.expect("launched once journaled");
