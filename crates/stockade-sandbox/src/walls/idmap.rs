@@ -54,40 +54,25 @@ pub(crate) fn userns(uid: (u32, u32), gid: (u32, u32)) -> io::Result<OwnedFd> {
     result
 }
 
-/// A detached, idmapped, recursive copy of `source`.
+/// A detached, idmapped, recursive copy of `source` (nosuid).
 pub(crate) fn tree(source: &Path, userns: &OwnedFd) -> io::Result<OwnedFd> {
-    let path = CString::new(source.as_os_str().as_bytes())?;
-    let fd = sys::open_tree_clone(&path).map_err(io::Error::from_raw_os_error)?;
-    // SAFETY: open_tree returned a fresh fd we now own.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    sys::mount_setattr(
-        fd.as_raw_fd(),
-        c"",
-        (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as u32,
-        sys::MOUNT_ATTR_IDMAP | sys::MOUNT_ATTR_NOSUID,
-        0,
-        Some(userns.as_raw_fd()),
-    )
-    .map_err(io::Error::from_raw_os_error)?;
-    Ok(fd)
+    clone_with(source, sys::MOUNT_ATTR_IDMAP | sys::MOUNT_ATTR_NOSUID, Some(userns.as_raw_fd()))
 }
 
 /// A detached, recursive copy of `source` with the mount attributes `set`
 /// (e.g. `MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID`) on every mount in it.
 pub(crate) fn detached(source: &Path, set: u64) -> io::Result<OwnedFd> {
+    clone_with(source, set, None)
+}
+
+fn clone_with(source: &Path, set: u64, userns: Option<i32>) -> io::Result<OwnedFd> {
     let path = CString::new(source.as_os_str().as_bytes())?;
     let fd = sys::open_tree_clone(&path).map_err(io::Error::from_raw_os_error)?;
     // SAFETY: open_tree returned a fresh fd we now own.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    sys::mount_setattr(
-        fd.as_raw_fd(),
-        c"",
-        (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as u32,
-        set,
-        0,
-        None,
-    )
-    .map_err(io::Error::from_raw_os_error)?;
+    let flags = (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as u32;
+    sys::mount_setattr(fd.as_raw_fd(), c"", flags, set, 0, userns)
+        .map_err(io::Error::from_raw_os_error)?;
     Ok(fd)
 }
 
