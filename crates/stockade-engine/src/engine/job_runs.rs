@@ -186,6 +186,7 @@ impl Engine {
             max_attempts: record.max_attempts,
             retries: template.map(|t| &t.retries),
             stopping: job.life.stopping(),
+            on_interrupt: template.map(|t| t.on_interrupt).unwrap_or_default(),
             now: Instant::now(),
         });
         let mut writes = vec![Write::EndRun {
