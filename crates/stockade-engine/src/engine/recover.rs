@@ -204,7 +204,13 @@ impl Engine {
                     let reason = format!(
                         "interrupted at attempt {attempt} ({why}); queued again (on_interrupt = \"requeue\")"
                     );
-                    writes.push(state_write(&record, JobState::Queued, reason.clone()));
+                    writes.push(Write::Requeue {
+                        job: record.id,
+                        attempt,
+                        reason: Some(reason.clone()),
+                    });
+                    // The interrupted attempt is given back: the next start is it again.
+                    record.attempt = attempt.saturating_sub(1);
                     record.state = JobState::Queued;
                     record.reason = Some(reason);
                     Some(record)
