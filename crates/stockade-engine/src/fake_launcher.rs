@@ -3,7 +3,7 @@
 //! when and how each run ends.
 
 use crate::launcher::{
-    Exit, LaunchRequest, Launcher, RunEvent, RunEventKind, StopReason, StopRequest,
+    AdoptRequest, Exit, LaunchRequest, Launcher, RunEvent, RunEventKind, StopReason, StopRequest,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,6 +25,11 @@ struct Recorded {
     next_pid: u32,
     hold_stops: bool,
     fail_spawns: bool,
+    /// Boxes an earlier daemon left: `None` still running, `Some` ended
+    /// during the outage with this cause. Any other box cannot be adopted.
+    survivors: HashMap<String, Option<ExitCause>>,
+    adoptions: Vec<AdoptRequest>,
+    reclaimed: Vec<String>,
 }
 
 impl RecordingLauncher {
@@ -46,6 +51,22 @@ impl RecordingLauncher {
     /// Make every launch fail as `spawn_failed` (program not found).
     pub fn fail_spawns(&self) {
         self.lock().fail_spawns = true;
+    }
+
+    /// Say that box `box_name` survived the last daemon: still running
+    /// (`None`) or ended during the outage with `cause`.
+    pub fn survivor(&self, box_name: &str, ended: Option<ExitCause>) {
+        self.lock().survivors.insert(box_name.to_string(), ended);
+    }
+
+    /// Every adoption asked for, in order.
+    pub fn adoptions(&self) -> Vec<AdoptRequest> {
+        self.lock().adoptions.clone()
+    }
+
+    /// Every box reclaimed (killed and removed), in order.
+    pub fn reclaimed(&self) -> Vec<String> {
+        self.lock().reclaimed.clone()
     }
 
     /// Every launch so far, in order.
@@ -133,7 +154,32 @@ impl Launcher for RecordingLauncher {
         self.lock().live.remove(&run);
     }
 
-    fn reclaim(&mut self, _box_name: &str) -> Result<u32, String> {
+    fn reclaim(&mut self, box_name: &str) -> Result<u32, String> {
+        self.lock().reclaimed.push(box_name.to_string());
         Ok(0)
+    }
+
+    fn adopt(
+        &mut self,
+        request: AdoptRequest,
+        events: mpsc::UnboundedSender<RunEvent>,
+    ) -> Result<u32, String> {
+        let mut rec = self.lock();
+        let run = request.run;
+        let found = rec.survivors.remove(&request.box_name);
+        let pid = request.pid.unwrap_or(0);
+        rec.adoptions.push(request);
+        match found {
+            None => Err("the box vanished (no cgroup, no exit record)".into()),
+            Some(None) => {
+                rec.live.insert(run, events);
+                Ok(pid)
+            }
+            Some(Some(cause)) => {
+                let exit = Exit::without_box(cause, "ended while no daemon ran");
+                let _ = events.send(RunEvent { run, kind: RunEventKind::Exited(Box::new(exit)) });
+                Ok(pid)
+            }
+        }
     }
 }

@@ -34,6 +34,25 @@ pub struct LaunchRequest {
     pub log: LogTarget,
 }
 
+/// A run an earlier daemon left open, to take over ([`Launcher::adopt`]).
+#[derive(Debug, Clone)]
+pub struct AdoptRequest {
+    /// The open run.
+    pub run: RunId,
+    /// Its box.
+    pub box_name: String,
+    /// Its main process's pid, as journalled (`None`: never journalled).
+    pub pid: Option<u32>,
+    /// When it was journalled as started.
+    pub started_at: stockade_proto::UnixMillis,
+    /// Its box's limits.
+    pub limits: Limits,
+    /// Whether it was walled (its init wrote an exit record).
+    pub isolation: stockade_spec::Isolation,
+    /// Its log.
+    pub log: LogTarget,
+}
+
 /// A size-rotated log file: `path`, then `path.1` .. `path.<keep>`.
 #[derive(Debug, Clone)]
 pub struct LogTarget {
@@ -145,4 +164,15 @@ pub trait Launcher: Send + 'static {
     /// Daemon recovery: kill whatever is still in a box left by an earlier
     /// daemon and remove it. Returns how many processes were killed.
     fn reclaim(&mut self, box_name: &str) -> Result<u32, String>;
+    /// Daemon recovery: take over a box an earlier daemon left. `Ok(pid)`:
+    /// it is watched like a launched run (its `OomKill` and one `Exited`
+    /// arrive on `events`; no `Started`), also when its main process ended
+    /// during the outage (the `Exited` then follows at once with the exit
+    /// record's status). `Err`: what cannot be known — the run ends
+    /// `interrupted` with this reason, and the box is left for `reclaim`.
+    fn adopt(
+        &mut self,
+        request: AdoptRequest,
+        events: mpsc::UnboundedSender<RunEvent>,
+    ) -> Result<u32, String>;
 }

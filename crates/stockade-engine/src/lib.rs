@@ -26,6 +26,7 @@ mod error;
 mod fake_launcher;
 mod handle;
 mod launcher;
+mod log_file;
 pub mod logs;
 mod postmortem;
 mod probe;
@@ -41,7 +42,8 @@ pub use error::EngineError;
 pub use fake_launcher::RecordingLauncher;
 pub use handle::EngineHandle;
 pub use launcher::{
-    Exit, LaunchRequest, Launcher, LogTarget, RunEvent, RunEventKind, StopReason, StopRequest,
+    AdoptRequest, Exit, LaunchRequest, Launcher, LogTarget, RunEvent, RunEventKind, StopReason,
+    StopRequest,
 };
 pub use postmortem::summarize;
 pub use probe::{ProbeKind, ProbeResult};

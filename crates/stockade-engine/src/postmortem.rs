@@ -82,6 +82,10 @@ pub fn summarize(cause: &ExitCause, ev: &Evidence, limits: &Limits, host: &HostS
         ExitCause::LivenessFailed => "its liveness probe kept failing, so it was restarted; see the probe history below".into(),
         ExitCause::SpawnFailed { message, hint, .. } => format!("never started: {message}; {hint}"),
         ExitCause::Lost => "lost: the daemon restarted and the run's processes were gone; the retry policy decides what happens next".into(),
+        ExitCause::Interrupted => format!(
+            "interrupted: what became of it cannot be known ({}); `on_interrupt` decides whether it runs again",
+            ev.decided_by
+        ),
         ExitCause::Stopped => "stopped on request".into(),
         ExitCause::Exited { code } => {
             let side = match ev.oom_kills {

@@ -1,31 +1,39 @@
 //! [`SandboxLauncher`]: the real [`Launcher`], over `stockade-sandbox`.
 //!
 //! Each run gets one small watcher task that owns its [`Agent`]: it reports
-//! the spawn, copies output into the log, forwards OOM notifications the
-//! moment the kernel raises them, answers usage requests, carries out a stop,
-//! and when the main process is gone calls [`Agent::finish`] (kill leftovers,
-//! read evidence, classify, remove the box) and reports the exit. The engine
-//! talks to it over a control channel and never waits on it.
+//! the spawn, rotates the log (the agent writes it itself, see
+//! [`crate::log_file`]), forwards OOM notifications the moment the kernel
+//! raises them, answers usage requests, carries out a stop, and when the
+//! main process is gone calls [`Agent::finish`] (kill leftovers, read
+//! evidence, classify, remove the box) and reports the exit. The engine
+//! talks to it over a control channel and never waits on it. A run adopted
+//! from an earlier daemon ([`Launcher::adopt`]) gets the same watcher.
 
 use crate::launcher::{
-    Exit, LaunchRequest, Launcher, RunEvent, RunEventKind, StopReason, StopRequest,
+    AdoptRequest, Exit, LaunchRequest, Launcher, LogTarget, RunEvent, RunEventKind, StopReason,
+    StopRequest,
 };
-use crate::logs::{self, RotatingLog};
+use crate::log_file;
+use crate::logs;
 use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use stockade_host::{HostFacts, HostRoot};
 use stockade_proto::{ExitCause, RunId, Usage};
+use std::fs::File;
+use std::sync::Arc;
 use stockade_sandbox::{
-    Agent, AgentEvent, BindMount, BoxUser, EndReason, EnvMode, Network, ParentDeath, Sandbox,
-    SpawnSpec, Walls,
+    AdoptSpec, Agent, AgentEvent, BindMount, BoxUser, EndReason, EnvMode, Identity, Network,
+    Output, ParentDeath, Sandbox, SpawnSpec, Walls,
 };
 use stockade_spec::{Isolation, NetworkMode, UserSpec, WallsSpec};
 use tokio::sync::{mpsc, oneshot};
 
 /// How long to wait for the output pipes to drain after the box is empty.
 const DRAIN: Duration = Duration::from_secs(2);
+/// How often a watcher checks its run's log for rotation.
+const ROTATE_EVERY: Duration = Duration::from_secs(1);
 
 /// Starts runs in real boxes.
 pub struct SandboxLauncher {
@@ -144,6 +152,51 @@ impl Launcher for SandboxLauncher {
         self.sandbox.remove_stale(box_name).map_err(|e| e.to_string())?;
         Ok(pids.len() as u32)
     }
+
+    fn adopt(
+        &mut self,
+        request: AdoptRequest,
+        events: mpsc::UnboundedSender<RunEvent>,
+    ) -> Result<u32, String> {
+        let Some(pid) = request.pid else {
+            return Err("the run never reported a pid (the daemon died while it was spawned)".into());
+        };
+        let exit_record = self.site.walls(&request.isolation, &request.box_name).map(|w| w.exit_record_path());
+        let running_for = Duration::from_millis(
+            stockade_proto::now_millis().saturating_sub(request.started_at),
+        );
+        let spec = AdoptSpec {
+            box_name: request.box_name.clone(),
+            identity: Identity { pid, started_at_ms: request.started_at },
+            exit_record,
+            limits: request.limits.clone(),
+            running_for,
+        };
+        let agent = self.sandbox.adopt(spec).map_err(|e| e.to_string())?;
+        let (control, rx) = mpsc::unbounded_channel();
+        self.runs.insert(request.run, control);
+        let log = match log_file::open(&request.log) {
+            Ok(file) => Some(file),
+            Err(err) => {
+                tracing::warn!(run = %request.run, path = %request.log.path.display(), %err, "cannot open the adopted run's log; it is not rotated");
+                None
+            }
+        };
+        let watched = Watched { run: request.run, log_target: request.log, log, pump: None, host: self.host.clone() };
+        tokio::spawn(follow(agent, watched, events, rx));
+        Ok(pid)
+    }
+}
+
+/// A started run, as its watcher follows it.
+struct Watched {
+    run: RunId,
+    log_target: LogTarget,
+    /// The log the agent writes itself (`None`: it could not be opened).
+    log: Option<File>,
+    /// Pipes copied into memory when the log could not be opened.
+    pump: Option<tokio::task::JoinHandle<(logs::Tail, Option<std::io::Error>)>>,
+    host: HostRoot,
 }
 
 /// What a watcher needs besides the request.
@@ -158,12 +211,20 @@ async fn watch(
     Run { sandbox, parent_death, host, walls }: Run,
     request: LaunchRequest,
     events: mpsc::UnboundedSender<RunEvent>,
-    mut control: mpsc::UnboundedReceiver<Control>,
+    control: mpsc::UnboundedReceiver<Control>,
 ) {
     let run = request.run;
     let send = |kind| {
         let _ = events.send(RunEvent { run, kind });
     };
+    let log = match log_file::open(&request.log) {
+        Ok(file) => Some(file),
+        Err(err) => {
+            tracing::warn!(%run, path = %request.log.path.display(), %err, "cannot write the run's log; output is kept only in memory");
+            None
+        }
+    };
+    let output = log.as_ref().and_then(|f| f.try_clone().ok()).map(|f| Output(Arc::new(f.into())));
     let spec = SpawnSpec {
         box_name: request.box_name.clone(),
         argv: request.argv,
@@ -175,6 +236,7 @@ async fn watch(
         limits: request.limits,
         parent_death,
         walls,
+        output,
     };
     let mut agent = match sandbox.spawn(spec).await {
         Ok(agent) => agent,
@@ -186,15 +248,33 @@ async fn watch(
         }
     };
     send(RunEventKind::Started { pid: agent.pid() });
-    let log = match RotatingLog::open(request.log.clone()) {
-        Ok(log) => Some(log),
-        Err(err) => {
-            tracing::warn!(%run, path = %request.log.path.display(), %err, "cannot write the run's log; output is kept only in memory");
-            None
+    // Pipes only when the log could not be given to the agent: then its
+    // output is read into memory for the post-mortem and not kept.
+    let pump = (log.is_none())
+        .then(|| tokio::spawn(logs::pump(agent.take_stdout(), agent.take_stderr(), None)));
+    let watched = Watched { run, log_target: request.log, log, pump, host };
+    follow(agent, watched, events, control).await;
+}
+
+/// Follow a started (or adopted) run to its end and report the exit.
+async fn follow(
+    mut agent: Agent,
+    watched: Watched,
+    events: mpsc::UnboundedSender<RunEvent>,
+    mut control: mpsc::UnboundedReceiver<Control>,
+) {
+    let Watched { run, log_target, log, pump, host } = watched;
+    let send = |kind| {
+        let _ = events.send(RunEvent { run, kind });
+    };
+    let rotate = || {
+        if let Some(file) = &log
+            && let Err(err) = log_file::rotate_if_full(file, &log_target)
+        {
+            tracing::warn!(%run, path = %log_target.path.display(), %err, "could not rotate the run's log");
         }
     };
-    let pump = tokio::spawn(logs::pump(agent.take_stdout(), agent.take_stderr(), log));
-    let (status, reason, killed) = supervise(&mut agent, &mut control, &send).await;
+    let (status, reason, killed) = supervise(&mut agent, &mut control, &send, &rotate).await;
     // The host as it was at the death, for the post-mortem of an abnormal
     // end: read on a blocking thread while the box is finished (off the path
     // from death to event), and not at all for a clean exit or an asked-for
@@ -207,14 +287,16 @@ async fn watch(
     let snapshot =
         abnormal.then(|| tokio::task::spawn_blocking(move || HostFacts::read(&host).snapshot()));
     let death = agent.finish(status, reason).await;
-    let tail = match tokio::time::timeout(DRAIN, pump).await {
-        Ok(Ok((tail, error))) => {
-            if let Some(err) = error {
-                tracing::warn!(%run, %err, "writing the run's log failed");
-            }
-            tail.into_log_tail()
+    let tail = match (&log, pump) {
+        (Some(file), _) => {
+            rotate();
+            log_file::tail(file)
         }
-        _ => Default::default(),
+        (None, Some(pump)) => match tokio::time::timeout(DRAIN, pump).await {
+            Ok(Ok((tail, _))) => tail.into_log_tail(),
+            _ => Default::default(),
+        },
+        (None, None) => Default::default(),
     };
     let host = match snapshot {
         Some(task) => task.await.ok(),
@@ -250,9 +332,13 @@ async fn supervise(
     agent: &mut Agent,
     control: &mut mpsc::UnboundedReceiver<Control>,
     send: &impl Fn(RunEventKind),
+    rotate: &impl Fn(),
 ) -> (std::process::ExitStatus, EndReason, bool) {
+    let mut rotation = tokio::time::interval(ROTATE_EVERY);
+    rotation.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = rotation.tick() => rotate(),
             event = agent.next_event() => match event {
                 AgentEvent::Exited(status) => {
                     let status = status.unwrap_or_else(|err| {

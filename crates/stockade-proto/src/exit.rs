@@ -49,6 +49,10 @@ pub enum ExitCause {
     },
     /// The daemon restarted and the run's processes were gone.
     Lost,
+    /// What became of the run cannot be known: the host rebooted (boot id
+    /// changed), the box vanished (no cgroup, no exit record), or its init
+    /// was killed from outside before the agent ended.
+    Interrupted,
 }
 
 impl ExitCause {
@@ -64,6 +68,7 @@ impl ExitCause {
             ExitCause::LivenessFailed => "liveness_failed",
             ExitCause::SpawnFailed { .. } => "spawn_failed",
             ExitCause::Lost => "lost",
+            ExitCause::Interrupted => "interrupted",
         }
     }
 
@@ -164,6 +169,7 @@ mod tests {
             ExitCause::Stopped,
             ExitCause::LivenessFailed,
             ExitCause::Lost,
+            ExitCause::Interrupted,
         ] {
             let json = serde_json::to_value(&cause).unwrap();
             assert_eq!(json["kind"], cause.kind());

@@ -80,6 +80,7 @@ mod tests {
             (ExitCause::LivenessFailed, &[0][..], Outcome::Failure),
             (spawn, &[0][..], Outcome::Failure),
             (ExitCause::Lost, &[0][..], Outcome::Failure),
+            (ExitCause::Interrupted, &[0][..], Outcome::Failure),
         ];
         for (cause, codes, want) in table {
             let got = Outcome::of(&cause, codes);

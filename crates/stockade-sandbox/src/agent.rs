@@ -48,6 +48,8 @@ pub struct Agent {
     limits: Limits,
     /// A walled box's id slot and exec registration, released with the box.
     walls: Option<crate::walls::BoxHold>,
+    /// An adopted walled box's id slot, released with the box.
+    adopted_ids: Option<crate::walls::ids::IdSlot>,
 }
 
 /// The parts of a new agent, from `Sandbox::spawn`.
@@ -91,7 +93,9 @@ pub struct Death {
 impl Agent {
     pub(crate) fn new(parts: AgentParts) -> Agent {
         let pid = parts.child.pid();
-        parts.cgroup.attach(pid);
+        if pid != 0 {
+            parts.cgroup.attach(pid);
+        }
         Agent {
             child: parts.child,
             pid,
@@ -104,6 +108,17 @@ impl Agent {
             status: None,
             limits: parts.limits,
             walls: parts.walls,
+            adopted_ids: None,
+        }
+    }
+
+    /// An adopted agent: it has run for `running_for` already and holds
+    /// `ids` (its walled box's id slot, when known).
+    pub(crate) fn adopted(&mut self, running_for: Duration, ids: Option<crate::walls::ids::IdSlot>) {
+        self.started = Instant::now().checked_sub(running_for).unwrap_or_else(Instant::now);
+        self.adopted_ids = ids;
+        if let MainProc::Ended(status) = self.child {
+            self.status = Some(status);
         }
     }
 
@@ -111,6 +126,12 @@ impl Agent {
     /// init's (pid 1 inside; the agent is its child). `Sandbox::exec` takes it.
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// The main process's status, if it has been seen to end (an adopted
+    /// box whose agent ended while no daemon ran has it from the start).
+    pub fn status_if_ended(&self) -> Option<ExitStatus> {
+        self.status
     }
 
     /// The box's name.
@@ -291,7 +312,14 @@ impl Agent {
             oom_kills,
             pids_max_hits,
         };
-        let (cause, decided_by) = classify(&input);
+        let (mut cause, mut decided_by) = classify(&input);
+        let unknown = self.child.walled().is_some_and(|init| init.unknown_end());
+        if unknown && reason == EndReason::Exited {
+            cause = ExitCause::Interrupted;
+            decided_by = "the box's init ended without an exit record (killed from outside?): \
+                          the agent's status cannot be known"
+                .to_string();
+        }
         let sampled = self.pids_peak_sampled.load(Ordering::Relaxed);
         let evidence = Evidence {
             exit_code: input.exit_code,

@@ -35,6 +35,7 @@
 
 #![deny(missing_docs)]
 
+mod adopt;
 mod agent;
 mod backend;
 mod classify;
@@ -52,6 +53,7 @@ mod spawn_hint;
 mod spawner;
 mod walls;
 
+pub use adopt::{AdoptError, AdoptSpec, Identity, START_WINDOW, boot_time_ms, start_time};
 pub use agent::{Agent, AgentEvent, Death, StopOutcome};
 pub use classify::{ClassifyInput, EndReason, classify};
 pub use config::{BackendChoice, BackendKind, SandboxConfig};
@@ -59,7 +61,7 @@ pub use detect::{own_cgroup_dir, own_cgroup_dirs};
 pub use error::{SandboxError, SpawnError};
 pub use rlimit::raise_nofile_limit;
 pub use sandbox::Sandbox;
-pub use spawn::{EnvMode, ParentDeath, SpawnSpec};
+pub use spawn::{EnvMode, Output, ParentDeath, SpawnSpec};
 pub use walls::{
     BindMount, BoxUser, ExecProcess, ExecSpec, IDS_PER_BOX, IdRange, Network, PtyMaster, Walls,
 };

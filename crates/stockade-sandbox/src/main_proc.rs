@@ -16,6 +16,9 @@ pub(crate) enum MainProc {
     Plain(Child),
     /// A walled box's init.
     Walled { init: WalledChild, stdout: Option<ChildStdout>, stderr: Option<ChildStderr> },
+    /// An adopted box whose main process had already ended: its status,
+    /// from the exit record.
+    Ended(ExitStatus),
     /// Moved out while the agent is dropped.
     Gone,
 }
@@ -25,7 +28,7 @@ impl MainProc {
         match self {
             MainProc::Plain(child) => child.id().unwrap_or(0),
             MainProc::Walled { init, .. } => init.pid(),
-            MainProc::Gone => 0,
+            MainProc::Ended(_) | MainProc::Gone => 0,
         }
     }
 
@@ -33,7 +36,7 @@ impl MainProc {
         match self {
             MainProc::Plain(child) => child.stdout.take(),
             MainProc::Walled { stdout, .. } => stdout.take(),
-            MainProc::Gone => None,
+            MainProc::Ended(_) | MainProc::Gone => None,
         }
     }
 
@@ -41,7 +44,7 @@ impl MainProc {
         match self {
             MainProc::Plain(child) => child.stderr.take(),
             MainProc::Walled { stderr, .. } => stderr.take(),
-            MainProc::Gone => None,
+            MainProc::Ended(_) | MainProc::Gone => None,
         }
     }
 
@@ -50,6 +53,7 @@ impl MainProc {
         match self {
             MainProc::Plain(child) => child.wait().await,
             MainProc::Walled { init, .. } => init.wait().await,
+            MainProc::Ended(status) => Ok(*status),
             MainProc::Gone => Err(io::Error::other("the main process was dropped")),
         }
     }

@@ -32,16 +32,16 @@ use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
 /// spawner thread, which ends when the last clone is dropped.
 #[derive(Clone)]
 pub struct Sandbox {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    backend: Box<dyn Backend>,
+pub(crate) struct Inner {
+    pub(crate) backend: Box<dyn Backend>,
     warnings: Vec<String>,
     spawner: Spawner,
-    config: SandboxConfig,
+    pub(crate) config: SandboxConfig,
     /// What walled spawns need, or why this host cannot make walls.
-    walls: Result<WallsKit, String>,
+    pub(crate) walls: Result<WallsKit, String>,
     registry: Registry,
 }
 
@@ -209,9 +209,15 @@ impl Sandbox {
         let entry_pidfd = Arc::new(launched.pidfd);
         let main =
             WalledChild::shared(pid, entry_pidfd.clone(), Some(ends.record)).and_then(|init| {
-                let stdout = ChildStdout::from_std(std::process::ChildStdout::from(ends.stdout))?;
-                let stderr = ChildStderr::from_std(std::process::ChildStderr::from(ends.stderr))?;
-                Ok(MainProc::Walled { init, stdout: Some(stdout), stderr: Some(stderr) })
+                let stdout = ends
+                    .stdout
+                    .map(|fd| ChildStdout::from_std(std::process::ChildStdout::from(fd)))
+                    .transpose()?;
+                let stderr = ends
+                    .stderr
+                    .map(|fd| ChildStderr::from_std(std::process::ChildStderr::from(fd)))
+                    .transpose()?;
+                Ok(MainProc::Walled { init, stdout, stderr })
             });
         let main = match main {
             Ok(main) => main,

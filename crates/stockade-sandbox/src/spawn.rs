@@ -46,6 +46,29 @@ pub struct SpawnSpec {
     /// The box's walls; `None` = isolation "none": the agent runs on the
     /// host as the daemon's user, spawned through `Command` as before.
     pub walls: Option<crate::walls::Walls>,
+    /// Where stdout and stderr go: `Some` = this file (the run's log, opened
+    /// `O_APPEND` by the daemon), so output never passes through the daemon
+    /// and the agent never blocks on a pipe nobody reads; `None` = two pipes
+    /// the caller takes with `Agent::take_stdout` / `take_stderr`.
+    pub output: Option<Output>,
+}
+
+/// A file an agent writes its stdout and stderr to (shared, never closed
+/// while a spec holds it).
+#[derive(Debug, Clone)]
+pub struct Output(pub std::sync::Arc<OwnedFd>);
+
+impl PartialEq for Output {
+    fn eq(&self, other: &Output) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Output {
+    /// Two independent handles of the file, for stdout and stderr.
+    pub(crate) fn stdio(&self) -> io::Result<(OwnedFd, OwnedFd)> {
+        Ok((self.0.try_clone()?, self.0.try_clone()?))
+    }
 }
 
 /// Where the agent's environment starts from.
@@ -192,7 +215,12 @@ pub(crate) fn command(spec: &SpawnSpec, program: &Path, pre: PreExec) -> Command
     if let Some(cwd) = &spec.cwd {
         cmd.current_dir(cwd);
     }
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null());
+    match spec.output.as_ref().map(Output::stdio) {
+        Some(Ok((out, err))) => cmd.stdout(Stdio::from(out)).stderr(Stdio::from(err)),
+        // A dup that fails (EMFILE) falls back to pipes rather than no output.
+        _ => cmd.stdout(Stdio::piped()).stderr(Stdio::piped()),
+    };
     cmd.kill_on_drop(true).process_group(0);
     let PreExec { join, rlimits, parent_death } = pre;
     let hook = move || -> io::Result<()> {

@@ -36,6 +36,20 @@ pub enum Write {
         /// Why, in words; stored on the job and in the event.
         reason: Option<String>,
     },
+    /// Put a `running` job back in the queue *without spending its attempt*
+    /// (its run was interrupted: the host rebooted, the box vanished): like
+    /// `JobState { from: Running, to: Queued }`, fenced the same way, but
+    /// the attempt goes back to `attempt - 1`, so the next start is the same
+    /// attempt again and never shows more attempts than allowed.
+    /// → [`Applied::Job`].
+    Requeue {
+        /// The job.
+        job: JobId,
+        /// The attempt the caller saw (the interrupted one).
+        attempt: u32,
+        /// Why, in words.
+        reason: Option<String>,
+    },
     /// Record a spawned run. → [`Applied::Run`].
     StartRun(NewRun),
     /// Record the main pid of a started run and append its `RunStarted`

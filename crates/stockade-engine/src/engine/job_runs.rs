@@ -186,6 +186,7 @@ impl Engine {
             max_attempts: record.max_attempts,
             retries: template.map(|t| &t.retries),
             stopping: job.life.stopping(),
+            on_interrupt: template.map(|t| t.on_interrupt).unwrap_or_default(),
             now: Instant::now(),
         });
         let mut writes = vec![Write::EndRun {
@@ -207,7 +208,17 @@ impl Engine {
                 host: exit.host.clone().unwrap_or_else(|| (self.host_snapshot)()),
             })));
         }
+        // An interrupted run requeued by `on_interrupt` gives its attempt back.
+        let refund = cause == ExitCause::Interrupted;
         match job.life.transition(JobInput::Ended(decision.end)) {
+            Ok(Step::Journal { from: JobState::Running, to: JobState::Queued }) if refund => {
+                writes.push(Write::Requeue {
+                    job: id,
+                    attempt: record.attempt,
+                    reason: decision.reason.clone(),
+                });
+                job.record.attempt = record.attempt.saturating_sub(1);
+            }
             Ok(Step::Journal { from, to }) => {
                 writes.push(job.journal(from, to, decision.reason.clone()))
             }

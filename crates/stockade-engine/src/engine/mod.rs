@@ -128,10 +128,12 @@ pub fn start(config: EngineConfig) -> Result<(EngineHandle, JoinHandle<()>), cra
     let mut engine =
         Engine::new(config.spec, config.sandbox, config.sandbox_warnings, config.host_snapshot);
     let mut launcher = config.launcher;
-    engine.recover(&config.store, launcher.as_mut())?;
+    let (run_tx, run_rx) = mpsc::unbounded_channel();
+    engine.recover(&config.store, launcher.as_mut(), &run_tx)?;
     let shell = shell::Shell::new(shell::Parts {
         store: config.store,
         launcher,
+        runs: (run_tx, run_rx),
         commands,
         host_samples: config.host_samples.unwrap_or_else(|| mpsc::unbounded_channel().1),
         events: events.clone(),

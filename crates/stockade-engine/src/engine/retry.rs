@@ -5,7 +5,7 @@
 use super::job_life::{End, StopWhy};
 use std::time::Duration;
 use stockade_proto::{ExitCause, JobState, Outcome};
-use stockade_spec::Retries;
+use stockade_spec::{OnInterrupt, Retries};
 use tokio::time::Instant;
 
 /// The longest retry backoff.
@@ -23,6 +23,8 @@ pub(super) struct Ended<'a> {
     pub retries: Option<&'a Retries>,
     /// Why the run was being stopped, if it was.
     pub stopping: Option<StopWhy>,
+    /// What an `interrupted` end does.
+    pub on_interrupt: OnInterrupt,
     /// Now.
     pub now: Instant,
 }
@@ -52,6 +54,23 @@ pub(super) fn decide(e: &Ended<'_>) -> Decision {
             };
         }
         _ => {}
+    }
+    if *e.cause == ExitCause::Interrupted && e.stopping.is_none() {
+        let attempt = e.attempt;
+        return match e.on_interrupt {
+            OnInterrupt::Requeue => Decision {
+                end: End::Requeue { now: e.now, retry_at: e.now },
+                reason: Some(format!(
+                    "interrupted at attempt {attempt}; queued again (on_interrupt = \"requeue\")"
+                )),
+            },
+            OnInterrupt::Fail => finish(
+                JobState::Failed,
+                Some(format!(
+                    "interrupted at attempt {attempt}; not run again (on_interrupt = \"fail\")"
+                )),
+            ),
+        };
     }
     let retried_for = e.retries.is_some_and(|r| r.on.iter().any(|k| k == e.cause.kind()));
     let cause = e.cause;
@@ -166,6 +185,15 @@ mod tests {
                 End::Requeue { now, retry_at: s(2) },
                 Some("attempt 1/3 ended: exited 1; retrying in 2s"),
             ),
+            // Interrupted: queued again at once by the default `on_interrupt`,
+            // even on the last attempt and though `interrupted` is not in `on`.
+            (
+                ExitCause::Interrupted,
+                3,
+                None,
+                End::Requeue { now, retry_at: now },
+                Some("interrupted at attempt 3; queued again (on_interrupt = \"requeue\")"),
+            ),
         ];
         for (cause, attempt, stopping, end, reason) in table {
             let got = decide(&Ended {
@@ -174,6 +202,7 @@ mod tests {
                 max_attempts: 3,
                 retries: Some(&policy),
                 stopping,
+                on_interrupt: OnInterrupt::Requeue,
                 now,
             });
             assert_eq!(got.end, end, "{cause} attempt {attempt} {stopping:?}");
@@ -192,8 +221,14 @@ mod tests {
             max_attempts: 41,
             retries: Some(&policy),
             stopping: None,
+            on_interrupt: OnInterrupt::Requeue,
             now,
         };
+        assert_eq!(decide(&e).end, End::Requeue { now, retry_at: now + MAX_RETRY_BACKOFF });
+        let interrupted = ExitCause::Interrupted;
+        let fail = Ended { cause: &interrupted, on_interrupt: OnInterrupt::Fail, ..e };
+        assert!(matches!(decide(&fail).end, End::Finish { to: JobState::Failed, .. }));
+        let e = Ended { cause: &cause, ..fail };
         assert_eq!(decide(&e).end, End::Requeue { now, retry_at: now + MAX_RETRY_BACKOFF });
     }
 }

@@ -20,6 +20,8 @@ use tokio::time::Instant;
 pub(super) struct Parts {
     pub store: Store,
     pub launcher: Box<dyn Launcher>,
+    /// The run-event channel (adopted runs already report on it).
+    pub runs: (mpsc::UnboundedSender<RunEvent>, mpsc::UnboundedReceiver<RunEvent>),
     pub commands: mpsc::Receiver<Command>,
     pub host_samples: mpsc::UnboundedReceiver<HostSample>,
     pub events: broadcast::Sender<Event>,
@@ -41,7 +43,7 @@ pub(super) struct Shell {
 
 impl Shell {
     pub fn new(parts: Parts) -> Shell {
-        let (run_tx, run_rx) = mpsc::unbounded_channel();
+        let (run_tx, run_rx) = parts.runs;
         let (probe_tx, probe_rx) = mpsc::unbounded_channel();
         Shell {
             launcher: parts.launcher,

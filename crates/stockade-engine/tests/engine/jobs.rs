@@ -1,8 +1,7 @@
 use crate::helpers::*;
 use std::time::Duration;
-use stockade_engine::{EngineError, RecordingLauncher, StopReason};
+use stockade_engine::{EngineError, StopReason};
 use stockade_proto::{ExitCause, JobRequest, JobState};
-use stockade_store::{Store, StoreOptions};
 
 fn request(template: &str, priority: Option<i32>) -> JobRequest {
     JobRequest { template: template.into(), priority, ..JobRequest::default() }
@@ -186,31 +185,3 @@ pool = "one"
     assert_eq!(h.launcher.launches().len(), 1);
 }
 
-#[tokio::test]
-async fn a_restarted_engine_ends_open_runs_as_lost_and_retries_them() {
-    const SPEC: &str = r#"
-[job.t]
-command = ["agent"]
-retries = { max = 1, on = ["lost"] }
-"#;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("state.db");
-    let store = Store::open(&db, StoreOptions::default()).unwrap();
-    let h = start_with(SPEC, dir, store, RecordingLauncher::new());
-    let id = h.handle.submit(request("t", None)).await.unwrap().id;
-    let first = launches(&h, 1).await;
-    job_state(&h, id, JobState::Running).await;
-    // The daemon dies: its engine task is gone, the store file stays.
-    h.task.abort();
-    let _ = h.task.await;
-    let store = h.store.clone();
-    let fresh = RecordingLauncher::new();
-    let h2 = start_with(SPEC, h.dir, store, fresh);
-    let relaunched = launches(&h2, 1).await;
-    assert_eq!(relaunched[0].env.iter().find(|(k, _)| k == "STOCKADE_ATTEMPT").unwrap().1, "2");
-    let old = h2.store.run(first[0].run).unwrap().unwrap();
-    assert_eq!(old.cause, Some(ExitCause::Lost));
-    h2.launcher.exit(relaunched[0].run, ExitCause::Exited { code: 0 });
-    let done = job_state(&h2, id, JobState::Succeeded).await;
-    assert_eq!(done.attempt, 2);
-}

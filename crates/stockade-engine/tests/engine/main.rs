@@ -7,4 +7,5 @@ mod admission;
 mod commands;
 mod helpers;
 mod jobs;
+mod recovery;
 mod services;

@@ -112,6 +112,24 @@ impl IdAllocator {
         }
         None
     }
+
+    /// Mark the slot whose base is `base` used (an adopted box's, read from
+    /// its init's `/proc/<pid>/uid_map`). `None` if `base` is not a slot
+    /// boundary of this range or the slot is already held.
+    pub(crate) fn claim(&self, base: u32) -> Option<IdSlot> {
+        let offset = base.checked_sub(self.range.first)?;
+        if offset % IDS_PER_BOX != 0 || offset / IDS_PER_BOX >= self.range.slots() {
+            return None;
+        }
+        let index = offset / IDS_PER_BOX;
+        let mut slots = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (word, bit) = ((index / 64) as usize, 1u64 << (index % 64));
+        if slots.used[word] & bit != 0 {
+            return None;
+        }
+        slots.used[word] |= bit;
+        Some(IdSlot { index, base, state: self.state.clone() })
+    }
 }
 
 #[cfg(test)]
@@ -139,6 +157,20 @@ mod tests {
         let freed = b.base();
         drop(b);
         assert_eq!(alloc.allocate().unwrap().base(), freed);
+    }
+
+    #[test]
+    fn a_claimed_slot_is_not_handed_out_again() {
+        let range = IdRange { first: 1 << 20, count: 3 * IDS_PER_BOX };
+        let ids = IdAllocator::new(range);
+        let held = ids.claim((1 << 20) + IDS_PER_BOX).expect("slot 1 is free");
+        assert!(ids.claim((1 << 20) + IDS_PER_BOX).is_none(), "claimed twice");
+        assert!(ids.claim((1 << 20) + 5).is_none(), "not a slot boundary");
+        let (a, b) = (ids.allocate().unwrap(), ids.allocate().unwrap());
+        assert!(a.base() != held.base() && b.base() != held.base());
+        assert!(ids.allocate().is_none());
+        drop(held);
+        assert_eq!(ids.allocate().unwrap().base(), (1 << 20) + IDS_PER_BOX);
     }
 
     #[test]

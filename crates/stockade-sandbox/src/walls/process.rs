@@ -25,6 +25,12 @@ pub(crate) struct WalledChild {
     pidfd: AsyncFd<Arc<OwnedFd>>,
     record: Option<File>,
     status: Option<ExitStatus>,
+    /// Not our child (adopted from an earlier daemon): exit is seen as the
+    /// pidfd turning readable, and only the record can give a status.
+    adopted: bool,
+    /// It exited without writing a record (killed from outside): the
+    /// agent's end cannot be known.
+    unknown: bool,
 }
 
 /// Parse an exit record line into a raw wait status.
@@ -37,6 +43,39 @@ pub(crate) fn parse_record(text: &str) -> Option<i32> {
         }
         _ => None,
     }
+}
+
+/// The raw wait status in an exit record file, if one was written.
+pub(crate) fn read_record(file: &File) -> Option<i32> {
+    let mut buf = [0u8; 64];
+    let n = file.read_at(&mut buf, 0).ok()?;
+    parse_record(std::str::from_utf8(&buf[..n]).ok()?)
+}
+
+/// The kernel's `struct pidfd_info` up to `exit_code` (`PIDFD_INFO_SIZE_VER0`).
+#[repr(C)]
+#[derive(Default)]
+struct PidfdInfo {
+    mask: u64,
+    cgroupid: u64,
+    ids: [u32; 11],
+    exit_code: i32,
+}
+
+/// `_IOWR(PIDFS_IOCTL_MAGIC, 11, struct pidfd_info)` at 64 bytes.
+const PIDFD_GET_INFO: libc::c_ulong = 0xC040_FF0B;
+/// `PIDFD_INFO_EXIT`: the exit status of a reaped task (Linux 6.15+).
+const PIDFD_INFO_EXIT: u64 = 1 << 3;
+
+/// The wait status of an exited, reaped process held by `pidfd`, from
+/// `PIDFD_GET_INFO` (`PIDFD_INFO_EXIT`): how an adopted unwalled agent, not
+/// our child and with no init to write a record, still reports its exact
+/// status. `None` on kernels without it or when the kernel has none.
+pub(crate) fn exit_info(pidfd: &OwnedFd) -> Option<i32> {
+    let mut info = PidfdInfo { mask: PIDFD_INFO_EXIT, ..PidfdInfo::default() };
+    // SAFETY: the ioctl writes at most 64 bytes into `info`, which is 64 bytes.
+    let ret = unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_INFO as _, &mut info) };
+    (ret == 0 && info.mask & PIDFD_INFO_EXIT != 0).then_some(info.exit_code)
 }
 
 /// The wait status in a `waitid` siginfo.
@@ -66,7 +105,21 @@ impl WalledChild {
         // SAFETY: the Arc keeps the pidfd open for the AsyncFd's whole life,
         // and nobody closes it while an Arc is alive.
         let pidfd = unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE) }?;
-        Ok(WalledChild { pid, pidfd, record, status: None })
+        Ok(WalledChild { pid, pidfd, record, status: None, adopted: false, unknown: false })
+    }
+
+    /// An init an earlier daemon started, found alive by its pidfd
+    /// (`pidfd_open`); `record` is its exit record. Must be called inside
+    /// the runtime.
+    pub(crate) fn adopted(pid: u32, pidfd: OwnedFd, record: Option<File>) -> io::Result<Self> {
+        let mut child = Self::new(pid, pidfd, record)?;
+        child.adopted = true;
+        Ok(child)
+    }
+
+    /// Whether it ended without an exit record, so the status is a guess.
+    pub(crate) fn unknown_end(&self) -> bool {
+        self.unknown
     }
 
     pub(crate) fn pid(&self) -> u32 {
@@ -81,6 +134,9 @@ impl WalledChild {
     fn try_reap(&mut self) -> io::Result<Option<ExitStatus>> {
         if let Some(status) = self.status {
             return Ok(Some(status));
+        }
+        if self.adopted {
+            return Ok(self.try_adopted_exit());
         }
         // SAFETY: a zeroed siginfo is a valid out-parameter for waitid.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
@@ -101,14 +157,31 @@ impl WalledChild {
             return Ok(None);
         }
         let init = raw_status(&info);
-        let agent = self.record.as_ref().and_then(|file| {
-            let mut buf = [0u8; 64];
-            let n = file.read_at(&mut buf, 0).ok()?;
-            parse_record(std::str::from_utf8(&buf[..n]).ok()?)
-        });
+        let agent = self.record.as_ref().and_then(read_record);
         let status = ExitStatus::from_raw(agent.unwrap_or(init));
         self.status = Some(status);
         Ok(Some(status))
+    }
+
+    /// An adopted init: exited once its pidfd polls readable (the host's
+    /// init reaps it); the status is the record's, or SIGKILL marked unknown.
+    fn try_adopted_exit(&mut self) -> Option<ExitStatus> {
+        let mut poll = libc::pollfd { fd: self.pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: poll(2) on one valid pollfd, without blocking.
+        let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+        if ready <= 0 || poll.revents & (libc::POLLIN | libc::POLLHUP) == 0 {
+            return None;
+        }
+        let raw = self.record.as_ref().and_then(read_record).or_else(|| exit_info(self.pidfd()));
+        let status = match raw {
+            Some(raw) => ExitStatus::from_raw(raw),
+            None => {
+                self.unknown = true;
+                ExitStatus::from_raw(libc::SIGKILL)
+            }
+        };
+        self.status = Some(status);
+        Some(status)
     }
 
     /// Wait for the exit; the agent's status from the record when there is

@@ -33,8 +33,9 @@ pub(crate) struct Checked {
 /// The daemon's ends of a started box.
 #[derive(Debug)]
 pub(crate) struct ParentEnds {
-    pub(crate) stdout: OwnedFd,
-    pub(crate) stderr: OwnedFd,
+    /// `None` when the output goes to `SpawnSpec::output`.
+    pub(crate) stdout: Option<OwnedFd>,
+    pub(crate) stderr: Option<OwnedFd>,
     pub(crate) record: File,
 }
 
@@ -191,8 +192,18 @@ pub(crate) fn prepare(
         let what = what.to_string();
         clone::pipe().map_err(|e| setup(format!("make the {what} pipe"), e))
     };
-    let (out_r, out_w) = pipes("stdout")?;
-    let (err_r, err_w) = pipes("stderr")?;
+    let ((out_r, out_w), (err_r, err_w)) = match &spec.output {
+        Some(output) => {
+            let dup = |e| setup("dup the log file".into(), e);
+            let (out, err) = output.stdio().map_err(dup)?;
+            ((None, clone::high(out).map_err(dup)?), (None, clone::high(err).map_err(dup)?))
+        }
+        None => {
+            let (out_r, out_w) = pipes("stdout")?;
+            let (err_r, err_w) = pipes("stderr")?;
+            ((Some(out_r), out_w), (Some(err_r), err_w))
+        }
+    };
     let (sync_r, sync_w) = pipes("sync")?;
     let (report_r, report_w) = pipes("error")?;
     let null = clone::high(File::open("/dev/null").map_err(|e| setup("open /dev/null".into(), e))?)

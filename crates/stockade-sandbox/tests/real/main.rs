@@ -3,6 +3,7 @@
 //! it on drop; tests skip with a printed reason where there is no writable
 //! cgroup tree or no root.
 
+mod adopt;
 mod deaths;
 mod errors;
 mod exec;

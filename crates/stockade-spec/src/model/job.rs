@@ -34,6 +34,8 @@ pub struct JobSpec {
     pub priority: i32,
     /// Retry policy.
     pub retries: Retries,
+    /// What a run that ends `interrupted` (host reboot, box vanished) does.
+    pub on_interrupt: OnInterrupt,
     /// Limits of each run's box, already merged over the defaults.
     pub limits: Limits,
     /// `isolation` and the walls (default: walled).
@@ -65,6 +67,30 @@ impl Default for Retries {
             max: 0,
             backoff: Duration::from_secs(10),
             on: vec!["exited".to_owned(), "lost".to_owned()],
+        }
+    }
+}
+
+/// `on_interrupt`: what becomes of a job whose run ended `interrupted`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnInterrupt {
+    /// Queue it again at the same attempt: the retry budget is not spent.
+    #[default]
+    Requeue,
+    /// The job fails.
+    Fail,
+}
+
+impl OnInterrupt {
+    /// The spelling of each value in a spec.
+    pub const NAMES: [&'static str; 2] = ["requeue", "fail"];
+
+    /// The value named `name`.
+    pub fn from_name(name: &str) -> Option<OnInterrupt> {
+        match name {
+            "requeue" => Some(OnInterrupt::Requeue),
+            "fail" => Some(OnInterrupt::Fail),
+            _ => None,
         }
     }
 }

@@ -28,7 +28,7 @@ pub use environment::{
     EnvFile, EnvFileLineError, EnvPattern, FORBIDDEN_SUBMIT_ENV, FORBIDDEN_SUBMIT_PREFIXES,
     forbidden_submit_env, parse_env_file, valid_env_name,
 };
-pub use job::{JobSpec, RETRYABLE_CAUSES, Retries};
+pub use job::{JobSpec, OnInterrupt, RETRYABLE_CAUSES, Retries};
 pub use monitor::{
     DEFAULT_CRITICAL_PERCENT, DEFAULT_HYSTERESIS_PERCENT, DEFAULT_MAX_RESTARTS,
     DEFAULT_MONITOR_INTERVAL, DEFAULT_RESTART_WINDOW, DEFAULT_WARNING_PERCENT,

@@ -7,7 +7,7 @@ use stockade_proto::Limits;
 use super::table::{Reader, Table};
 use super::walls::BoxKeys;
 use crate::model::{
-    DEFAULT_POOL, JobSpec, RETRYABLE_CAUSES, Retries, forbidden_submit_env, valid_env_name,
+    DEFAULT_POOL, JobSpec, OnInterrupt, RETRYABLE_CAUSES, Retries, forbidden_submit_env, valid_env_name,
 };
 use crate::problem::Problem;
 use crate::suggest::closest;
@@ -20,6 +20,7 @@ pub(crate) const JOB_KEYS: &[&str] = &[
     "timeout",
     "priority",
     "retries",
+    "on_interrupt",
     "limits",
     "isolation",
     "user",
@@ -66,6 +67,9 @@ impl Reader<'_> {
             timeout: self.positive_duration(t, "timeout"),
             priority: self.i32(t, "priority").unwrap_or(0),
             retries: self.retries(t),
+            on_interrupt: self
+                .choice(t, "on_interrupt", &OnInterrupt::NAMES, OnInterrupt::from_name)
+                .unwrap_or_default(),
             limits: self.limits(t, "limits").apply(defaults),
             isolation: unit_box.isolation,
             env_file: unit_box.env_file,

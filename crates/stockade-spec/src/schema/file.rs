@@ -383,6 +383,8 @@ pub(crate) struct JobTable {
     priority: Option<i32>,
     /// Retry policy.
     retries: Option<RetriesTable>,
+    /// A run that ends `interrupted` (the host rebooted, the box vanished): "requeue" (default; runs again at the same attempt, the retry budget is not spent) or "fail".
+    on_interrupt: Option<OnInterruptValue>,
     /// Limits of each run's box, over the defaults.
     limits: Option<LimitsTable>,
     /// "walls" (default: own user, pid, mount, ipc and uts namespaces, host root read-only, clean environment) or "none" (trusted legacy agents: cgroup limits only, the daemon's environment; flagged UNWALLED by status and ps).
@@ -403,6 +405,16 @@ pub(crate) struct JobTable {
     inherit_env: Option<Vec<String>>,
     /// The only env keys a submission may set (default: none). PATH, HOME, LD_*, BASH_FUNC_*, shell startup and interpreter path variables are refused: they pick the code that runs.
     submit_env: Option<Vec<String>>,
+}
+
+/// `on_interrupt` values.
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum OnInterruptValue {
+    /// Queue the job again at the same attempt.
+    Requeue,
+    /// Fail the job.
+    Fail,
 }
 
 /// Cause kinds a job can be retried on.

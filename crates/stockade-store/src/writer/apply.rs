@@ -36,7 +36,12 @@ impl Applier<'_> {
         match write {
             Write::SubmitJob(job) => self.submit(job),
             Write::JobState { job, from, to, attempt, reason } => {
-                self.job_state(job, (from, attempt), to, reason)
+                let new_attempt = if to == JobState::Running { attempt + 1 } else { attempt };
+                self.job_state(job, (from, attempt), (to, new_attempt), reason)
+            }
+            Write::Requeue { job, attempt, reason } => {
+                let to = (JobState::Queued, attempt.saturating_sub(1));
+                self.job_state(job, (JobState::Running, attempt), to, reason)
             }
             Write::StartRun(run) => self.start_run(run).map(Applied::Run),
             Write::RunPid { run, pid } => self.run_pid(run, pid).map(Applied::Event),
@@ -108,11 +113,10 @@ impl Applier<'_> {
         &mut self,
         job: JobId,
         (from, attempt): (JobState, u32),
-        to: JobState,
+        (to, new_attempt): (JobState, u32),
         reason: Option<String>,
     ) -> Result<Applied, StoreError> {
         let now = now_millis();
-        let new_attempt = if to == JobState::Running { attempt + 1 } else { attempt };
         // The compare-and-swap is the fence: with one writer it cannot race,
         // but keeping it in the UPDATE means the rule lives in one statement.
         let sql = format!(

@@ -28,6 +28,7 @@ pub(crate) async fn sandbox_stages(
             limits: limits.clone(),
             parent_death: ParentDeath::Kill,
             walls: None,
+            output: None,
         };
         let mut agent = sandbox.spawn(spec).await.expect("spawn into a box");
         let (stdout, stderr) = (agent.take_stdout(), agent.take_stderr());
@@ -102,6 +103,7 @@ pub(crate) async fn finish_parts(limits: &Limits) -> (Vec<Duration>, Vec<Duratio
             limits: limits.clone(),
             parent_death: ParentDeath::Kill,
             walls: None,
+            output: None,
         };
         let mut agent = sandbox.spawn(spec).await.expect("spawn into a box");
         let dirs = box_dirs(&parent, &box_name);

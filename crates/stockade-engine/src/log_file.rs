@@ -1,0 +1,165 @@
+//! A run's log as the agent's own stdout and stderr: the daemon opens the
+//! file (`O_APPEND`, `O_NOFOLLOW`, mode 0600, in the hidden state dir) and
+//! hands the fd to the box, so output never passes through the daemon — no
+//! daemon CPU per line, no pipe that fills at 64 KiB and stalls the agent
+//! while no daemon runs, and what is written during an outage is in the
+//! file afterwards. The box holds only that one file's fd, never a
+//! directory fd of the state dir.
+//!
+//! Rotation is the daemon's, done on its own fd and without a rename under
+//! the writer: once the live file passes `max_size`, its first whole blocks
+//! are copied to `<log>.1` (after `.1..` shift up) and cut out of the live
+//! file with `fallocate(FALLOC_FL_COLLAPSE_RANGE)`, which the kernel
+//! serialises with the agent's appends, so no byte is lost. Where collapse
+//! is not supported (not ext4/xfs) the live file is truncated after the
+//! copy: the lines written during the copy are lost then, and the warning
+//! says so. The post-mortem tail is read back from the file.
+
+use crate::launcher::LogTarget;
+use crate::logs::{TAIL_LINES, rotated};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use stockade_proto::LogTail;
+
+/// How many bytes at the end of the file the post-mortem tail reads.
+const TAIL_BYTES: u64 = 64 * 1024;
+/// The granule `FALLOC_FL_COLLAPSE_RANGE` wants (the file system's block).
+const BLOCK: u64 = 4096;
+
+/// Open the live log for appending, refusing a symlink.
+pub fn open(target: &LogTarget) -> io::Result<File> {
+    if let Some(dir) = target.path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&target.path)
+}
+
+/// Rotate if the live file has passed `max_size`. Returns whether it did.
+pub fn rotate_if_full(file: &File, target: &LogTarget) -> io::Result<bool> {
+    let size = file.metadata()?.len();
+    if size <= target.max_size || size < 2 * BLOCK {
+        return Ok(false);
+    }
+    // Whole blocks, never up to EOF (collapse refuses a range that reaches it).
+    let cut = ((size - 1) / BLOCK) * BLOCK;
+    if target.keep > 0 {
+        for n in (1..target.keep).rev() {
+            let from = rotated(&target.path, n);
+            if fs::symlink_metadata(&from).is_ok() {
+                fs::rename(&from, rotated(&target.path, n + 1))?;
+            }
+        }
+        let first = rotated(&target.path, 1);
+        let _ = fs::remove_file(&first);
+        let mut out = OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&first)?;
+        copy_prefix(file, &mut out, cut)?;
+    }
+    // SAFETY: fallocate(2) on our own open fd with a range inside the file.
+    let collapsed = unsafe {
+        libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_COLLAPSE_RANGE, 0, cut as libc::off_t)
+    } == 0;
+    if !collapsed {
+        tracing::warn!(path = %target.path.display(), "this file system cannot collapse a file's start; the log was truncated and lines written during its rotation are lost");
+        file.set_len(0)?;
+    }
+    Ok(true)
+}
+
+fn copy_prefix(from: &File, to: &mut File, len: u64) -> io::Result<()> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut at = 0;
+    while at < len {
+        let want = buf.len().min((len - at) as usize);
+        let n = from.read_at(&mut buf[..want], at)?;
+        if n == 0 {
+            break;
+        }
+        to.write_all(&buf[..n])?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// The last [`TAIL_LINES`] lines of the live file (stdout and stderr are one
+/// stream in it, so they are all reported as output).
+pub fn tail(file: &File) -> LogTail {
+    let Ok(size) = file.metadata().map(|m| m.len()) else { return LogTail::default() };
+    let start = size.saturating_sub(TAIL_BYTES);
+    let mut buf = vec![0u8; (size - start) as usize];
+    let n = file.read_at(&mut buf, start).unwrap_or(0);
+    buf.truncate(n);
+    let text = String::from_utf8_lossy(&buf);
+    let mut lines: Vec<&str> = text.lines().collect();
+    if start > 0 && !lines.is_empty() {
+        lines.remove(0); // cut mid-line
+    }
+    let keep = lines.len().saturating_sub(TAIL_LINES);
+    LogTail {
+        stdout: lines[keep..].iter().map(|l| l.to_string()).collect(),
+        stderr: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(dir: &std::path::Path, max_size: u64, keep: u32) -> LogTarget {
+        LogTarget { path: dir.join("logs/r.log"), max_size, keep }
+    }
+
+    #[test]
+    fn a_symlinked_log_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = target(dir.path(), 1 << 20, 2);
+        fs::create_dir_all(t.path.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("elsewhere"), &t.path).unwrap();
+        let err = open(&t).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ELOOP));
+        assert!(!dir.path().join("elsewhere").exists());
+    }
+
+    #[test]
+    fn rotation_loses_no_byte_and_keeps_appending_to_the_same_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = target(dir.path(), 16 * 1024, 3);
+        let file = open(&t).unwrap();
+        // The agent's own handle, as a box would hold it.
+        let mut agent = OpenOptions::new().append(true).open(&t.path).unwrap();
+        let mut written = String::new();
+        for i in 0..5000 {
+            let line = format!("line {i:05}\n");
+            agent.write_all(line.as_bytes()).unwrap();
+            written.push_str(&line);
+            if i % 500 == 0 {
+                rotate_if_full(&file, &t).unwrap();
+            }
+        }
+        rotate_if_full(&file, &t).unwrap();
+        let mut all = String::new();
+        for n in (1..=3).rev() {
+            all.push_str(&fs::read_to_string(rotated(&t.path, n)).unwrap_or_default());
+        }
+        all.push_str(&fs::read_to_string(&t.path).unwrap());
+        assert!(fs::metadata(&t.path).unwrap().len() < 16 * 1024 + BLOCK);
+        // The oldest rotations were dropped; what is kept is an unbroken suffix.
+        assert!(written.ends_with(&all), "the kept logs are not a suffix of what was written");
+        assert!(all.len() > 3 * 16 * 1024);
+        let tail = tail(&file);
+        assert_eq!(tail.stdout.len(), TAIL_LINES);
+        assert_eq!(tail.stdout.last().unwrap(), "line 04999");
+    }
+}

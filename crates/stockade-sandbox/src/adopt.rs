@@ -1,0 +1,243 @@
+//! Adoption: a daemon that restarts takes over the boxes an earlier daemon
+//! left running, instead of killing them ([`Sandbox::adopt`]).
+//!
+//! What the store journalled when the run started — the main process's pid
+//! and the run's start (unix ms) — is checked against the host now:
+//!
+//! - the host booted after the run started (`btime` in `/proc/stat`): nothing
+//!   of the box can be left ([`AdoptError::Rebooted`]);
+//! - the box's cgroup is gone: [`AdoptError::Vanished`];
+//! - the pid is alive, its start (field 22 of `/proc/<pid>/stat`, ticks after
+//!   boot) falls within [`START_WINDOW`] of the run's start, and
+//!   `/proc/<pid>/cgroup` names this box under this sandbox's parent: it is
+//!   ours. A pidfd is opened *before* the checks, so the process checked is
+//!   the one held, and a reused pid cannot pass the cgroup check (a process
+//!   in the box is the box's, and the box empties when its init dies);
+//! - otherwise (the pid is gone, or reused by a stranger, which is never
+//!   signalled): the main process has ended. Its exit record (a walled box's
+//!   init writes the agent's exact status) gives the status; without one the
+//!   end cannot be known ([`AdoptError::NoRecord`]).
+//!
+//! The adopted [`Agent`] is not our child: its exit is the pidfd turning
+//! readable, its status comes from the record, its OOM and pids evidence
+//! from the box's cgroup as for any agent.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use stockade_proto::Limits;
+
+use crate::agent::{Agent, AgentParts};
+use crate::backend::Counters;
+use crate::main_proc::MainProc;
+use crate::name::BoxName;
+use crate::walls::process::{WalledChild, read_record};
+use crate::{Sandbox, SandboxError};
+
+/// How far the main process's start may lie from the run's journalled
+/// start: the store writes the run just before the spawn, which can take a
+/// while on a loaded host.
+pub const START_WINDOW: (Duration, Duration) = (Duration::from_secs(5), Duration::from_secs(300));
+
+/// Who a box's main process is, as the store journalled it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    /// Its host pid (`Agent::pid`).
+    pub pid: u32,
+    /// When the run started, unix milliseconds.
+    pub started_at_ms: u64,
+}
+
+/// What a restarted daemon knows about a box it wants back.
+#[derive(Debug, Clone)]
+pub struct AdoptSpec {
+    /// The box's name.
+    pub box_name: String,
+    /// Its main process, as journalled.
+    pub identity: Identity,
+    /// The init's exit record (`Walls::exit_record_path`), for walled boxes.
+    pub exit_record: Option<PathBuf>,
+    /// The box's limits (for the evidence).
+    pub limits: Limits,
+    /// How long ago the run started (for `runtime_ms`).
+    pub running_for: Duration,
+}
+
+/// Why a box could not be adopted. None of these kills anything.
+#[derive(Debug, thiserror::Error)]
+pub enum AdoptError {
+    /// The host rebooted since the box started.
+    #[error("box {box_name}: the host booted at {booted_at_ms} (unix ms), after the run started at {started_at_ms}")]
+    Rebooted {
+        /// The box.
+        box_name: String,
+        /// When the run started.
+        started_at_ms: u64,
+        /// When this boot began.
+        booted_at_ms: u64,
+    },
+    /// The box's cgroup no longer exists.
+    #[error("box {box_name}: its cgroup is gone and it left no exit record")]
+    Vanished {
+        /// The box.
+        box_name: String,
+    },
+    /// The main process is gone and wrote no exit record.
+    #[error("box {box_name}: its main process (pid {pid}) is gone and wrote no exit record{}", if *.stranger { "; the pid now belongs to an unrelated process, which was left alone" } else { "" })]
+    NoRecord {
+        /// The box.
+        box_name: String,
+        /// The journalled pid.
+        pid: u32,
+        /// The pid is alive but is not the box's process.
+        stranger: bool,
+    },
+    /// The box could not be read.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+}
+
+/// Field 22 of `/proc/<pid>/stat` (after the `comm`, which may hold spaces).
+pub fn start_time(proc_root: &Path, pid: u32) -> io::Result<u64> {
+    let stat = std::fs::read_to_string(proc_root.join(pid.to_string()).join("stat"))?;
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    // After `)`: field 3 (state) is the first word, so field 22 is the 20th.
+    after
+        .split_whitespace()
+        .nth(19)
+        .and_then(|w| w.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("no start time in /proc/{pid}/stat")))
+}
+
+/// When this boot began, unix milliseconds (`btime` in `/proc/stat`).
+pub fn boot_time_ms(proc_root: &Path) -> io::Result<u64> {
+    let stat = std::fs::read_to_string(proc_root.join("stat"))?;
+    stat.lines()
+        .find_map(|l| l.strip_prefix("btime ").and_then(|v| v.trim().parse::<u64>().ok()))
+        .map(|s| s * 1000)
+        .ok_or_else(|| io::Error::other("no btime in /proc/stat"))
+}
+
+/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`).
+fn ticks_per_second() -> u64 {
+    // SAFETY: sysconf(3) has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if hz > 0 { hz as u64 } else { 100 }
+}
+
+impl Sandbox {
+    /// Take over a box an earlier daemon left (see the module doc). Must be
+    /// called inside the runtime; does not block.
+    pub fn adopt(&self, spec: AdoptSpec) -> Result<Agent, AdoptError> {
+        let box_name = spec.box_name.clone();
+        let proc_root = self.inner.config.proc_root.clone();
+        let booted_at_ms =
+            boot_time_ms(&proc_root).map_err(|e| SandboxError::io("read", "/proc/stat", e))?;
+        let started_at_ms = spec.identity.started_at_ms;
+        // btime has a resolution of a second.
+        if booted_at_ms > started_at_ms + 1000 {
+            return Err(AdoptError::Rebooted { box_name, started_at_ms, booted_at_ms });
+        }
+        let held = pidfd_open(spec.identity.pid).ok().filter(|_| self.is_ours(&spec, booted_at_ms));
+        let name = BoxName::parse(&box_name)?;
+        let record = spec.exit_record.as_deref().and_then(|p| open_record(p).ok());
+        let Some(cgroup) = self.inner.backend.open(&name) else {
+            return Err(AdoptError::Vanished { box_name });
+        };
+        if cgroup.procs().is_err_and(|e| e.is_not_found()) {
+            return Err(AdoptError::Vanished { box_name });
+        }
+        let pid = spec.identity.pid;
+        let stranger = held.is_none() && pid_alive(pid);
+        let child = match held {
+            Some(pidfd) => {
+                let init = WalledChild::adopted(pid, pidfd, record)
+                    .map_err(|e| SandboxError::io("watch the adopted main process of", &box_name, e))?;
+                MainProc::Walled { init, stdout: None, stderr: None }
+            }
+            None => match record.as_ref().and_then(read_record) {
+                Some(raw) => MainProc::Ended(ExitStatus::from_raw(raw)),
+                None => return Err(AdoptError::NoRecord { box_name, pid, stranger }),
+            },
+        };
+        let oom = cgroup.oom_watch()?;
+        let slot = self.claim_ids(pid);
+        let mut agent = Agent::new(AgentParts {
+            child,
+            box_name,
+            cgroup,
+            oom,
+            // The box was new when it was made: its counters started at zero.
+            baseline: Counters::default(),
+            limits: spec.limits,
+            walls: None,
+        });
+        agent.adopted(spec.running_for, slot);
+        Ok(agent)
+    }
+
+    /// The journalled process is alive with its start time and sits in this
+    /// box under this sandbox's parent.
+    fn is_ours(&self, spec: &AdoptSpec, booted_at_ms: u64) -> bool {
+        let proc_root = &self.inner.config.proc_root;
+        let pid = spec.identity.pid;
+        let Ok(ticks) = start_time(proc_root, pid) else { return false };
+        let began = booted_at_ms + ticks * 1000 / ticks_per_second();
+        let run = spec.identity.started_at_ms;
+        let (before, after) = (START_WINDOW.0.as_millis() as u64, START_WINDOW.1.as_millis() as u64);
+        if began + before < run || began > run + after {
+            return false;
+        }
+        let Ok(cgroups) = std::fs::read_to_string(proc_root.join(pid.to_string()).join("cgroup"))
+        else {
+            return false;
+        };
+        let want = format!("/{}/{}", self.inner.config.parent.trim_matches('/'), spec.box_name);
+        cgroups.lines().any(|line| line.rsplit(':').next().is_some_and(|p| p.ends_with(&want)))
+    }
+
+    /// Mark the id slot of an adopted walled box used: its base is the host
+    /// id that is 0 inside, from the init's `uid_map`.
+    fn claim_ids(&self, pid: u32) -> Option<crate::walls::ids::IdSlot> {
+        let kit = self.inner.walls.as_ref().ok()?;
+        let map = std::fs::read_to_string(
+            self.inner.config.proc_root.join(pid.to_string()).join("uid_map"),
+        )
+        .ok()?;
+        let base = map.lines().find_map(|line| {
+            let mut words = line.split_whitespace();
+            let inside: u32 = words.next()?.parse().ok()?;
+            let outside: u32 = words.next()?.parse().ok()?;
+            (inside == 0).then_some(outside)
+        })?;
+        kit.ids.claim(base)
+    }
+}
+
+fn open_record(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
+
+fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open(2) takes a pid and flags and returns a new fd.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a fresh fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+fn pid_alive(pid: u32) -> bool {
+    // SAFETY: kill(2) with signal 0 only checks that the pid exists.
+    unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
+}
