@@ -304,3 +304,59 @@ command = ["sh", "-c", "echo about to fail >&2; exit 3"]
         "a read-only verb rewrote the marker"
     );
 }
+
+#[test]
+fn sigterm_requeues_running_jobs_by_default_and_leaves_them_with_on_stop_leave() {
+    if no_cgroups() {
+        return;
+    }
+    for on_stop in ["requeue", "leave"] {
+        let spec = format!(
+            "[daemon]\non_stop = \"{on_stop}\"\n\n[job.long]\ncommand = [\"sleep\", \"300\"]\nretries = {{ max = 2 }}\n"
+        );
+        let mut daemon = Daemon::start(&spec);
+        let id = submit(&daemon, "long");
+        let pid = wait_for("the job runs", Duration::from_secs(20), || {
+            let job = json(&daemon, &format!("/api/jobs/{id}"))?;
+            job["pid"].as_u64().ok_or(job.to_string())
+        });
+        signal(daemon.pid(), libc::SIGTERM);
+        let status = daemon.wait(Duration::from_secs(30)).expect("the daemon exited");
+        assert_eq!(status.code(), Some(0), "{on_stop}: {}", daemon.log_text());
+        let log = daemon.log_text();
+        let ps = daemon.run(&["ps", "--json"]);
+        let ps: Value = serde_json::from_slice(&ps.stdout).unwrap();
+        let alive = Path::new(&format!("/proc/{pid}")).exists();
+        if on_stop == "requeue" {
+            assert!(
+                log.contains(&format!(
+                    "were stopped and will run again when the daemon is back: {id}"
+                )),
+                "{log}"
+            );
+            assert!(!alive, "requeue: the job's box was stopped");
+            assert_eq!(ps["jobs"][0]["state"], "queued", "{ps}");
+        } else {
+            assert!(
+                log.contains(&format!("left running for the next daemon to adopt: {id}")),
+                "{log}"
+            );
+            assert!(alive, "leave: the job's process {pid} was stopped");
+            // Nothing was journaled as ended: the store still has it running.
+            assert_eq!(ps["jobs"][0]["state"], "running", "{ps}");
+            // The next daemon finds the box (today it reclaims it; with
+            // adoption it keeps it), which also removes it.
+            daemon.restart();
+            wait_for("the left box found by the next daemon", Duration::from_secs(20), || {
+                let job = json(&daemon, &format!("/api/jobs/{id}"))?;
+                let found = job["runs"].as_array().is_some_and(|r| r.len() == 2)
+                    || job["pid"].as_u64() == Some(pid);
+                found.then_some(()).ok_or(job.to_string())
+            });
+            assert_eq!(daemon.stop(), Some(0));
+            if Path::new(&format!("/proc/{pid}")).exists() {
+                signal(pid as u32, libc::SIGKILL);
+            }
+        }
+    }
+}

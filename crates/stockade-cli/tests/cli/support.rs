@@ -63,6 +63,26 @@ impl Daemon {
         Daemon { child: Some(child), spec, log, _dir: dir }
     }
 
+    /// Start another daemon on the same spec and state directory (the
+    /// previous one must have exited); returns once it serves.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "the previous daemon still runs");
+        let socket = self.state_dir().join("stockade.sock");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_stockade"))
+            .args(["daemon", "-f"])
+            .arg(&self.spec)
+            .stdout(Stdio::null())
+            .stderr(std::fs::OpenOptions::new().append(true).open(&self.log).unwrap())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            assert!(Instant::now() < deadline, "the daemon did not start again");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The daemon's pid.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map_or(0, Child::id)
