@@ -40,8 +40,11 @@ pub enum Command {
     Check,
     /// Run the daemon in the foreground with a live view (Ctrl-C stops everything cleanly).
     Up(UpArgs),
-    /// Run the daemon headless (logs to stderr), for systemd, containers and scripts.
+    /// Run the daemon headless (logs to stderr), for systemd, containers and scripts;
+    /// with --upgrade, replace the running one with the binary on disk.
     Daemon(DaemonArgs),
+    /// Stop the running daemon (with --drain, let running jobs finish first).
+    Down(DownArgs),
     /// Submit a job from a `[job.NAME]` template; prints its id.
     Run(RunArgs),
     /// List services and jobs.
@@ -93,6 +96,21 @@ pub struct UpArgs {
 pub struct DaemonArgs {
     #[command(flatten)]
     pub store: NewStoreArg,
+    /// Do not start a daemon: ask the running one to replace itself with the
+    /// binary on disk (same pid, same arguments; boxes are left running and
+    /// recovered by the new one). Same as sending it SIGUSR2.
+    #[arg(long)]
+    pub upgrade: bool,
+}
+
+/// `down`.
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Drain first: admit nothing new (submissions are refused with
+    /// `draining`) and let running jobs finish for up to GRACE (default 5m;
+    /// `--drain=30s`), then stop as usual.
+    #[arg(long, value_name = "GRACE", num_args = 0..=1, require_equals = true)]
+    pub drain: Option<Option<String>>,
 }
 
 /// `--new-store`, shared by `up` and `daemon`.

@@ -48,6 +48,11 @@ impl Client {
         Ok(Client { socket })
     }
 
+    /// Whether a daemon accepts connections on the socket now.
+    pub fn connects(&self) -> bool {
+        std::os::unix::net::UnixStream::connect(&self.socket).is_ok()
+    }
+
     /// `GET path`, decoded.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         let response = self.send(Method::GET, path, None).await?;

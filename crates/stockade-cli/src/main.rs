@@ -8,6 +8,7 @@ mod cli;
 mod client;
 mod commands;
 mod exit;
+mod offline;
 mod pid1;
 mod render;
 mod terminal;
@@ -17,7 +18,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    if matches!(cli.command, cli::Command::Up(_) | cli::Command::Daemon(_)) {
+    if matches!(&cli.command, cli::Command::Up(_))
+        || matches!(&cli.command, cli::Command::Daemon(a) if !a.upgrade)
+    {
         pid1::become_init_if_pid1();
     } else {
         // A client printing into `| head` should end quietly like any Unix

@@ -1,6 +1,7 @@
 //! The daemon as a library function: [`run`] wires the store, the sandbox,
 //! the engine and the HTTP API, serves until `shutdown` resolves, then stops
-//! every service in reverse dependency order and returns.
+//! every service in reverse dependency order and returns. [`run_with`] takes
+//! a stream of [`Stop`]s instead (`stop.rs`): drain, force, upgrade.
 //!
 //! `stockade up` and `stockade daemon` both call [`run`]; tests call it
 //! in-process with a tempdir state directory and their own cgroup parent.
@@ -15,17 +16,22 @@ mod guard;
 mod listen;
 mod metrics;
 mod monitor;
+pub mod notify;
 mod preflight;
 mod sampler;
+mod stop;
 
 pub use config::Config;
 pub use listen::ListenError;
 pub use preflight::PreflightError;
+pub use stop::{Stop, Stopped, Stopper, Stops, stop_channel};
 
 use anyhow::Context;
 use std::future::Future;
 use std::sync::Arc;
-use stockade_engine::{EngineConfig, EngineHandle, SandboxLauncher, ShutdownReport, WallsSite};
+use stockade_engine::{
+    EngineConfig, EngineHandle, SandboxLauncher, ShutdownPlan, ShutdownReport, WallsSite,
+};
 use stockade_sandbox::Sandbox;
 use stockade_store::{Store, StoreError, StoreOptions};
 
@@ -48,6 +54,30 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
     started: Option<tokio::sync::oneshot::Sender<Running>>,
 ) -> anyhow::Result<ShutdownReport> {
+    let (stopper, stops) = stop_channel();
+    let daemon = run_with(config, stops, started);
+    tokio::pin!(daemon);
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut asked = false;
+    loop {
+        tokio::select! {
+            stopped = &mut daemon => return stopped.map(|s| s.report),
+            () = &mut shutdown, if !asked => {
+                asked = true;
+                stopper.stop(Stop::Now);
+            }
+        }
+    }
+}
+
+/// Run the daemon until a [`Stop`] arrives on `stops` (or a listener
+/// fails); `started` hears once it serves. A [`Stop::Force`] while stopping
+/// kills every box at once.
+pub async fn run_with(
+    config: Config,
+    mut stops: Stops,
+    started: Option<tokio::sync::oneshot::Sender<Running>>,
+) -> anyhow::Result<Stopped> {
     // pidfd reaping silently falls back to SIGCHLD scanning when fds run out.
     if let Err(err) = stockade_sandbox::raise_nofile_limit() {
         tracing::warn!(%err, "could not raise RLIMIT_NOFILE; many agents may exhaust file descriptors");
@@ -105,6 +135,8 @@ pub async fn run(
         store: store.clone(),
         spec: spec.clone(),
         exec: Arc::new(exec::SandboxExec::new(sandbox.clone())),
+        stopper: stops.stopper(),
+        upgradable: config.parent_death == stockade_sandbox::ParentDeath::Survive,
     };
     let mut servers = listen::serve(&spec.daemon, state).await?;
     let codes = spec.services.iter().map(|s| (s.name.clone(), s.exit_codes.clone())).collect();
@@ -118,21 +150,66 @@ pub async fn run(
             warnings,
         });
     }
-    tokio::select! {
-        () = shutdown => tracing::info!("shutting down: stopping services in reverse dependency order"),
-        _ = servers.failed() => tracing::error!("an API listener failed; shutting down"),
+    notify::notify(&notify::ready_message());
+    let mut stop = tokio::select! {
+        stop = stops.next() => stop,
+        _ = servers.failed() => {
+            tracing::error!("an API listener failed; shutting down");
+            Stop::Now
+        }
+    };
+    notify::notify("STOPPING=1\n");
+    let mut drain_expired = false;
+    if let Stop::Drain(grace) = stop {
+        let (next, expired) = stop::drain(&engine, &mut stops, grace).await;
+        drain_expired = expired;
+        stop = next.unwrap_or(Stop::Now);
     }
+    let upgrade = stop == Stop::Upgrade;
+    let plan = if upgrade {
+        tracing::info!("upgrading: leaving every box running for the new binary to adopt");
+        ShutdownPlan { leave_jobs: true, leave_services: true }
+    } else {
+        let leave_jobs = daemon.on_stop == stockade_spec::OnStop::Leave;
+        if leave_jobs {
+            tracing::info!(
+                "stopping services in reverse dependency order; running jobs are left for the next daemon (on_stop = \"leave\")"
+            );
+        } else {
+            tracing::info!("shutting down: stopping services in reverse dependency order");
+        }
+        ShutdownPlan { leave_jobs, leave_services: false }
+    };
     monitor.stop();
-    let report = engine.shutdown().await.context("the engine ended before it could shut down")?;
+    let mut forced = stop == Stop::Force;
+    if forced {
+        stop::force(&store, &sandbox).await;
+    }
+    let shutdown = engine.shutdown_with(plan);
+    tokio::pin!(shutdown);
+    let report = loop {
+        tokio::select! {
+            report = &mut shutdown => break report,
+            next = stops.next(), if !forced && !upgrade => {
+                if next == Stop::Force {
+                    forced = true;
+                    stop::force(&store, &sandbox).await;
+                }
+            }
+        }
+    };
+    let report = report.context("the engine ended before it could shut down")?;
     let _ = engine_task.await;
     sampler.abort();
     servers.stop().await;
     drop(store);
-    let release = tokio::task::spawn_blocking(move || sandbox.release()).await;
-    if let Ok(Err(err)) = release {
-        tracing::warn!(%err, "could not remove stockade's empty cgroup parent");
+    if !upgrade && report.left.is_empty() && report.left_replicas == 0 {
+        let release = tokio::task::spawn_blocking(move || sandbox.release()).await;
+        if let Ok(Err(err)) = release {
+            tracing::warn!(%err, "could not remove stockade's empty cgroup parent");
+        }
     }
-    Ok(report)
+    Ok(Stopped { report, upgrade, forced, drain_expired })
 }
 
 fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {

@@ -82,6 +82,27 @@ pub enum Command {
     },
     /// Stop everything in reverse dependency order, then end the engine.
     Shutdown(Reply<ShutdownReport>),
+    /// [`Command::Shutdown`] with a plan: what to leave running for the next
+    /// daemon to adopt instead of stopping it.
+    ShutdownWith {
+        /// What to stop and what to leave.
+        plan: ShutdownPlan,
+        /// Answered once everything stopped is stopped and every write committed.
+        reply: Reply<ShutdownReport>,
+    },
+    /// Admit nothing new (submissions are refused with `draining`, queued
+    /// jobs stay queued); running jobs go on. Answered at once.
+    Drain(Reply<()>),
+}
+
+/// What a shutdown stops and what it leaves running (their boxes untouched,
+/// nothing journaled as ended) for the next daemon to adopt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShutdownPlan {
+    /// Leave running jobs running (`[daemon] on_stop = "leave"`, an upgrade).
+    pub leave_jobs: bool,
+    /// Leave service replicas running (an upgrade).
+    pub leave_services: bool,
 }
 
 /// One page of a job listing.
@@ -96,10 +117,20 @@ pub struct JobPage {
 }
 
 /// How a shutdown went.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ShutdownReport {
     /// Runs that ended within their grace.
     pub clean: u32,
     /// Runs whose box had to be killed after the grace.
     pub killed: u32,
+    /// Jobs that were running and were stopped and queued again: they run
+    /// again when the daemon is back.
+    pub requeued: Vec<JobId>,
+    /// Jobs left running in their boxes for the next daemon to adopt.
+    pub left: Vec<JobId>,
+    /// Service replicas left running for the next daemon to adopt.
+    pub left_replicas: u32,
+    /// Jobs queued at the end (the requeued ones included): they run when
+    /// the daemon is back.
+    pub queued: u64,
 }

@@ -70,6 +70,10 @@ pub enum EngineError {
     /// The daemon is shutting down and takes no new work.
     #[error("the daemon is shutting down")]
     ShuttingDown,
+    /// The daemon is draining before a planned stop (`stockade down
+    /// --drain`): running jobs may finish, nothing new is taken.
+    #[error("the daemon is draining before it stops and takes no new jobs")]
+    Draining,
 }
 
 impl EngineError {
@@ -86,6 +90,7 @@ impl EngineError {
             EngineError::Store(StoreError::DiskFull { .. }) => "disk_full",
             EngineError::Store(_) => "store_failed",
             EngineError::ShuttingDown => "shutting_down",
+            EngineError::Draining => "draining",
         }
     }
 
@@ -114,6 +119,9 @@ impl EngineError {
             }
             EngineError::Store(_) => "see the daemon's log; nothing was acknowledged".into(),
             EngineError::ShuttingDown => "start the daemon again and resubmit".into(),
+            EngineError::Draining => {
+                "submit again once the daemon is back (`stockade up` / `stockade daemon`)".into()
+            }
         }
     }
 

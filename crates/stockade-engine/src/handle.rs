@@ -1,7 +1,7 @@
 //! [`EngineHandle`]: the cloneable front of the engine task.
 
 use crate::EngineError;
-use crate::command::{Command, Reply, ServiceAction, ShutdownReport};
+use crate::command::{Command, Reply, ServiceAction, ShutdownPlan, ShutdownReport};
 use stockade_proto::{
     Event, JobId, JobRequest, JobView, PoolView, ReplicaView, StatusView, Submitted,
 };
@@ -106,6 +106,17 @@ impl EngineHandle {
     /// Stop everything and end the engine.
     pub async fn shutdown(&self) -> Result<ShutdownReport, EngineError> {
         self.ask(Command::Shutdown).await
+    }
+
+    /// Stop per `plan` (leave jobs, or everything, for the next daemon to
+    /// adopt) and end the engine.
+    pub async fn shutdown_with(&self, plan: ShutdownPlan) -> Result<ShutdownReport, EngineError> {
+        self.ask(|reply| Command::ShutdownWith { plan, reply }).await
+    }
+
+    /// Admit nothing new from now on; running jobs go on (`down --drain`).
+    pub async fn drain(&self) -> Result<(), EngineError> {
+        self.ask(Command::Drain).await
     }
 
     /// Events as they are committed, from now on.

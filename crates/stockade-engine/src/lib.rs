@@ -35,7 +35,7 @@ mod sandbox_launcher;
 mod stats;
 
 pub use backoff::{StartWindow, delay};
-pub use command::{Command, JobPage, ServiceAction, ShutdownReport};
+pub use command::{Command, JobPage, ServiceAction, ShutdownPlan, ShutdownReport};
 pub use engine::views::job_view_from_record;
 pub use engine::{EngineConfig, HostSnapshotFn, start};
 pub use error::EngineError;

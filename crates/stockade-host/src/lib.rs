@@ -39,7 +39,10 @@ mod size;
 pub use adaptive::{
     AdaptiveConfig, AdaptiveLimit, Decision, Direction, LimitReason, PressureSignals, Signal,
 };
-pub use checks::{IdRange, UsageRule, checks, walls_checks};
+pub use checks::{
+    IdRange, SystemdUnit, UsageRule, checks, kill_mode_check, kill_mode_of_file, unit_of_cgroup,
+    walls_checks,
+};
 pub use eagain::explain_eagain;
 pub use facts::{
     CgroupFacts, CgroupMode, CgroupVersion, Depth, FileNr, Hierarchy, HostFacts, InotifyLimits,

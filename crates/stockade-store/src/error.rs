@@ -115,6 +115,32 @@ pub enum StoreError {
         supported: u32,
     },
 
+    /// A read-only open ([`crate::Store::open_read_only`]) found no database
+    /// file: nothing is created by a reader.
+    #[error(
+        "no store at {path}; hint: the daemon has not run with this state_dir yet (start it with `stockade up` or `stockade daemon`)",
+        path = path.display()
+    )]
+    NoStore {
+        /// Where the database should be.
+        path: PathBuf,
+    },
+
+    /// A read-only open found a schema older than this build's: only the
+    /// daemon migrates (a reader writes nothing).
+    #[error(
+        "store {path} has schema version {found}, older than the {supported} this stockade reads; hint: start the daemon once (it migrates the store), or read it with the stockade that wrote it",
+        path = path.display()
+    )]
+    TooOld {
+        /// The database file.
+        path: PathBuf,
+        /// Its `user_version`.
+        found: u32,
+        /// The version this build reads.
+        supported: u32,
+    },
+
     /// SQLite reported SQLITE_FULL: the filesystem (or the database's page
     /// cap) is full, or the store refused new work while its reserve is
     /// released. Retryable: nothing of the write was kept, and the store

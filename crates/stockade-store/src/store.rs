@@ -140,6 +140,43 @@ impl Store {
         })
     }
 
+    /// Open the store at `path` for reading only, as `stockade logs`,
+    /// `postmortem`, `events` and `ps -a` do while no daemon runs: no lock,
+    /// no presence check or move-aside, no migration, no marker or reserve
+    /// written, and a database file that is not there is not created
+    /// ([`StoreError::NoStore`]). Connections are `SQLITE_OPEN_READ_ONLY`. A
+    /// schema newer ([`StoreError::TooNew`]) or older
+    /// ([`StoreError::TooOld`]) than this build's is refused. Every write on
+    /// the handle fails with [`StoreError::Closed`]. Safe beside a running
+    /// daemon too (WAL readers never block its writer).
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::NoStore { path: path.to_path_buf() });
+        }
+        let readers = Readers::new(path.to_path_buf());
+        let found: u32 = readers.with(|conn, path| {
+            conn.pragma_query_value(None, "user_version", |row| row.get(0))
+                .map_err(|e| StoreError::sqlite(path, e))
+        })?;
+        let supported = crate::SCHEMA_VERSION;
+        if found > supported {
+            return Err(StoreError::TooNew { path: path.to_path_buf(), found, supported });
+        }
+        if found < supported {
+            return Err(StoreError::TooOld { path: path.to_path_buf(), found, supported });
+        }
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                commands: None,
+                writer: Mutex::new(None),
+                readers,
+                counters: Arc::new(Counters::default()),
+                health: Arc::new(HealthState::default()),
+            }),
+        })
+    }
+
     /// Whether the store can write right now, and why not. Cheap (one
     /// statvfs); never waits for the writer. `/health/ready` should be 503
     /// with `reason` while `ready` is false.

@@ -1,22 +1,93 @@
 //! `stockade daemon`: the daemon, headless. Logs go to stderr
 //! (`STOCKADE_LOG` sets the filter, default `info`); SIGTERM or SIGINT stops
 //! every service in reverse dependency order and exits 0 if all stopped
-//! within their grace.
+//! within their grace (a second SIGINT forces it); SIGHUP is logged and
+//! ignored; SIGUSR2 (or `stockade daemon --upgrade`) replaces the daemon with
+//! the binary on disk, same pid, same arguments (`upgrade.rs`).
 
+use super::signals::{Mode, handle_signals};
 use crate::cli::DaemonArgs;
 use crate::exit::{FAILED, fail};
 use std::path::Path;
 use std::process::ExitCode;
-use stockade_daemon::Config;
+use stockade_daemon::{Config, Stopped};
 
-/// Run the daemon until SIGTERM/SIGINT.
+/// Run the daemon until SIGTERM/SIGINT (or exec the new binary after SIGUSR2).
 pub fn run(spec_path: &Path, args: &DaemonArgs) -> anyhow::Result<ExitCode> {
     let spec = super::load_spec(spec_path)?;
     init_logging(LogTarget::Stderr);
     let runtime = daemon_runtime()?;
     let config = Config { new_store: args.store.new_store, ..Config::new(spec) };
-    let report = runtime.block_on(stockade_daemon::run(config, shutdown_signal(), None))?;
-    finish(report)
+    let stopped = runtime.block_on(async move {
+        let (stopper, stops) = stockade_daemon::stop_channel();
+        let signals = tokio::spawn(handle_signals(stopper, Mode::Daemon));
+        let stopped = stockade_daemon::run_with(config, stops, None).await;
+        signals.abort();
+        stopped
+    })?;
+    // Every thread but this one, the store (its lock), the sockets and the
+    // listeners are gone once the runtime is.
+    drop(runtime);
+    if stopped.upgrade {
+        return Err(super::upgrade::exec_self());
+    }
+    summary(&stopped);
+    finish_stopped(stopped)
+}
+
+/// [`finish`], and exit 1 after a forced stop (boxes killed without grace).
+pub fn finish_stopped(stopped: Stopped) -> anyhow::Result<ExitCode> {
+    if stopped.forced {
+        tracing::info!(
+            clean = stopped.report.clean,
+            killed = stopped.report.killed,
+            "stopped (forced)"
+        );
+        return Err(fail(
+            FAILED,
+            "the stop was forced: every box was killed without its grace",
+            Some("what was running is recovered by policy at the next start".to_string()),
+        ));
+    }
+    finish(stopped.report)
+}
+
+/// What the stop did to jobs, on stderr (and in the log): which run again.
+pub fn summary(stopped: &Stopped) {
+    let report = &stopped.report;
+    let ids = |ids: &[stockade_proto::JobId]| {
+        ids.iter().map(|id| id.to_string()).collect::<Vec<_>>().join(", ")
+    };
+    if stopped.drain_expired {
+        eprintln!("stockade: the drain's grace ran out with jobs still running");
+    }
+    if !report.requeued.is_empty() {
+        eprintln!(
+            "stockade: {} running job(s) were stopped and will run again when the daemon is back: {}",
+            report.requeued.len(),
+            ids(&report.requeued)
+        );
+    }
+    if !report.left.is_empty() {
+        eprintln!(
+            "stockade: {} job(s) were left running for the next daemon to adopt: {}",
+            report.left.len(),
+            ids(&report.left)
+        );
+    }
+    if report.queued > 0 {
+        eprintln!(
+            "stockade: {} job(s) are queued and will run when the daemon is back",
+            report.queued
+        );
+    }
+    tracing::info!(
+        requeued = ?report.requeued,
+        left = ?report.left,
+        queued = report.queued,
+        forced = stopped.forced,
+        "exit summary"
+    );
 }
 
 /// Where the daemon's own log lines go.
@@ -50,21 +121,6 @@ pub fn daemon_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .thread_name("stockade")
         .enable_all()
         .build()?)
-}
-
-/// Resolves on the first SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
-        tracing::error!("cannot install signal handlers; stop the daemon with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
 }
 
 /// Exit 0 when every run stopped within its grace; 1 when a box had to be killed.

@@ -27,6 +27,10 @@ pub struct DoctorArgs {
     /// Without a value the spec is the one of -f/--file.
     #[arg(long, value_name = "SPEC", num_args = 0..=1)]
     pub plan: Option<Option<PathBuf>>,
+    /// Check this systemd unit file's KillMode (default: the unit this runs
+    /// under, if systemd started it).
+    #[arg(long, value_name = "FILE")]
+    pub unit: Option<PathBuf>,
 }
 
 /// The `--json` form.
@@ -55,6 +59,14 @@ pub fn run(args: &DoctorArgs, spec_path: &Path) -> anyhow::Result<ExitCode> {
         }
     };
     all.extend(unwalled_check(spec_path));
+    let unit = match &args.unit {
+        Some(file) => Some(
+            stockade_host::SystemdUnit::from_file(file)
+                .with_context(|| format!("cannot read the unit file {}", file.display()))?,
+        ),
+        None => stockade_host::SystemdUnit::detect(&root.proc),
+    };
+    all.extend(stockade_host::kill_mode_check(unit.as_ref()));
     if args.json {
         let report = Report { checks: &all, plan: planned.as_ref() };
         println!("{}", serde_json::to_string_pretty(&report).context("encoding the report")?);

@@ -5,6 +5,7 @@ pub mod check;
 pub mod control;
 pub mod daemon;
 pub mod doctor;
+pub mod down;
 pub mod events;
 pub mod exec;
 pub mod init;
@@ -12,9 +13,11 @@ pub mod logs;
 pub mod postmortem;
 pub mod ps;
 pub mod run;
+pub mod signals;
 pub mod status;
 pub mod top;
 pub mod up;
+pub mod upgrade;
 
 use crate::cli::{Cli, Command};
 use crate::client::Client;
@@ -30,14 +33,22 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Init(args) => init::run(&cli.file, args),
         Command::Check => check::run(&cli.file),
         Command::Up(args) => up::run(&cli.file, args),
+        Command::Daemon(args) if args.upgrade => client_verb(&cli, upgrade::request),
         Command::Daemon(args) => daemon::run(&cli.file, args),
+        Command::Down(args) => client_verb(&cli, |c| down::run(c, args)),
         Command::Doctor(args) => doctor::run(args, &cli.file),
         Command::Run(args) => client_verb(&cli, |c| run::run(c, args)),
-        Command::Ps(args) => client_verb(&cli, |c| ps::run(c, args)),
+        Command::Ps(args) => read_verb(&cli, |c| ps::run(c, args), |o| crate::offline::ps(o, args)),
         Command::Status(args) => client_verb(&cli, |c| status::run(c, args.json)),
-        Command::Logs(args) => client_verb(&cli, |c| logs::run(c, args)),
-        Command::Events(args) => client_verb(&cli, |c| events::run(c, args)),
-        Command::Postmortem(args) => client_verb(&cli, |c| postmortem::run(c, args)),
+        Command::Logs(args) => {
+            read_verb(&cli, |c| logs::run(c, args), |o| crate::offline::logs(o, args))
+        }
+        Command::Events(args) => {
+            read_verb(&cli, |c| events::run(c, args), |o| crate::offline::events(o, args))
+        }
+        Command::Postmortem(args) => {
+            read_verb(&cli, |c| postmortem::run(c, args), |o| crate::offline::postmortem(o, args))
+        }
         Command::Exec(args) => client_verb(&cli, |c| async move {
             let exit = exec::run(c, args).await?;
             Ok(exec::finish(&exit, args.json))
@@ -56,6 +67,36 @@ where
     Fut: Future<Output = anyhow::Result<ExitCode>>,
 {
     let client = Client::locate(cli.socket.as_deref(), &cli.file)?;
+    on_runtime(client, verb)
+}
+
+/// A verb that only reads: through the daemon when it runs, else from the
+/// store (read-only) and log files of the spec's state directory.
+fn read_verb<F, Fut>(
+    cli: &Cli,
+    verb: F,
+    offline: impl FnOnce(&crate::offline::Offline) -> anyhow::Result<ExitCode>,
+) -> anyhow::Result<ExitCode>
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = anyhow::Result<ExitCode>>,
+{
+    let client = Client::locate(cli.socket.as_deref(), &cli.file)?;
+    if client.connects() {
+        return on_runtime(client, verb);
+    }
+    match Spec::from_file(&cli.file) {
+        Ok(spec) => offline(&crate::offline::Offline::open(spec)?),
+        // No spec to find the store by: the "not reachable" error says what to do.
+        Err(_) => on_runtime(client, verb),
+    }
+}
+
+fn on_runtime<F, Fut>(client: Client, verb: F) -> anyhow::Result<ExitCode>
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = anyhow::Result<ExitCode>>,
+{
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(verb(client))
 }

@@ -5,7 +5,8 @@
 //! daemon's own log goes to `<state_dir>/daemon.log`. Without a terminal, or
 //! with `--json`, it prints one JSON event per line and logs to stderr.
 
-use super::daemon::{LogTarget, daemon_runtime, finish, init_logging, shutdown_signal};
+use super::daemon::{LogTarget, daemon_runtime, finish_stopped, init_logging, summary};
+use super::signals::{Mode, handle_signals};
 use crate::cli::UpArgs;
 use crate::render::{bytes, duration_ms, event_line, table};
 use anyhow::Context;
@@ -48,31 +49,36 @@ pub fn run(spec_path: &Path, args: &UpArgs) -> anyhow::Result<ExitCode> {
         init_logging(LogTarget::Stderr);
     }
     let runtime = daemon_runtime()?;
-    let report = runtime.block_on(async move {
+    let stopped = runtime.block_on(async move {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let config = Config {
             parent_death: ParentDeath::Kill,
             new_store: args.store.new_store,
             ..Config::new(spec)
         };
-        let daemon = tokio::spawn(stockade_daemon::run(config, shutdown_signal(), Some(tx)));
+        let (stopper, stops) = stockade_daemon::stop_channel();
+        let signals = tokio::spawn(handle_signals(stopper, Mode::Up));
+        let daemon = tokio::spawn(stockade_daemon::run_with(config, stops, Some(tx)));
         let view = match rx.await {
             Ok(running) => Some(tokio::spawn(show(running, live))),
             Err(_) => None,
         };
-        let report = daemon.await.context("the daemon task panicked")?;
+        let stopped = daemon.await.context("the daemon task panicked")?;
+        signals.abort();
         if let Some(view) = view {
             view.abort();
         }
-        report
+        stopped
     })?;
+    let report = stopped.report.clone();
+    summary(&stopped);
     if live {
         println!(
             "\nstopped: {} run(s) ended cleanly, {} killed after their grace",
             report.clean, report.killed
         );
     }
-    finish(report)
+    finish_stopped(stopped)
 }
 
 async fn show(running: Running, live: bool) {
@@ -164,7 +170,7 @@ fn draw(
         })
         .collect();
     let mut screen = format!(
-        "stockade up — {} — boxes: {} — {}   (Ctrl-C stops everything)\n\n",
+        "stockade up — {} — boxes: {} — {}   (Ctrl-C stops everything; twice: kill now)\n\n",
         status.spec,
         running.sandbox,
         running.listening.join(", ")

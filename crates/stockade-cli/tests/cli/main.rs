@@ -5,6 +5,7 @@
 
 mod commands;
 mod exec;
+mod lifecycle;
 mod recovery;
 mod support;
 mod top;

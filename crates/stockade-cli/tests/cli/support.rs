@@ -29,6 +29,8 @@ pub struct Daemon {
     child: Option<Child>,
     /// The spec file it serves.
     pub spec: PathBuf,
+    /// Its stderr (the daemon's log).
+    pub log: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -36,14 +38,20 @@ impl Daemon {
     /// Write `spec_body` to a tempdir spec and start a daemon on it; returns
     /// once its socket exists.
     pub fn start(spec_body: &str) -> Daemon {
+        Daemon::start_verb(spec_body, "daemon")
+    }
+
+    /// [`Daemon::start`] with `verb` (`daemon` or `up`).
+    pub fn start_verb(spec_body: &str, verb: &str) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let spec = dir.path().join("stockade.toml");
         std::fs::write(&spec, spec_body).unwrap();
+        let log = dir.path().join("daemon.stderr");
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_stockade"))
-            .args(["daemon", "-f"])
+            .args([verb, "-f"])
             .arg(&spec)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
         let socket = dir.path().join(".stockade/stockade.sock");
@@ -52,7 +60,58 @@ impl Daemon {
             assert!(Instant::now() < deadline, "the daemon did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Daemon { child: Some(child), spec, _dir: dir }
+        Daemon { child: Some(child), spec, log, _dir: dir }
+    }
+
+    /// Start another daemon on the same spec and state directory (the
+    /// previous one must have exited); returns once it serves.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "the previous daemon still runs");
+        let socket = self.state_dir().join("stockade.sock");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_stockade"))
+            .args(["daemon", "-f"])
+            .arg(&self.spec)
+            .stdout(Stdio::null())
+            .stderr(std::fs::OpenOptions::new().append(true).open(&self.log).unwrap())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            assert!(Instant::now() < deadline, "the daemon did not start again");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The daemon's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> PathBuf {
+        self.spec.parent().unwrap().join(".stockade")
+    }
+
+    /// What the daemon logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Wait up to `timeout` for the daemon to exit on its own; its status.
+    pub fn wait(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let child = self.child.as_mut()?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().ok()? {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Run the CLI against this daemon's spec.

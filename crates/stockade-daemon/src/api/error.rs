@@ -58,7 +58,7 @@ impl From<EngineError> for Failure {
             EngineError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             EngineError::Store(StoreError::DiskFull { .. }) => StatusCode::INSUFFICIENT_STORAGE,
             EngineError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            EngineError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            EngineError::ShuttingDown | EngineError::Draining => StatusCode::SERVICE_UNAVAILABLE,
         };
         let retry_after = match &err {
             EngineError::QueueFull { retry_after_secs, .. } => Some(*retry_after_secs),

@@ -5,6 +5,7 @@
 //! ([`Failure`]); a malformed, mistyped or oversized body is answered the
 //! same way, never with axum's plain-text rejections.
 
+mod daemon;
 mod error;
 mod events;
 mod exec;
@@ -40,6 +41,11 @@ pub struct AppState {
     pub spec: Arc<Spec>,
     /// Runs `stockade exec` commands inside boxes.
     pub exec: Arc<dyn crate::exec::BoxExec>,
+    /// Asks the daemon to stop (`POST /api/daemon/*`).
+    pub stopper: crate::stop::Stopper,
+    /// Whether an upgrade keeps the agents (`stockade daemon`; not `up`,
+    /// whose agents die with its threads).
+    pub upgradable: bool,
 }
 
 /// Every route.
@@ -59,6 +65,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/exec", post(exec::exec))
         .route("/api/postmortems", get(postmortems::find))
         .route("/api/postmortems/{run}", get(postmortems::get))
+        .route("/api/daemon/shutdown", post(daemon::shutdown))
+        .route("/api/daemon/upgrade", post(daemon::upgrade))
         .route("/metrics", get(crate::metrics::scrape))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -109,6 +109,8 @@ pub struct Engine {
     jobs: table::JobTable,
     pools: BTreeMap<String, Pool>,
     shutdown: Option<shutdown::Shutdown>,
+    /// Draining before a planned stop: nothing new is admitted.
+    draining: bool,
     /// The last host sample, and what admitted jobs hold against it.
     ledger: ledger::Ledger,
     /// What a run of each job template is counted for at admission.
@@ -165,6 +167,7 @@ impl Engine {
             jobs: table::JobTable::default(),
             pools,
             shutdown: None,
+            draining: false,
             ledger: ledger::Ledger::default(),
             requests: request::Requests::default(),
             stats: crate::EngineStats::default(),
@@ -205,7 +208,9 @@ impl Engine {
             self.drive_shutdown();
         } else {
             self.start_services(now);
-            self.admit_jobs(now);
+            if !self.draining {
+                self.admit_jobs(now);
+            }
         }
     }
 
@@ -254,7 +259,15 @@ impl Engine {
                 self.persist(vec![stockade_store::Write::Event { unit, kind }]);
                 answer(reply, Ok(()));
             }
-            Command::Shutdown(reply) => self.begin_shutdown(reply),
+            Command::Shutdown(reply) => self.begin_shutdown(Default::default(), reply),
+            Command::ShutdownWith { plan, reply } => self.begin_shutdown(plan, reply),
+            Command::Drain(reply) => {
+                if !self.draining {
+                    tracing::info!("draining: admitting nothing new; running jobs go on");
+                }
+                self.draining = true;
+                answer(reply, Ok(()));
+            }
         }
     }
 

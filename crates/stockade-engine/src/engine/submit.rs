@@ -23,6 +23,10 @@ impl Engine {
             let _ = reply.send(Err(EngineError::ShuttingDown));
             return;
         }
+        if self.draining {
+            let _ = reply.send(Err(EngineError::Draining));
+            return;
+        }
         let mut jobs = Vec::with_capacity(requests.len());
         let mut per_pool: BTreeMap<String, u64> = BTreeMap::new();
         for request in requests {

@@ -16,9 +16,11 @@ mod memory;
 mod pids;
 mod psi;
 mod rlimit;
+mod systemd;
 mod threads;
 mod walls;
 
+pub use systemd::{SystemdUnit, kill_mode_check, kill_mode_of_file, unit_of_cgroup};
 pub use walls::{IdRange, walls_checks};
 
 use crate::{HostFacts, Unknown};

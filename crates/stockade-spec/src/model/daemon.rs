@@ -48,6 +48,19 @@ pub struct DaemonConfig {
     pub reserve_tasks: u64,
     /// How the store syncs a commit.
     pub synchronous: Synchronous,
+    /// What a plain stop (SIGTERM, `stockade down`) does to running jobs.
+    pub on_stop: OnStop,
+}
+
+/// `on_stop`: what a plain stop does to running jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnStop {
+    /// Stop them (signal, grace, kill) and queue them again (default).
+    #[default]
+    Requeue,
+    /// Leave them running in their boxes, ended by nothing, for the next
+    /// daemon to adopt.
+    Leave,
 }
 
 /// Default `id_range`: 2^31 up to just below the 16-bit-aligned top of the

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use super::table::{Reader, Table};
 use crate::model::{
     DEFAULT_EVENT_RETENTION, DEFAULT_ID_RANGE, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE,
-    DEFAULT_RESERVE_MEMORY, DEFAULT_RESERVE_TASKS, DaemonConfig, IdRange, Listen, SocketGroup,
-    Synchronous,
+    DEFAULT_RESERVE_MEMORY, DEFAULT_RESERVE_TASKS, DaemonConfig, IdRange, Listen, OnStop,
+    SocketGroup, Synchronous,
 };
 use crate::problem::Problem;
 
@@ -25,6 +25,7 @@ pub(crate) const DAEMON_KEYS: &[&str] = &[
     "reserve_memory",
     "reserve_tasks",
     "synchronous",
+    "on_stop",
 ];
 
 /// Where `socket_group` is looked up. Local groups only: the daemon chgrps
@@ -72,6 +73,7 @@ impl Reader<'_> {
             reserve_memory: DEFAULT_RESERVE_MEMORY,
             reserve_tasks: DEFAULT_RESERVE_TASKS,
             synchronous: Synchronous::Full,
+            on_stop: OnStop::Requeue,
         };
         let Some(t) = table else {
             config.listen = vec![Listen::Unix(config.state_dir.join("stockade.sock"))];
@@ -103,6 +105,13 @@ impl Reader<'_> {
                 "full" => config.synchronous = Synchronous::Full,
                 "normal" => config.synchronous = Synchronous::Normal,
                 _ => self.out_of_range(t, "synchronous", value, "\"full\" or \"normal\""),
+            }
+        }
+        if let Some(value) = self.string(t, "on_stop") {
+            match value.as_str() {
+                "requeue" => config.on_stop = OnStop::Requeue,
+                "leave" => config.on_stop = OnStop::Leave,
+                _ => self.out_of_range(t, "on_stop", value, "\"requeue\" or \"leave\""),
             }
         }
         config.listen = self.listen(t, &config.state_dir);

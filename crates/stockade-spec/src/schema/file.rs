@@ -73,6 +73,8 @@ pub(crate) struct DaemonTable {
     reserve_tasks: Option<u64>,
     /// "full" (default: every commit is fsynced, acknowledged work survives power loss) or "normal" (survives a daemon crash; faster).
     synchronous: Option<String>,
+    /// What a plain stop (SIGTERM, `stockade down`) does to running jobs: "requeue" (default: stop them and queue them again) or "leave" (leave them running for the next daemon to adopt).
+    on_stop: Option<String>,
 }
 
 /// `[monitor]`.

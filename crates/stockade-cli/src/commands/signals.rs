@@ -1,0 +1,74 @@
+//! The daemon's signals, turned into [`Stop`]s.
+//!
+//! | signal | effect |
+//! |---|---|
+//! | SIGTERM, first SIGINT | stop (services in reverse order; jobs requeued or left, per `on_stop`) |
+//! | second SIGINT | force: kill every box now, skip the graces |
+//! | SIGHUP | logged at warn and ignored (reload is issue 14) — never a silent death |
+//! | SIGUSR2 | `daemon`: upgrade in place; `up`: logged and ignored (its agents die with it) |
+
+use stockade_daemon::{Stop, Stopper};
+use tokio::signal::unix::{SignalKind, signal};
+
+/// Which verb runs the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `stockade daemon`: SIGUSR2 upgrades.
+    Daemon,
+    /// `stockade up`: agents die with it, so no upgrade.
+    Up,
+}
+
+/// Turn signals into stops until the daemon ends (the task is aborted then).
+pub async fn handle_signals(stopper: Stopper, mode: Mode) {
+    let kinds = [
+        SignalKind::terminate(),
+        SignalKind::interrupt(),
+        SignalKind::hangup(),
+        SignalKind::user_defined2(),
+    ];
+    let mut streams = Vec::new();
+    for kind in kinds {
+        match signal(kind) {
+            Ok(stream) => streams.push(stream),
+            Err(err) => {
+                tracing::error!(%err, "cannot install signal handlers; stop the daemon with SIGKILL");
+                return std::future::pending().await;
+            }
+        }
+    }
+    let [term, int, hup, usr2] = &mut streams[..] else { return };
+    let mut interrupts = 0u32;
+    loop {
+        tokio::select! {
+            _ = term.recv() => {
+                stopper.stop(Stop::Now);
+            }
+            _ = int.recv() => {
+                interrupts += 1;
+                if interrupts == 1 {
+                    if mode == Mode::Daemon {
+                        tracing::info!("SIGINT: stopping (again to force: kill every box now)");
+                    }
+                    stopper.stop(Stop::Now);
+                } else {
+                    tracing::warn!("second SIGINT: forcing the stop: killing every box now, skipping the graces");
+                    eprintln!("\nstockade: second Ctrl-C: forcing the stop — killing every box now, skipping the graces");
+                    stopper.stop(Stop::Force);
+                }
+            }
+            _ = hup.recv() => {
+                tracing::warn!("SIGHUP: reload is not implemented yet (issue 14); ignoring");
+            }
+            _ = usr2.recv() => match mode {
+                Mode::Daemon => {
+                    tracing::info!("SIGUSR2: upgrading in place to the binary on disk");
+                    stopper.stop(Stop::Upgrade);
+                }
+                Mode::Up => tracing::warn!(
+                    "SIGUSR2: `stockade up` cannot upgrade in place (its agents die with it); ignoring"
+                ),
+            },
+        }
+    }
+}

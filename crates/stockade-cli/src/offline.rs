@@ -1,0 +1,246 @@
+//! The read-only verbs with the daemon down: `logs`, `postmortem`, `events`
+//! and `ps -a` read the store with [`Store::open_read_only`] (no lock, no
+//! migration, no move-aside, no marker write) and the log files directly,
+//! after saying on stderr that the daemon is not running.
+
+use crate::cli::{EventsArgs, LogsArgs, PostmortemArgs, PsArgs};
+use crate::exit::{FAILED, fail};
+use crate::render::{clock, duration_ms, event_line, table};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use stockade_proto::{JobId, JobState, PostMortem, RunId, Seq, now_millis};
+use stockade_spec::Spec;
+use stockade_store::{JobFilter, Store};
+
+/// How many past events are shown when no `--since` is given.
+const BACKLOG: u64 = 20;
+/// The most bytes of a log printed (its end), as the daemon sends.
+const TAIL_BYTES: u64 = 1 << 20;
+
+/// The spec and its store, opened read-only.
+pub struct Offline {
+    spec: Spec,
+    store: Store,
+}
+
+impl Offline {
+    /// Open the store of `spec` read-only and print the note.
+    pub fn open(spec: Spec) -> anyhow::Result<Offline> {
+        let path = spec.daemon.state_dir.join("stockade.db");
+        let store = Store::open_read_only(&path)?;
+        eprintln!(
+            "stockade: the daemon is not running; showing what the store at {} recorded",
+            path.display()
+        );
+        Ok(Offline { spec, store })
+    }
+
+    fn state_dir(&self) -> &Path {
+        &self.spec.daemon.state_dir
+    }
+}
+
+/// `logs` from the log files.
+pub fn logs(offline: &Offline, args: &LogsArgs) -> anyhow::Result<ExitCode> {
+    let path: PathBuf = match args.target.parse::<u64>() {
+        Ok(id) => {
+            if offline.store.job(JobId(id))?.is_none() {
+                return Err(fail(FAILED, format!("no job {id} in the store"), None));
+            }
+            offline.state_dir().join("logs/jobs").join(format!("{id}.log"))
+        }
+        Err(_) => {
+            if offline.spec.service(&args.target).is_none() {
+                let known: Vec<_> = offline.spec.services.iter().map(|s| s.name.as_str()).collect();
+                return Err(fail(
+                    FAILED,
+                    format!("no service `{}` in the spec", args.target),
+                    Some(format!("known services: {}", known.join(", "))),
+                ));
+            }
+            offline.state_dir().join("logs").join(format!("{}.{}.log", args.target, args.replica))
+        }
+    };
+    if args.follow {
+        eprintln!("stockade: not following: nothing writes to the log while the daemon is down");
+    }
+    let mut out = std::io::stdout();
+    if let Ok(mut file) = std::fs::File::open(&path) {
+        let len = file.metadata()?.len();
+        file.seek(SeekFrom::Start(len.saturating_sub(TAIL_BYTES)))?;
+        let mut buf = Vec::new();
+        file.read_to_end(&mut buf)?;
+        out.write_all(&buf)?;
+        out.flush()?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `postmortem` from the store.
+pub fn postmortem(offline: &Offline, args: &PostmortemArgs) -> anyhow::Result<ExitCode> {
+    let target = args.target.as_str();
+    let store = &offline.store;
+    let id = |text: &str| {
+        text.parse::<u64>().map_err(|_| fail(FAILED, format!("`{text}` is not a number"), None))
+    };
+    let found: Option<PostMortem> = if let Some(run) = target.strip_prefix("run:") {
+        store.postmortem(RunId(id(run)?))?
+    } else if let Some(job) = target.strip_prefix("job:") {
+        store.last_postmortem_of_job(JobId(id(job)?))?
+    } else if let Ok(job) = target.parse::<u64>() {
+        store.last_postmortem_of_job(JobId(job))?
+    } else {
+        store.last_postmortem_of_unit(target)?
+    };
+    let Some(pm) = found else {
+        return Err(fail(
+            FAILED,
+            format!("no post-mortem for {target}"),
+            Some("post-mortems are kept for abnormal ends only; a clean exit or an asked-for stop has none".to_string()),
+        ));
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&pm)?);
+    } else {
+        print!("{}", crate::commands::postmortem::render(&pm));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `events` from the store (no following).
+pub fn events(offline: &Offline, args: &EventsArgs) -> anyhow::Result<ExitCode> {
+    let store = &offline.store;
+    let mut after = match args.since {
+        Some(seq) => Seq(seq),
+        None => Seq(store.last_seq()?.0.saturating_sub(BACKLOG)),
+    };
+    if args.follow {
+        eprintln!("stockade: not following: no events happen while the daemon is down");
+    }
+    loop {
+        let page = store.events_since(after, 500)?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for event in &page {
+            let value = serde_json::to_value(event)?;
+            let kind = value["type"].as_str().unwrap_or_default();
+            if args.unit.as_ref().is_some_and(|u| *u != event.unit)
+                || args.kind.as_ref().is_some_and(|k| k != kind)
+            {
+                continue;
+            }
+            if args.json {
+                println!("{value}");
+            } else {
+                println!("{}", event_line(event));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ps` from the store: each service's last run, and the jobs (with `-a`,
+/// the newest 50 finished ones too).
+pub fn ps(offline: &Offline, args: &PsArgs) -> anyhow::Result<ExitCode> {
+    let store = &offline.store;
+    let live = JobFilter {
+        states: vec![JobState::Queued, JobState::Running],
+        limit: Some(1000),
+        ..JobFilter::default()
+    };
+    let mut jobs = store.jobs(&live)?;
+    if args.all {
+        let done = JobFilter {
+            states: vec![
+                JobState::Succeeded,
+                JobState::Failed,
+                JobState::Cancelled,
+                JobState::Expired,
+                JobState::Rejected,
+            ],
+            limit: Some(50),
+            ..JobFilter::default()
+        };
+        jobs.extend(store.jobs(&done)?);
+    }
+    let views: Vec<_> = jobs.iter().map(stockade_engine::job_view_from_record).collect();
+    let mut services = Vec::new();
+    for service in &offline.spec.services {
+        let last = store.runs_of_unit(&service.name, 1)?.into_iter().next();
+        services.push((service.name.clone(), last));
+    }
+    if args.json {
+        let services: Vec<_> = services
+            .iter()
+            .map(|(name, run)| {
+                serde_json::json!({
+                    "service": name,
+                    "state": "down",
+                    "last_run": run.as_ref().map(|r| serde_json::json!({
+                        "id": r.id, "replica": r.replica, "pid": r.pid,
+                        "started_at": r.started_at, "ended_at": r.ended_at, "cause": r.cause,
+                    })),
+                })
+            })
+            .collect();
+        let body =
+            serde_json::json!({"daemon": "not_running", "services": services, "jobs": views});
+        println!("{}", serde_json::to_string_pretty(&body)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !services.is_empty() {
+        let rows: Vec<Vec<String>> = services
+            .iter()
+            .map(|(name, run)| match run {
+                Some(r) => vec![
+                    name.clone(),
+                    "down".into(),
+                    format!("run {} [{}]", r.id, r.replica),
+                    clock(r.started_at),
+                    r.ended_at
+                        .map(clock)
+                        .unwrap_or_else(|| "open (the daemon stopped or died)".into()),
+                    r.cause.as_ref().map(|c| c.to_string()).unwrap_or_default(),
+                ],
+                None => vec![
+                    name.clone(),
+                    "down".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "never ran".into(),
+                ],
+            })
+            .collect();
+        print!("{}", table(&["SERVICE", "STATE", "LAST RUN", "STARTED", "ENDED", "CAUSE"], &rows));
+    }
+    if !views.is_empty() {
+        if !services.is_empty() {
+            println!();
+        }
+        let now = now_millis();
+        let rows: Vec<Vec<String>> = views
+            .iter()
+            .map(|j| {
+                vec![
+                    j.id.to_string(),
+                    j.template.clone(),
+                    j.state.to_string(),
+                    j.pool.clone(),
+                    format!("{}/{}", j.attempt, j.max_attempts),
+                    duration_ms(now.saturating_sub(j.started_at.unwrap_or(j.submitted_at))),
+                    j.reason
+                        .clone()
+                        .or_else(|| j.cause.as_ref().map(|c| c.to_string()))
+                        .unwrap_or_default(),
+                ]
+            })
+            .collect();
+        print!("{}", table(&["JOB", "TEMPLATE", "STATE", "POOL", "ATTEMPT", "AGE", "WHY"], &rows));
+    }
+    if services.is_empty() && views.is_empty() {
+        println!("nothing recorded (no services in the spec, no jobs in the store)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
