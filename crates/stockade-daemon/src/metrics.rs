@@ -1,5 +1,6 @@
-//! `GET /metrics`: the daemon in the OpenMetrics text format, computed at
-//! scrape time. Each scrape asks the engine for a fresh [`StatusView`] (which
+//! `GET /metrics`: the daemon in the Prometheus text format (0.0.4), or in
+//! OpenMetrics 1.0 when the scraper's `Accept` asks for
+//! `application/openmetrics-text`; computed at scrape time. Each scrape asks the engine for a fresh [`StatusView`] (which
 //! reads every live box's counters) and its [`EngineStats`], reads the
 //! daemon's own `/proc/self`, and encodes that one [`Snapshot`] through a
 //! `prometheus-client` [`Collector`]. Nothing is cached between scrapes, so
@@ -11,7 +12,7 @@
 
 use crate::api::{AppState, Failure};
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{
@@ -23,10 +24,22 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use stockade_engine::{EngineStats, WAIT_BUCKETS};
-use stockade_proto::{ReplicaView, ServiceState, StatusView};
+use stockade_proto::{JobState, ReplicaView, ServiceState, StatusView};
+use stockade_store::JobFilter;
 
-/// What Prometheus and OpenMetrics scrapers negotiate for this text format.
+/// The OpenMetrics text format, sent when `Accept` names it.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The plain Prometheus text format, the default.
+pub const PROMETHEUS_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Terminal job states, each counted by `stockade_jobs_finished_total`.
+const FINISHED: [JobState; 5] = [
+    JobState::Succeeded,
+    JobState::Failed,
+    JobState::Cancelled,
+    JobState::Expired,
+    JobState::Rejected,
+];
 
 /// Every public replica state, so a service reports a zero for the states it
 /// is not in (a series that vanishes is worse for alerting than a zero).
@@ -43,12 +56,21 @@ const REPLICA_STATES: [ServiceState; 9] = [
 ];
 
 /// `GET /metrics`.
-pub async fn scrape(State(state): State<AppState>) -> Result<Response, Failure> {
+pub async fn scrape(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, Failure> {
     let (status, stats) = tokio::join!(state.engine.status(), state.engine.stats());
     // procfs answers from kernel memory without touching a disk, so this read
     // stays on the async task (tens of microseconds even with many fds).
     let process = ProcessFacts::read(Path::new("/proc/self"));
-    let snapshot = Snapshot { status: status?, stats: stats?, process };
+    let finished = finished_jobs(&state)?;
+    let snapshot = Snapshot { status: status?, stats: stats?, process, finished };
+    let openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
     let body = snapshot.render().map_err(|_| {
         Failure::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -57,7 +79,65 @@ pub async fn scrape(State(state): State<AppState>) -> Result<Response, Failure> 
             "this is a bug in stockade; the rest of the API is unaffected",
         )
     })?;
-    Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response())
+    if openmetrics {
+        return Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response());
+    }
+    Ok(([(header::CONTENT_TYPE, PROMETHEUS_TYPE)], to_prometheus(&body)).into_response())
+}
+
+/// Finished jobs by (template, terminal state), counted in the store (a
+/// `COUNT` per pair on the indexed state column).
+fn finished_jobs(state: &AppState) -> Result<BTreeMap<(String, String), u64>, Failure> {
+    let mut counts = BTreeMap::new();
+    for template in state.spec.jobs.keys() {
+        for job_state in FINISHED {
+            let filter = JobFilter {
+                states: vec![job_state],
+                template: Some(template.clone()),
+                pool: None,
+                limit: Some(0),
+            };
+            let (_, n) = state.store.job_page(&filter, None)?;
+            counts.insert((template.clone(), job_state.as_str().to_owned()), n);
+        }
+    }
+    Ok(counts)
+}
+
+/// The OpenMetrics text as Prometheus text 0.0.4: no `# EOF` or `# UNIT`, a
+/// counter's `HELP`/`TYPE` name its `_total` samples, and an `info` family
+/// becomes the `_info` gauge it is in Prometheus.
+pub fn to_prometheus(openmetrics: &str) -> String {
+    let mut renamed: BTreeMap<&str, (String, &str)> = BTreeMap::new();
+    for line in openmetrics.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            match rest.split_once(' ') {
+                Some((name, "counter")) => {
+                    renamed.insert(name, (format!("{name}_total"), "counter"))
+                }
+                Some((name, "info")) => renamed.insert(name, (format!("{name}_info"), "gauge")),
+                _ => None,
+            };
+        }
+    }
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "].iter().find_map(|p| Some((*p, line.strip_prefix(p)?)));
+        if let Some((prefix, rest)) = meta {
+            let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+            if let Some((new, kind)) = renamed.get(name) {
+                let tail = if prefix == "# TYPE " { *kind } else { tail };
+                out.push_str(&format!("{prefix}{new} {tail}\n"));
+                continue;
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 /// Everything one scrape reports, gathered before any encoding starts.
@@ -69,6 +149,8 @@ pub struct Snapshot {
     pub stats: EngineStats,
     /// The daemon process itself.
     pub process: ProcessFacts,
+    /// Finished jobs by (template, terminal state).
+    pub finished: BTreeMap<(String, String), u64>,
 }
 
 impl Snapshot {
@@ -84,7 +166,7 @@ impl Snapshot {
 
 /// The daemon's own threads, memory and file descriptors. A field is `None`
 /// when its file could not be read; its metric is then left out.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProcessFacts {
     /// Threads of the daemon process (`Threads:` in `status`).
     pub threads: Option<u64>,
@@ -94,6 +176,10 @@ pub struct ProcessFacts {
     pub open_fds: Option<u64>,
     /// The soft `RLIMIT_NOFILE` (`Max open files` in `limits`).
     pub max_fds: Option<u64>,
+    /// Virtual memory size in bytes (`VmSize:` in `status`).
+    pub virtual_bytes: Option<u64>,
+    /// User plus system CPU time, in seconds (`stat` fields 14 and 15).
+    pub cpu_seconds: Option<f64>,
 }
 
 impl ProcessFacts {
@@ -113,11 +199,24 @@ impl ProcessFacts {
             .find_map(|line| line.strip_prefix("Max open files"))
             .and_then(|rest| rest.split_whitespace().next()?.parse().ok());
         let open_fds = std::fs::read_dir(dir.join("fd")).ok().map(|d| d.count() as u64);
+        // `stat`: the fields after the `)` that ends the command name; utime
+        // and stime are the 12th and 13th of those, in clock ticks.
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+        // procfs counts in USER_HZ, 100 on every Linux ABI.
+        let ticks = 100.0;
+        let cpu_seconds = stat.rsplit_once(')').and_then(|(_, rest)| {
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: u64 = fields.get(11)?.parse().ok()?;
+            let stime: u64 = fields.get(12)?.parse().ok()?;
+            Some((utime + stime) as f64 / ticks)
+        });
         ProcessFacts {
             threads: field("Threads"),
             resident_bytes: field("VmRSS").map(|kib| kib * 1024),
             open_fds,
             max_fds,
+            virtual_bytes: field("VmSize").map(|kib| kib * 1024),
+            cpu_seconds,
         }
     }
 }
@@ -324,7 +423,7 @@ impl Snapshot {
                        limit: fn(&ReplicaView) -> Option<u64>| {
             live.iter().filter_map(move |(labels, r)| {
                 let limit = limit(r).filter(|l| *l > 0)?;
-                Some((labels.clone(), used(r)? as f64 * 100.0 / limit as f64))
+                Some((labels.clone(), used(r)? as f64 / limit as f64))
             })
         };
         let cpu = |r: &ReplicaView| r.usage.as_ref()?.cpu_usec;
@@ -354,8 +453,8 @@ impl Snapshot {
             .unit(Unit::Bytes)
             .gauges(encoder, usage(memory_limit))?;
         Family::new(
-            "stockade_run_memory_percent",
-            "Memory charged to a replica's box, in percent of its memory limit.",
+            "stockade_run_memory_ratio",
+            "Memory charged to a replica's box, as a fraction (0-1) of its memory limit.",
         )
         .gauges(encoder, percent(memory, memory_limit))?;
         Family::new("stockade_run_pids", "Tasks (processes and threads) in a replica's box now.")
@@ -363,24 +462,46 @@ impl Snapshot {
         Family::new("stockade_run_pids_limit", "The task limit (pids.max) of a replica's box.")
             .gauges(encoder, usage(pids_limit))?;
         Family::new(
-            "stockade_run_pids_percent",
-            "Tasks in a replica's box, in percent of its task limit.",
+            "stockade_run_pids_ratio",
+            "Tasks in a replica's box, as a fraction (0-1) of its task limit.",
         )
         .gauges(encoder, percent(pids, pids_limit))
     }
 
     fn encode_daemon(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
         let process = &self.process;
-        Family::new("stockade_daemon_threads", "Threads of the daemon process.")
+        Family::new(
+            "stockade_jobs_finished",
+            "Jobs that ended, by template and final state (succeeded, failed, cancelled, expired, rejected); the failure rate is failed over the sum.",
+        )
+        .counters(
+            encoder,
+            self.finished.iter().map(|((template, state), n)| {
+                ([("template", template.clone()), ("state", state.clone())], *n)
+            }),
+        )?;
+        let mut cpu = encoder.encode_descriptor(
+            "process_cpu",
+            "Total user and system CPU time of the daemon process.",
+            Some(&Unit::Seconds),
+            MetricType::Counter,
+        )?;
+        if let Some(seconds) = process.cpu_seconds {
+            cpu.encode_counter::<NoLabelSet, _, u64>(&seconds, None)?;
+        }
+        Family::new("process_threads", "Threads of the daemon process.")
             .gauge(encoder, process.threads)?;
-        Family::new("stockade_daemon_resident_memory", "Resident memory of the daemon process.")
+        Family::new("process_resident_memory", "Resident memory of the daemon process.")
             .unit(Unit::Bytes)
             .gauge(encoder, process.resident_bytes)?;
-        Family::new("stockade_daemon_open_fds", "Open file descriptors of the daemon process.")
+        Family::new("process_virtual_memory", "Virtual memory of the daemon process.")
+            .unit(Unit::Bytes)
+            .gauge(encoder, process.virtual_bytes)?;
+        Family::new("process_open_fds", "Open file descriptors of the daemon process.")
             .gauge(encoder, process.open_fds)?;
-        Family::new("stockade_daemon_max_fds", "The daemon's soft RLIMIT_NOFILE.")
+        Family::new("process_max_fds", "The daemon's soft RLIMIT_NOFILE.")
             .gauge(encoder, process.max_fds)?;
-        Family::new("stockade_daemon_start_time", "When the daemon started, in Unix time.")
+        Family::new("process_start_time", "When the daemon started, in Unix time.")
             .unit(Unit::Seconds)
             .gauge(encoder, Some(self.status.started_at as f64 / 1000.0))?;
         let mut info = encoder.encode_descriptor(
@@ -473,7 +594,10 @@ mod tests {
                 resident_bytes: Some(4096),
                 open_fds: None,
                 max_fds: Some(1024),
+                virtual_bytes: Some(8192),
+                cpu_seconds: Some(1.5),
             },
+            finished: BTreeMap::from([(("task".into(), "failed".into()), 2)]),
         }
     }
 
@@ -532,17 +656,10 @@ mod tests {
             value(&scrape, "stockade_admissions_total", &[pool, ("decision", "admitted")]),
             Some(11.0)
         );
-        assert_eq!(value(&scrape, "stockade_daemon_threads", &[]), Some(5.0));
-        assert_eq!(value(&scrape, "stockade_daemon_resident_memory_bytes", &[]), Some(4096.0));
-        assert_eq!(
-            value(&scrape, "stockade_daemon_open_fds", &[]),
-            None,
-            "unknown values are left out"
-        );
-        assert_eq!(
-            value(&scrape, "stockade_daemon_start_time_seconds", &[]),
-            Some(1_700_000_000.5)
-        );
+        assert_eq!(value(&scrape, "process_threads", &[]), Some(5.0));
+        assert_eq!(value(&scrape, "process_resident_memory_bytes", &[]), Some(4096.0));
+        assert_eq!(value(&scrape, "process_open_fds", &[]), None, "unknown values are left out");
+        assert_eq!(value(&scrape, "process_start_time_seconds", &[]), Some(1_700_000_000.5));
     }
 
     #[test]
@@ -552,9 +669,9 @@ mod tests {
         assert_eq!(value(&scrape, "stockade_run_cpu_seconds_total", &r0), Some(1.5));
         assert_eq!(value(&scrape, "stockade_run_memory_bytes", &r0), Some(250.0));
         assert_eq!(value(&scrape, "stockade_run_memory_limit_bytes", &r0), Some(1000.0));
-        assert_eq!(value(&scrape, "stockade_run_memory_percent", &r0), Some(25.0));
+        assert_eq!(value(&scrape, "stockade_run_memory_ratio", &r0), Some(0.25));
         assert_eq!(value(&scrape, "stockade_run_pids", &r0), Some(5.0));
-        assert_eq!(value(&scrape, "stockade_run_pids_percent", &r0), Some(10.0));
+        assert_eq!(value(&scrape, "stockade_run_pids_ratio", &r0), Some(0.1));
         assert_eq!(value(&scrape, "stockade_run_usage_readable", &r0), Some(1.0));
         // A live box whose counters could not be read says so, with no usage numbers.
         let r1 = [("service", "web"), ("replica", "1")];
@@ -602,6 +719,11 @@ mod tests {
              Max open files            20000                20000                files\n",
         )
         .expect("write limits");
+        std::fs::write(
+            dir.path().join("stat"),
+            "1 (stock ade) S 1 1 1 0 -1 0 0 0 0 0 150 50 0 0\n",
+        )
+        .expect("write stat");
         std::fs::create_dir(dir.path().join("fd")).expect("fd dir");
         for fd in ["0", "1", "2"] {
             std::fs::write(dir.path().join("fd").join(fd), "").expect("fd entry");
@@ -614,9 +736,30 @@ mod tests {
                 resident_bytes: Some(12345 * 1024),
                 open_fds: Some(3),
                 max_fds: Some(20000),
+                virtual_bytes: None,
+                cpu_seconds: Some(2.0),
             }
         );
         let missing = ProcessFacts::read(&dir.path().join("gone"));
         assert_eq!(missing, ProcessFacts::default());
+    }
+
+    #[test]
+    fn the_prometheus_text_names_counters_by_their_samples_and_has_no_openmetrics_lines() {
+        let text = to_prometheus(&snapshot().render().expect("render"));
+        assert!(!text.contains("# EOF") && !text.contains("# UNIT"), "{text}");
+        assert!(text.contains("# TYPE stockade_jobs_finished_total counter\n"), "{text}");
+        assert!(text.contains("# TYPE process_cpu_seconds_total counter\n"), "{text}");
+        assert!(text.contains("# TYPE stockade_daemon_info gauge\n"), "{text}");
+        let scrape = parse(&text);
+        assert_eq!(
+            value(
+                &scrape,
+                "stockade_jobs_finished_total",
+                &[("template", "task"), ("state", "failed")]
+            ),
+            Some(2.0)
+        );
+        assert_eq!(value(&scrape, "process_cpu_seconds_total", &[]), Some(1.5));
     }
 }

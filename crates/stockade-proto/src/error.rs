@@ -5,7 +5,7 @@ use std::fmt;
 
 /// Every API error: `{"code", "message", "hint"}`. `code` is a stable
 /// snake_case word clients can branch on (`queue_full`, `unknown_template`, ...).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApiError {
     /// Stable machine-readable code.
     pub code: String,

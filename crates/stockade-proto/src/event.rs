@@ -4,7 +4,7 @@ use crate::{ExitCause, JobId, JobState, RunId, Seq, ServiceState, UnixMillis};
 use serde::{Deserialize, Serialize};
 
 /// One event. `seq` is assigned by the store and strictly increases.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Event {
     /// Monotonic sequence number; SSE clients resume from it.
     pub seq: Seq,
@@ -18,7 +18,7 @@ pub struct Event {
 }
 
 /// What an [`Event`] says. JSON: `{"type": "<snake_case>", ...fields}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     /// A service replica changed state.

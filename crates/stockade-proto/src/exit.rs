@@ -10,7 +10,7 @@ use std::fmt;
 /// `OomKilled` only when the main process died by SIGKILL *and* the box's
 /// `oom_kill` counter rose during the run; otherwise an OOM kill inside the box
 /// is a side fact in [`Evidence::oom_kills`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ExitCause {
     /// The main process exited with a status code.
@@ -96,7 +96,7 @@ impl fmt::Display for ExitCause {
 }
 
 /// The class of a spawn failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SpawnErrorKind {
     /// The program does not exist (ENOENT).
@@ -114,7 +114,7 @@ pub enum SpawnErrorKind {
 /// The facts read at death that decided the [`ExitCause`]. Every field is
 /// optional: a backend that cannot read a counter says so in `notes`, and the
 /// classification falls back to what it has.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Evidence {
     /// The main process's exit code, if it exited.
     pub exit_code: Option<i32>,

@@ -46,8 +46,8 @@ pub use postmortem::{HostSnapshot, LogTail, PostMortem, ProbeRecord};
 pub use state::{JobState, ServiceState};
 pub use usage::Usage;
 pub use view::{
-    Isolated, Isolation, JobRequest, JobView, PoolView, QueuePosition, ReplicaView, RunView,
-    StatusView, Submitted, Unwalled,
+    Isolated, Isolation, JobRequest, JobView, Page, PoolView, QueuePosition, QueueStatus,
+    ReplicaView, RunView, StatusView, Submitted, Unwalled,
 };
 
 /// Milliseconds since the Unix epoch; the one timestamp format on the wire.

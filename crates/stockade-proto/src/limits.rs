@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 /// The limits of one box. `None` means "not limited by stockade" (the host's own
 /// limits still apply). Sizes are bytes; `cpus` is a fraction of CPUs (1.5 = one
 /// and a half cores of CFS quota).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Hard memory limit in bytes (`memory.max` / `memory.limit_in_bytes`).

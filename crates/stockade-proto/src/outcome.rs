@@ -8,7 +8,19 @@ use std::fmt;
 
 /// What a run's end means, decided by [`Outcome::of`] from its [`ExitCause`]
 /// and the unit's success codes (a service's `exit_codes`, `[0]` for jobs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The main process exited with one of the unit's success codes.

@@ -4,7 +4,7 @@ use crate::{Evidence, ExitCause, Limits, RunId, UnixMillis};
 use serde::{Deserialize, Serialize};
 
 /// Everything known about one abnormal end of a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PostMortem {
     /// The run that ended.
     pub run: RunId,
@@ -34,7 +34,7 @@ pub struct PostMortem {
 }
 
 /// The last lines a run wrote.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LogTail {
     /// Last lines of stdout.
     pub stdout: Vec<String>,
@@ -43,7 +43,7 @@ pub struct LogTail {
 }
 
 /// One probe result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProbeRecord {
     /// When the probe finished.
     pub at: UnixMillis,
@@ -57,7 +57,7 @@ pub struct ProbeRecord {
 
 /// Host-wide numbers taken at the moment of a death, so a post-mortem can tell a
 /// box's own limit from a host that ran out.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HostSnapshot {
     /// `MemAvailable` in bytes.
     pub mem_available: Option<u64>,

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// A sample of one box's usage. Each field is `None` when the backend cannot
 /// tell (the `none` backend has no counters; v1 has no `pids.peak` on old kernels).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Usage {
     /// Total CPU time of every task in the box, in microseconds.
     pub cpu_usec: Option<u64>,

@@ -5,7 +5,7 @@ use crate::{ExitCause, JobId, JobState, Limits, RunId, ServiceState, UnixMillis,
 use serde::{Deserialize, Serialize};
 
 /// One service replica.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReplicaView {
     /// Service name.
     pub service: String,
@@ -37,10 +37,10 @@ pub struct ReplicaView {
     pub limits: Limits,
 }
 
-/// One pool's queue and admission state. The first four fields keep the shape
-/// the field report's users already script against.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// One pool's queue and admission state, snake_case like the rest of the
+/// API. (Only the top level of `GET /api/queue/status` and the `queue` of a
+/// submit reply keep the camelCase the field reports' users script against.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PoolView {
     /// Pool name.
     pub name: String,
@@ -50,7 +50,7 @@ pub struct PoolView {
     pub queued: u64,
     /// The limit in force now.
     pub max_concurrency: u64,
-    /// `running / maxConcurrency`, in percent.
+    /// `running / max_concurrency`, in percent.
     pub utilization_percent: u64,
     /// Why the head of the queue is not starting, if it is not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -65,7 +65,7 @@ pub struct PoolView {
 }
 
 /// One job.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JobView {
     /// Job id.
     pub id: JobId,
@@ -121,7 +121,7 @@ pub struct JobView {
 }
 
 /// One run (attempt) of a job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunView {
     /// The run.
     pub id: RunId,
@@ -141,7 +141,7 @@ pub struct RunView {
 }
 
 /// A job submission (`POST /api/jobs`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobRequest {
     /// The `[job.NAME]` template.
@@ -155,10 +155,15 @@ pub struct JobRequest {
     /// Priority; higher runs first. Defaults to the template's.
     #[serde(default)]
     pub priority: Option<i32>,
+    /// A key that makes a retried submission safe: a job already submitted
+    /// with it is answered instead of queuing a second one. Set by the
+    /// `Idempotency-Key` header for a single submission, or per item here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 /// The reply to a submission: the shape the field report's users script against.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Submitted {
     /// The new job's id.
     pub id: JobId,
@@ -169,7 +174,7 @@ pub struct Submitted {
 }
 
 /// Where a new job stands in its pool.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QueuePosition {
     /// Jobs ahead of it.
@@ -180,8 +185,27 @@ pub struct QueuePosition {
     pub max_concurrency: u64,
 }
 
+/// `GET /api/queue/status`. The top level keeps the camelCase shape the
+/// field reports' users script against (the totals of every pool); `pools`
+/// is snake_case like the rest of the API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct QueueStatus {
+    /// Jobs running now, in every pool.
+    pub running: u64,
+    /// Jobs waiting, in every pool.
+    pub queued: u64,
+    /// The sum of every pool's limit in force now.
+    #[serde(rename = "maxConcurrency")]
+    pub max_concurrency: u64,
+    /// `running / maxConcurrency`, in percent (0 when no pool may run any).
+    #[serde(rename = "utilizationPercent")]
+    pub utilization_percent: u64,
+    /// Every pool.
+    pub pools: Vec<PoolView>,
+}
+
 /// `GET /api/status`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StatusView {
     /// Daemon pid.
     pub pid: u32,
@@ -202,7 +226,9 @@ pub struct StatusView {
 
 /// Whether a unit's boxes have walls, as the daemon adds it to every replica
 /// and job in `/api/status`, `/api/services` and `/api/jobs` (`"isolation"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Isolation {
     /// `isolation = "walls"` (the default).
@@ -215,7 +241,9 @@ pub enum Isolation {
 
 /// The `isolation` field of a replica or job view, read beside the view
 /// itself (the views are built by the engine, the field by the daemon).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct Isolated {
     /// Absent from an older daemon: taken as walled.
     #[serde(default)]
@@ -224,9 +252,22 @@ pub struct Isolated {
 
 /// `"unwalled"` of `/api/status`: every unit that runs with
 /// `isolation = "none"`, as `service NAME` / `job NAME`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Unwalled {
     /// The units, services first, in spec order.
     #[serde(default)]
     pub unwalled: Vec<String>,
+}
+
+/// One page of a list: every list endpoint answers this shape and takes
+/// `?limit=` and `?cursor=` (the previous page's `next`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Page<T> {
+    /// This page's items, in the endpoint's order.
+    pub items: Vec<T>,
+    /// The cursor of the next page; `null` on the last one. Opaque: pass it
+    /// back as `?cursor=` unchanged.
+    pub next: Option<String>,
+    /// How many items match the query in all pages together.
+    pub total: u64,
 }

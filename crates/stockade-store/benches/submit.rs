@@ -30,6 +30,7 @@ fn job(i: usize) -> NewJob {
         priority: 0,
         max_attempts: 3,
         submitted_at: 1_700_000_000_000,
+        idempotency_key: None,
     }
 }
 

@@ -23,6 +23,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         priority,
         max_attempts: 1,
         submitted_at: 1_700_000_000_000,
+        idempotency_key: None,
     };
     let run = |job, started_at| NewRun {
         unit: "agent".to_string(),

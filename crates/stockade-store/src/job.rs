@@ -26,6 +26,8 @@ pub struct NewJob {
     pub max_attempts: u32,
     /// When it was submitted.
     pub submitted_at: UnixMillis,
+    /// The submission's `Idempotency-Key`, unique among jobs when set.
+    pub idempotency_key: Option<String>,
 }
 
 /// One job as the store knows it.

@@ -16,7 +16,9 @@ async fn views<T: DeserializeOwned>(
     client: &Client,
     path: &str,
 ) -> anyhow::Result<(serde_json::Value, Vec<(T, bool)>)> {
-    let raw: serde_json::Value = client.get(path).await?;
+    // Every list is a page, `{"items", "next", "total"}`.
+    let page: serde_json::Value = client.get(path).await?;
+    let raw = page.get("items").cloned().unwrap_or(page);
     let views: Vec<T> = serde_json::from_value(raw.clone())
         .map_err(|e| anyhow::anyhow!("the daemon's answer is not what this CLI expects: {e}"))?;
     let isolation: Vec<Isolated> = serde_json::from_value(raw.clone()).unwrap_or_default();

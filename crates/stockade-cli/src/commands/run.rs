@@ -32,6 +32,7 @@ pub async fn run(client: Client, args: &RunArgs) -> anyhow::Result<ExitCode> {
         args: args.args.clone(),
         env,
         priority: args.priority,
+        idempotency_key: None,
     };
     let submitted: Submitted = client.post("/api/jobs", &request).await?;
     if args.json {

@@ -683,7 +683,7 @@ impl Api {
         let (code, body) =
             self.get(&format!("/api/jobs?state={states}&limit=10000")).expect("GET /api/jobs");
         assert_eq!(code, 200, "{body}");
-        body.as_array().cloned().unwrap_or_default()
+        body["items"].as_array().cloned().unwrap_or_default()
     }
 
     fn request(

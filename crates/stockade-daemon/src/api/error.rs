@@ -105,13 +105,49 @@ impl From<PathRejection> for Failure {
 
 impl From<QueryRejection> for Failure {
     fn from(rejection: QueryRejection) -> Failure {
+        // Every query struct denies unknown fields, so serde's message names
+        // the valid parameters ("unknown field `status`, expected one of ...").
+        let text = rejection.body_text();
+        let text = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text);
         Failure::new(
             StatusCode::BAD_REQUEST,
             "bad_query",
-            rejection.body_text(),
-            "check the query parameters",
+            format!("the query string does not fit: {text}"),
+            "drop unknown parameters; the message lists the ones this endpoint takes",
         )
     }
+}
+
+/// Parse a numeric id from the path. Not digits: 400. Digits beyond what the
+/// store can hold (above `i64::MAX`): no such object, 404 — never a 500.
+pub fn path_id(raw: &str, what: &str) -> Result<u64, Failure> {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            "bad_path",
+            format!("`{raw}` is not a {what} id"),
+            format!("{what} ids are decimal numbers, as returned by the API"),
+        ));
+    }
+    match raw.parse::<u64>() {
+        Ok(id) if i64::try_from(id).is_ok() => Ok(id),
+        _ => Err(Failure::new(
+            StatusCode::NOT_FOUND,
+            format!("unknown_{what}").as_str(),
+            format!("no {what} {raw}"),
+            format!("no {what} id is that large; list them to find the one you mean"),
+        )),
+    }
+}
+
+/// The answer to a known path with a method it does not take.
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Failure {
+    Failure::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} does not take {method}", uri.path()),
+        "see GET /api/openapi.json or ARCHITECTURE.md §API for the methods of each route",
+    )
 }
 
 /// The fallback route.
@@ -120,6 +156,6 @@ pub async fn not_found(uri: axum::http::Uri) -> Failure {
         StatusCode::NOT_FOUND,
         "not_found",
         format!("no such endpoint: {}", uri.path()),
-        "see DESIGN.md §6 or `stockade --help` for the API",
+        "see ARCHITECTURE.md §API for the routes",
     )
 }

@@ -9,7 +9,7 @@
 use super::{AppState, Failure};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::Deserialize;
@@ -23,13 +23,25 @@ use tokio::sync::broadcast;
 /// How many events one store read returns.
 const PAGE: usize = 500;
 
+/// How long a client waits before it reconnects (the SSE `retry:` field,
+/// sent with every event).
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Every event type, as `?type=` takes them.
+pub const TYPES: [&str; 7] =
+    ["service_state", "job_state", "run_started", "run_exited", "oom_kill", "alert", "daemon"];
+
 /// Query of `GET /api/events`.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     since: Option<u64>,
     /// Start this many events before the newest.
     tail: Option<u64>,
     unit: Option<String>,
+    /// Only `job_state` events of this job.
+    job: Option<u64>,
+    /// Comma-separated event types.
     #[serde(rename = "type")]
     kind: Option<String>,
 }
@@ -41,10 +53,14 @@ struct Follow {
     backlog: VecDeque<Event>,
     replaying: bool,
     unit: Option<String>,
-    kind: Option<String>,
+    job: Option<u64>,
+    kinds: Vec<String>,
 }
 
-/// The event stream.
+/// The event stream. A resume (`Last-Event-ID` or `?since=`) past the newest
+/// stored event is refused with 400 `resume_past_end`: the id cannot be one
+/// this store gave out (a different or reset state directory), and silently
+/// waiting would hide every event until the sequence caught up.
 pub async fn stream(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -57,6 +73,32 @@ pub async fn stream(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .or(query.since);
+    let mut kinds = Vec::new();
+    for name in query.kind.iter().flat_map(|k| k.split(',')).filter(|k| !k.is_empty()) {
+        if !TYPES.contains(&name) {
+            return Err(Failure::new(
+                StatusCode::BAD_REQUEST,
+                "bad_query",
+                format!("unknown event type `{name}`"),
+                format!("types: {}", TYPES.join(", ")),
+            ));
+        }
+        kinds.push(name.to_owned());
+    }
+    if let Some(seq) = resume {
+        let newest = state.store.last_seq()?;
+        if seq > newest.0 {
+            return Err(Failure::new(
+                StatusCode::BAD_REQUEST,
+                "resume_past_end",
+                format!("event {seq} is past the newest event, {}", newest.0),
+                format!(
+                    "this daemon's store has events up to {}; resume from at most that (or 0 for all)",
+                    newest.0
+                ),
+            ));
+        }
+    }
     let (last, replaying) = match (resume, query.tail) {
         (Some(seq), _) => (Seq(seq), true),
         (None, Some(tail)) => (Seq(state.store.last_seq()?.0.saturating_sub(tail)), true),
@@ -69,12 +111,17 @@ pub async fn stream(
         backlog: VecDeque::new(),
         replaying,
         unit: query.unit,
-        kind: query.kind,
+        job: query.job,
+        kinds,
     };
     let stream = futures_util::stream::unfold(follow, |mut f| async move {
         let event = f.next().await?;
         let data = serde_json::to_string(&event).unwrap_or_default();
-        let sse = SseEvent::default().id(event.seq.to_string()).event(type_name(&event)).data(data);
+        let sse = SseEvent::default()
+            .id(event.seq.to_string())
+            .event(type_name(&event))
+            .retry(RETRY)
+            .data(data);
         Some((Ok(sse), f))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
@@ -112,8 +159,13 @@ impl Follow {
     }
 
     fn wanted(&self, event: &Event) -> bool {
+        let job = match &event.kind {
+            stockade_proto::EventKind::JobState { job, .. } => Some(job.0),
+            _ => None,
+        };
         self.unit.as_ref().is_none_or(|u| *u == event.unit)
-            && self.kind.as_ref().is_none_or(|k| k == type_name(event))
+            && self.job.is_none_or(|j| job == Some(j))
+            && (self.kinds.is_empty() || self.kinds.iter().any(|k| k == type_name(event)))
     }
 }
 

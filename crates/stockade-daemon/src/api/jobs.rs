@@ -1,18 +1,21 @@
 //! `/api/jobs`: submit, list, get, cancel. Mirrors `Command::Submit`,
 //! `Command::Job(s)`, `Command::Cancel` and `stockade run | ps | cancel`.
 
+use super::error::path_id;
 use super::{AppState, Failure};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use std::collections::HashMap;
 use stockade_engine::{EngineError, job_view_from_record};
-use stockade_proto::{JobId, JobRequest, JobState, JobView, RunView};
-use stockade_store::JobFilter;
+use stockade_proto::{
+    JobId, JobRequest, JobState, JobView, PoolView, QueuePosition, RunView, Submitted,
+};
+use stockade_store::{JobFilter, JobRecord};
 
 /// `POST /api/jobs`: one request object → one answer; an array → an array,
 /// committed atomically. 201 once durable. The body must be sent as
@@ -20,8 +23,15 @@ use stockade_store::JobFilter;
 /// only the env keys its template lists in `submit_env` — one that sets any
 /// other is refused with 400 and nothing of its batch is queued — and never
 /// the command (`JobRequest` has no such field; unknown fields are refused).
+///
+/// `Idempotency-Key: KEY` (or `idempotency_key` per item of a batch) makes a
+/// retry safe: a job already submitted with the key is answered (200, the
+/// same id, `Idempotent-Replayed: true`) instead of queuing a second one. The
+/// key is stored with the job (a unique column), so this holds across daemon
+/// restarts.
 pub async fn submit(
     State(state): State<AppState>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Failure> {
     let body: serde_json::Value = serde_json::from_slice(&body?).map_err(|e| {
@@ -46,13 +56,166 @@ pub async fn submit(
             "send at least one job",
         ));
     }
+    let mut requests = requests;
+    if let Some(key) = header_key(&headers)? {
+        match (batch, &requests[0].idempotency_key) {
+            (true, _) => {
+                return Err(Failure::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_idempotency_key",
+                    "a batch cannot share one Idempotency-Key",
+                    "give each item its own `idempotency_key` field instead",
+                ));
+            }
+            (false, Some(own)) if *own != key => {
+                return Err(Failure::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_idempotency_key",
+                    "the Idempotency-Key header and the body's idempotency_key differ",
+                    "send the key once, in the header",
+                ));
+            }
+            (false, _) => requests[0].idempotency_key = Some(key),
+        }
+    }
     for request in &requests {
+        check_strings(request)?;
+        check_key(request)?;
         check_submit_env(&state, request)?;
     }
-    let mut submitted = state.engine.submit_many(requests).await?;
-    let body =
-        if batch { serde_json::to_value(submitted) } else { serde_json::to_value(submitted.pop()) };
-    Ok((StatusCode::CREATED, Json(body.unwrap_or_default())).into_response())
+    let keyed = requests.iter().any(|r| r.idempotency_key.is_some());
+    // Keyed submissions take turns, so two retries racing each other cannot
+    // both miss the lookup and queue the job twice.
+    let _turn = if keyed { Some(KEYED.lock().await) } else { None };
+    let mut earlier = Vec::with_capacity(requests.len());
+    let mut seen = std::collections::HashSet::new();
+    for request in &requests {
+        let Some(key) = &request.idempotency_key else {
+            earlier.push(None);
+            continue;
+        };
+        if !seen.insert(key.clone()) {
+            return Err(Failure::new(
+                StatusCode::BAD_REQUEST,
+                "bad_idempotency_key",
+                format!("idempotency key `{key}` is used twice in one batch"),
+                "give every item of a batch its own key",
+            ));
+        }
+        earlier.push(state.store.job_by_idempotency_key(key)?);
+    }
+    let fresh: Vec<JobRequest> =
+        requests.into_iter().zip(&earlier).filter(|(_, e)| e.is_none()).map(|(r, _)| r).collect();
+    let created = !fresh.is_empty();
+    let mut submitted = if created {
+        state.engine.submit_many(fresh).await?.into_iter()
+    } else {
+        Vec::new().into_iter()
+    };
+    let pools =
+        if earlier.iter().any(Option::is_some) { state.engine.queue().await? } else { Vec::new() };
+    let mut answers = Vec::with_capacity(earlier.len());
+    for record in earlier {
+        match record {
+            Some(record) => answers.push(replay(&state, &record, &pools).await),
+            None => answers.extend(submitted.next()),
+        }
+    }
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    if batch {
+        let body = serde_json::to_value(answers).unwrap_or_default();
+        return Ok((status, Json(body)).into_response());
+    }
+    let Some(one) = answers.pop() else {
+        return Err(Failure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "submit_lost",
+            "the engine answered a submission with no job",
+            "this is a bug in stockade; list jobs to see whether it was queued",
+        ));
+    };
+    let mut response =
+        (status, [(header::LOCATION, format!("/api/jobs/{}", one.id))], Json(one)).into_response();
+    if !created {
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// Keyed submissions, one at a time (see [`submit`]).
+static KEYED: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The longest idempotency key accepted.
+const MAX_KEY: usize = 255;
+
+/// The `Idempotency-Key` header, if sent.
+fn header_key(headers: &HeaderMap) -> Result<Option<String>, Failure> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    match value.to_str() {
+        Ok(key) => Ok(Some(key.to_owned())),
+        Err(_) => Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            "bad_idempotency_key",
+            "the Idempotency-Key header is not visible ASCII",
+            "use a key of letters, digits and punctuation, such as `task-42`",
+        )),
+    }
+}
+
+/// 400 for an empty or overlong key.
+fn check_key(request: &JobRequest) -> Result<(), Failure> {
+    match &request.idempotency_key {
+        Some(key) if key.is_empty() || key.len() > MAX_KEY || key.contains('\0') => {
+            Err(Failure::new(
+                StatusCode::BAD_REQUEST,
+                "bad_idempotency_key",
+                format!("idempotency key {key:?} is empty, holds NUL, or is over {MAX_KEY} bytes"),
+                "use a short key that names the task, such as `task-42`",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The answer to a submission whose key was already used: the first job, as
+/// it stands now.
+async fn replay(state: &AppState, record: &JobRecord, pools: &[PoolView]) -> Submitted {
+    let live = state.engine.job(record.id).await.ok();
+    let pool = pools.iter().find(|p| p.name == record.pool);
+    Submitted {
+        id: record.id,
+        status: live.as_ref().map_or(record.state, |v| v.state),
+        queue: QueuePosition {
+            position: live.and_then(|v| v.position).unwrap_or(0),
+            running: pool.map_or(0, |p| p.running),
+            max_concurrency: pool.map_or(0, |p| p.max_concurrency),
+        },
+    }
+}
+
+/// 422 if an argument, an env key or an env value could not reach `execve`
+/// as sent: a NUL ends a C string early, and `=` in a key splits it.
+fn check_strings(request: &JobRequest) -> Result<(), Failure> {
+    let refuse = |what: String| {
+        Err(Failure::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_request",
+            format!("the job request does not fit: {what}"),
+            "arguments and env values may hold any character but NUL; env keys neither NUL nor `=`",
+        ))
+    };
+    if let Some(i) = request.args.iter().position(|a| a.contains('\0')) {
+        return refuse(format!("args[{i}] holds a NUL byte"));
+    }
+    for (key, value) in &request.env {
+        if key.is_empty() || key.contains('\0') || key.contains('=') {
+            return refuse(format!("env key {key:?} is empty or holds `=` or NUL"));
+        }
+        if value.contains('\0') {
+            return refuse(format!("env value of {key} holds a NUL byte"));
+        }
+    }
+    Ok(())
 }
 
 /// 400 if `request` sets an env key its template does not list in
@@ -85,17 +248,25 @@ fn bad_body(err: serde_json::Error) -> Failure {
     )
 }
 
+/// The page size of a list when `?limit=` is not given.
+pub const DEFAULT_LIMIT: usize = 100;
+/// The largest `?limit=` accepted.
+pub const MAX_LIMIT: usize = 10_000;
+
 /// Query of `GET /api/jobs`.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Comma-separated states.
     state: Option<String>,
     template: Option<String>,
     pool: Option<String>,
     limit: Option<usize>,
+    cursor: Option<String>,
 }
 
-/// `GET /api/jobs`: newest first, live state for queued and running jobs.
+/// `GET /api/jobs`: a [`stockade_proto::Page`] of jobs, newest first, live state for queued
+/// and running jobs; `?cursor=` is the previous page's `next`.
 pub async fn list(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, QueryRejection>,
@@ -114,33 +285,67 @@ pub async fn list(
             })?;
         states.push(parsed);
     }
-    let filter = JobFilter {
-        states,
-        template: query.template,
-        pool: query.pool,
-        limit: Some(query.limit.unwrap_or(100).min(10_000)),
-    };
-    // The newest `limit` stored rows hold at most `limit` live jobs, all among
-    // the engine's newest `limit` live jobs that match: the limit is honoured
-    // on both sides.
-    let live: HashMap<JobId, JobView> =
-        state.engine.jobs(filter.clone()).await?.into_iter().map(|v| (v.id, v)).collect();
-    let records = state.store.jobs(&filter)?;
-    let views: Vec<JobView> = records
+    let limit = page_limit(query.limit)?;
+    let before = query.cursor.as_deref().map(|c| cursor(c).map(JobId)).transpose()?;
+    // One row more than the page tells whether there is a next page.
+    let filter =
+        JobFilter { states, template: query.template, pool: query.pool, limit: Some(limit + 1) };
+    // The newest `limit + 1` stored rows below the cursor hold at most that
+    // many live jobs, all among the engine's newest that many below it.
+    let live: HashMap<JobId, JobView> = state
+        .engine
+        .job_page(filter.clone(), before)
+        .await?
+        .jobs
+        .into_iter()
+        .map(|v| (v.id, v))
+        .collect();
+    let (mut records, total) = state.store.job_page(&filter, before)?;
+    let next = (records.len() > limit).then(|| {
+        records.truncate(limit);
+        records.last().map(|r| r.id.0.to_string())
+    });
+    let items: Vec<JobView> = records
         .iter()
         .map(|r| live.get(&r.id).cloned().unwrap_or_else(|| job_view_from_record(r)))
         .collect();
-    let mut value = serde_json::to_value(views).unwrap_or_default();
-    super::isolation::mark(&state.spec, &mut value);
-    Ok(Json(value))
+    let mut items = serde_json::to_value(items).unwrap_or_default();
+    super::isolation::mark(&state.spec, &mut items);
+    Ok(Json(serde_json::json!({"items": items, "next": next.flatten(), "total": total})))
+}
+
+/// `?limit=`: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent.
+pub fn page_limit(limit: Option<usize>) -> Result<usize, Failure> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(n) => Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            format!("limit {n} is out of range"),
+            format!("limit is 1 to {MAX_LIMIT}; page further with ?cursor= (the `next` of a page)"),
+        )),
+    }
+}
+
+/// `?cursor=`: the `next` of a previous page, a decimal number.
+pub fn cursor(raw: &str) -> Result<u64, Failure> {
+    raw.parse::<u64>().ok().filter(|c| i64::try_from(*c).is_ok()).ok_or_else(|| {
+        Failure::new(
+            StatusCode::BAD_REQUEST,
+            "bad_cursor",
+            format!("`{raw}` is not a cursor this endpoint gave out"),
+            "pass the `next` of the previous page unchanged, or drop ?cursor= to start over",
+        )
+    })
 }
 
 /// `GET /api/jobs/{id}`: state, cause, and every run so far.
 pub async fn get(
     State(state): State<AppState>,
-    id: Result<Path<u64>, PathRejection>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<serde_json::Value>, Failure> {
-    let id = JobId(id?.0);
+    let id = JobId(path_id(&id?.0, "job")?);
     let mut view = match state.engine.job(id).await {
         Ok(view) => view,
         Err(EngineError::UnknownJob { .. }) => match state.store.job(id)? {
@@ -167,14 +372,25 @@ pub async fn get(
     Ok(Json(value))
 }
 
-/// `DELETE /api/jobs/{id}`: cancel; 409 if it already finished.
+/// `DELETE /api/jobs/{id}`: cancel. 200 with the final view once the job
+/// has ended (a queued job ends at once); 202 with the view while its run is
+/// being stopped, `Location` of the job to poll, and a `Link` to the event
+/// stream that reports its end (`/api/events?job=ID&type=job_state`). 409
+/// if it had already finished.
 pub async fn cancel(
     State(state): State<AppState>,
-    id: Result<Path<u64>, PathRejection>,
-) -> Result<Json<JobView>, Failure> {
-    let id = JobId(id?.0);
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, Failure> {
+    let id = JobId(path_id(&id?.0, "job")?);
     match state.engine.cancel(id).await {
-        Ok(view) => Ok(Json(view)),
+        Ok(view) if view.state.is_terminal() => Ok((StatusCode::OK, Json(view)).into_response()),
+        Ok(view) => {
+            let headers = [
+                (header::LOCATION, format!("/api/jobs/{id}")),
+                (header::LINK, format!("</api/events?job={id}&type=job_state>; rel=\"monitor\"")),
+            ];
+            Ok((StatusCode::ACCEPTED, headers, Json(view)).into_response())
+        }
         Err(EngineError::UnknownJob { .. }) => match state.store.job(id)? {
             Some(record) => Err(EngineError::AlreadyFinished { id, state: record.state }.into()),
             None => Err(EngineError::UnknownJob { id }.into()),

@@ -22,6 +22,7 @@ const TAIL_BYTES: u64 = 1 << 20;
 
 /// Query of the log endpoints.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogQuery {
     #[serde(default)]
     follow: bool,
@@ -32,10 +33,10 @@ pub struct LogQuery {
 /// A job's output.
 pub async fn job(
     State(state): State<AppState>,
-    id: Result<Path<u64>, PathRejection>,
+    id: Result<Path<String>, PathRejection>,
     query: Result<Query<LogQuery>, QueryRejection>,
 ) -> Result<Response, Failure> {
-    let id = JobId(id?.0);
+    let id = JobId(super::error::path_id(&id?.0, "job")?);
     let Query(query) = query?;
     if state.store.job(id)?.is_none() {
         return Err(EngineError::UnknownJob { id }.into());

@@ -13,6 +13,7 @@ mod health;
 mod isolation;
 mod jobs;
 mod logs;
+pub mod openapi;
 mod postmortems;
 mod services;
 mod status;
@@ -68,7 +69,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/daemon/shutdown", post(daemon::shutdown))
         .route("/api/daemon/upgrade", post(daemon::upgrade))
         .route("/metrics", get(crate::metrics::scrape))
+        .route("/api/openapi.json", get(openapi::serve))
+        // `lifecycle` adds `POST /api/daemon/shutdown` here.
         .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }

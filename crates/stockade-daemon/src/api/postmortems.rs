@@ -11,14 +11,15 @@ use stockade_proto::{JobId, PostMortem, RunId};
 /// `GET /api/postmortems/{run}`.
 pub async fn get(
     State(state): State<AppState>,
-    run: Result<Path<u64>, PathRejection>,
+    run: Result<Path<String>, PathRejection>,
 ) -> Result<Json<PostMortem>, Failure> {
-    let run = RunId(run?.0);
+    let run = RunId(super::error::path_id(&run?.0, "run")?);
     state.store.postmortem(run)?.map(Json).ok_or_else(|| missing(format!("run {run}")))
 }
 
 /// Query of `GET /api/postmortems`.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Find {
     job: Option<u64>,
     unit: Option<String>,
@@ -31,6 +32,7 @@ pub async fn find(
 ) -> Result<Json<PostMortem>, Failure> {
     let Query(query) = query?;
     let found = match (query.job, &query.unit) {
+        (Some(job), _) if i64::try_from(job).is_err() => None,
         (Some(job), _) => state.store.last_postmortem_of_job(JobId(job))?,
         (None, Some(unit)) => state.store.last_postmortem_of_unit(unit)?,
         (None, None) => {

@@ -4,6 +4,7 @@ use super::{AppState, Failure};
 use axum::Json;
 use axum::extract::State;
 use serde_json::json;
+use stockade_proto::QueueStatus;
 
 /// Daemon, services (each with its `isolation`), pools, and the `unwalled` units.
 pub async fn status(State(state): State<AppState>) -> Result<Json<serde_json::Value>, Failure> {
@@ -19,16 +20,16 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<serde_json::Va
 /// Per pool: `running`, `queued`, `maxConcurrency`, `utilizationPercent`,
 /// blocking reason. The top level repeats the totals in the same shape, so a
 /// script written against a single-queue server keeps working.
-pub async fn queue(State(state): State<AppState>) -> Result<Json<serde_json::Value>, Failure> {
+pub async fn queue(State(state): State<AppState>) -> Result<Json<QueueStatus>, Failure> {
     let pools = state.engine.queue().await?;
     let running: u64 = pools.iter().map(|p| p.running).sum();
     let queued: u64 = pools.iter().map(|p| p.queued).sum();
     let max: u64 = pools.iter().map(|p| p.max_concurrency).sum();
-    Ok(Json(json!({
-        "running": running,
-        "queued": queued,
-        "maxConcurrency": max,
-        "utilizationPercent": (running * 100).checked_div(max).unwrap_or(0),
-        "pools": pools,
-    })))
+    Ok(Json(QueueStatus {
+        running,
+        queued,
+        max_concurrency: max,
+        utilization_percent: (running * 100).checked_div(max).unwrap_or(0),
+        pools,
+    }))
 }

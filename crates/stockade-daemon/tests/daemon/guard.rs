@@ -105,7 +105,7 @@ async fn tcp_needs_the_right_token_and_a_local_host_and_origin() {
     .await;
     assert_refusal(&csrf, 403, "forbidden_origin");
     let jobs = d.api.get("/api/jobs?state=queued,running,succeeded,failed").await;
-    assert_eq!(jobs.json, json!([]), "nothing was queued by a refused request");
+    assert_eq!(jobs.json["items"], json!([]), "nothing was queued by a refused request");
     d.stop().await.unwrap();
 }
 
@@ -159,7 +159,11 @@ async fn a_submission_sets_only_submit_env_keys_and_never_the_command() {
     assert_eq!(command.status, 422, "{:?}", command.json);
     assert!(command.json["message"].as_str().unwrap().contains("unknown field `command`"));
     let all = d.api.get("/api/jobs?state=queued,running,succeeded,failed,rejected").await;
-    assert_eq!(all.json, json!([]), "no refused submission, nor any of its batch, was queued");
+    assert_eq!(
+        all.json["items"],
+        json!([]),
+        "no refused submission, nor any of its batch, was queued"
+    );
 
     let ok = d.api.post("/api/jobs", &json!({"template": "task", "env": {"TASK_ID": "7"}})).await;
     assert_eq!(ok.status, 201, "{:?}", ok.json);

@@ -42,12 +42,10 @@ impl Metrics {
         let reply = d.api.get("/metrics").await;
         assert_eq!(reply.status, 200, "{:?}", reply.body);
         let content_type = reply.headers.get("content-type").and_then(|v| v.to_str().ok());
-        assert_eq!(
-            content_type,
-            Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
-        );
+        // No `Accept: application/openmetrics-text`: plain Prometheus text.
+        assert_eq!(content_type, Some("text/plain; version=0.0.4; charset=utf-8"));
         let text = String::from_utf8(reply.body.to_vec()).expect("utf-8 exposition");
-        assert_eq!(text.lines().last(), Some("# EOF"), "an OpenMetrics exposition ends with # EOF");
+        assert!(!text.contains("# EOF"), "Prometheus text has no # EOF");
         let lines = text.lines().map(|l| Ok(l.to_string()));
         Metrics(Scrape::parse(lines).expect("a valid exposition"))
     }
@@ -82,7 +80,7 @@ async fn a_scrape_counts_replicas_exits_admissions_and_usage() {
     need_boxes!();
     let d = TestDaemon::start("metrics", SPEC).await;
     wait_until("web running twice, once stopped", Duration::from_secs(20), || async {
-        let all = d.api.get("/api/services").await.json;
+        let all = d.api.get("/api/services").await.json["items"].clone();
         let replicas = all.as_array()?;
         let running = replicas.iter().filter(|r| r["service"] == "web" && r["state"] == "running");
         let once = replicas.iter().find(|r| r["service"] == "once")?;
@@ -111,6 +109,11 @@ async fn a_scrape_counts_replicas_exits_admissions_and_usage() {
     assert_eq!(m.value(exits, &[("unit", "broken"), ("kind", "job"), ("cause", "exited")]), 1.0);
     assert_eq!(m.value(exits, &[("unit", "once"), ("kind", "service"), ("cause", "exited")]), 1.0);
     assert!(!m.has(exits, &[("unit", "web")]), "web never exited");
+    // A failure rate is one query: failed over the sum of every final state.
+    let finished = "stockade_jobs_finished_total";
+    let broken = ("template", "broken");
+    assert_eq!(m.value(finished, &[broken, ("state", "failed")]), 1.0);
+    assert_eq!(m.value(finished, &[broken, ("state", "succeeded")]), 0.0);
 
     let pool = ("pool", "default");
     assert_eq!(m.value("stockade_admissions_total", &[pool, ("decision", "admitted")]), 1.0);
@@ -124,12 +127,12 @@ async fn a_scrape_counts_replicas_exits_admissions_and_usage() {
         // `sleep` and the box's init are two tasks in a box limited to 32.
         assert_eq!(m.value("stockade_run_pids", &run), 2.0);
         assert_eq!(m.value("stockade_run_pids_limit", &run), 32.0);
-        assert_eq!(m.value("stockade_run_pids_percent", &run), 200.0 / 32.0);
+        assert_eq!(m.value("stockade_run_pids_ratio", &run), 2.0 / 32.0);
         assert_eq!(m.value("stockade_run_memory_limit_bytes", &run), 64.0 * 1024.0 * 1024.0);
         let memory = m.value("stockade_run_memory_bytes", &run);
-        let percent = m.value("stockade_run_memory_percent", &run);
+        let ratio = m.value("stockade_run_memory_ratio", &run);
         assert!(memory < 64.0 * 1024.0 * 1024.0, "replica {replica}: {memory} bytes");
-        assert!((percent - memory * 100.0 / (64.0 * 1024.0 * 1024.0)).abs() < 1e-9);
+        assert!((ratio - memory / (64.0 * 1024.0 * 1024.0)).abs() < 1e-9);
         assert!(m.value("stockade_run_cpu_seconds_total", &run) >= 0.0);
     }
     assert!(
@@ -163,15 +166,15 @@ async fn the_daemon_reports_its_own_threads_fds_and_memory() {
     let ballast = vec![1u8; BALLAST];
 
     let m = Metrics::scrape(&d).await;
-    let threads = m.value("stockade_daemon_threads", &[]);
+    let threads = m.value("process_threads", &[]);
     assert!(threads > THREADS as f64, "{threads} threads, with {THREADS} parked here");
-    let fds = m.value("stockade_daemon_open_fds", &[]);
+    let fds = m.value("process_open_fds", &[]);
     assert!(fds > FDS as f64, "{fds} fds, with {FDS} open here");
-    let rss = m.value("stockade_daemon_resident_memory_bytes", &[]);
+    let rss = m.value("process_resident_memory_bytes", &[]);
     assert!(rss > BALLAST as f64, "{rss} bytes resident, with {BALLAST} touched here");
     let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
-    assert_eq!(Some(m.value("stockade_daemon_max_fds", &[]) as u64), nofile);
-    let started = m.value("stockade_daemon_start_time_seconds", &[]);
+    assert_eq!(Some(m.value("process_max_fds", &[]) as u64), nofile);
+    let started = m.value("process_start_time_seconds", &[]);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
     assert!(started <= now.as_secs_f64() && started > now.as_secs_f64() - 600.0, "{started}");
     assert!(m.has("stockade_daemon_info", &[("version", env!("CARGO_PKG_VERSION"))]));
@@ -198,7 +201,7 @@ limits = { memory = "64MiB", pids = 32 }
 "#;
     let d = TestDaemon::start("metrics-bench", spec).await;
     wait_until("100 replicas running", Duration::from_secs(120), || async {
-        let all = d.api.get("/api/services").await.json;
+        let all = d.api.get("/api/services").await.json["items"].clone();
         let running = all.as_array()?.iter().filter(|r| r["state"] == "running").count();
         (running == 100).then_some(())
     })

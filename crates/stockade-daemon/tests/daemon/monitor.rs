@@ -210,7 +210,7 @@ limits = { memory = "128MiB" }
     assert_one_episode(&memory);
     let warning = memory[0]["message"].as_str().unwrap();
     assert!(warning.contains("of the 128MiB limit (replica 0, warning at 80%)"), "{warning}");
-    let hog = d.api.get("/api/services").await.json[0].clone();
+    let hog = d.api.get("/api/services").await.json["items"][0].clone();
     assert_eq!(hog["restarts"], 0, "the hog was watched, not killed: {hog}");
     d.stop().await.unwrap();
 }
@@ -276,7 +276,7 @@ start_limit = { burst = 1000, interval = "60s" }
     assert!(!message.contains("last exit") || message.contains("last exit: exited 7"), "{message}");
     // Many more restarts, many more samples: still the one alert.
     wait_until("a dozen more restarts", LIMIT, || async {
-        let all = d.api.get("/api/services").await.json;
+        let all = d.api.get("/api/services").await.json["items"].clone();
         (all[0]["restarts"].as_u64()? >= 15).then_some(())
     })
     .await;

@@ -45,6 +45,7 @@ impl Engine {
                 priority: request.priority.unwrap_or(template.priority),
                 max_attempts: template.retries.max + 1,
                 submitted_at: now_millis(),
+                idempotency_key: request.idempotency_key,
             });
         }
         for (name, adding) in &per_pool {

@@ -19,8 +19,32 @@ impl Store {
         })
     }
 
+    /// The job submitted with `Idempotency-Key: key`, if any.
+    pub fn job_by_idempotency_key(&self, key: &str) -> Result<Option<JobRecord>, StoreError> {
+        self.readers().with(|conn, path| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE idempotency_key = ?1"
+                ))
+                .at(path)?;
+            let rows = stmt.query([key]).at(path)?;
+            Ok(collect(rows, path, job_from_row)?.pop())
+        })
+    }
+
     /// Jobs matching `filter`, newest first.
     pub fn jobs(&self, filter: &JobFilter) -> Result<Vec<JobRecord>, StoreError> {
+        Ok(self.job_page(filter, None)?.0)
+    }
+
+    /// Jobs matching `filter` with ids below `before`, newest first, at most
+    /// `filter.limit`; and how many match `filter` in all (any id). The API's
+    /// cursor paging (`?cursor=` is the `before` of the next page).
+    pub fn job_page(
+        &self,
+        filter: &JobFilter,
+        before: Option<JobId>,
+    ) -> Result<(Vec<JobRecord>, u64), StoreError> {
         let mut clauses = Vec::new();
         let mut values: Vec<Value> = Vec::new();
         if !filter.states.is_empty() {
@@ -36,12 +60,21 @@ impl Store {
             clauses.push("pool = ?".to_string());
             values.push(Value::Text(pool.clone()));
         }
-        let mut sql = format!("SELECT {JOB_COLUMNS} FROM jobs");
-        if !clauses.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&clauses.join(" AND "));
+        let filtered = |clauses: &[String]| {
+            if clauses.is_empty() {
+                String::new()
+            } else {
+                format!(" WHERE {}", clauses.join(" AND "))
+            }
+        };
+        let count_sql = format!("SELECT COUNT(*) FROM jobs{}", filtered(&clauses));
+        let count_values = values.clone();
+        if let Some(before) = before {
+            clauses.push("id < ?".to_string());
+            values.push(Value::Integer(i64::try_from(before.0).unwrap_or(i64::MAX)));
         }
-        sql.push_str(" ORDER BY id DESC");
+        let mut sql =
+            format!("SELECT {JOB_COLUMNS} FROM jobs{} ORDER BY id DESC", filtered(&clauses));
         if let Some(limit) = filter.limit {
             sql.push_str(" LIMIT ?");
             values.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
@@ -49,7 +82,12 @@ impl Store {
         self.readers().with(|conn, path| {
             let mut stmt = conn.prepare_cached(&sql).at(path)?;
             let rows = stmt.query(rusqlite::params_from_iter(values)).at(path)?;
-            collect(rows, path, job_from_row)
+            let jobs = collect(rows, path, job_from_row)?;
+            let mut count = conn.prepare_cached(&count_sql).at(path)?;
+            let total: i64 = count
+                .query_row(rusqlite::params_from_iter(count_values), |row| row.get(0))
+                .at(path)?;
+            Ok((jobs, u64::try_from(total).unwrap_or(0)))
         })
     }
 

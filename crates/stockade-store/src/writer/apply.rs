@@ -59,8 +59,8 @@ impl Applier<'_> {
         let env = codec::to_json(Cell { column: "env", ..cell }, &job.env)?;
         self.conn
             .prepare_cached(
-                "INSERT INTO jobs (template, pool, args, env, priority, state, attempt, max_attempts, submitted_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?7)",
+                "INSERT INTO jobs (template, pool, args, env, priority, state, attempt, max_attempts, submitted_at, idempotency_key) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?7, ?8)",
             )
             .and_then(|mut stmt| {
                 stmt.execute(params![
@@ -70,7 +70,8 @@ impl Applier<'_> {
                     env,
                     job.priority,
                     job.max_attempts,
-                    job.submitted_at
+                    job.submitted_at,
+                    job.idempotency_key
                 ])
             })
             .at(self.path)?;

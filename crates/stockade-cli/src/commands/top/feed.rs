@@ -24,7 +24,9 @@ pub(super) struct Sample {
 impl Sample {
     pub(super) async fn take(client: &Client) -> anyhow::Result<Sample> {
         let status = client.get("/api/status").await?;
-        let jobs = client.get("/api/jobs?state=running&limit=1000").await?;
+        let page: stockade_proto::Page<JobView> =
+            client.get("/api/jobs?state=running&limit=1000").await?;
+        let jobs = page.items;
         Ok(Sample { status, jobs, at: Instant::now() })
     }
 }

@@ -1,0 +1,213 @@
+"""The sync client: drives the core's operations over `httpx.Client`."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import time
+from typing import Any, Iterable, Iterator, Mapping, Sequence, TypeVar
+
+import httpx
+import httpx_sse
+
+from . import _core as core
+from . import _models as m
+from ._errors import DaemonUnreachable, StockadeError
+
+T = TypeVar("T")
+
+
+class Client:
+    """A connection to one daemon. `Client()` finds its socket the way the CLI
+    does; `Client(base_url=..., token=...)` talks TCP."""
+
+    def __init__(
+        self,
+        socket: str | os.PathLike[str] | None = None,
+        *,
+        base_url: str | None = None,
+        token: str | None = None,
+        spec: str | os.PathLike[str] | None = None,
+        timeout: float = core.DEFAULT_TIMEOUT,
+    ) -> None:
+        self.endpoint = core.discover(socket, base_url, token, spec)
+        transport = httpx.HTTPTransport(uds=self.endpoint.socket) if self.endpoint.socket else None
+        headers = {"authorization": f"Bearer {self.endpoint.token}"} if self.endpoint.token else {}
+        self._http = httpx.Client(
+            transport=transport, base_url=self.endpoint.base_url, headers=headers, timeout=timeout
+        )
+        self.jobs = Jobs(self)
+        self.services = Services(self)
+        self.queue = Queue(self)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def status(self) -> Mapping[str, Any]:
+        return self._run(core.status())
+
+    def _where(self) -> str:
+        return self.endpoint.socket or self.endpoint.base_url
+
+    def _send(self, call: core.Call) -> Any:
+        tries = 3 if call.retry else 1
+        for attempt in range(tries):
+            try:
+                r = self._http.request(
+                    call.method, call.path, params=call.params, json=call.body, headers=call.headers
+                )
+                return core.parse(call, r.status_code, r.headers, r.content)
+            except (httpx.ConnectError, httpx.RemoteProtocolError, PermissionError) as e:
+                if attempt + 1 == tries:
+                    raise DaemonUnreachable(self._where(), str(e)) from e
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _run(self, op: core.Op[T]) -> T:
+        try:
+            step = next(op)
+            while True:
+                if isinstance(step, core.Sleep):
+                    time.sleep(step.seconds)
+                    step = op.send(None)
+                else:
+                    step = op.send(self._send(step))
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
+    def events(
+        self,
+        since: int | None = None,
+        types: Sequence[str] | None = None,
+        unit: str | None = None,
+    ) -> Iterator[m.Event]:
+        """Every event after `since` (or from now), for ever; reconnects after
+        a daemon restart and resumes with `Last-Event-ID`, honouring `retry:`."""
+        params = core.events_params(since, types, unit)
+        last: str | None = None
+        delay = 1.0
+        while True:
+            try:
+                with httpx_sse.connect_sse(
+                    self._http,
+                    "GET",
+                    "/api/events",
+                    params=params,
+                    headers=core.resume_headers(last),
+                    timeout=httpx.Timeout(self._http.timeout.connect, read=None),
+                ) as source:
+                    r = source.response
+                    if r.status_code != 200:
+                        r.read()
+                        core.parse(core.Call("GET", "/api/events"), r.status_code, r.headers, r.content)
+                    for sse in source.iter_sse():
+                        if sse.retry is not None:
+                            delay = sse.retry / 1000
+                        if sse.id:
+                            last = sse.id
+                        if sse.data:
+                            yield m.event(json.loads(sse.data))
+            except (httpx.TransportError, PermissionError):
+                pass
+            time.sleep(delay)
+
+
+class Job:
+    """A handle on one job."""
+
+    def __init__(self, client: Client, submitted: m.Submitted) -> None:
+        self._c = client
+        self.id = submitted.id
+        self.submitted = submitted
+
+    def __repr__(self) -> str:
+        return f"Job({self.id})"
+
+    def info(self) -> m.JobInfo:
+        return self._c._run(core.get_job(self.id))
+
+    def wait(self, timeout: float | None = None) -> m.JobInfo:
+        """Until it ends: its view, or `JobFailed` with `.cause` and `.postmortem`."""
+        return self._c._run(core.wait(self.id, timeout))
+
+    def cancel(self) -> m.JobInfo:
+        return self._c._run(core.cancel(self.id))
+
+    def logs(self, follow: bool = False) -> Iterator[m.LogLine]:
+        """Its output, line by line; with `follow`, until it ends."""
+        timeout = httpx.Timeout(self._c._http.timeout.connect, read=None if follow else 30.0)
+        call = core.Call("GET", f"/api/jobs/{self.id}/logs")
+        with self._c._http.stream(
+            "GET", call.path, params=core.logs_params(follow), timeout=timeout
+        ) as r:
+            if r.status_code != 200:
+                r.read()
+                core.parse(call, r.status_code, r.headers, r.content)
+            for line in r.iter_lines():
+                yield m.LogLine(text=line)
+
+
+class Jobs:
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def submit(
+        self,
+        template: str,
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        *,
+        priority: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Job:
+        item = core.job_request(template, args, env, priority, idempotency_key)
+        return Job(self._c, self._c._run(core.submit(item)))
+
+    def submit_many(self, items: Iterable[Mapping[str, Any]]) -> builtins.list[Job]:
+        """Batches of up to 1000 per request; each item as `job_request` builds it
+        (`{"template", "args", "env", "priority", "idempotency_key"}`)."""
+        return [Job(self._c, s) for s in self._c._run(core.submit_many(items))]
+
+    def get(self, job: int) -> m.JobInfo:
+        return self._c._run(core.get_job(job))
+
+    def list(
+        self, states: Sequence[str] = (), template: str | None = None, limit: int | None = None
+    ) -> builtins.list[m.JobInfo]:
+        return self._c._run(core.list_jobs(states, template, limit))
+
+
+class Services:
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def list(self) -> builtins.list[Mapping[str, Any]]:
+        return self._c._run(core.services())
+
+    def start(self, name: str) -> builtins.list[Mapping[str, Any]]:
+        return self._c._run(core.service_action(name, "start"))
+
+    def stop(self, name: str) -> builtins.list[Mapping[str, Any]]:
+        return self._c._run(core.service_action(name, "stop"))
+
+    def restart(self, name: str) -> builtins.list[Mapping[str, Any]]:
+        return self._c._run(core.service_action(name, "restart"))
+
+
+class Queue:
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def status(self) -> m.QueueStatus:
+        return self._c._run(core.queue_status())
+
+
+__all__ = ["Client", "Job", "Jobs", "Services", "Queue", "StockadeError"]
