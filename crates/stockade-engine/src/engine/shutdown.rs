@@ -33,6 +33,9 @@ impl Engine {
             report: ShutdownReport { clean: 0, killed: 0 },
         });
         shutdown.replies.push(reply);
+        // A full disk must not hold SIGTERM up: from now on a failing write
+        // gets its try and is left to the next start's recovery.
+        self.unrecorded.stop_retrying();
         for service in &mut self.services {
             service.desired = Desired::Down;
         }
