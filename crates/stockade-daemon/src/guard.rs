@@ -15,16 +15,22 @@
 //!   only send `application/x-www-form-urlencoded`, `multipart/form-data` or
 //!   `text/plain` without a CORS preflight — can never reach a handler.
 //!
+//! - **Unauthenticated TCP peers** are rate limited: each refused request
+//!   spends a token of its address's bucket, 429 once it is empty.
+//!
 //! The Unix socket needs no token: its mode (0600, or 0660 with
 //! `socket_group`) is the access check, as with Docker's socket.
 //! Every refusal is `{"code","message","hint"}` ([`Failure`]).
 
 use crate::api::Failure;
+use crate::conn::PeerOf;
+use crate::door::{Peer, RateLimit};
 use axum::extract::Request;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 /// The hint of a refused content type, exactly as the issue asks for it.
@@ -36,12 +42,22 @@ pub const JSON_HINT: &str =
 pub struct TcpGuard {
     token: Vec<u8>,
     bound: SocketAddr,
+    refused: Arc<RateLimit>,
 }
+
+/// Refused (unauthenticated) TCP requests answered per second and address
+/// before further ones get a bare 429, and the burst allowed at once.
+const REFUSED_PER_SECOND: f64 = 10.0;
+const REFUSED_BURST: f64 = 50.0;
 
 impl TcpGuard {
     /// A guard for the listener bound at `bound` that requires `token`.
     pub fn new(token: &str, bound: SocketAddr) -> TcpGuard {
-        TcpGuard { token: token.as_bytes().to_vec(), bound }
+        TcpGuard {
+            token: token.as_bytes().to_vec(),
+            bound,
+            refused: Arc::new(RateLimit::new(REFUSED_PER_SECOND, REFUSED_BURST)),
+        }
     }
 
     /// Check Host, Origin and the token of a request's headers.
@@ -135,8 +151,31 @@ fn split_authority(authority: &str) -> (&str, Option<Option<u16>>) {
 }
 
 /// Middleware of a TCP listener.
+///
+/// A request that fails the checks spends one of its peer's tokens
+/// ([`RateLimit`]); once they are spent it is answered 429 instead. A request
+/// with the right token always passes: every local client shares 127.0.0.1,
+/// so a limit on good requests would let any local user lock out the CLI.
 pub async fn tcp(guard: TcpGuard, req: Request, next: Next) -> Result<Response, Failure> {
-    guard.check(req.headers())?;
+    if let Err(refused) = guard.check(req.headers()) {
+        let ip = req.extensions().get::<PeerOf>().and_then(|p| match p.0 {
+            Peer::Ip(ip) => Some(ip),
+            _ => None,
+        });
+        if let Some(ip) = ip
+            && !guard.refused.take(ip)
+        {
+            return Err(Failure::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "too many refused requests from {ip}: more than {REFUSED_BURST} at once or {REFUSED_PER_SECOND} a second"
+                ),
+                "send the bearer token (Authorization: Bearer <token>) and a Host naming this daemon; retry in a second",
+            ));
+        }
+        return Err(refused);
+    }
     Ok(next.run(req).await)
 }
 

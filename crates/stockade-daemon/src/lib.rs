@@ -11,6 +11,8 @@
 
 mod api;
 mod config;
+mod conn;
+mod door;
 mod exec;
 mod guard;
 mod listen;

@@ -18,6 +18,11 @@ state_dir = ".stockade"          # store, logs and the API socket; relative to t
 # id_range = "2147483648-4294901759"   # host uids/gids for the boxes' user namespaces
 log_max_size = "10MiB"           # rotate each agent's log at this size…
 log_keep = 3                     # …keeping this many old files
+# max_connections = 512          # open API connections per listener; more get a 503
+# max_connections_per_peer = 64  # …per uid (Unix socket) or IP address (TCP)
+# idle_timeout = "60s"           # close a connection idle this long
+# header_timeout = "10s"         # a request's headers must arrive within this
+# reserve_fds = 1024             # fds below RLIMIT_NOFILE kept for spawning and the store
 
 # Every box is walled unless it says isolation = "none": its own user, pid,
 # mount, ipc and uts namespaces; the host root read-only; a private /tmp; an

@@ -1,8 +1,9 @@
 //! The real `stockade` binary as a user runs it, one test binary: verbs and
 //! exit codes (`commands`), `top` in a pseudo-terminal (`top`), `exec -it`
-//! in one (`exec`), and the kill -9 recovery proof (`recovery`). `support`
+//! in one (`exec`), the kill -9 recovery proof (`recovery`), and the chaos suite (`chaos`). `support`
 //! starts daemon processes.
 
+mod chaos;
 mod commands;
 mod exec;
 mod lifecycle;

@@ -121,6 +121,8 @@ pub struct Engine {
     effects: Vec<Effect>,
     /// Persist effects whose commit has not come back yet.
     pending_commits: usize,
+    /// Why facts are not recorded yet, while the pipeline retries them.
+    unrecorded: std::sync::Arc<commit::Unrecorded>,
 }
 
 /// Build the engine, recover jobs from the store, and start its task.
@@ -174,6 +176,7 @@ impl Engine {
             timers: timers::Timers::default(),
             effects: Vec::new(),
             pending_commits: 0,
+            unrecorded: std::sync::Arc::default(),
         }
     }
 

@@ -62,6 +62,7 @@ impl Shell {
     /// The loop. Ends after a shutdown command once every box is empty and
     /// every write is committed.
     pub async fn run(mut self, mut engine: Engine) {
+        self.commits.share(engine.unrecorded.clone());
         let effects = engine.step(Input::Tick);
         self.perform(effects);
         loop {

@@ -45,6 +45,9 @@ impl Engine {
             was_running,
         });
         shutdown.replies.push(reply);
+        // A full disk must not hold SIGTERM up: from now on a failing write
+        // gets its try and is left to the next start's recovery.
+        self.unrecorded.stop_retrying();
         for service in &mut self.services {
             service.desired = Desired::Down;
         }

@@ -141,6 +141,11 @@ impl Engine {
         if job.life.stopping() == Some(StopWhy::Cancel) {
             view.reason = Some("cancelling".into());
         }
+        if matches!(job.life, JobLife::Done { .. })
+            && let Some(why) = self.unrecorded.reason()
+        {
+            view.reason = Some(format!("end not yet recorded: {why}"));
+        }
         view
     }
 

@@ -17,6 +17,20 @@ pub const DEFAULT_RESERVE_MEMORY: u64 = 1 << 30;
 /// jobs; equal to the doctor's fail floor, so admission stops first.
 pub const DEFAULT_RESERVE_TASKS: u64 = 2048;
 
+/// Default `max_connections`: open API connections per listener.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 512;
+/// Default `max_connections_per_peer`: open API connections per peer (a uid
+/// on the Unix socket, an IP address on TCP).
+pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: u32 = 64;
+/// Default `idle_timeout`: a connection with no request in flight and no
+/// byte moved for this long is closed.
+pub const DEFAULT_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// Default `header_timeout`: a request's headers must arrive within this.
+pub const DEFAULT_HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Default `reserve_fds`: file descriptors below `RLIMIT_NOFILE` the API
+/// never takes, kept for spawning boxes, logs and the store.
+pub const DEFAULT_RESERVE_FDS: u32 = 1024;
+
 /// The validated `[daemon]` table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DaemonConfig {
@@ -50,6 +64,19 @@ pub struct DaemonConfig {
     pub synchronous: Synchronous,
     /// What a plain stop (SIGTERM, `stockade down`) does to running jobs.
     pub on_stop: OnStop,
+    /// Open API connections allowed per listener (`max_connections`).
+    pub max_connections: u32,
+    /// Open API connections allowed per peer: a uid on a Unix socket
+    /// (`SO_PEERCRED`), an IP address on TCP (`max_connections_per_peer`).
+    pub max_connections_per_peer: u32,
+    /// A connection with nothing in flight and no byte moved for this long
+    /// is closed (`idle_timeout`).
+    pub idle_timeout: std::time::Duration,
+    /// A request's headers must arrive within this (`header_timeout`).
+    pub header_timeout: std::time::Duration,
+    /// File descriptors below `RLIMIT_NOFILE` kept for spawning and the
+    /// store: no connection is accepted into them (`reserve_fds`).
+    pub reserve_fds: u32,
 }
 
 /// `on_stop`: what a plain stop does to running jobs.

@@ -8,6 +8,9 @@ use crate::model::{
     DEFAULT_EVENT_RETENTION, DEFAULT_ID_RANGE, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE,
     DEFAULT_RESERVE_MEMORY, DEFAULT_RESERVE_TASKS, DaemonConfig, IdRange, Listen, OnStop,
     SocketGroup, Synchronous,
+    DEFAULT_EVENT_RETENTION, DEFAULT_HEADER_TIMEOUT, DEFAULT_ID_RANGE, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_PEER, DEFAULT_RESERVE_FDS, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE,
+    DEFAULT_RESERVE_MEMORY, DEFAULT_RESERVE_TASKS, DaemonConfig, IdRange, Listen, SocketGroup,
+    Synchronous,
 };
 use crate::problem::Problem;
 
@@ -26,6 +29,11 @@ pub(crate) const DAEMON_KEYS: &[&str] = &[
     "reserve_tasks",
     "synchronous",
     "on_stop",
+    "max_connections",
+    "max_connections_per_peer",
+    "idle_timeout",
+    "header_timeout",
+    "reserve_fds",
 ];
 
 /// Where `socket_group` is looked up. Local groups only: the daemon chgrps
@@ -74,6 +82,11 @@ impl Reader<'_> {
             reserve_tasks: DEFAULT_RESERVE_TASKS,
             synchronous: Synchronous::Full,
             on_stop: OnStop::Requeue,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            reserve_fds: DEFAULT_RESERVE_FDS,
         };
         let Some(t) = table else {
             config.listen = vec![Listen::Unix(config.state_dir.join("stockade.sock"))];
@@ -114,6 +127,21 @@ impl Reader<'_> {
                 _ => self.out_of_range(t, "on_stop", value, "\"requeue\" or \"leave\""),
             }
         }
+        for (key, slot) in [
+            ("max_connections", &mut config.max_connections),
+            ("max_connections_per_peer", &mut config.max_connections_per_peer),
+        ] {
+            match self.u32(t, key) {
+                Some(0) => self.out_of_range(t, key, 0, "at least 1 connection"),
+                Some(n) => *slot = n,
+                None => {}
+            }
+        }
+        config.reserve_fds = self.u32(t, "reserve_fds").unwrap_or(config.reserve_fds);
+        config.idle_timeout =
+            self.positive_duration(t, "idle_timeout").unwrap_or(config.idle_timeout);
+        config.header_timeout =
+            self.positive_duration(t, "header_timeout").unwrap_or(config.header_timeout);
         config.listen = self.listen(t, &config.state_dir);
         config.token = self.token(t, &config.listen);
         config.socket_group = self.socket_group(t);

@@ -75,6 +75,18 @@ pub(crate) struct DaemonTable {
     synchronous: Option<String>,
     /// What a plain stop (SIGTERM, `stockade down`) does to running jobs: "requeue" (default: stop them and queue them again) or "leave" (leave them running for the next daemon to adopt).
     on_stop: Option<String>,
+    /// Open API connections per listener (default 512); more are refused with a 503.
+    #[schemars(range(min = 1))]
+    max_connections: Option<u32>,
+    /// Open API connections per peer: a uid on the Unix socket, an IP address on TCP (default 64).
+    #[schemars(range(min = 1))]
+    max_connections_per_peer: Option<u32>,
+    /// Close a connection with no request in flight and no byte moved for this long (default "60s").
+    idle_timeout: Option<Duration>,
+    /// A request's headers must arrive within this, or the connection is closed (default "10s").
+    header_timeout: Option<Duration>,
+    /// File descriptors below RLIMIT_NOFILE the API never takes, kept for spawning and the store (default 1024).
+    reserve_fds: Option<u32>,
 }
 
 /// `[monitor]`.

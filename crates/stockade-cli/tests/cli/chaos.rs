@@ -1,0 +1,690 @@
+//! The chaos suite (issue 13, item 8): faults repeated against the real
+//! `stockade daemon` binary, each test bounded in time.
+//!
+//! - `sigkill_at_random_points…`: a seeded RNG (`STOCKADE_CHAOS_SEED`,
+//!   printed) SIGKILLs the daemon at random points of submission, spawn and
+//!   exit, `STOCKADE_CHAOS_CYCLES` times (default 20); every acknowledged job
+//!   is accounted for, none succeeded twice or ran past its attempt fence,
+//!   no box is left holding a process;
+//! - `a_frozen_daemon…`: SIGSTOP — clients time out cleanly; SIGCONT — it
+//!   answers again;
+//! - `an_idle_connection_flood…`: thousands of idle Unix and TCP connections
+//!   against the daemon's own fd table; `/health/live` still answers, a
+//!   crashing service is still restarted, every idle connection is closed;
+//! - `a_full_state_dir…`: a tmpfs state dir filled up: 503 ready, 507
+//!   submissions, recovery by itself;
+//! - `queued_jobs_at_scale…`: `STOCKADE_CHAOS_QUEUED` queued jobs (default
+//!   20,000; 200,000 by hand) with `/health/live`, `GET /api/jobs?limit=50`,
+//!   SIGTERM and restart-to-serving timed, and memory per queued job, printed.
+//!
+//! A store deleted or truncated while stopped is `recovery::a_deleted_or_truncated_store_refuses_to_start_until_new_store`.
+//! Everything a test starts is killed by pid on the way out (also on
+//! failure), its boxes are swept, and its mounts are lazily unmounted.
+
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use stockade_proto::{ExitCause, JobId, JobState};
+use stockade_store::{Store, StoreOptions};
+
+const BIN: &str = env!("CARGO_BIN_EXE_stockade");
+
+fn skip() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 || !Path::new("/sys/fs/cgroup").is_dir() {
+        eprintln!("skipped: needs root and cgroups (the daemon makes real boxes)");
+        return true;
+    }
+    false
+}
+
+fn knob(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// xorshift64*: small, seeded, reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+// ------------------------------------------------------------------ harness
+
+/// A tempdir with a spec; the job template is named after this process.
+struct Env {
+    dir: tempfile::TempDir,
+    spec: PathBuf,
+    template: String,
+}
+
+impl Env {
+    fn new(tag: &str, daemon_keys: &str, body: &str) -> Env {
+        let dir = tempfile::Builder::new().prefix(&format!("stockade-chaos-{tag}-")).tempdir().unwrap();
+        let template = format!("chaos-{tag}-{}", std::process::id());
+        let spec = dir.path().join("stockade.toml");
+        let body = body.replace("TEMPLATE", &template);
+        let text = format!(
+            "[daemon]\nstate_dir = \"{}\"\n{daemon_keys}\n\n[defaults.limits]\nmemory = \"64MiB\"\npids = 16\n\n{body}\n",
+            dir.path().join("state").display()
+        );
+        std::fs::write(&spec, text).unwrap();
+        Env { dir, spec, template }
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.state().join("stockade.sock")
+    }
+}
+
+/// One `stockade daemon` child; SIGKILLed by pid and reaped on drop.
+struct Daemon {
+    child: Option<Child>,
+    pid: u32,
+    log: PathBuf,
+    socket: PathBuf,
+}
+
+impl Daemon {
+    fn start(env: &Env, name: &str) -> Daemon {
+        let log = env.dir.path().join(format!("{name}.log"));
+        let child = Command::new(BIN)
+            .args(["daemon", "-f"])
+            .arg(&env.spec)
+            .env("STOCKADE_LOG", "info")
+            .env("STOCKADE_TOKEN", TOKEN)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("spawn stockade daemon");
+        Daemon { pid: child.id(), child: Some(child), log, socket: env.socket() }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Wait until `/health/live` answers; how long it took.
+    fn wait_live(&mut self, within: Duration) -> Duration {
+        let t = Instant::now();
+        loop {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("the daemon exited early ({status}):\n{}", self.log());
+            }
+            if let Ok((200, _)) = http(&self.socket, "GET", "/health/live", None, Duration::from_secs(2)) {
+                return t.elapsed();
+            }
+            assert!(t.elapsed() < within, "not live within {within:?}:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) of our own unreaped child.
+        unsafe { libc::kill(self.pid as i32, sig) };
+    }
+
+    fn kill_9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM; the time to exit and the exit code.
+    fn terminate(&mut self, within: Duration) -> (Duration, Option<i32>) {
+        let t = Instant::now();
+        self.signal(libc::SIGTERM);
+        let mut child = self.child.take().expect("running");
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return (t.elapsed(), status.code());
+            }
+            if t.elapsed() > within {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("SIGTERM took more than {within:?}:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.signal(libc::SIGCONT);
+        }
+        self.kill_9();
+    }
+}
+
+/// The box directories of a template, in every hierarchy; on drop, kills
+/// what is left in them by pid and removes them.
+struct Boxes {
+    prefix: String,
+}
+
+impl Boxes {
+    fn dirs(&self) -> Vec<PathBuf> {
+        let mut found = BTreeSet::new();
+        for own in stockade_sandbox::own_cgroup_dirs() {
+            let Ok(entries) = std::fs::read_dir(own.join("stockade")) else { continue };
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with(&self.prefix) {
+                    found.insert(e.path());
+                }
+            }
+        }
+        found.into_iter().collect()
+    }
+
+    fn pids(dir: &Path) -> Vec<i32> {
+        std::fs::read_to_string(dir.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+}
+
+impl Drop for Boxes {
+    fn drop(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for dir in self.dirs() {
+            while Instant::now() < deadline {
+                for pid in Boxes::pids(&dir) {
+                    // SAFETY: a pid inside a box only this test's template uses.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+                if std::fs::remove_dir(&dir).is_ok() || !dir.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// A tmpfs mount, lazily unmounted on drop.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(target: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(target).ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "stockade-chaos"])
+            .arg(target)
+            .status()
+            .ok()?
+            .success();
+        ok.then(|| Tmpfs(target.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+const TOKEN: &str = "chaos-token";
+
+/// One request on a fresh connection (`Connection: close`), bounded by `timeout`.
+fn http(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    timeout: Duration,
+) -> std::io::Result<(u16, Value)> {
+    let mut stream = UnixStream::connect(socket)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: stockade\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body.as_bytes())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    parse(&raw).ok_or_else(|| std::io::Error::other(format!("bad response {:?}", String::from_utf8_lossy(&raw))))
+}
+
+fn parse(raw: &[u8]) -> Option<(u16, Value)> {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&raw[..split]).ok()?;
+    let code = head.split_whitespace().nth(1)?.parse().ok()?;
+    let mut body = raw[split + 4..].to_vec();
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        let mut out = Vec::new();
+        let mut data = &body[..];
+        loop {
+            let end = data.windows(2).position(|w| w == b"\r\n")?;
+            let size = usize::from_str_radix(std::str::from_utf8(&data[..end]).ok()?.trim(), 16).ok()?;
+            data = &data[end + 2..];
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(data.get(..size)?);
+            data = data.get(size + 2..)?;
+        }
+        body = out;
+    }
+    let value = if body.is_empty() { Value::Null } else { serde_json::from_slice(&body).ok()? };
+    Some((code, value))
+}
+
+fn timed(socket: &Path, path: &str, n: usize) -> (Duration, Duration) {
+    let mut all = Vec::new();
+    for _ in 0..n {
+        let t = Instant::now();
+        let (code, body) = http(socket, "GET", path, None, Duration::from_secs(120)).expect(path);
+        assert_eq!(code, 200, "{path}: {body}");
+        all.push(t.elapsed());
+    }
+    all.sort();
+    (all[all.len() / 2], *all.last().unwrap())
+}
+
+// -------------------------------------------------------------------- tests
+
+#[test]
+fn sigkill_at_random_points_loses_no_acknowledged_job_and_runs_none_twice() {
+    if skip() {
+        return;
+    }
+    let seed = knob("STOCKADE_CHAOS_SEED", 0x5eed_cafe);
+    let cycles = knob("STOCKADE_CHAOS_CYCLES", 20);
+    eprintln!("chaos kill: seed {seed:#x}, {cycles} cycles (STOCKADE_CHAOS_SEED, STOCKADE_CHAOS_CYCLES)");
+    let env = Env::new(
+        "kill",
+        "",
+        r#"[pool.p]
+max_concurrency = 8
+
+[job.TEMPLATE]
+command = ["sleep"]
+pool = "p"
+isolation = "none"
+retries = { max = 100, on = ["lost"], backoff = "20ms" }
+"#,
+    );
+    let boxes = Boxes { prefix: format!("{}.", env.template) };
+    let mut rng = Rng(seed | 1);
+    let acked = Arc::new(Mutex::new(BTreeSet::new()));
+    let t0 = Instant::now();
+    for cycle in 0..cycles {
+        let mut daemon = Daemon::start(&env, &format!("cycle-{cycle}"));
+        daemon.wait_live(Duration::from_secs(30));
+        let stop = Arc::new(AtomicBool::new(false));
+        let submitter = {
+            let (stop, acked, socket, template) =
+                (stop.clone(), acked.clone(), env.socket(), env.template.clone());
+            let secs = format!("0.{:02}", 1 + rng.below(30));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let req = json!({"template": template, "args": [secs]});
+                    match http(&socket, "POST", "/api/jobs", Some(&req), Duration::from_secs(5)) {
+                        Ok((201, body)) => {
+                            acked.lock().unwrap().insert(body["id"].as_u64().expect("an id"));
+                        }
+                        Ok((code, body)) => panic!("submission answered {code}: {body}"),
+                        Err(_) => break, // the daemon died mid-request: not acknowledged
+                    }
+                }
+            })
+        };
+        std::thread::sleep(Duration::from_millis(30 + rng.below(700)));
+        daemon.kill_9();
+        stop.store(true, Ordering::Relaxed);
+        submitter.join().expect("the submitter");
+    }
+    let acked = acked.lock().unwrap().clone();
+    let killed_in = t0.elapsed();
+    // The last daemon finishes every acknowledged job.
+    let mut last = Daemon::start(&env, "last");
+    let restart = last.wait_live(Duration::from_secs(30));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let (code, body) =
+            http(&env.socket(), "GET", "/api/jobs?state=queued,running&limit=1", None, Duration::from_secs(10)).unwrap();
+        assert_eq!(code, 200, "{body}");
+        if body.as_array().is_some_and(|a| a.is_empty()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "jobs still live after 90 s: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (term, code) = last.terminate(Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{}", last.log());
+    let occupied: Vec<_> = boxes.dirs().into_iter().filter(|d| !Boxes::pids(d).is_empty()).collect();
+    assert!(occupied.is_empty(), "boxes still hold processes: {occupied:?}");
+
+    let store = Store::open(&env.state().join("stockade.db"), StoreOptions::default()).unwrap();
+    let mut causes: BTreeMap<String, usize> = BTreeMap::new();
+    for &id in &acked {
+        let job = store.job(JobId(id)).unwrap().unwrap_or_else(|| panic!("acknowledged job {id} lost"));
+        let runs = store.runs_of_job(JobId(id)).unwrap();
+        let attempts: Vec<u32> = runs.iter().map(|r| r.attempt).collect();
+        assert_eq!(attempts, (1..=job.attempt).collect::<Vec<_>>(), "job {id}: one run per attempt");
+        for pair in runs.windows(2) {
+            let ended = pair[0].ended_at.expect("an earlier run ended");
+            assert!(ended <= pair[1].started_at, "job {id}: two runs at once");
+        }
+        let successes = runs.iter().filter(|r| r.cause == Some(ExitCause::Exited { code: 0 })).count();
+        assert!(successes <= 1, "job {id} succeeded {successes} times: {runs:?}");
+        assert_eq!(job.state, JobState::Succeeded, "job {id}: {job:?} {runs:?}");
+        for run in &runs {
+            let cause = run.cause.as_ref().map(|c| format!("{c:?}")).unwrap_or("open".into());
+            *causes.entry(cause).or_default() += 1;
+        }
+    }
+    eprintln!(
+        "chaos kill: {cycles} SIGKILLs in {killed_in:?}, {} acknowledged jobs, all accounted for; runs by cause {causes:?}; last restart to serving {restart:?}, SIGTERM {term:?}",
+        acked.len()
+    );
+    assert!(!acked.is_empty(), "nothing was acknowledged");
+}
+
+#[test]
+fn a_frozen_daemon_times_out_clients_cleanly_and_resumes() {
+    if skip() {
+        return;
+    }
+    let env = Env::new("frozen", "", "[job.TEMPLATE]\ncommand = [\"true\"]\nisolation = \"none\"\n");
+    let _boxes = Boxes { prefix: format!("{}.", env.template) };
+    let mut daemon = Daemon::start(&env, "frozen");
+    daemon.wait_live(Duration::from_secs(30));
+    daemon.signal(libc::SIGSTOP);
+    let t = Instant::now();
+    let frozen = http(&env.socket(), "GET", "/health/live", None, Duration::from_millis(500));
+    let waited = t.elapsed();
+    let err = frozen.expect_err("a stopped daemon cannot answer");
+    assert!(
+        matches!(err.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+        "a clean timeout, not {err:?}"
+    );
+    // The CLI gives up too, with an error rather than hanging.
+    let cli = Command::new(BIN)
+        .args(["status", "-f"])
+        .arg(&env.spec)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cli_pid = cli.id();
+    let cli_out = {
+        let started = Instant::now();
+        let mut cli = cli;
+        loop {
+            if let Ok(Some(status)) = cli.try_wait() {
+                let mut err = String::new();
+                cli.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+                break Some((status, err, started.elapsed()));
+            }
+            if started.elapsed() > Duration::from_secs(5) {
+                // SAFETY: our own child.
+                unsafe { libc::kill(cli_pid as i32, libc::SIGKILL) };
+                let _ = cli.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    daemon.signal(libc::SIGCONT);
+    let resumed = daemon.wait_live(Duration::from_secs(10));
+    match &cli_out {
+        Some((status, err, took)) => eprintln!("frozen: `stockade status` exited {status} after {took:?}: {}", err.trim()),
+        None => eprintln!("frozen: `stockade status` was still waiting after 5 s (killed by pid)"),
+    }
+    eprintln!("frozen: raw client timed out after {waited:?}; after SIGCONT live in {resumed:?}");
+    let (_, code) = daemon.terminate(Duration::from_secs(20));
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn an_idle_connection_flood_is_held_at_the_door_and_services_keep_restarting() {
+    if skip() {
+        return;
+    }
+    let env = Env::new(
+        "flood",
+        "listen = [\"unix:state/stockade.sock\", \"tcp:127.0.0.1:0\"]\nidle_timeout = \"3s\"",
+        r#"[service.TEMPLATE]
+command = ["sh", "-c", "sleep 0.3; exit 3"]
+restart = "always"
+isolation = "none"
+backoff = { initial = "50ms", max = "200ms", jitter = 0.0 }
+start_limit = { burst = 10000, interval = "60s" }
+"#,
+    );
+    // `listen` is relative to the spec's directory.
+    let _boxes = Boxes { prefix: format!("{}.", env.template) };
+    let mut daemon = Daemon::start(&env, "flood");
+    daemon.wait_live(Duration::from_secs(30));
+    let addr = {
+        let log = daemon.log();
+        let at = log.find("tcp:127.0.0.1:").expect("the tcp address in the log");
+        log[at + 4..].split(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':')).next().unwrap().to_owned()
+    };
+    let restarts = || -> u64 {
+        let (_, all) = http(&env.socket(), "GET", "/api/services", None, Duration::from_secs(5)).unwrap();
+        all.as_array().and_then(|a| a.first()).and_then(|r| r["restarts"].as_u64()).unwrap_or(0)
+    };
+    let (_, before) = timed(&env.socket(), "/health/live", 10);
+    let fds_before = std::fs::read_dir(format!("/proc/{}/fd", daemon.pid)).unwrap().count();
+    let restarts_before = restarts();
+    let n = knob("STOCKADE_CHAOS_FLOOD", 4000) as usize;
+    let t = Instant::now();
+    let mut held: Vec<Box<dyn Read>> = Vec::new();
+    let (mut tcp_ok, mut unix_ok) = (0, 0);
+    for _ in 0..n {
+        if let Ok(s) = std::net::TcpStream::connect(&addr) {
+            let _ = s.set_read_timeout(Some(Duration::from_millis(20)));
+            tcp_ok += 1;
+            held.push(Box::new(s));
+        }
+        if let Ok(s) = UnixStream::connect(env.socket()) {
+            let _ = s.set_read_timeout(Some(Duration::from_millis(20)));
+            unix_ok += 1;
+            held.push(Box::new(s));
+        }
+    }
+    let fds_during = std::fs::read_dir(format!("/proc/{}/fd", daemon.pid)).unwrap().count();
+    std::thread::sleep(Duration::from_millis(1200));
+    let (median, worst) = timed(&env.socket(), "/health/live", 20);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while restarts() < restarts_before + 3 {
+        assert!(Instant::now() < deadline, "the crashing service was not restarted during the flood");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // idle_timeout 3 s (+ one tick): every flood connection is closed.
+    std::thread::sleep(Duration::from_secs(5));
+    let mut open = 0;
+    for s in held.iter_mut() {
+        let mut buf = [0u8; 1024];
+        // Closed sockets answer at once (a 503, then EOF); open ones time out.
+        let mut closed = false;
+        for _ in 0..8 {
+            match s.read(&mut buf) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Ok(_) => continue,
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => break,
+                Err(_) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        if !closed {
+            open += 1;
+        }
+    }
+    let fds_after = std::fs::read_dir(format!("/proc/{}/fd", daemon.pid)).unwrap().count();
+    eprintln!(
+        "flood: {tcp_ok} tcp + {unix_ok} unix idle connections in {:?}; daemon fds {fds_before} → {fds_during} during → {fds_after} after; /health/live median {median:?} worst {worst:?} during (worst {before:?} before); crasher restarted {} times meanwhile",
+        t.elapsed(),
+        restarts() - restarts_before
+    );
+    assert_eq!(open, 0, "idle connections left open");
+    drop(held);
+    let (_, code) = daemon.terminate(Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{}", daemon.log());
+}
+
+#[test]
+fn a_full_state_dir_is_not_ready_refuses_submissions_and_recovers_by_itself() {
+    if skip() {
+        return;
+    }
+    let env = Env::new("full", "", "[job.TEMPLATE]\ncommand = [\"true\"]\nisolation = \"none\"\n");
+    let _boxes = Boxes { prefix: format!("{}.", env.template) };
+    let Some(_mount) = Tmpfs::mount(&env.state(), "24m") else {
+        eprintln!("skipped: cannot mount a tmpfs");
+        return;
+    };
+    let mut daemon = Daemon::start(&env, "full");
+    daemon.wait_live(Duration::from_secs(30));
+    let socket = env.socket();
+    let submit = || http(&socket, "POST", "/api/jobs", Some(&json!({"template": env.template})), Duration::from_secs(10)).unwrap();
+    let mut acked = vec![submit().1["id"].as_u64().unwrap()];
+    let filler = env.state().join("filler");
+    {
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![7u8; 64 << 10];
+        while f.write_all(&chunk).is_ok() {}
+        while f.write_all(&[7]).is_ok() {}
+    }
+    let mut refused = None;
+    for _ in 0..5000 {
+        let (code, body) = submit();
+        match code {
+            201 => acked.push(body["id"].as_u64().unwrap()),
+            507 => {
+                refused = Some(body);
+                break;
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    let refused = refused.expect("507 once the disk is full");
+    let (ready, why) = http(&socket, "GET", "/health/ready", None, Duration::from_secs(5)).unwrap();
+    assert_eq!(ready, 503, "{why}");
+    assert_eq!(why["code"], "store_not_writable", "{why}");
+    std::fs::remove_file(&filler).unwrap();
+    let t = Instant::now();
+    loop {
+        let (code, _) = http(&socket, "GET", "/health/ready", None, Duration::from_secs(5)).unwrap();
+        if code == 200 {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "not ready again");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let recovered = t.elapsed();
+    let (code, body) = submit();
+    assert_eq!(code, 201, "{body}");
+    acked.push(body["id"].as_u64().unwrap());
+    for id in &acked {
+        let (code, body) = http(&socket, "GET", &format!("/api/jobs/{id}"), None, Duration::from_secs(5)).unwrap();
+        assert_eq!(code, 200, "acknowledged job {id}: {body}");
+    }
+    eprintln!(
+        "full: {} acknowledged before 507 ({}); ready 503 ({}); ready again {recovered:?} after space returned",
+        acked.len() - 1,
+        refused["hint"],
+        why["message"]
+    );
+    let (_, code) = daemon.terminate(Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{}", daemon.log());
+}
+
+#[test]
+fn queued_jobs_at_scale_keep_the_daemon_answering() {
+    if skip() {
+        return;
+    }
+    let n = knob("STOCKADE_CHAOS_QUEUED", 20_000) as usize;
+    let env = Env::new(
+        "queued",
+        "",
+        &format!(
+            "[pool.p]\nmax_concurrency = 1\nmax_queued = {}\n\n[job.TEMPLATE]\ncommand = [\"sleep\", \"600\"]\npool = \"p\"\nisolation = \"none\"\n",
+            n + 10
+        ),
+    );
+    let _boxes = Boxes { prefix: format!("{}.", env.template) };
+    let mut daemon = Daemon::start(&env, "first");
+    let first_start = daemon.wait_live(Duration::from_secs(30));
+    let rss_before = daemon.rss_kib();
+    let socket = env.socket();
+    let t = Instant::now();
+    let batch: Vec<Value> = (0..1000).map(|_| json!({"template": env.template})).collect();
+    let mut queued = 0;
+    while queued < n {
+        let take = (n - queued).min(1000);
+        let body = Value::from(batch[..take].to_vec());
+        let (code, reply) = http(&socket, "POST", "/api/jobs", Some(&body), Duration::from_secs(120)).unwrap();
+        assert_eq!(code, 201, "{reply}");
+        queued += take;
+    }
+    let submit = t.elapsed();
+    let rss_after = daemon.rss_kib();
+    let (live_median, live_worst) = timed(&socket, "/health/live", 20);
+    let (list_median, list_worst) = timed(&socket, "/api/jobs?limit=50", 10);
+    let (term1, code) = daemon.terminate(Duration::from_secs(300));
+    assert_eq!(code, Some(0), "{}", daemon.log());
+    let mut second = Daemon::start(&env, "second");
+    let restart = second.wait_live(Duration::from_secs(300));
+    let (live2, _) = timed(&socket, "/health/live", 5);
+    let (term2, code) = second.terminate(Duration::from_secs(300));
+    assert_eq!(code, Some(0), "{}", second.log());
+    let per_job = (rss_after.saturating_sub(rss_before) as f64 * 1024.0) / n as f64;
+    eprintln!(
+        "\nqueued jobs: {n} (STOCKADE_CHAOS_QUEUED)\n\
+         | what | figure |\n|---|---|\n\
+         | first start to serving | {first_start:?} |\n\
+         | submit {n} in batches of 1000 | {submit:?} |\n\
+         | /health/live median / worst of 20 | {live_median:?} / {live_worst:?} |\n\
+         | GET /api/jobs?limit=50 median / worst of 10 | {list_median:?} / {list_worst:?} |\n\
+         | SIGTERM to exit | {term1:?} |\n\
+         | restart to serving | {restart:?} (then /health/live {live2:?}) |\n\
+         | SIGTERM after restart | {term2:?} |\n\
+         | RSS before / after queueing | {rss_before} KiB / {rss_after} KiB ({per_job:.0} B per queued job) |\n"
+    );
+}
