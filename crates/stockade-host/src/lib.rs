@@ -39,7 +39,7 @@ mod size;
 pub use adaptive::{
     AdaptiveConfig, AdaptiveLimit, Decision, Direction, LimitReason, PressureSignals, Signal,
 };
-pub use checks::{IdRange, UsageRule, checks, walls_checks};
+pub use checks::{IdRange, UsageRule, checks, rootless_check, walls_checks};
 pub use eagain::explain_eagain;
 pub use facts::{
     CgroupFacts, CgroupMode, CgroupVersion, Depth, FileNr, Hierarchy, HostFacts, InotifyLimits,

@@ -3,5 +3,7 @@
 
 mod exec;
 mod guard;
+mod hostile;
 mod metrics;
 mod monitor;
+mod retention;

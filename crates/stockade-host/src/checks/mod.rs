@@ -16,9 +16,11 @@ mod memory;
 mod pids;
 mod psi;
 mod rlimit;
+mod rootless;
 mod threads;
 mod walls;
 
+pub use rootless::rootless_check;
 pub use walls::{IdRange, walls_checks};
 
 use crate::{HostFacts, Unknown};

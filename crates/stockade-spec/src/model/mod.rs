@@ -21,8 +21,8 @@ use stockade_proto::Limits;
 
 pub use daemon::{
     DEFAULT_EVENT_RETENTION, DEFAULT_ID_RANGE, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE,
-    DEFAULT_RESERVE_MEMORY, DEFAULT_RESERVE_TASKS, DaemonConfig, IdRange, Listen, SocketGroup,
-    Synchronous,
+    DEFAULT_RESERVE_MEMORY, DEFAULT_RESERVE_TASKS, DEFAULT_WORKSPACE_RETENTION, DaemonConfig,
+    IdRange, Listen, SocketGroup, Synchronous,
 };
 pub use environment::{
     EnvFile, EnvFileLineError, EnvPattern, FORBIDDEN_SUBMIT_ENV, FORBIDDEN_SUBMIT_PREFIXES,
