@@ -78,6 +78,7 @@ fn a_rootless_sandbox_falls_back_past_a_root_owned_parent_and_still_walls() {
     };
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("the rootless half said:\n{stdout}\n{stderr}");
     assert!(out.status.success(), "the rootless half failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("1 passed"), "the inner test did not run:\n{stdout}");
     assert!(stdout.contains("ROOTLESS-OK"), "{stdout}");
@@ -155,6 +156,6 @@ fn inner() {
             }
             other => panic!("expected a typed refusal, got {other:?}"),
         }
-        println!("ROOTLESS-OK");
+        println!("{out}\nROOTLESS-OK\n{warnings}");
     });
 }
