@@ -20,6 +20,7 @@ mod metrics;
 mod monitor;
 pub mod notify;
 mod preflight;
+mod retention;
 mod sampler;
 mod stop;
 
@@ -103,14 +104,18 @@ pub async fn run_with(
     };
     let store = Store::open(&db, options).map_err(explain_store_error)?;
     let mut sandbox_config = config.sandbox;
-    sandbox_config.id_range =
-        stockade_sandbox::IdRange { first: daemon.id_range.first, count: daemon.id_range.count };
+    sandbox_config.id_range = daemon.id_range;
     let sandbox = Sandbox::new(sandbox_config).context("cannot set up the boxes")?;
     let kind = sandbox.kind().to_string();
     let warnings = sandbox.warnings().to_vec();
     for warning in &warnings {
         tracing::warn!("{warning}");
     }
+    let _retention = retention::start(
+        WallsSite::in_state_dir(&daemon.state_dir).workspaces,
+        daemon.workspace_retention,
+        sandbox.clone(),
+    );
     let host_root = config.host_root.clone();
     let (samples_tx, samples) = tokio::sync::mpsc::unbounded_channel();
     let reserve = stockade_host::Reserve {

@@ -40,8 +40,8 @@ pub use adaptive::{
     AdaptiveConfig, AdaptiveLimit, Decision, Direction, LimitReason, PressureSignals, Signal,
 };
 pub use checks::{
-    IdRange, SystemdUnit, UsageRule, checks, kill_mode_check, kill_mode_of_file, unit_of_cgroup,
-    walls_checks,
+    IdRange, SystemdUnit, UsageRule, checks, kill_mode_check, kill_mode_of_file, rootless_check,
+    unit_of_cgroup, walls_checks,
 };
 pub use eagain::explain_eagain;
 pub use facts::{

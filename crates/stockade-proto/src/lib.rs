@@ -23,6 +23,7 @@ mod error;
 mod event;
 mod exec;
 mod exit;
+mod id_range;
 mod ids;
 mod limits;
 mod outcome;
@@ -39,6 +40,7 @@ pub use exec::{
     TermSize,
 };
 pub use exit::{Evidence, ExitCause, SpawnErrorKind};
+pub use id_range::{IDS_PER_BOX, IdRange};
 pub use ids::{JobId, RunId, Seq, UnitKind};
 pub use limits::Limits;
 pub use outcome::Outcome;

@@ -177,7 +177,7 @@ impl Sandbox {
             })
         })?;
         let walls = spec.walls.clone().unwrap_or_else(|| Walls::new("/nonexistent"));
-        let checked = start::check(&spec, &walls, &kit.stage)?;
+        let checked = start::check(&spec, &walls, kit)?;
         let slot = kit.ids.allocate().ok_or_else(|| {
             boxed(SandboxError::InvalidLimit {
                 field: "id_range",
@@ -412,6 +412,20 @@ impl Sandbox {
             }
         }
         Ok(all)
+    }
+
+    /// Whether box `box_name` may still be running: a walled box of this
+    /// sandbox whose agent has not been finished, or any process in the
+    /// box's cgroup. A name that is not a valid box name counts as live, so
+    /// a caller that removes what is not live (workspace retention) leaves
+    /// what it cannot judge alone.
+    pub fn is_live(&self, box_name: &str) -> bool {
+        let registry = self.inner.registry.lock().unwrap_or_else(|p| p.into_inner());
+        if registry.values().any(|entry| entry.box_name == box_name) {
+            return true;
+        }
+        drop(registry);
+        self.live_pids(box_name).map_or(true, |pids| !pids.is_empty())
     }
 
     /// The pids in a box (daemon recovery): empty when the box is gone or

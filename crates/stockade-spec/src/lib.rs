@@ -64,13 +64,13 @@ pub use model::{
     DEFAULT_MAX_QUEUED, DEFAULT_MAX_RESTARTS, DEFAULT_MONITOR_INTERVAL, DEFAULT_POOL,
     DEFAULT_POOL_CONCURRENCY, DEFAULT_RESERVE_MEMORY, DEFAULT_RESERVE_TASKS,
     DEFAULT_RESTART_WINDOW, DEFAULT_TMP_SIZE, DEFAULT_WARNING_PERCENT, DEFAULT_WEBHOOK_ATTEMPTS,
-    DEFAULT_WEBHOOK_BACKOFF, DEFAULT_WEBHOOK_QUEUE, DEFAULT_WEBHOOK_TIMEOUT, DaemonConfig,
-    Dependency, DependsOn, EnvFile, EnvFileLineError, EnvPattern, FORBIDDEN_SUBMIT_ENV,
-    FORBIDDEN_SUBMIT_PREFIXES, IdRange, Isolation, JobSpec, Listen, MonitorConfig, MountSpec,
-    NetworkMode, OnInterrupt, OnStop, PoolSpec, ProbeCheck, ProbeSpec, RETRYABLE_CAUSES, RestartPolicy,
-    Retries,
-    ServiceSpec, SocketGroup, Spec, StartLimit, StopSpec, Synchronous, Thresholds, UserSpec,
-    WallsSpec, WebhookConfig, forbidden_submit_env, parse_env_file, valid_env_name,
+    DEFAULT_WEBHOOK_BACKOFF, DEFAULT_WEBHOOK_QUEUE, DEFAULT_WEBHOOK_TIMEOUT,
+    DEFAULT_WORKSPACE_RETENTION, DaemonConfig, Dependency, DependsOn, EnvFile, EnvFileLineError,
+    EnvPattern, FORBIDDEN_SUBMIT_ENV, FORBIDDEN_SUBMIT_PREFIXES, IdRange, Isolation, JobSpec,
+    Listen, MonitorConfig, MountSpec, NetworkMode, OnInterrupt, OnStop, PoolSpec, ProbeCheck,
+    ProbeSpec, RETRYABLE_CAUSES, RestartPolicy, Retries, ServiceSpec, SocketGroup, Spec,
+    StartLimit, StopSpec, Synchronous, Thresholds, UserSpec, WallsSpec, WebhookConfig,
+    forbidden_submit_env, parse_env_file, valid_env_name,
 };
 pub use problem::Problem;
 pub use read::builtin_defaults;

@@ -103,6 +103,16 @@ pub enum Problem {
         /// The allowed range in words, e.g. "at least 1MiB".
         expected: String,
     },
+    /// A walled unit whose `pids` leaves no room beside the box's init.
+    #[error(
+        "`{key}` = {pids} leaves no room for the agent: a walled box's init (pid 1 inside) counts as one of its pids"
+    )]
+    PidsBelowInit {
+        /// Dotted key.
+        key: String,
+        /// The limit.
+        pids: u64,
+    },
     /// A key that means nothing given the other keys of its table.
     #[error("`{key}` only applies {when}")]
     OnlyApplies {
@@ -403,6 +413,9 @@ impl Problem {
             Problem::BadSize { source, .. } => source.to_string(),
             Problem::OutOfRange { .. } => return None,
             Problem::OnlyApplies { .. } => "remove it".to_owned(),
+            Problem::PidsBelowInit { .. } => {
+                "set pids to at least 2 (the init takes one, the agent needs one more per process or thread), or isolation = \"none\"".to_owned()
+            }
             Problem::UnknownValue { suggestion: Some(s), .. } => format!("did you mean \"{s}\"?"),
             Problem::UnknownValue { valid, .. } => format!("use one of: {}", valid.join(", ")),
             Problem::UnknownSignal { suggestion: Some(s), .. } => format!("did you mean \"{s}\"?"),
@@ -516,6 +529,7 @@ impl Problem {
             Problem::BadSize { .. } => "not a size",
             Problem::OutOfRange { .. } => "out of range",
             Problem::OnlyApplies { .. } => "no effect here",
+            Problem::PidsBelowInit { .. } => "the init takes one",
             Problem::UnknownValue { .. } => "not a valid value",
             Problem::UnknownSignal { .. } => "unknown signal",
             Problem::BadName { .. } => "invalid name",

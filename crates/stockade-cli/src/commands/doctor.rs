@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use stockade_host::{
     AgentNeed, Configured, Depth, HostFacts, HostRoot, IdRange, Plan, Reserve, checks, lint_checks,
-    plan, plan_checks, render_plan, render_text, walls_checks, worst,
+    plan, plan_checks, render_plan, render_text, rootless_check, walls_checks, worst,
 };
 use stockade_proto::{Check, CheckStatus, UnitKind};
 
@@ -46,8 +46,13 @@ pub fn run(args: &DoctorArgs, spec_path: &Path) -> anyhow::Result<ExitCode> {
     let root = HostRoot::default();
     let facts = HostFacts::read_with(&root, Depth::Deep);
     let mut all = checks(&facts);
-    // The documented default until the spec carries `[daemon] id_range` (issue 9).
-    all.extend(walls_checks(&root, &IdRange::default()));
+    // The spec's `[daemon] id_range` when there is a valid spec, else the default.
+    let range = stockade_spec::Spec::from_file(spec_path)
+        .map(|spec| spec.daemon.id_range)
+        .unwrap_or(IdRange::DEFAULT);
+    all.extend(walls_checks(&root, &range));
+    // SAFETY: geteuid(2) cannot fail and has no preconditions.
+    all.push(rootless_check(unsafe { libc::geteuid() }));
     all.extend(lint_checks(&root));
     let planned = match &args.plan {
         None => None,

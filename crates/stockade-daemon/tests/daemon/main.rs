@@ -5,5 +5,7 @@ mod disk;
 mod door;
 mod exec;
 mod guard;
+mod hostile;
 mod metrics;
 mod monitor;
+mod retention;

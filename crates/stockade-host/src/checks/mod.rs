@@ -16,10 +16,12 @@ mod memory;
 mod pids;
 mod psi;
 mod rlimit;
+mod rootless;
 mod systemd;
 mod threads;
 mod walls;
 
+pub use rootless::rootless_check;
 pub use systemd::{SystemdUnit, kill_mode_check, kill_mode_of_file, unit_of_cgroup};
 pub use walls::{IdRange, walls_checks};
 

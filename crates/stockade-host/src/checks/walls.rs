@@ -15,43 +15,11 @@ use crate::HostRoot;
 use crate::probe::{Probe, Unknown, read_text, read_u64};
 use stockade_proto::{Check, CheckStatus};
 
-/// The host ids the boxes' user namespaces map onto: `count` ids from
-/// `first`, `per_box` of them to each box (root in the box is the first id of
-/// its slice). It must not overlap what `/etc/subuid` hands to users.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IdRange {
-    /// The first host uid/gid of the range.
-    pub first: u64,
-    /// How many ids the range holds.
-    pub count: u64,
-    /// How many ids each box gets.
-    pub per_box: u64,
-}
+use stockade_proto::IDS_PER_BOX;
+pub use stockade_proto::IdRange;
 
-impl IdRange {
-    /// The documented default: the upper half of the 32-bit id space, below
-    /// the last 64 Ki ids (`4294967295` is `(uid_t)-1`, "no id"): 32767 boxes
-    /// of 65536 ids each, far above what `useradd` hands out in /etc/subuid
-    /// (from 100000, 65536 per user).
-    pub const DEFAULT: IdRange =
-        IdRange { first: 2_147_483_648, count: 2_147_418_112, per_box: 65_536 };
-
-    /// One past the last id of the range.
-    pub fn end(&self) -> u64 {
-        self.first.saturating_add(self.count)
-    }
-
-    /// How many boxes the range holds at once.
-    pub fn boxes(&self) -> u64 {
-        self.count.checked_div(self.per_box).unwrap_or(0)
-    }
-}
-
-impl Default for IdRange {
-    fn default() -> Self {
-        IdRange::DEFAULT
-    }
-}
+/// Ids per box, as the range checks count them.
+const PER_BOX: u64 = IDS_PER_BOX as u64;
 
 /// The highest valid id is `u32::MAX - 1`; `u32::MAX` means "no id".
 const ID_LIMIT: u64 = u32::MAX as u64;
@@ -261,13 +229,13 @@ fn id_range(root: &HostRoot, range: &IdRange) -> Check {
         "{}-{} ({} boxes of {})",
         range.first,
         range.end().saturating_sub(1),
-        range.boxes(),
-        range.per_box
+        range.slots(),
+        PER_BOX
     );
     let invalid = if range.first == 0 {
         Some("starts at 0: root in every box would be root on the host".to_string())
-    } else if range.per_box == 0 || range.count < range.per_box {
-        Some(format!("holds {} ids, not even one box of {}", range.count, range.per_box))
+    } else if range.slots() == 0 {
+        Some(format!("holds {} ids, not even one box of {PER_BOX}", range.count))
     } else if range.end() > ID_LIMIT {
         Some(format!("ends at {}, past the last valid id {}", range.end() - 1, ID_LIMIT - 1))
     } else {
@@ -278,10 +246,7 @@ fn id_range(root: &HostRoot, range: &IdRange) -> Check {
         let d = IdRange::DEFAULT;
         return with_fix(
             c,
-            format!(
-                "set [daemon] id_range to first = {}, count = {} (the default)",
-                d.first, d.count
-            ),
+            format!("set [daemon] id_range = \"{}-{}\" (the default)", d.first, d.last()),
         );
     }
     let mut grants = Vec::new();
@@ -293,7 +258,9 @@ fn id_range(root: &HostRoot, range: &IdRange) -> Check {
     }
     let overlaps: Vec<&Grant> = grants
         .iter()
-        .filter(|g| g.start < range.end() && range.first < g.start.saturating_add(g.count))
+        .filter(|g| {
+            g.start < range.end() && u64::from(range.first) < g.start.saturating_add(g.count)
+        })
         .collect();
     if overlaps.is_empty() {
         let message = format!(
@@ -325,13 +292,14 @@ fn id_range(root: &HostRoot, range: &IdRange) -> Check {
 /// box), shrunk to fit below the id limit, or else "remove the entries".
 fn suggest_free(range: &IdRange, grants: &[Grant]) -> String {
     let top = grants.iter().map(|g| g.start.saturating_add(g.count)).max().unwrap_or(0);
-    let first = top.max(range.first).div_ceil(range.per_box) * range.per_box;
-    let room = ID_LIMIT.saturating_sub(range.per_box).saturating_sub(first);
-    let count = room.min(range.count) / range.per_box * range.per_box;
-    if count >= range.per_box {
+    let first = top.max(u64::from(range.first)).div_ceil(PER_BOX) * PER_BOX;
+    let room = ID_LIMIT.saturating_sub(PER_BOX).saturating_sub(first);
+    let count = room.min(u64::from(range.count)) / PER_BOX * PER_BOX;
+    if count >= PER_BOX {
         format!(
-            "set [daemon] id_range to first = {first}, count = {count} ({} boxes), or remove the overlapping lines from /etc/subuid and /etc/subgid",
-            count / range.per_box
+            "set [daemon] id_range = \"{first}-{}\" ({} boxes), or remove the overlapping lines from /etc/subuid and /etc/subgid",
+            first + count - 1,
+            count / PER_BOX
         )
     } else {
         "remove the overlapping lines from /etc/subuid and /etc/subgid (usermod --del-subuids/--del-subgids)".into()
@@ -511,15 +479,15 @@ mod tests {
 
     #[test]
     fn a_range_overlapping_subuid_fails_naming_the_line_and_a_free_range() {
-        let range = IdRange { first: 131072, count: 65536 * 4, per_box: 65536 };
+        let range = IdRange { first: 131072, count: 65536 * 4 };
         let c = by_id(&healthy(), &range, "id_range");
         assert_eq!(c.status, CheckStatus::Fail, "{c:?}");
         assert!(c.message.contains("/etc/subuid:2 gives bob 165536-231071"), "{}", c.message);
         assert!(c.message.contains("/etc/subgid:1 gives alice"), "{}", c.message);
         let fix = c.fix.unwrap();
-        assert!(fix.contains("first = 262144, count = 262144"), "{fix}");
+        assert!(fix.contains("id_range = \"262144-524287\""), "{fix}");
         // The suggestion is itself free.
-        let moved = IdRange { first: 262144, count: 262144, per_box: 65536 };
+        let moved = IdRange { first: 262144, count: 262144 };
         assert_eq!(by_id(&healthy(), &moved, "id_range").status, CheckStatus::Ok);
     }
 
@@ -536,20 +504,20 @@ mod tests {
         );
         // Above 3000065536 there is still room, shrunk to fit under the id limit.
         let fix = c.fix.unwrap();
-        assert!(fix.contains("first = 3000107008"), "{fix}");
+        assert!(fix.contains("id_range = \"3000107008-"), "{fix}");
     }
 
     #[test]
     fn invalid_ranges_fail_with_the_default_as_fix() {
         for (range, why) in [
-            (IdRange { first: 0, count: 1 << 20, per_box: 65536 }, "starts at 0"),
-            (IdRange { first: 1 << 31, count: 1000, per_box: 65536 }, "not even one box"),
-            (IdRange { first: 1 << 31, count: 1 << 31, per_box: 65536 }, "past the last valid id"),
+            (IdRange { first: 0, count: 1 << 20 }, "starts at 0"),
+            (IdRange { first: 1 << 31, count: 1000 }, "not even one box"),
+            (IdRange { first: 1 << 31, count: 1 << 31 }, "past the last valid id"),
         ] {
             let c = by_id(&healthy(), &range, "id_range");
             assert_eq!(c.status, CheckStatus::Fail, "{c:?}");
             assert!(c.message.contains(why), "{}", c.message);
-            assert!(c.fix.unwrap().contains("first = 2147483648, count = 2147418112"));
+            assert!(c.fix.unwrap().contains("id_range = \"2147483648-4294901759\""));
         }
     }
 

@@ -19,6 +19,33 @@ pub(crate) fn write(path: &Path, value: &str) -> Result<(), SandboxError> {
     file.write_all(value.as_bytes()).map_err(|e| SandboxError::io("write", path, e))
 }
 
+/// Refuse a cgroup directory (or file) this process may not write: a
+/// non-root daemon finds stockade's parent made by a root one (mkdir -p
+/// succeeds on it) and would otherwise fail every spawn with EACCES. The
+/// check uses the effective ids, as the kernel will.
+pub(crate) fn require_writable(path: &Path, wanted: &'static str) -> Result<(), SandboxError> {
+    use rustix::fs::{Access, AtFlags, CWD, accessat};
+    let access = if path.is_dir() { Access::WRITE_OK | Access::EXEC_OK } else { Access::WRITE_OK };
+    match accessat(CWD, path, access, AtFlags::EACCESS) {
+        Ok(()) => Ok(()),
+        Err(errno) => {
+            use std::os::unix::fs::MetadataExt;
+            let owner = fs::metadata(path)
+                .map(|m| format!("owned by uid {} mode {:o}", m.uid(), m.mode() & 0o7777))
+                .unwrap_or_else(|e| e.to_string());
+            Err(SandboxError::BackendUnavailable {
+                wanted,
+                reason: format!(
+                    "{} is not writable by uid {} ({owner}): {errno}",
+                    path.display(),
+                    rustix::process::geteuid().as_raw()
+                ),
+                hint: "run the daemon as root, or give it a cgroup subtree of its own (a delegated cgroup v2 subtree: systemd-run --user --scope -p Delegate=yes)",
+            })
+        }
+    }
+}
+
 /// The whole file as text.
 pub(crate) fn read(path: &Path) -> Result<String, SandboxError> {
     fs::read_to_string(path).map_err(|e| SandboxError::io("read", path, e))

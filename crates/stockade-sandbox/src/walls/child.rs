@@ -116,6 +116,9 @@ pub(crate) struct ChildPlan {
     pub(crate) cwd: CString,
     pub(crate) uid: u32,
     pub(crate) gid: u32,
+    /// Clear the supplementary groups; false in a box of a rootless daemon,
+    /// whose user namespace has `setgroups` denied (the call would fail).
+    pub(crate) setgroups: bool,
     /// Capabilities dropped from the bounding set.
     pub(crate) drop_caps: Vec<u32>,
     /// Capabilities kept (effective and permitted); 0 for a non-root user.
@@ -232,8 +235,10 @@ fn steps(plan: &ChildPlan) -> Result<std::convert::Infallible, Failure> {
     .map_err(at(Stage::Bounding))?;
     // SAFETY: raw credential syscalls; a null group list with length 0.
     unsafe {
-        raw(libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()))
-            .map_err(at(Stage::User))?;
+        if plan.setgroups {
+            raw(libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()))
+                .map_err(at(Stage::User))?;
+        }
         raw(libc::syscall(libc::SYS_setresgid, plan.gid, plan.gid, plan.gid))
             .map_err(at(Stage::User))?;
         raw(libc::syscall(libc::SYS_setresuid, plan.uid, plan.uid, plan.uid))

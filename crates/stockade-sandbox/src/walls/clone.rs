@@ -20,8 +20,8 @@ use super::sys::{self, Errno};
 pub(crate) struct Launch {
     pub(crate) plan: ChildPlan,
     pub(crate) clone_flags: u64,
-    /// Spawn: write `0 <base> 65536` as the child's uid and gid maps.
-    pub(crate) id_base: Option<u32>,
+    /// Spawn: the child's uid and gid maps, written while it waits.
+    pub(crate) id_map: Option<IdMap>,
     /// The child's ends (stdio, error write end, record, sync read end,
     /// cgroup joins, idmapped trees): closed in the parent after the clone.
     pub(crate) child_side: Vec<OwnedFd>,
@@ -29,6 +29,39 @@ pub(crate) struct Launch {
     pub(crate) err_read: OwnedFd,
     /// What a failure message names the plan's root steps by.
     pub(crate) describe_op: fn(&ChildPlan, u32) -> String,
+}
+
+/// How a new box's user namespace is mapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IdMap {
+    /// `0 <base> 65536`: one slot of the id range (a root daemon).
+    Range(u32),
+    /// `0 <uid> 1` and `0 <gid> 1`, with `setgroups` denied first: the only
+    /// maps a daemon without `CAP_SETUID` may write (user_namespaces(7)).
+    Own {
+        /// The daemon's effective uid.
+        uid: u32,
+        /// The daemon's effective gid.
+        gid: u32,
+    },
+}
+
+impl IdMap {
+    /// Write the maps of process `pid`.
+    fn write(self, pid: i32) -> io::Result<()> {
+        let (uid_map, gid_map) = match self {
+            IdMap::Range(base) => {
+                let map = format!("0 {base} {}\n", super::IDS_PER_BOX);
+                (map.clone(), map)
+            }
+            IdMap::Own { uid, gid } => {
+                std::fs::write(format!("/proc/{pid}/setgroups"), "deny")?;
+                (format!("0 {uid} 1\n"), format!("0 {gid} 1\n"))
+            }
+        };
+        std::fs::write(format!("/proc/{pid}/uid_map"), uid_map)?;
+        std::fs::write(format!("/proc/{pid}/gid_map"), gid_map)
+    }
 }
 
 /// A started process: its host pid and a pidfd.
@@ -80,7 +113,7 @@ pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 
 /// Clone, map, release, and wait for the agent's exec.
 pub(crate) fn launch(launch: Launch) -> Result<Launched, LaunchError> {
-    let Launch { plan, clone_flags, id_base, child_side, sync_write, err_read, describe_op } =
+    let Launch { plan, clone_flags, id_map, child_side, sync_write, err_read, describe_op } =
         launch;
     // SAFETY: the child runs `child::run` only, which is async-signal-safe
     // and never returns.
@@ -92,11 +125,8 @@ pub(crate) fn launch(launch: Launch) -> Result<Launched, LaunchError> {
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
     drop(child_side);
     let launched = Launched { pid: pid as u32, pidfd };
-    if let Some(base) = id_base {
-        let map = format!("0 {base} {}\n", super::IDS_PER_BOX);
-        let maps = std::fs::write(format!("/proc/{pid}/uid_map"), &map)
-            .and_then(|()| std::fs::write(format!("/proc/{pid}/gid_map"), &map));
-        if let Err(err) = maps {
+    if let Some(map) = id_map {
+        if let Err(err) = map.write(pid) {
             // The child may have failed first (its report says why).
             let _ = sys::pidfd_send_signal(launched.pidfd.as_raw_fd(), libc::SIGKILL);
             let report = read_report(&err_read, &plan, describe_op);

@@ -117,6 +117,7 @@ pub(crate) fn prepare(
         cwd: cstr(cwd.as_os_str().as_bytes()).ok_or_else(nul)?,
         uid: checked.uid,
         gid: checked.gid,
+        setgroups: kit.own_ids.is_none(),
         drop_caps: (0..=kit.last_cap).filter(|c| kept & (1u64 << c) == 0).collect(),
         keep_caps: if checked.uid == 0 { kept } else { 0 },
         parent_death: false,
@@ -133,7 +134,7 @@ pub(crate) fn prepare(
     let launch = Launch {
         plan,
         clone_flags: 0,
-        id_base: None,
+        id_map: None,
         child_side,
         sync_write: None,
         err_read: report_r,

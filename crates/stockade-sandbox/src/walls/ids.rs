@@ -1,54 +1,10 @@
-//! The host id range boxes are mapped into: [`IdRange`], the per-spawn slot
-//! allocator (65,536 ids per box, freed at finish), and the `/etc/subuid`
-//! overlap check `stockade doctor` runs.
+//! The per-spawn slot allocator over the host id range boxes are mapped
+//! into ([`IdRange`], shared with the spec and `doctor` through
+//! `stockade-proto`): 65,536 ids per box, freed at finish.
 
 use std::sync::{Arc, Mutex};
 
-/// Ids each box gets: 0..65536 inside map to `base..base + 65536` on the host.
-pub const IDS_PER_BOX: u32 = 65_536;
-
-/// The host uids/gids boxes are mapped into.
-///
-/// The default is `first = 2_147_483_648` (`0x8000_0000`), `count =
-/// 2_147_418_112`: the upper half of the 32-bit id space, minus the last
-/// 65,536 ids (so `4294967295`, the kernel's "no id", is never handed out).
-/// That is 32,767 boxes at once. No distribution allocates users there and
-/// `useradd`'s `/etc/subuid` ranges start at 100,000 with 65,536 each, so the
-/// range is free unless an admin put it there — which
-/// [`IdRange::overlaps_subuid`] checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IdRange {
-    /// The first host id of the range.
-    pub first: u32,
-    /// How many ids; whole slots of 65,536 are used, the rest ignored.
-    pub count: u32,
-}
-
-impl Default for IdRange {
-    fn default() -> Self {
-        IdRange { first: 0x8000_0000, count: 2_147_418_112 }
-    }
-}
-
-impl IdRange {
-    /// How many boxes fit.
-    pub fn slots(&self) -> u32 {
-        self.count / IDS_PER_BOX
-    }
-
-    /// The first line of `/etc/subuid` (or `/etc/subgid`) contents that
-    /// hands out ids inside this range, e.g. `"alice:2147483648:65536"`.
-    pub fn overlaps_subuid(&self, subuid: &str) -> Option<String> {
-        let end = u64::from(self.first) + u64::from(self.count);
-        subuid.lines().find_map(|line| {
-            let mut fields = line.trim().split(':');
-            let (_, start, len) = (fields.next()?, fields.next()?, fields.next()?);
-            let start: u64 = start.trim().parse().ok()?;
-            let len: u64 = len.trim().parse().ok()?;
-            (start < end && u64::from(self.first) < start + len).then(|| line.trim().to_string())
-        })
-    }
-}
+pub use stockade_proto::{IDS_PER_BOX, IdRange};
 
 /// Hands out slots of [`IDS_PER_BOX`] ids. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -137,13 +93,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_default_range_is_the_upper_half_without_the_last_slot() {
-        let r = IdRange::default();
-        assert_eq!(r.slots(), 32_767);
-        assert_eq!(u64::from(r.first) + u64::from(r.count), (1u64 << 32) - 65_536);
-    }
-
-    #[test]
     fn slots_are_distinct_reused_after_drop_and_run_out() {
         let alloc = IdAllocator::new(IdRange { first: 1_000_000, count: 3 * IDS_PER_BOX + 5 });
         let a = alloc.allocate().unwrap();
@@ -171,16 +120,5 @@ mod tests {
         assert!(ids.allocate().is_none());
         drop(held);
         assert_eq!(ids.allocate().unwrap().base(), (1 << 20) + IDS_PER_BOX);
-    }
-
-    #[test]
-    fn subuid_overlap_names_the_line() {
-        let r = IdRange::default();
-        let subuid = "alice:100000:65536\nbob:2147500000:65536\n";
-        assert_eq!(r.overlaps_subuid(subuid).as_deref(), Some("bob:2147500000:65536"));
-        assert_eq!(r.overlaps_subuid("alice:100000:65536\n# comment\n\n"), None);
-        // Touching the range's first id from below overlaps; ending just before does not.
-        assert!(r.overlaps_subuid("x:2147483647:2").is_some());
-        assert!(r.overlaps_subuid("x:2147418112:65536").is_none());
     }
 }

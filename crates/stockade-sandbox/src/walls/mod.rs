@@ -154,6 +154,9 @@ pub(crate) struct WallsKit {
     /// `/etc/resolv.conf`'s target if it lies under `/run` (systemd-resolved).
     pub(crate) resolv_in_run: Option<PathBuf>,
     pub(crate) seccomp: Option<std::sync::Arc<Seccomp>>,
+    /// A rootless daemon's `(euid, egid)`: every box maps only these (`0
+    /// <uid> 1`), binds host paths itself, and runs its agent as root inside.
+    pub(crate) own_ids: Option<(u32, u32)>,
 }
 
 impl WallsKit {
@@ -165,8 +168,13 @@ impl WallsKit {
         let init = init::InitImage::load()?;
         let host_root = plan::root_entries(std::path::Path::new("/"))
             .map_err(|e| SandboxError::io("list", "/", e))?;
-        let idmap_ok = match idmap::probe() {
+        let own_ids = rootless_ids();
+        if let Some((uid, gid)) = own_ids {
+            warnings.push(rootless_warning(uid, gid));
+        }
+        let idmap_ok = match own_ids.map_or_else(idmap::probe, |_| Err(String::new())) {
             Ok(()) => true,
+            Err(_) if own_ids.is_some() => false,
             Err(why) => {
                 warnings.push(format!(
                     "idmapped mounts are not supported here ({why}): writable `mounts` are plain binds, so files a box writes through them belong to the box's host uid, not to the mount's owner"
@@ -213,8 +221,27 @@ impl WallsKit {
             idmap_ok,
             last_cap,
             seccomp,
+            own_ids,
         })
     }
+}
+
+/// `Some((euid, egid))` when the daemon is not root: it may map only its
+/// own ids into a box (user_namespaces(7): one line, its own id, no
+/// `setgroups`).
+fn rootless_ids() -> Option<(u32, u32)> {
+    let uid = rustix::process::geteuid();
+    (!uid.is_root()).then(|| (uid.as_raw(), rustix::process::getegid().as_raw()))
+}
+
+/// What a rootless daemon's walls do not give, said once at start.
+pub(crate) fn rootless_warning(uid: u32, gid: u32) -> String {
+    format!(
+        "rootless: the daemon runs as uid {uid}, so each walled box maps only uid {uid} and gid {gid} (root inside is uid {uid} outside) — \
+         boxes keep their namespaces, no_new_privs, dropped capabilities and seccomp, but they share one host uid with each other and \
+         with the daemon's own files (only the mount and pid namespaces keep them apart), a unit with `user` set cannot start, and \
+         writable `mounts` are plain binds; run the daemon as root for a separate id range per box"
+    )
 }
 
 /// What a walled box holds until it is gone: its id slot and its entry in

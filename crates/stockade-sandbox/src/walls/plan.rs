@@ -162,14 +162,62 @@ impl Op {
     }
 }
 
+/// Where a host path bound into the box comes from.
+#[derive(Debug, Clone)]
+pub(crate) enum Source {
+    /// The detached tree the daemon made of it (read-only, writable, or
+    /// idmapped where the host supports it), attached by the child.
+    Tree(RawFd),
+    /// Its host path, bound by the child itself: a rootless daemon cannot
+    /// make detached trees (`open_tree` needs `CAP_SYS_ADMIN` over the host's
+    /// mount namespace), but its box maps the daemon's own uid, so the
+    /// child can walk every path the daemon can.
+    Path {
+        /// The host path.
+        path: CString,
+        /// Read-only (else writable, nosuid).
+        read_only: bool,
+    },
+}
+
+impl Source {
+    /// A path source.
+    pub(crate) fn path(path: &Path, read_only: bool) -> Source {
+        Source::Path { path: c(path.as_os_str().as_bytes()), read_only }
+    }
+
+    /// The steps that put this source at `target` (which exists).
+    fn attach(&self, target: CString, is_dir: bool, ops: &mut Vec<Op>) {
+        match self {
+            Source::Tree(fd) => ops.push(Op::Move { fd: *fd, target }),
+            Source::Path { path, read_only } => {
+                let flags = if is_dir { libc::MS_BIND | libc::MS_REC } else { libc::MS_BIND };
+                ops.push(Op::Mount {
+                    source: Some(path.clone()),
+                    target: target.clone(),
+                    fstype: None,
+                    flags,
+                    data: None,
+                });
+                // The bind starts read-only (the host's mounts were made so).
+                let (set, clear) = if *read_only {
+                    (MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, 0)
+                } else {
+                    (MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY)
+                };
+                ops.push(Op::SetAttr { path: target, set, clear, recursive: is_dir });
+            }
+        }
+    }
+}
+
 /// A writable or read-only bind, checked and ready.
 #[derive(Debug)]
 pub(crate) struct PlannedMount {
     pub(crate) target: PathBuf,
     pub(crate) is_dir: bool,
-    /// The detached tree the daemon made of `source` (read-only, writable,
-    /// or idmapped where the host supports it), attached by the child.
-    pub(crate) tree: RawFd,
+    /// Where `source` comes from.
+    pub(crate) source: Source,
 }
 
 /// Everything the root depends on.
@@ -179,10 +227,11 @@ pub(crate) struct RootSpec<'a> {
     pub(crate) rootfs: Option<&'a Path>,
     pub(crate) entries: &'a [RootEntry],
     pub(crate) tmp_size: u64,
-    /// The daemon's detached, writable tree of the workspace.
-    pub(crate) workspace_tree: RawFd,
+    /// The workspace (writable).
+    pub(crate) workspace: Source,
     /// With `rootfs`: the daemon's read-only tree of each entry (`None` for
-    /// symlinks), in the order of `entries`.
+    /// symlinks), in the order of `entries`; empty: each entry is bound from
+    /// its path (read-only, as every host mount is by then).
     pub(crate) rootfs_trees: &'a [Option<RawFd>],
     pub(crate) mounts: &'a [PlannedMount],
     /// Already filtered to visible paths, with whether each is a directory.
@@ -359,7 +408,7 @@ pub(crate) fn build(spec: &RootSpec<'_>) -> Vec<Op> {
         ops.push(bind(under("", resolv), target, libc::MS_BIND));
     }
     ops.push(Op::Mkdir(n("/workspace")));
-    ops.push(Op::Move { fd: spec.workspace_tree, target: n("/workspace") });
+    spec.workspace.attach(n("/workspace"), true, &mut ops);
 
     for m in spec.mounts {
         let target = under(stage, &m.target);
@@ -367,7 +416,7 @@ pub(crate) fn build(spec: &RootSpec<'_>) -> Vec<Op> {
             // A new top-level entry lives in the staging tmpfs: make its mount point.
             ops.push(if m.is_dir { Op::Mkdir(target.clone()) } else { Op::Touch(target.clone()) });
         }
-        ops.push(Op::Move { fd: m.tree, target });
+        m.source.attach(target, m.is_dir, &mut ops);
     }
     for (path, is_dir) in spec.hide {
         let target = under(stage, path);
@@ -422,7 +471,7 @@ mod tests {
             rootfs: Some(Path::new("/srv/images/deb")),
             entries: &entries,
             tmp_size: 1 << 20,
-            workspace_tree: 40,
+            workspace: Source::Tree(40),
             rootfs_trees: &[Some(41), None],
             mounts: &[],
             hide: &[(PathBuf::from("/var/lib/stockade"), true)],
@@ -443,5 +492,40 @@ mod tests {
             "mount /run/systemd/resolve/stub-resolv.conf on /run/run/systemd/resolve/stub-resolv.conf"
         ));
         assert_eq!(text.last().map(String::as_str), Some("chdir /"));
+    }
+
+    #[test]
+    fn path_sources_are_bound_by_the_child_and_made_writable_or_read_only() {
+        let mounts = [
+            PlannedMount {
+                target: PathBuf::from("/data"),
+                is_dir: true,
+                source: Source::path(Path::new("/srv/data"), false),
+            },
+            PlannedMount {
+                target: PathBuf::from("/app/conf"),
+                is_dir: false,
+                source: Source::path(Path::new("/etc/app.conf"), true),
+            },
+        ];
+        let ops = build(&RootSpec {
+            rootfs: None,
+            entries: &[],
+            tmp_size: 1 << 20,
+            workspace: Source::path(Path::new("/home/u/.stockade/workspaces/j.0"), false),
+            rootfs_trees: &[],
+            mounts: &mounts,
+            hide: &[],
+            stage: Path::new("/run"),
+            resolv_in_run: None,
+        });
+        let text: Vec<String> = ops.iter().map(Op::describe).collect();
+        let at =
+            |s: &str| text.iter().position(|t| t == s).unwrap_or_else(|| panic!("{s}: {text:#?}"));
+        let bound = at("mount /home/u/.stockade/workspaces/j.0 on /run/workspace");
+        assert_eq!(bound + 1, at("make /run/workspace writable, nosuid"));
+        assert!(at("mount /srv/data on /run/data") < at("make /run/data writable, nosuid"));
+        assert!(at("mount /etc/app.conf on /run/app/conf") < at("make /run/app/conf read-only"));
+        assert!(!text.iter().any(|t| t.starts_with("attach the daemon's tree")), "{text:#?}");
     }
 }

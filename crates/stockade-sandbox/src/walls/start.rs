@@ -11,8 +11,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::child::{ChildPlan, Entry};
+use super::clone::IdMap;
 use super::clone::{self, Launch};
-use super::plan::{self, PlannedMount, RootSpec};
+use super::plan::{self, PlannedMount, RootSpec, Source};
 use super::{Network, Walls, WallsKit, caps, idmap, resolve, sys};
 use crate::rlimit::RlimitPlan;
 use crate::{ParentDeath, SpawnError, SpawnSpec};
@@ -48,7 +49,12 @@ fn cstring(spec: &SpawnSpec, what: &str, bytes: &[u8]) -> Result<CString, SpawnE
 }
 
 /// Check `spec` against its walls; creates the workspace if missing.
-pub(crate) fn check(spec: &SpawnSpec, walls: &Walls, stage: &Path) -> Result<Checked, SpawnError> {
+pub(crate) fn check(
+    spec: &SpawnSpec,
+    walls: &Walls,
+    kit: &WallsKit,
+) -> Result<Checked, SpawnError> {
+    let stage: &Path = &kit.stage;
     let invalid = |reason: String, hint: &str| SpawnError::InvalidSpec {
         box_name: spec.box_name.clone(),
         reason,
@@ -92,6 +98,16 @@ pub(crate) fn check(spec: &SpawnSpec, walls: &Walls, stage: &Path) -> Result<Che
     }
     let root = resolve::root_of(spec, walls)?;
     let (uid, gid) = resolve::user(spec, walls, &root)?;
+    if let Some((own_uid, _)) = kit.own_ids
+        && (uid, gid) != (0, 0)
+    {
+        return Err(invalid(
+            format!(
+                "the daemon runs rootless (uid {own_uid}): a box maps only that one id (as root inside), so the box user {uid}:{gid} does not exist in it"
+            ),
+            "remove `user` from the unit (the agent then runs as root inside, the daemon's uid outside), or run the daemon as root",
+        ));
+    }
     let mount_dirs = (0..walls.mounts.len())
         .map(|i| resolve::mount_source(spec, walls, &root, i))
         .collect::<Result<Vec<_>, _>>()?;
@@ -122,9 +138,12 @@ pub(crate) fn prepare(
         hint: "see the OS error".into(),
     };
     let walls = &checked.walls;
-    let (host_uid, host_gid) = (base + checked.uid, base + checked.gid);
+    let (host_uid, host_gid) = kit.own_ids.unwrap_or((base + checked.uid, base + checked.gid));
     std::os::unix::fs::chown(&walls.workspace, Some(host_uid), Some(host_gid))
         .map_err(|e| setup(format!("chown the workspace {}", walls.workspace.display()), e))?;
+    // A rootless daemon cannot make detached trees: its box binds every
+    // host path itself (it maps the daemon's uid, so it can walk them).
+    let rootless = kit.own_ids.is_some();
 
     let mut child_side: Vec<OwnedFd> = Vec::new();
     let mut mounts = Vec::new();
@@ -137,10 +156,19 @@ pub(crate) fn prepare(
         Ok(raw)
     };
     let read_only = sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID;
-    let workspace_tree = idmap::detached(&walls.workspace, sys::MOUNT_ATTR_NOSUID)
-        .map_err(|e| setup(format!("open the workspace {}", walls.workspace.display()), e))?;
-    let workspace_tree = hand_over(workspace_tree)?;
+    let workspace = if rootless {
+        Source::path(&walls.workspace, false)
+    } else {
+        let tree = idmap::detached(&walls.workspace, sys::MOUNT_ATTR_NOSUID)
+            .map_err(|e| setup(format!("open the workspace {}", walls.workspace.display()), e))?;
+        Source::Tree(hand_over(tree)?)
+    };
     for (m, &is_dir) in walls.mounts.iter().zip(&checked.mount_dirs) {
+        if rootless {
+            let source = Source::path(&m.source, m.read_only);
+            mounts.push(PlannedMount { target: m.target.clone(), is_dir, source });
+            continue;
+        }
         let tree = if !m.read_only && kit.idmap_ok {
             let owner = std::fs::metadata(&m.source)
                 .map_err(|e| setup(format!("stat {}", m.source.display()), e))?;
@@ -153,7 +181,8 @@ pub(crate) fn prepare(
             idmap::detached(&m.source, attrs)
                 .map_err(|e| setup(format!("open the mount source {}", m.source.display()), e))?
         };
-        mounts.push(PlannedMount { target: m.target.clone(), is_dir, tree: hand_over(tree)? });
+        let source = Source::Tree(hand_over(tree)?);
+        mounts.push(PlannedMount { target: m.target.clone(), is_dir, source });
     }
     let entries_owned;
     let mut rootfs_trees = Vec::new();
@@ -162,7 +191,7 @@ pub(crate) fn prepare(
         Some(r) => {
             entries_owned = plan::root_entries(r)
                 .map_err(|e| setup(format!("list rootfs {}", r.display()), e))?;
-            for entry in &entries_owned {
+            for entry in entries_owned.iter().filter(|_| !rootless) {
                 rootfs_trees.push(match entry.kind {
                     plan::RootKind::Symlink(_) => None,
                     plan::RootKind::Dir | plan::RootKind::File => {
@@ -180,7 +209,7 @@ pub(crate) fn prepare(
         rootfs: walls.rootfs.as_deref(),
         entries,
         tmp_size: walls.tmp_size,
-        workspace_tree,
+        workspace,
         rootfs_trees: &rootfs_trees,
         mounts: &mounts,
         hide: &checked.hides,
@@ -251,6 +280,7 @@ pub(crate) fn prepare(
         cwd: cstring(spec, "cwd", cwd.as_os_str().as_bytes())?,
         uid: checked.uid,
         gid: checked.gid,
+        setgroups: !rootless,
         drop_caps: (0..=kit.last_cap).filter(|c| kept & (1u64 << c) == 0).collect(),
         keep_caps: if checked.uid == 0 { kept } else { 0 },
         parent_death: spec.parent_death == ParentDeath::Kill,
@@ -275,7 +305,10 @@ pub(crate) fn prepare(
     let launch = Launch {
         plan,
         clone_flags: flags,
-        id_base: Some(base),
+        id_map: Some(match kit.own_ids {
+            Some((uid, gid)) => IdMap::Own { uid, gid },
+            None => IdMap::Range(base),
+        }),
         child_side,
         sync_write: Some(sync_w),
         err_read: report_r,

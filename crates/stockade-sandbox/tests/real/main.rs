@@ -9,5 +9,6 @@ mod errors;
 mod exec;
 mod hostile;
 mod lifecycle;
+mod rootless;
 mod support;
 mod walls;

@@ -55,6 +55,9 @@ pub struct DaemonConfig {
     pub log_keep: u32,
     /// Number of newest events the store keeps.
     pub event_retention: u64,
+    /// `workspace_retention`: a walled run's workspace (and its `.exit`
+    /// record) is removed this long after the run ended (default 7 days).
+    pub workspace_retention: std::time::Duration,
     /// Bytes of `MemAvailable` a job may never take: admission holds a job
     /// whose declared memory would eat into it.
     pub reserve_memory: u64,
@@ -90,29 +93,22 @@ pub enum OnStop {
     Leave,
 }
 
+/// Default `workspace_retention`: the workspaces of ended runs are kept 7
+/// days for the post-mortem.
+pub const DEFAULT_WORKSPACE_RETENTION: std::time::Duration =
+    std::time::Duration::from_secs(7 * 86_400);
+
 /// Default `id_range`: 2^31 up to just below the 16-bit-aligned top of the
 /// uid space (`2147483648-4294901759`, 32767 blocks of 65536). Ordinary
 /// accounts and `/etc/subuid` ranges (`useradd` starts at 100000) sit far
 /// below it; `stockade doctor` checks that nothing on the host uses it.
-pub const DEFAULT_ID_RANGE: IdRange = IdRange { first: 1 << 31, count: 4_294_901_760 - (1 << 31) };
+pub const DEFAULT_ID_RANGE: IdRange = IdRange::DEFAULT;
 
 /// `id_range = "FIRST-LAST"` (inclusive): host ids the sandbox hands out to
 /// boxes' user namespaces. At least 65536 ids, all below 4294967295 (which
-/// means "no id" to the kernel).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IdRange {
-    /// The first host id.
-    pub first: u32,
-    /// How many ids.
-    pub count: u32,
-}
-
-impl IdRange {
-    /// The last host id of the range.
-    pub fn last(&self) -> u32 {
-        self.first + (self.count - 1)
-    }
-}
+/// means "no id" to the kernel). One type for the spec, the sandbox and
+/// `doctor`.
+pub use stockade_proto::IdRange;
 
 /// `socket_group`, looked up when the spec was read.
 #[derive(Debug, Clone, PartialEq, Eq)]

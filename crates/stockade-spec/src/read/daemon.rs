@@ -5,12 +5,11 @@ use std::path::{Path, PathBuf};
 
 use super::table::{Reader, Table};
 use crate::model::{
-    DEFAULT_EVENT_RETENTION, DEFAULT_ID_RANGE, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE,
-    DEFAULT_RESERVE_MEMORY, DEFAULT_RESERVE_TASKS, DaemonConfig, IdRange, Listen, OnStop,
+    DEFAULT_EVENT_RETENTION, DEFAULT_HEADER_TIMEOUT, DEFAULT_ID_RANGE, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_CONNECTIONS_PER_PEER, DEFAULT_RESERVE_FDS, DEFAULT_RESERVE_MEMORY,
+    DEFAULT_RESERVE_TASKS, DEFAULT_WORKSPACE_RETENTION, DaemonConfig, IdRange, Listen, OnStop,
     SocketGroup, Synchronous,
-    DEFAULT_EVENT_RETENTION, DEFAULT_HEADER_TIMEOUT, DEFAULT_ID_RANGE, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_PEER, DEFAULT_RESERVE_FDS, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE,
-    DEFAULT_RESERVE_MEMORY, DEFAULT_RESERVE_TASKS, DaemonConfig, IdRange, Listen, SocketGroup,
-    Synchronous,
 };
 use crate::problem::Problem;
 
@@ -25,6 +24,7 @@ pub(crate) const DAEMON_KEYS: &[&str] = &[
     "log_max_size",
     "log_keep",
     "event_retention",
+    "workspace_retention",
     "reserve_memory",
     "reserve_tasks",
     "synchronous",
@@ -43,20 +43,6 @@ const GROUP_FILE: &str = "/etc/group";
 
 /// Where the host hands out subordinate ids, which a box's range must avoid.
 const SUBORDINATE_FILES: [&str; 2] = ["/etc/subuid", "/etc/subgid"];
-
-/// The first `name:start:count` line of `text` that shares an id with `range`.
-fn overlap(text: &str, range: IdRange) -> Option<&str> {
-    let (first, last) = (u64::from(range.first), u64::from(range.last()));
-    text.lines().find(|line| {
-        let mut f = line.trim().split(':');
-        let (_, start, count) = (f.next(), f.next(), f.next());
-        let parse = |s: Option<&str>| s.and_then(|s| s.parse::<u64>().ok());
-        match (parse(start), parse(count)) {
-            (Some(start), Some(count)) if count > 0 => start <= last && first < start + count,
-            _ => false,
-        }
-    })
-}
 
 /// The environment variable a TCP listener's token comes from when `[daemon]`
 /// names no other source.
@@ -78,6 +64,7 @@ impl Reader<'_> {
             log_max_size: DEFAULT_LOG_MAX_SIZE,
             log_keep: DEFAULT_LOG_KEEP,
             event_retention: DEFAULT_EVENT_RETENTION,
+            workspace_retention: DEFAULT_WORKSPACE_RETENTION,
             reserve_memory: DEFAULT_RESERVE_MEMORY,
             reserve_tasks: DEFAULT_RESERVE_TASKS,
             synchronous: Synchronous::Full,
@@ -110,6 +97,9 @@ impl Reader<'_> {
             } else {
                 config.event_retention = n;
             }
+        }
+        if let Some(d) = self.positive_duration(t, "workspace_retention") {
+            config.workspace_retention = d;
         }
         config.reserve_memory = self.size(t, "reserve_memory").unwrap_or(config.reserve_memory);
         config.reserve_tasks = self.unsigned(t, "reserve_tasks").unwrap_or(config.reserve_tasks);
@@ -178,7 +168,7 @@ impl Reader<'_> {
             SUBORDINATE_FILES.map(|f| (f, std::fs::read_to_string(f).unwrap_or_default()));
         let checked = parse_id_range(&value).and_then(|range| {
             for (file, text) in &subordinate {
-                if let Some(line) = overlap(text, range) {
+                if let Some(line) = range.overlaps_subuid(text) {
                     return Err(format!(
                         "it overlaps {file} (`{line}`): those ids belong to a user's own namespaces"
                     ));
@@ -360,9 +350,9 @@ mod tests {
     fn a_range_overlapping_subordinate_ids_is_found() {
         let range = IdRange { first: 100_000, count: 65536 };
         let subuid = "# comment\nalice:165536:65536\nbob:100000:65536\n";
-        assert_eq!(overlap(subuid, range), Some("bob:100000:65536"));
-        assert_eq!(overlap("alice:165536:65536\n", range), None, "adjacent is not overlapping");
-        assert_eq!(overlap("carol:99999:2\n", range), Some("carol:99999:2"));
+        assert_eq!(range.overlaps_subuid(subuid).as_deref(), Some("bob:100000:65536"));
+        assert_eq!(range.overlaps_subuid("alice:165536:65536\n"), None, "adjacent");
+        assert_eq!(range.overlaps_subuid("carol:99999:2\n").as_deref(), Some("carol:99999:2"));
     }
 
     #[test]

@@ -76,6 +76,7 @@ impl Reader<'_> {
             inherit_env: unit_box.inherit_env,
             submit_env: self.submit_env(t),
         };
+        self.walled_pids(t, &spec.limits, &spec.isolation);
         ReadJob { spec, name_span: t.span.clone(), pool_span: t.span_of("pool") }
     }
 

@@ -90,6 +90,7 @@ impl Reader<'_> {
             env_file: unit_box.env_file,
             inherit_env: unit_box.inherit_env,
         };
+        self.walled_pids(t, &spec.limits, &spec.isolation);
         ReadService { spec, name_span: t.span.clone(), dependency_spans }
     }
 

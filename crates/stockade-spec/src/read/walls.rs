@@ -108,6 +108,20 @@ impl Reader<'_> {
         unit
     }
 
+    /// A walled box's init is one of its `pids` (it is pid 1 of the box and
+    /// sits in its cgroup): with `pids = 1` the agent could never be forked.
+    pub(crate) fn walled_pids(
+        &mut self,
+        t: &Table<'_, '_>,
+        limits: &stockade_proto::Limits,
+        isolation: &Isolation,
+    ) {
+        if let (Isolation::Walls(_), Some(pids @ 0..=1)) = (isolation, limits.pids) {
+            let problem = Problem::PidsBelowInit { key: t.key("limits.pids"), pids };
+            self.report(problem, t.span_of("limits"));
+        }
+    }
+
     fn box_keys(&mut self, t: &Table<'_, '_>) -> BoxKeys {
         BoxKeys {
             walls: self.choice(t, "isolation", &Isolation::NAMES, |n| match n {

@@ -67,6 +67,8 @@ pub(crate) struct DaemonTable {
     /// Number of newest events the store keeps (default 100000, at least 1000).
     #[schemars(range(min = 1000))]
     event_retention: Option<u64>,
+    /// How long the workspace of an ended walled run is kept for the post-mortem before it is removed (default "7d").
+    workspace_retention: Option<Duration>,
     /// MemAvailable kept free when admitting jobs (default "1GiB").
     reserve_memory: Option<Size>,
     /// Tasks kept free under kernel.threads-max / kernel.pid_max when admitting jobs (default 2048).

@@ -263,3 +263,21 @@ fn a_token_file_is_read_only_when_private() {
     let both = "[daemon]\ntoken_env = \"X\"\ntoken_file = \"token\"\n";
     assert!(matches!(err_in(dir.path(), both).diagnostics()[0].problem(), Problem::TokenConflict));
 }
+
+#[test]
+fn a_walled_unit_with_pids_1_is_refused_because_the_init_counts() {
+    let e = crate::one_error(
+        "[job.j]\ncommand = [\"y\"]\nlimits = { pids = 1 }\n[service.ok]\ncommand = [\"x\"]\nlimits = { pids = 2 }\n",
+    );
+    let text = e.render();
+    assert!(
+        matches!(e.diagnostics()[0].problem(), Problem::PidsBelowInit { pids: 1, key } if key == "job.j.limits.pids"),
+        "{text}"
+    );
+    assert!(text.contains("init") && text.contains("at least 2"), "{text}");
+    // Unwalled, one pid is the agent's own: allowed.
+    crate::parse_ok("[job.j]\ncommand = [\"y\"]\nisolation = \"none\"\nlimits = { pids = 1 }\n");
+    // From [defaults] too.
+    let e = crate::one_error("[defaults]\nlimits = { pids = 1 }\n[service.a]\ncommand = [\"x\"]\n");
+    assert!(e.render().contains("service.a.limits.pids"), "{}", e.render());
+}

@@ -85,6 +85,7 @@ impl V1 {
         for h in &hierarchies {
             std::fs::create_dir_all(&h.parent_dir)
                 .map_err(|e| SandboxError::io("create", &h.parent_dir, e))?;
+            file::require_writable(&h.parent_dir, "cgroup v1")?;
         }
         let swaps = std::fs::read_to_string(proc_root.join("swaps")).unwrap_or_default();
         Ok((V1 { hierarchies, swap: swaps.lines().count() > 1 }, warnings))

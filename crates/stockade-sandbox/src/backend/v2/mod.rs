@@ -59,6 +59,12 @@ impl V2 {
         let backend = V2 { parent_dir: found.own_dir.join(parent), enable };
         std::fs::create_dir_all(&backend.parent_dir)
             .map_err(|e| SandboxError::io("create", &backend.parent_dir, e))?;
+        file::require_writable(&backend.parent_dir, "cgroup v2")?;
+        // Moving a process into a box needs the common ancestor's procs file.
+        let procs = found.own_dir.join("cgroup.procs");
+        if procs.exists() {
+            file::require_writable(&procs, "cgroup v2")?;
+        }
         backend.delegate(&found.own_dir).map_err(|err| match err {
             SandboxError::Io { source, path, .. } if source.raw_os_error() == Some(libc::EBUSY) => {
                 SandboxError::BackendUnavailable {
