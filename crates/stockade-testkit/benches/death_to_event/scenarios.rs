@@ -22,6 +22,7 @@ pub(crate) async fn kill_job() -> Latencies {
             args: vec![],
             env: Default::default(),
             priority: None,
+            idempotency_key: None,
         };
         daemon.running.engine.submit(request).await.expect("submit");
         let measure = Measure { latencies: (i >= WARMUP).then_some(&mut out), disk: None };
