@@ -158,9 +158,9 @@ impl Launcher for SandboxLauncher {
         request: AdoptRequest,
         events: mpsc::UnboundedSender<RunEvent>,
     ) -> Result<u32, String> {
-        let Some(pid) = request.pid else {
-            return Err("the run never reported a pid (the daemon died while it was spawned)".into());
-        };
+        // No pid: the daemon died between the spawn and the pid's journal;
+        // the sandbox finds the box's main process in its cgroup.
+        let pid = request.pid.unwrap_or(0);
         let exit_record = self.site.walls(&request.isolation, &request.box_name).map(|w| w.exit_record_path());
         let running_for = Duration::from_millis(
             stockade_proto::now_millis().saturating_sub(request.started_at),
@@ -173,6 +173,7 @@ impl Launcher for SandboxLauncher {
             running_for,
         };
         let agent = self.sandbox.adopt(spec).map_err(|e| e.to_string())?;
+        let pid = if agent.pid() != 0 { agent.pid() } else { pid };
         let (control, rx) = mpsc::unbounded_channel();
         self.runs.insert(request.run, control);
         let log = match log_file::open(&request.log) {

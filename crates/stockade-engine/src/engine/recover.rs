@@ -60,7 +60,10 @@ impl Engine {
             };
             match launcher.adopt(request, events.clone()) {
                 Ok(pid) => {
-                    tracing::info!(run = %run.id, unit = %run.unit, pid, "adopted a running box");
+                    tracing::info!(run = %run.id, unit = %run.unit, pid, "adopted a box");
+                    if run.pid.is_none() && pid != 0 {
+                        writes.push(Write::RunPid { run: run.id, pid });
+                    }
                     match (run.kind, run.job) {
                         (UnitKind::Job, Some(job)) => {
                             let started_at = run.started_at;
