@@ -54,8 +54,9 @@ struct Row {
 async fn run() {
     stockade_sandbox::raise_nofile_limit().expect("raise nofile");
     let parent = format!("stockade-bench-adopt-{}", std::process::id());
-    let sandbox = Sandbox::new(SandboxConfig { parent: parent.clone(), ..SandboxConfig::default() })
-        .expect("sandbox");
+    let sandbox =
+        Sandbox::new(SandboxConfig { parent: parent.clone(), ..SandboxConfig::default() })
+            .expect("sandbox");
     println!("backend: {}", sandbox.kind());
     let dir = tempfile::tempdir().expect("tempdir");
     let mut rows = Vec::new();
@@ -64,7 +65,9 @@ async fn run() {
     }
     let _ = sandbox.remove_subtree();
     println!();
-    println!("| live agents | spawn all | adopt all | per agent | fds added | threads added | RSS added | processes beyond init+agent per box |");
+    println!(
+        "| live agents | spawn all | adopt all | per agent | fds added | threads added | RSS added | processes beyond init+agent per box |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     for r in rows {
         println!(

@@ -73,7 +73,9 @@ pub struct AdoptSpec {
 #[derive(Debug, thiserror::Error)]
 pub enum AdoptError {
     /// The host rebooted since the box started.
-    #[error("box {box_name}: the host booted at {booted_at_ms} (unix ms), after the run started at {started_at_ms}")]
+    #[error(
+        "box {box_name}: the host booted at {booted_at_ms} (unix ms), after the run started at {started_at_ms}"
+    )]
     Rebooted {
         /// The box.
         box_name: String,
@@ -166,8 +168,9 @@ impl Sandbox {
         let stranger = held.is_none() && pid_alive(pid);
         let child = match held {
             Some(pidfd) => {
-                let init = WalledChild::adopted(pid, pidfd, record)
-                    .map_err(|e| SandboxError::io("watch the adopted main process of", &box_name, e))?;
+                let init = WalledChild::adopted(pid, pidfd, record).map_err(|e| {
+                    SandboxError::io("watch the adopted main process of", &box_name, e)
+                })?;
                 MainProc::Walled { init, stdout: None, stderr: None }
             }
             None => match record.as_ref().and_then(read_record) {
@@ -199,7 +202,8 @@ impl Sandbox {
         let Ok(ticks) = start_time(proc_root, pid) else { return false };
         let began = booted_at_ms + ticks * 1000 / ticks_per_second();
         let run = spec.identity.started_at_ms;
-        let (before, after) = (START_WINDOW.0.as_millis() as u64, START_WINDOW.1.as_millis() as u64);
+        let (before, after) =
+            (START_WINDOW.0.as_millis() as u64, START_WINDOW.1.as_millis() as u64);
         if began + before < run || began > run + after {
             return false;
         }
@@ -217,9 +221,9 @@ impl Sandbox {
         let proc_root = &self.inner.config.proc_root;
         pids.iter().copied().find(|pid| {
             let stat = std::fs::read_to_string(proc_root.join(pid.to_string()).join("stat"));
-            let ppid = stat.ok().and_then(|s| {
-                s.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse::<u32>().ok()
-            });
+            let ppid = stat
+                .ok()
+                .and_then(|s| s.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse::<u32>().ok());
             ppid.is_some_and(|pp| !pids.contains(&pp))
         })
     }

@@ -67,9 +67,9 @@ pub use model::{
     DEFAULT_WEBHOOK_BACKOFF, DEFAULT_WEBHOOK_QUEUE, DEFAULT_WEBHOOK_TIMEOUT, DaemonConfig,
     Dependency, DependsOn, EnvFile, EnvFileLineError, EnvPattern, FORBIDDEN_SUBMIT_ENV,
     FORBIDDEN_SUBMIT_PREFIXES, IdRange, Isolation, JobSpec, Listen, MonitorConfig, MountSpec,
-    NetworkMode, OnInterrupt, PoolSpec, ProbeCheck, ProbeSpec, RETRYABLE_CAUSES, RestartPolicy, Retries,
-    ServiceSpec, SocketGroup, Spec, StartLimit, StopSpec, Synchronous, Thresholds, UserSpec,
-    WallsSpec, WebhookConfig, forbidden_submit_env, parse_env_file, valid_env_name,
+    NetworkMode, OnInterrupt, PoolSpec, ProbeCheck, ProbeSpec, RETRYABLE_CAUSES, RestartPolicy,
+    Retries, ServiceSpec, SocketGroup, Spec, StartLimit, StopSpec, Synchronous, Thresholds,
+    UserSpec, WallsSpec, WebhookConfig, forbidden_submit_env, parse_env_file, valid_env_name,
 };
 pub use problem::Problem;
 pub use read::builtin_defaults;

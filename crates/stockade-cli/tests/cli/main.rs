@@ -7,6 +7,6 @@
 mod commands;
 mod exec;
 mod recovery;
-mod survival;
 mod support;
+mod survival;
 mod top;

@@ -629,7 +629,11 @@ impl Drop for BoxSweeper {
 
 /// Poll `check` every 20 ms until it returns `Ok`, or panic with its last
 /// complaint after `within`.
-pub(crate) fn wait_until<F: FnMut() -> Result<(), String>>(within: Duration, what: &str, mut check: F) {
+pub(crate) fn wait_until<F: FnMut() -> Result<(), String>>(
+    within: Duration,
+    what: &str,
+    mut check: F,
+) {
     let deadline = Instant::now() + within;
     loop {
         let last = match check() {

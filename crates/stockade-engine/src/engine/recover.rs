@@ -21,7 +21,7 @@ use super::{Engine, Owner};
 use crate::EngineError;
 use crate::launcher::{AdoptRequest, Exit, Launcher, RunEvent};
 use crate::postmortem;
-use crate::replica::{ReplicaEvent, Readiness};
+use crate::replica::{Readiness, ReplicaEvent};
 use std::collections::HashMap;
 use std::time::Duration;
 use stockade_proto::{ExitCause, JobId, JobState, RunId, UnitKind, now_millis};
