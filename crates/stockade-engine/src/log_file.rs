@@ -107,10 +107,7 @@ pub fn tail(file: &File) -> LogTail {
         lines.remove(0); // cut mid-line
     }
     let keep = lines.len().saturating_sub(TAIL_LINES);
-    LogTail {
-        stdout: lines[keep..].iter().map(|l| l.to_string()).collect(),
-        stderr: Vec::new(),
-    }
+    LogTail { stdout: lines[keep..].iter().map(|l| l.to_string()).collect(), stderr: Vec::new() }
 }
 
 #[cfg(test)]

@@ -16,13 +16,13 @@ use crate::launcher::{
 use crate::log_file;
 use crate::logs;
 use std::collections::HashMap;
+use std::fs::File;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use stockade_host::{HostFacts, HostRoot};
 use stockade_proto::{ExitCause, RunId, Usage};
-use std::fs::File;
-use std::sync::Arc;
 use stockade_sandbox::{
     AdoptSpec, Agent, AgentEvent, BindMount, BoxUser, EndReason, EnvMode, Identity, Network,
     Output, ParentDeath, Sandbox, SpawnSpec, Walls,
@@ -158,13 +158,13 @@ impl Launcher for SandboxLauncher {
         request: AdoptRequest,
         events: mpsc::UnboundedSender<RunEvent>,
     ) -> Result<u32, String> {
-        let Some(pid) = request.pid else {
-            return Err("the run never reported a pid (the daemon died while it was spawned)".into());
-        };
-        let exit_record = self.site.walls(&request.isolation, &request.box_name).map(|w| w.exit_record_path());
-        let running_for = Duration::from_millis(
-            stockade_proto::now_millis().saturating_sub(request.started_at),
-        );
+        // No pid: the daemon died between the spawn and the pid's journal;
+        // the sandbox finds the box's main process in its cgroup.
+        let pid = request.pid.unwrap_or(0);
+        let exit_record =
+            self.site.walls(&request.isolation, &request.box_name).map(|w| w.exit_record_path());
+        let running_for =
+            Duration::from_millis(stockade_proto::now_millis().saturating_sub(request.started_at));
         let spec = AdoptSpec {
             box_name: request.box_name.clone(),
             identity: Identity { pid, started_at_ms: request.started_at },
@@ -173,6 +173,7 @@ impl Launcher for SandboxLauncher {
             running_for,
         };
         let agent = self.sandbox.adopt(spec).map_err(|e| e.to_string())?;
+        let pid = if agent.pid() != 0 { agent.pid() } else { pid };
         let (control, rx) = mpsc::unbounded_channel();
         self.runs.insert(request.run, control);
         let log = match log_file::open(&request.log) {
@@ -182,7 +183,13 @@ impl Launcher for SandboxLauncher {
                 None
             }
         };
-        let watched = Watched { run: request.run, log_target: request.log, log, pump: None, host: self.host.clone() };
+        let watched = Watched {
+            run: request.run,
+            log_target: request.log,
+            log,
+            pump: None,
+            host: self.host.clone(),
+        };
         tokio::spawn(follow(agent, watched, events, rx));
         Ok(pid)
     }

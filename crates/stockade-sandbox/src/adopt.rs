@@ -47,7 +47,8 @@ pub const START_WINDOW: (Duration, Duration) = (Duration::from_secs(5), Duration
 /// Who a box's main process is, as the store journalled it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Identity {
-    /// Its host pid (`Agent::pid`).
+    /// Its host pid (`Agent::pid`); 0 when it never reached the store
+    /// (then the box's main process is looked up in its cgroup).
     pub pid: u32,
     /// When the run started, unix milliseconds.
     pub started_at_ms: u64,
@@ -72,7 +73,9 @@ pub struct AdoptSpec {
 #[derive(Debug, thiserror::Error)]
 pub enum AdoptError {
     /// The host rebooted since the box started.
-    #[error("box {box_name}: the host booted at {booted_at_ms} (unix ms), after the run started at {started_at_ms}")]
+    #[error(
+        "box {box_name}: the host booted at {booted_at_ms} (unix ms), after the run started at {started_at_ms}"
+    )]
     Rebooted {
         /// The box.
         box_name: String,
@@ -143,7 +146,16 @@ impl Sandbox {
         if booted_at_ms > started_at_ms + 1000 {
             return Err(AdoptError::Rebooted { box_name, started_at_ms, booted_at_ms });
         }
-        let held = pidfd_open(spec.identity.pid).ok().filter(|_| self.is_ours(&spec, booted_at_ms));
+        let mut spec = spec;
+        if spec.identity.pid == 0 {
+            // The daemon died before the pid reached the store: the box's
+            // main process is the one whose parent is not in the box.
+            spec.identity.pid = self.main_pid(&box_name).unwrap_or(0);
+        }
+        let held = (spec.identity.pid != 0)
+            .then(|| pidfd_open(spec.identity.pid).ok())
+            .flatten()
+            .filter(|_| self.is_ours(&spec, booted_at_ms));
         let name = BoxName::parse(&box_name)?;
         let record = spec.exit_record.as_deref().and_then(|p| open_record(p).ok());
         let Some(cgroup) = self.inner.backend.open(&name) else {
@@ -156,8 +168,9 @@ impl Sandbox {
         let stranger = held.is_none() && pid_alive(pid);
         let child = match held {
             Some(pidfd) => {
-                let init = WalledChild::adopted(pid, pidfd, record)
-                    .map_err(|e| SandboxError::io("watch the adopted main process of", &box_name, e))?;
+                let init = WalledChild::adopted(pid, pidfd, record).map_err(|e| {
+                    SandboxError::io("watch the adopted main process of", &box_name, e)
+                })?;
                 MainProc::Walled { init, stdout: None, stderr: None }
             }
             None => match record.as_ref().and_then(read_record) {
@@ -189,7 +202,8 @@ impl Sandbox {
         let Ok(ticks) = start_time(proc_root, pid) else { return false };
         let began = booted_at_ms + ticks * 1000 / ticks_per_second();
         let run = spec.identity.started_at_ms;
-        let (before, after) = (START_WINDOW.0.as_millis() as u64, START_WINDOW.1.as_millis() as u64);
+        let (before, after) =
+            (START_WINDOW.0.as_millis() as u64, START_WINDOW.1.as_millis() as u64);
         if began + before < run || began > run + after {
             return false;
         }
@@ -199,6 +213,19 @@ impl Sandbox {
         };
         let want = format!("/{}/{}", self.inner.config.parent.trim_matches('/'), spec.box_name);
         cgroups.lines().any(|line| line.rsplit(':').next().is_some_and(|p| p.ends_with(&want)))
+    }
+
+    /// The process in box `box_name` whose parent is outside it.
+    fn main_pid(&self, box_name: &str) -> Option<u32> {
+        let pids = self.live_pids(box_name).ok()?;
+        let proc_root = &self.inner.config.proc_root;
+        pids.iter().copied().find(|pid| {
+            let stat = std::fs::read_to_string(proc_root.join(pid.to_string()).join("stat"));
+            let ppid = stat
+                .ok()
+                .and_then(|s| s.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse::<u32>().ok());
+            ppid.is_some_and(|pp| !pids.contains(&pp))
+        })
     }
 
     /// Mark the id slot of an adopted walled box used: its base is the host

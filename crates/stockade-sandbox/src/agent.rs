@@ -114,7 +114,11 @@ impl Agent {
 
     /// An adopted agent: it has run for `running_for` already and holds
     /// `ids` (its walled box's id slot, when known).
-    pub(crate) fn adopted(&mut self, running_for: Duration, ids: Option<crate::walls::ids::IdSlot>) {
+    pub(crate) fn adopted(
+        &mut self,
+        running_for: Duration,
+        ids: Option<crate::walls::ids::IdSlot>,
+    ) {
         self.started = Instant::now().checked_sub(running_for).unwrap_or_else(Instant::now);
         self.adopted_ids = ids;
         if let MainProc::Ended(status) = self.child {

@@ -1,6 +1,8 @@
 //! The real `stockade` binary as a user runs it, one test binary: verbs and
 //! exit codes (`commands`), `top` in a pseudo-terminal (`top`), `exec -it`
-//! in one (`exec`), the kill -9 recovery proof (`recovery`), and the chaos suite (`chaos`). `support`
+//! in one (`exec`), the kill -9 recovery proof (`recovery`), adoption across
+//! daemon deaths (`survival`), planned stops (`lifecycle`) and the chaos
+//! suite (`chaos`). `support`
 //! starts daemon processes.
 
 mod chaos;
@@ -9,4 +11,5 @@ mod exec;
 mod lifecycle;
 mod recovery;
 mod support;
+mod survival;
 mod top;

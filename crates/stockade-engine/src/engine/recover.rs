@@ -21,7 +21,7 @@ use super::{Engine, Owner};
 use crate::EngineError;
 use crate::launcher::{AdoptRequest, Exit, Launcher, RunEvent};
 use crate::postmortem;
-use crate::replica::{ReplicaEvent, Readiness};
+use crate::replica::{Readiness, ReplicaEvent};
 use std::collections::HashMap;
 use std::time::Duration;
 use stockade_proto::{ExitCause, JobId, JobState, RunId, UnitKind, now_millis};
@@ -60,7 +60,10 @@ impl Engine {
             };
             match launcher.adopt(request, events.clone()) {
                 Ok(pid) => {
-                    tracing::info!(run = %run.id, unit = %run.unit, pid, "adopted a running box");
+                    tracing::info!(run = %run.id, unit = %run.unit, pid, "adopted a box");
+                    if run.pid.is_none() && pid != 0 {
+                        writes.push(Write::RunPid { run: run.id, pid });
+                    }
                     match (run.kind, run.job) {
                         (UnitKind::Job, Some(job)) => {
                             let started_at = run.started_at;

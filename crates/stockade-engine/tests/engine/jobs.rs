@@ -184,4 +184,3 @@ pool = "one"
     assert_eq!(expired.reason.as_deref(), Some("not started within queue_timeout (10s)"));
     assert_eq!(h.launcher.launches().len(), 1);
 }
-

@@ -70,6 +70,8 @@ async fn a_running_job_is_adopted_not_relaunched_and_its_end_recorded() {
     assert_eq!(adopted[0].box_name, first.box_name);
     let view = h.handle.job(id).await.unwrap();
     assert_eq!(view.state, JobState::Running);
+    assert_eq!(view.run, Some(first.run), "the engine holds the adopted job live");
+    assert!(view.pid.is_some());
     h.launcher.exit(first.run, ExitCause::Exited { code: 4 });
     let done = job_state(&h, id, JobState::Failed).await;
     assert_eq!(done.attempt, 1, "the adopted run is the same attempt");

@@ -166,7 +166,8 @@ impl WalledChild {
     /// An adopted init: exited once its pidfd polls readable (the host's
     /// init reaps it); the status is the record's, or SIGKILL marked unknown.
     fn try_adopted_exit(&mut self) -> Option<ExitStatus> {
-        let mut poll = libc::pollfd { fd: self.pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut poll =
+            libc::pollfd { fd: self.pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         // SAFETY: poll(2) on one valid pollfd, without blocking.
         let ready = unsafe { libc::poll(&mut poll, 1, 0) };
         if ready <= 0 || poll.revents & (libc::POLLIN | libc::POLLHUP) == 0 {

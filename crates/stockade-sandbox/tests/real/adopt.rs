@@ -59,8 +59,12 @@ async fn end(mut agent: Agent, pid: u32) -> ExitCause {
 #[tokio::test]
 async fn a_live_box_is_adopted_and_its_exact_status_recorded() {
     let Some(tree) = TestTree::new("adoptlive") else { return };
-    let (pid, started, log) =
-        start(&tree, "live.0", "i=0; while [ $i -lt 20 ]; do echo tick $i; i=$((i+1)); sleep 0.02; done; exit 7").await;
+    let (pid, started, log) = start(
+        &tree,
+        "live.0",
+        "i=0; while [ $i -lt 20 ]; do echo tick $i; i=$((i+1)); sleep 0.02; done; exit 7",
+    )
+    .await;
     let agent = tree.sandbox.adopt(adopt_spec(&tree, "live.0", pid, started)).expect("adopt");
     assert_eq!(agent.pid(), pid, "the adopted agent is the same process");
     assert_eq!(end(agent, pid).await, ExitCause::Exited { code: 7 });

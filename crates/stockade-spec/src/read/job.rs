@@ -7,7 +7,8 @@ use stockade_proto::Limits;
 use super::table::{Reader, Table};
 use super::walls::BoxKeys;
 use crate::model::{
-    DEFAULT_POOL, JobSpec, OnInterrupt, RETRYABLE_CAUSES, Retries, forbidden_submit_env, valid_env_name,
+    DEFAULT_POOL, JobSpec, OnInterrupt, RETRYABLE_CAUSES, Retries, forbidden_submit_env,
+    valid_env_name,
 };
 use crate::problem::Problem;
 use crate::suggest::closest;
