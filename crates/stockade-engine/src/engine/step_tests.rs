@@ -182,3 +182,19 @@ async fn a_submit_during_shutdown_is_refused_with_no_effect() {
     assert!(matches!(answer.try_recv().unwrap(), Err(crate::EngineError::ShuttingDown)));
     assert!(engine.finished(), "nothing live: the shutdown is done");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_submit_while_draining_is_refused_with_draining_and_no_effect() {
+    let mut engine = engine();
+    let (reply, mut drained) = oneshot::channel();
+    assert!(engine.step(Input::Command(Command::Drain(reply))).is_empty());
+    assert!(matches!(drained.try_recv(), Ok(Ok(()))), "answered at once");
+    let (reply, mut answer) = oneshot::channel();
+    let request = JobRequest { template: "t".into(), ..JobRequest::default() };
+    let effects = engine.step(Input::Command(Command::Submit { requests: vec![request], reply }));
+    assert!(effects.is_empty(), "{effects:?}");
+    let err = answer.try_recv().unwrap().unwrap_err();
+    assert!(matches!(err, crate::EngineError::Draining), "{err}");
+    assert_eq!(err.code(), "draining");
+    assert!(!engine.finished(), "a drain is not a shutdown");
+}

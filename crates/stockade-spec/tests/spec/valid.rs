@@ -358,6 +358,19 @@ fn admission_reserve_and_store_sync_are_configurable() {
     assert!(bad.unwrap_err().render().contains("\"full\" or \"normal\""));
 }
 
+#[test]
+fn on_stop_requeues_by_default_and_may_leave_jobs_running() {
+    let defaults = parse_at("", "/srv/stockade.toml", &[]);
+    assert_eq!(defaults.daemon.on_stop, stockade_spec::OnStop::Requeue);
+    let spec = parse_at("[daemon]\non_stop = \"leave\"\n", "/srv/stockade.toml", &[]);
+    assert_eq!(spec.daemon.on_stop, stockade_spec::OnStop::Leave);
+    let bad =
+        stockade_spec::Spec::parse("[daemon]\non_stop = \"kill\"\n", Path::new("s.toml"), &|_| {
+            None
+        });
+    assert!(bad.unwrap_err().render().contains("\"requeue\" or \"leave\""));
+}
+
 fn parse_at(source: &str, path: &str, env: &[(&str, &str)]) -> stockade_spec::Spec {
     let env: Vec<(String, String)> =
         env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
