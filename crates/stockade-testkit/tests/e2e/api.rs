@@ -74,7 +74,7 @@ async fn jobs_keep_the_field_reports_shapes_and_errors_are_typed() {
     let small =
         status["pools"].as_array().unwrap().iter().find(|p| p["name"] == "small").unwrap().clone();
     assert_eq!((small["running"].as_u64(), small["queued"].as_u64()), (Some(1), Some(1)));
-    assert_eq!(small["blockingReason"], "pool full: 1/1 running");
+    assert_eq!(small["blocking_reason"], "pool full: 1/1 running", "pools are snake_case");
     let waiting = d.api.get(&format!("/api/jobs/{echo_id}")).await.json;
     assert_eq!(waiting["waiting"], "pool full: 1/1 running");
 
