@@ -74,7 +74,7 @@ async fn jobs_keep_the_field_reports_shapes_and_errors_are_typed() {
     let small =
         status["pools"].as_array().unwrap().iter().find(|p| p["name"] == "small").unwrap().clone();
     assert_eq!((small["running"].as_u64(), small["queued"].as_u64()), (Some(1), Some(1)));
-    assert_eq!(small["blockingReason"], "pool full: 1/1 running");
+    assert_eq!(small["blocking_reason"], "pool full: 1/1 running", "pools are snake_case");
     let waiting = d.api.get(&format!("/api/jobs/{echo_id}")).await.json;
     assert_eq!(waiting["waiting"], "pool full: 1/1 running");
 
@@ -126,7 +126,9 @@ async fn jobs_keep_the_field_reports_shapes_and_errors_are_typed() {
 
     // Cancel the running job: its box is emptied, the queued echo then runs.
     let cancelled = d.api.delete(&format!("/api/jobs/{sleeper_id}")).await;
-    assert_eq!(cancelled.status, 200);
+    // A running job is still stopping: 202, with its Location to wait on.
+    assert_eq!(cancelled.status, 202, "{:?}", cancelled.json);
+    assert_eq!(cancelled.headers["location"], format!("/api/jobs/{sleeper_id}").as_str());
     let done = job_state(&d, sleeper_id, "cancelled").await;
     assert_eq!(done["cause"]["kind"], "stopped");
     let runs = done["runs"].as_array().expect("the job's runs");

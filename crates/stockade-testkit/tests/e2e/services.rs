@@ -8,7 +8,7 @@ use stockade_testkit::{TestDaemon, wait_until};
 
 async fn replica(d: &TestDaemon, service: &str) -> Option<Value> {
     let reply = d.api.get("/api/services").await;
-    reply.json.as_array()?.iter().find(|r| r["service"] == service).cloned()
+    reply.json["items"].as_array()?.iter().find(|r| r["service"] == service).cloned()
 }
 
 #[tokio::test]
@@ -103,7 +103,7 @@ stop = { signal = "SIGTERM", grace = "5s" }
     )
     .await;
     let pids: Vec<u64> = wait_until("all running", Duration::from_secs(10), || async {
-        let all = d.api.get("/api/services").await.json;
+        let all = d.api.get("/api/services").await.json["items"].clone();
         let pids: Vec<u64> = all.as_array()?.iter().filter_map(|r| r["pid"].as_u64()).collect();
         (pids.len() == 3).then_some(pids)
     })

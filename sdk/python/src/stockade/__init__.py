@@ -5,12 +5,12 @@
         job = sk.jobs.submit("agent", args=["--task", "42"], idempotency_key="task-42")
         job.wait(timeout=3600)
 
-Sync (`Client`) and async (`AsyncClient`) drive one sans-IO core (`_core`).
+Sync (`Client`) and async (`AsyncClient`) drive one sans-IO core (`stockade.core`).
 """
 
-from ._async import AsyncClient, AsyncJob
-from ._core import job_request
-from ._errors import (
+from .aio import AsyncClient, AsyncJob
+from .core import job_request
+from .errors import (
     Conflict,
     DaemonUnreachable,
     Forbidden,
@@ -22,7 +22,7 @@ from ._errors import (
     Unavailable,
     WaitTimeout,
 )
-from ._models import (
+from .models import (
     Event,
     ExitCause,
     Exited,
@@ -39,7 +39,7 @@ from ._models import (
     Submitted,
     TimedOut,
 )
-from ._sync import Client, Job
+from .sync import Client, Job
 
 __all__ = [
     "AsyncClient",

@@ -1,6 +1,6 @@
 """The async client: drives the same core operations over `httpx.AsyncClient`.
 
-Only the transport differs from `_sync`; every operation's logic is in `_core`."""
+Only the transport differs from `sync`; every operation's logic is in `core`."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from typing import Any, AsyncIterator, Iterable, Mapping, Sequence, TypeVar
 import httpx
 import httpx_sse
 
-from . import _core as core
-from . import _models as m
-from ._errors import DaemonUnreachable, StockadeError
+from . import core
+from . import models as m
+from .errors import DaemonUnreachable, StockadeError
 
 T = TypeVar("T")
 
@@ -36,7 +36,7 @@ class AsyncClient:
         self.endpoint = core.discover(socket, base_url, token, spec)
         transport = httpx.AsyncHTTPTransport(uds=self.endpoint.socket) if self.endpoint.socket else None
         headers = {"authorization": f"Bearer {self.endpoint.token}"} if self.endpoint.token else {}
-        self._http = httpx.AsyncClient(
+        self.http = httpx.AsyncClient(
             transport=transport, base_url=self.endpoint.base_url, headers=headers, timeout=timeout
         )
         self.jobs = AsyncJobs(self)
@@ -50,10 +50,10 @@ class AsyncClient:
         await self.close()
 
     async def close(self) -> None:
-        await self._http.aclose()
+        await self.http.aclose()
 
     async def status(self) -> Mapping[str, Any]:
-        return await self._run(core.status())
+        return await self.run_op(core.status())
 
     def _where(self) -> str:
         return self.endpoint.socket or self.endpoint.base_url
@@ -62,7 +62,7 @@ class AsyncClient:
         tries = 3 if call.retry else 1
         for attempt in range(tries):
             try:
-                r = await self._http.request(
+                r = await self.http.request(
                     call.method, call.path, params=call.params, json=call.body, headers=call.headers
                 )
                 return core.parse(call, r.status_code, r.headers, r.content)
@@ -72,7 +72,7 @@ class AsyncClient:
                 await asyncio.sleep(0.2 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    async def _run(self, op: core.Op[T]) -> T:
+    async def run_op(self, op: core.Op[T]) -> T:
         try:
             step = next(op)
             while True:
@@ -99,12 +99,12 @@ class AsyncClient:
         while True:
             try:
                 async with httpx_sse.aconnect_sse(
-                    self._http,
+                    self.http,
                     "GET",
                     "/api/events",
                     params=params,
                     headers=core.resume_headers(last),
-                    timeout=httpx.Timeout(self._http.timeout.connect, read=None),
+                    timeout=httpx.Timeout(self.http.timeout.connect, read=None),
                 ) as source:
                     r = source.response
                     if r.status_code != 200:
@@ -126,7 +126,7 @@ class AsyncJob:
     """A handle on one job."""
 
     def __init__(self, client: AsyncClient, submitted: m.Submitted) -> None:
-        self._c = client
+        self.client = client
         self.id = submitted.id
         self.submitted = submitted
 
@@ -134,20 +134,20 @@ class AsyncJob:
         return f"AsyncJob({self.id})"
 
     async def info(self) -> m.JobInfo:
-        return await self._c._run(core.get_job(self.id))
+        return await self.client.run_op(core.get_job(self.id))
 
     async def wait(self, timeout: float | None = None) -> m.JobInfo:
         """Until it ends: its view, or `JobFailed` with `.cause` and `.postmortem`."""
-        return await self._c._run(core.wait(self.id, timeout))
+        return await self.client.run_op(core.wait(self.id, timeout))
 
     async def cancel(self) -> m.JobInfo:
-        return await self._c._run(core.cancel(self.id))
+        return await self.client.run_op(core.cancel(self.id))
 
     async def logs(self, follow: bool = False) -> AsyncIterator[m.LogLine]:
         """Its output, line by line; with `follow`, until it ends."""
-        timeout = httpx.Timeout(self._c._http.timeout.connect, read=None if follow else 30.0)
+        timeout = httpx.Timeout(self.client.http.timeout.connect, read=None if follow else 30.0)
         call = core.Call("GET", f"/api/jobs/{self.id}/logs")
-        async with self._c._http.stream(
+        async with self.client.http.stream(
             "GET", call.path, params=core.logs_params(follow), timeout=timeout
         ) as r:
             if r.status_code != 200:
@@ -159,7 +159,7 @@ class AsyncJob:
 
 class AsyncJobs:
     def __init__(self, client: AsyncClient) -> None:
-        self._c = client
+        self.client = client
 
     async def submit(
         self,
@@ -171,45 +171,45 @@ class AsyncJobs:
         idempotency_key: str | None = None,
     ) -> AsyncJob:
         item = core.job_request(template, args, env, priority, idempotency_key)
-        return AsyncJob(self._c, await self._c._run(core.submit(item)))
+        return AsyncJob(self.client, await self.client.run_op(core.submit(item)))
 
     async def submit_many(self, items: Iterable[Mapping[str, Any]]) -> builtins.list[AsyncJob]:
         """Batches of up to 1000 per request; each item as `job_request` builds it
         (`{"template", "args", "env", "priority", "idempotency_key"}`)."""
-        return [AsyncJob(self._c, s) for s in await self._c._run(core.submit_many(items))]
+        return [AsyncJob(self.client, s) for s in await self.client.run_op(core.submit_many(items))]
 
     async def get(self, job: int) -> m.JobInfo:
-        return await self._c._run(core.get_job(job))
+        return await self.client.run_op(core.get_job(job))
 
     async def list(
         self, states: Sequence[str] = (), template: str | None = None, limit: int | None = None
     ) -> builtins.list[m.JobInfo]:
-        return await self._c._run(core.list_jobs(states, template, limit))
+        return await self.client.run_op(core.list_jobs(states, template, limit))
 
 
 class AsyncServices:
     def __init__(self, client: AsyncClient) -> None:
-        self._c = client
+        self.client = client
 
     async def list(self) -> builtins.list[Mapping[str, Any]]:
-        return await self._c._run(core.services())
+        return await self.client.run_op(core.services())
 
     async def start(self, name: str) -> builtins.list[Mapping[str, Any]]:
-        return await self._c._run(core.service_action(name, "start"))
+        return await self.client.run_op(core.service_action(name, "start"))
 
     async def stop(self, name: str) -> builtins.list[Mapping[str, Any]]:
-        return await self._c._run(core.service_action(name, "stop"))
+        return await self.client.run_op(core.service_action(name, "stop"))
 
     async def restart(self, name: str) -> builtins.list[Mapping[str, Any]]:
-        return await self._c._run(core.service_action(name, "restart"))
+        return await self.client.run_op(core.service_action(name, "restart"))
 
 
 class AsyncQueue:
     def __init__(self, client: AsyncClient) -> None:
-        self._c = client
+        self.client = client
 
     async def status(self) -> m.QueueStatus:
-        return await self._c._run(core.queue_status())
+        return await self.client.run_op(core.queue_status())
 
 
 __all__ = ["AsyncClient", "AsyncJob", "AsyncJobs", "AsyncServices", "AsyncQueue", "StockadeError"]

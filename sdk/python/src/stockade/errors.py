@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
-from ._models import ExitCause
+from .models import ExitCause
 
 
 class StockadeError(Exception):
@@ -85,7 +85,7 @@ class WaitTimeout(StockadeError):
 
 def from_response(status: int, body: Any, retry_after: str | None) -> StockadeError:
     """The exception for a non-2xx answer."""
-    obj: Mapping[str, Any] = body if isinstance(body, Mapping) else {}
+    obj: Mapping[str, Any] = cast(Mapping[str, Any], body) if isinstance(body, dict) else {}
     code = str(obj.get("code", f"http_{status}"))
     message = str(obj.get("message", f"HTTP {status}"))
     hint = str(obj.get("hint", ""))

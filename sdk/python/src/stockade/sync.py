@@ -11,9 +11,9 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence, TypeVar
 import httpx
 import httpx_sse
 
-from . import _core as core
-from . import _models as m
-from ._errors import DaemonUnreachable, StockadeError
+from . import core
+from . import models as m
+from .errors import DaemonUnreachable, StockadeError
 
 T = TypeVar("T")
 
@@ -34,7 +34,7 @@ class Client:
         self.endpoint = core.discover(socket, base_url, token, spec)
         transport = httpx.HTTPTransport(uds=self.endpoint.socket) if self.endpoint.socket else None
         headers = {"authorization": f"Bearer {self.endpoint.token}"} if self.endpoint.token else {}
-        self._http = httpx.Client(
+        self.http = httpx.Client(
             transport=transport, base_url=self.endpoint.base_url, headers=headers, timeout=timeout
         )
         self.jobs = Jobs(self)
@@ -48,10 +48,10 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        self._http.close()
+        self.http.close()
 
     def status(self) -> Mapping[str, Any]:
-        return self._run(core.status())
+        return self.run_op(core.status())
 
     def _where(self) -> str:
         return self.endpoint.socket or self.endpoint.base_url
@@ -60,7 +60,7 @@ class Client:
         tries = 3 if call.retry else 1
         for attempt in range(tries):
             try:
-                r = self._http.request(
+                r = self.http.request(
                     call.method, call.path, params=call.params, json=call.body, headers=call.headers
                 )
                 return core.parse(call, r.status_code, r.headers, r.content)
@@ -70,7 +70,7 @@ class Client:
                 time.sleep(0.2 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    def _run(self, op: core.Op[T]) -> T:
+    def run_op(self, op: core.Op[T]) -> T:
         try:
             step = next(op)
             while True:
@@ -97,12 +97,12 @@ class Client:
         while True:
             try:
                 with httpx_sse.connect_sse(
-                    self._http,
+                    self.http,
                     "GET",
                     "/api/events",
                     params=params,
                     headers=core.resume_headers(last),
-                    timeout=httpx.Timeout(self._http.timeout.connect, read=None),
+                    timeout=httpx.Timeout(self.http.timeout.connect, read=None),
                 ) as source:
                     r = source.response
                     if r.status_code != 200:
@@ -124,7 +124,7 @@ class Job:
     """A handle on one job."""
 
     def __init__(self, client: Client, submitted: m.Submitted) -> None:
-        self._c = client
+        self.client = client
         self.id = submitted.id
         self.submitted = submitted
 
@@ -132,20 +132,20 @@ class Job:
         return f"Job({self.id})"
 
     def info(self) -> m.JobInfo:
-        return self._c._run(core.get_job(self.id))
+        return self.client.run_op(core.get_job(self.id))
 
     def wait(self, timeout: float | None = None) -> m.JobInfo:
         """Until it ends: its view, or `JobFailed` with `.cause` and `.postmortem`."""
-        return self._c._run(core.wait(self.id, timeout))
+        return self.client.run_op(core.wait(self.id, timeout))
 
     def cancel(self) -> m.JobInfo:
-        return self._c._run(core.cancel(self.id))
+        return self.client.run_op(core.cancel(self.id))
 
     def logs(self, follow: bool = False) -> Iterator[m.LogLine]:
         """Its output, line by line; with `follow`, until it ends."""
-        timeout = httpx.Timeout(self._c._http.timeout.connect, read=None if follow else 30.0)
+        timeout = httpx.Timeout(self.client.http.timeout.connect, read=None if follow else 30.0)
         call = core.Call("GET", f"/api/jobs/{self.id}/logs")
-        with self._c._http.stream(
+        with self.client.http.stream(
             "GET", call.path, params=core.logs_params(follow), timeout=timeout
         ) as r:
             if r.status_code != 200:
@@ -157,7 +157,7 @@ class Job:
 
 class Jobs:
     def __init__(self, client: Client) -> None:
-        self._c = client
+        self.client = client
 
     def submit(
         self,
@@ -169,45 +169,45 @@ class Jobs:
         idempotency_key: str | None = None,
     ) -> Job:
         item = core.job_request(template, args, env, priority, idempotency_key)
-        return Job(self._c, self._c._run(core.submit(item)))
+        return Job(self.client, self.client.run_op(core.submit(item)))
 
     def submit_many(self, items: Iterable[Mapping[str, Any]]) -> builtins.list[Job]:
         """Batches of up to 1000 per request; each item as `job_request` builds it
         (`{"template", "args", "env", "priority", "idempotency_key"}`)."""
-        return [Job(self._c, s) for s in self._c._run(core.submit_many(items))]
+        return [Job(self.client, s) for s in self.client.run_op(core.submit_many(items))]
 
     def get(self, job: int) -> m.JobInfo:
-        return self._c._run(core.get_job(job))
+        return self.client.run_op(core.get_job(job))
 
     def list(
         self, states: Sequence[str] = (), template: str | None = None, limit: int | None = None
     ) -> builtins.list[m.JobInfo]:
-        return self._c._run(core.list_jobs(states, template, limit))
+        return self.client.run_op(core.list_jobs(states, template, limit))
 
 
 class Services:
     def __init__(self, client: Client) -> None:
-        self._c = client
+        self.client = client
 
     def list(self) -> builtins.list[Mapping[str, Any]]:
-        return self._c._run(core.services())
+        return self.client.run_op(core.services())
 
     def start(self, name: str) -> builtins.list[Mapping[str, Any]]:
-        return self._c._run(core.service_action(name, "start"))
+        return self.client.run_op(core.service_action(name, "start"))
 
     def stop(self, name: str) -> builtins.list[Mapping[str, Any]]:
-        return self._c._run(core.service_action(name, "stop"))
+        return self.client.run_op(core.service_action(name, "stop"))
 
     def restart(self, name: str) -> builtins.list[Mapping[str, Any]]:
-        return self._c._run(core.service_action(name, "restart"))
+        return self.client.run_op(core.service_action(name, "restart"))
 
 
 class Queue:
     def __init__(self, client: Client) -> None:
-        self._c = client
+        self.client = client
 
     def status(self) -> m.QueueStatus:
-        return self._c._run(core.queue_status())
+        return self.client.run_op(core.queue_status())
 
 
 __all__ = ["Client", "Job", "Jobs", "Services", "Queue", "StockadeError"]

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generator, Iterable, Mapping, Sequence, TypeVar, cast
 
-from . import _models as m
-from ._errors import JobFailed, WaitTimeout, from_response
+from . import models as m
+from .errors import JobFailed, WaitTimeout, from_response
 
 T = TypeVar("T")
 
@@ -223,10 +223,13 @@ def discover(
         return Endpoint(env, "http://stockade", token)
     path = Path(spec or os.environ.get("STOCKADE_FILE") or "stockade.toml")
     state_dir = path.parent / ".stockade"
+    daemon: Mapping[str, Any] = {}
     try:
-        daemon = cast(Mapping[str, Any], tomllib.loads(path.read_text()).get("daemon", {}))
+        table: object = tomllib.loads(path.read_text()).get("daemon", {})
+        if isinstance(table, dict):
+            daemon = cast(Mapping[str, Any], table)
     except (OSError, tomllib.TOMLDecodeError):
-        daemon = {}
+        pass
     if "state_dir" in daemon:
         state_dir = path.parent / str(daemon["state_dir"])
     for listen in cast(list[Any], daemon.get("listen", [])):
