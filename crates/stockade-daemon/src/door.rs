@@ -357,8 +357,8 @@ impl RateLimit {
             });
         }
         let (tokens, at) = buckets.entry(ip).or_insert((self.burst, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second)
-            .min(self.burst);
+        *tokens =
+            (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(self.burst);
         *at = now;
         if *tokens >= 1.0 {
             *tokens -= 1.0;
@@ -422,7 +422,8 @@ mod tests {
         assert_eq!(refused, Refusal::Fds { open: 100, ceiling: 100 });
         let raw = String::from_utf8(refused.response()).unwrap();
         assert!(raw.starts_with("HTTP/1.1 503 "), "{raw}");
-        let body: serde_json::Value = serde_json::from_str(raw.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        let body: serde_json::Value =
+            serde_json::from_str(raw.split("\r\n\r\n").nth(1).unwrap()).unwrap();
         assert_eq!(body["code"], "too_many_connections");
         assert!(body["hint"].as_str().unwrap().contains("reserve_fds"));
         assert_eq!(door.open(), 0);

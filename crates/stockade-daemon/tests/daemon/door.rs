@@ -93,10 +93,8 @@ async fn an_idle_flood_is_held_at_the_door_while_health_answers_and_services_res
     let before = worst_live(&d, 10).await;
     let restarts_before = restarts(&d).await;
     // Thousands of idle clients on both listeners, all from one uid and one IP.
-    let flood: usize = std::env::var("STOCKADE_DOOR_FLOOD")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+    let flood: usize =
+        std::env::var("STOCKADE_DOOR_FLOOD").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
     let started = Instant::now();
     let mut tcp = Vec::new();
     let mut unix = Vec::new();
@@ -112,12 +110,11 @@ async fn an_idle_flood_is_held_at_the_door_while_health_answers_and_services_res
     // Past the eviction age, newcomers displace the idle flood.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let during = worst_live(&d, 20).await;
-    let restarted = wait_until("crasher restarted during the flood", Duration::from_secs(20), || {
+    wait_until("crasher restarted during the flood", Duration::from_secs(20), || {
         let d = &d;
         async move { (restarts(d).await >= restarts_before + 3).then_some(()) }
     })
     .await;
-    let _ = restarted;
     // Every flood connection is closed by the daemon: refused (503), displaced,
     // or idle past idle_timeout.
     tokio::time::sleep_until((started + opened + Duration::from_secs(4 + 3)).into()).await;
@@ -147,11 +144,14 @@ async fn an_idle_flood_is_held_at_the_door_while_health_answers_and_services_res
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slowloris_is_cut_by_the_header_timeout_and_an_idle_client_by_the_idle_timeout() {
     need_boxes!();
-    let (d, addr) = door_daemon("door-slow", "header_timeout = \"1s\"\nidle_timeout = \"2s\"").await;
+    let (d, addr) =
+        door_daemon("door-slow", "header_timeout = \"1s\"\nidle_timeout = \"2s\"").await;
     // Headers dribbled one byte every 200 ms: never complete within 1 s.
     let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let t = Instant::now();
-    let head = format!("GET /health/live HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {TOKEN}\r\nx-pad: ");
+    let head = format!(
+        "GET /health/live HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {TOKEN}\r\nx-pad: "
+    );
     slow.write_all(head.as_bytes()).await.unwrap();
     let mut cut = None;
     for _ in 0..50 {
@@ -161,7 +161,8 @@ async fn a_slowloris_is_cut_by_the_header_timeout_and_an_idle_client_by_the_idle
             break;
         }
         let mut buf = [0u8; 512];
-        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(1), slow.read(&mut buf)).await {
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(1), slow.read(&mut buf)).await
+        {
             let _ = n;
             cut = Some(t.elapsed());
             break;
@@ -173,7 +174,9 @@ async fn a_slowloris_is_cut_by_the_header_timeout_and_an_idle_client_by_the_idle
     // A keep-alive client that answers once, then stays silent.
     let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let t = Instant::now();
-    let request = format!("GET /health/live HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {TOKEN}\r\n\r\n");
+    let request = format!(
+        "GET /health/live HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {TOKEN}\r\n\r\n"
+    );
     idle.write_all(request.as_bytes()).await.unwrap();
     let mut buf = vec![0u8; 4096];
     let n = idle.read(&mut buf).await.unwrap();

@@ -23,10 +23,10 @@ use crate::command::Reply;
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesOrdered;
-use stockade_proto::{JobId, Submitted};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use stockade_proto::{JobId, Submitted};
 use stockade_store::{Applied, Store, StoreError, Write};
 
 /// The first and the longest pause between tries of a failing batch.
