@@ -8,7 +8,9 @@
 //! the agent's status into it (it is created empty at the spawn), else the
 //! newer of the record's and the workspace's mtimes. A box the sandbox
 //! still counts as live ([`Sandbox::is_live`]: a walled agent not yet
-//! finished, or any process in its cgroup) is never touched, however old.
+//! finished, or any process in its cgroup) is never touched, however old;
+//! on the none backend (no cgroup to ask) neither is one whose exit record
+//! was never written.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -33,7 +35,16 @@ pub(crate) fn start(workspaces: PathBuf, keep: Duration, sandbox: Sandbox) -> Re
         loop {
             let (dir, sandbox2) = (workspaces.clone(), sandbox.clone());
             let swept = tokio::task::spawn_blocking(move || {
-                sweep(&dir, keep, SystemTime::now(), &|name| sandbox2.is_live(name))
+                // Without cgroups a box that outlived a daemon restart leaves
+                // no trace by name: an exit record the init never wrote then
+                // counts as a box that may still run.
+                let blind = sandbox2.kind() == stockade_sandbox::BackendKind::None;
+                let unwritten = |name: &str| {
+                    std::fs::metadata(dir.join(format!("{name}.exit"))).is_ok_and(|m| m.len() == 0)
+                };
+                sweep(&dir, keep, SystemTime::now(), &|name| {
+                    sandbox2.is_live(name) || (blind && unwritten(name))
+                })
             })
             .await;
             if let Ok(swept) = swept {
