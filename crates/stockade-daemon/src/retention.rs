@@ -206,7 +206,7 @@ mod tests {
         back_date(&d.join("ended.j5.1-5"), Duration::ZERO);
         std::fs::write(d.join("stray.txt"), "not a box").unwrap();
         // A box left an unwritable directory behind.
-        std::fs::set_permissions(d.join("old.j1.1-1/sub"), std::fs::Permissions::from_mode(0))
+        std::fs::set_permissions(d.join("old.j1.1-1/sub"), std::fs::Permissions::from_mode(0o000))
             .unwrap();
         let swept = sweep(d, 7 * DAY, SystemTime::now(), &|name| name.starts_with("live."));
         assert_eq!(swept.removed, ["ended.j5.1-5", "old.j1.1-1", "old.j2.1-2"]);
