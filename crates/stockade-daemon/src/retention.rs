@@ -8,7 +8,9 @@
 //! the agent's status into it (it is created empty at the spawn), else the
 //! newer of the record's and the workspace's mtimes. A box the sandbox
 //! still counts as live ([`Sandbox::is_live`]: a walled agent not yet
-//! finished, or any process in its cgroup) is never touched, however old.
+//! finished, or any process in its cgroup) is never touched, however old;
+//! on the none backend (no cgroup to ask) neither is one whose exit record
+//! was never written.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -33,7 +35,16 @@ pub(crate) fn start(workspaces: PathBuf, keep: Duration, sandbox: Sandbox) -> Re
         loop {
             let (dir, sandbox2) = (workspaces.clone(), sandbox.clone());
             let swept = tokio::task::spawn_blocking(move || {
-                sweep(&dir, keep, SystemTime::now(), &|name| sandbox2.is_live(name))
+                // Without cgroups a box that outlived a daemon restart leaves
+                // no trace by name: an exit record the init never wrote then
+                // counts as a box that may still run.
+                let blind = sandbox2.kind() == stockade_sandbox::BackendKind::None;
+                let unwritten = |name: &str| {
+                    std::fs::metadata(dir.join(format!("{name}.exit"))).is_ok_and(|m| m.len() == 0)
+                };
+                sweep(&dir, keep, SystemTime::now(), &|name| {
+                    sandbox2.is_live(name) || (blind && unwritten(name))
+                })
             })
             .await;
             if let Ok(swept) = swept {
@@ -195,7 +206,7 @@ mod tests {
         back_date(&d.join("ended.j5.1-5"), Duration::ZERO);
         std::fs::write(d.join("stray.txt"), "not a box").unwrap();
         // A box left an unwritable directory behind.
-        std::fs::set_permissions(d.join("old.j1.1-1/sub"), std::fs::Permissions::from_mode(0))
+        std::fs::set_permissions(d.join("old.j1.1-1/sub"), std::fs::Permissions::from_mode(0o000))
             .unwrap();
         let swept = sweep(d, 7 * DAY, SystemTime::now(), &|name| name.starts_with("live."));
         assert_eq!(swept.removed, ["ended.j5.1-5", "old.j1.1-1", "old.j2.1-2"]);

@@ -16,6 +16,7 @@ state_dir = ".stockade"          # store, logs and the API socket; relative to t
 # socket_group = "stockade"      # socket mode 0660 for this group (put the socket
 #                                # outside state_dir: listen = ["unix:/run/stockade/api.sock"])
 # id_range = "2147483648-4294901759"   # host uids/gids for the boxes' user namespaces
+# workspace_retention = "7d"     # an ended run's /workspace is kept this long, then removed
 log_max_size = "10MiB"           # rotate each agent's log at this size…
 log_keep = 3                     # …keeping this many old files
 # max_connections = 512          # open API connections per listener; more get a 503
@@ -45,7 +46,7 @@ log_keep = 3                     # …keeping this many old files
 [defaults.limits]
 cpus = 1.0                       # CPU quota, in CPUs
 memory = "2GiB"                  # hard memory limit; above it the OOM killer acts inside the box only
-pids = 1000                      # processes + threads per box: stops fork bombs and thread leaks
+pids = 1000                      # processes + threads per box (a walled box's init counts): stops fork bombs
 nofile = 65535                   # open files per process
 
 # Jobs queue in pools. `default` exists even when not declared (4 at a time).

@@ -52,7 +52,11 @@ async fn a_walled_agent_cannot_see_the_daemon_its_state_its_token_or_another_job
         eprintln!("skipped: needs root and a writable cgroup tree");
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
+    // Not under /tmp (the box has its own): the state dir must be hidden by
+    // the daemon's cover, not merely absent. The tempdir is searchable so
+    // that only the cover, not a 0700 ancestor, keeps the agent out.
+    let dir = tempfile::Builder::new().prefix("stockade-hostile-").tempdir_in("/var/tmp").unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let state = dir.path().join("state");
     std::fs::create_dir(&state).unwrap();
     std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();

@@ -125,14 +125,12 @@ pub(crate) fn launch(launch: Launch) -> Result<Launched, LaunchError> {
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
     drop(child_side);
     let launched = Launched { pid: pid as u32, pidfd };
-    if let Some(map) = id_map {
-        if let Err(err) = map.write(pid) {
-            // The child may have failed first (its report says why).
-            let _ = sys::pidfd_send_signal(launched.pidfd.as_raw_fd(), libc::SIGKILL);
-            let report = read_report(&err_read, &plan, describe_op);
-            reap(&launched.pidfd);
-            return Err(report.err().unwrap_or(LaunchError::Maps(err)));
-        }
+    if let Some(Err(err)) = id_map.map(|map| map.write(pid)) {
+        // The child may have failed first (its report says why).
+        let _ = sys::pidfd_send_signal(launched.pidfd.as_raw_fd(), libc::SIGKILL);
+        let report = read_report(&err_read, &plan, describe_op);
+        reap(&launched.pidfd);
+        return Err(report.err().unwrap_or(LaunchError::Maps(err)));
     }
     if let Some(sync) = sync_write {
         let _ = sys::write_all(sync.as_raw_fd(), b"1");
