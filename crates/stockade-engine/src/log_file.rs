@@ -42,11 +42,12 @@ pub fn open(target: &LogTarget) -> io::Result<File> {
         .open(&target.path)
 }
 
-/// Rotate if the live file has passed `max_size`. Returns whether it did.
-pub fn rotate_if_full(file: &File, target: &LogTarget) -> io::Result<bool> {
+/// Rotate if the live file has passed `max_size`. Returns how many bytes
+/// were cut from the live file's start (0: no rotation).
+pub fn rotate_if_full(file: &File, target: &LogTarget) -> io::Result<u64> {
     let size = file.metadata()?.len();
     if size <= target.max_size || size < 2 * BLOCK {
-        return Ok(false);
+        return Ok(0);
     }
     // Whole blocks, never up to EOF (collapse refuses a range that reaches it).
     let cut = ((size - 1) / BLOCK) * BLOCK;
@@ -74,8 +75,9 @@ pub fn rotate_if_full(file: &File, target: &LogTarget) -> io::Result<bool> {
     if !collapsed {
         tracing::warn!(path = %target.path.display(), "this file system cannot collapse a file's start; the log was truncated and lines written during its rotation are lost");
         file.set_len(0)?;
+        return Ok(size);
     }
-    Ok(true)
+    Ok(cut)
 }
 
 fn copy_prefix(from: &File, to: &mut File, len: u64) -> io::Result<()> {
@@ -93,17 +95,19 @@ fn copy_prefix(from: &File, to: &mut File, len: u64) -> io::Result<()> {
     Ok(())
 }
 
-/// The last [`TAIL_LINES`] lines of the live file (stdout and stderr are one
-/// stream in it, so they are all reported as output).
-pub fn tail(file: &File) -> LogTail {
+/// The last [`TAIL_LINES`] lines of the live file written at or after byte
+/// `from` (where this run's output began: a service's log holds its earlier
+/// runs too). stdout and stderr are one stream in it, so they are all
+/// reported as output.
+pub fn tail(file: &File, from: u64) -> LogTail {
     let Ok(size) = file.metadata().map(|m| m.len()) else { return LogTail::default() };
-    let start = size.saturating_sub(TAIL_BYTES);
+    let start = size.saturating_sub(TAIL_BYTES).max(from.min(size));
     let mut buf = vec![0u8; (size - start) as usize];
     let n = file.read_at(&mut buf, start).unwrap_or(0);
     buf.truncate(n);
     let text = String::from_utf8_lossy(&buf);
     let mut lines: Vec<&str> = text.lines().collect();
-    if start > 0 && !lines.is_empty() {
+    if start > from && !lines.is_empty() {
         lines.remove(0); // cut mid-line
     }
     let keep = lines.len().saturating_sub(TAIL_LINES);
@@ -155,7 +159,7 @@ mod tests {
         // The oldest rotations were dropped; what is kept is an unbroken suffix.
         assert!(written.ends_with(&all), "the kept logs are not a suffix of what was written");
         assert!(all.len() > 3 * 16 * 1024);
-        let tail = tail(&file);
+        let tail = tail(&file, 0);
         assert_eq!(tail.stdout.len(), TAIL_LINES);
         assert_eq!(tail.stdout.last().unwrap(), "line 04999");
     }

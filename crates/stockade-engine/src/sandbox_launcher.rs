@@ -20,6 +20,7 @@ use std::fs::File;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use stockade_host::{HostFacts, HostRoot};
 use stockade_proto::{ExitCause, RunId, Usage};
@@ -187,6 +188,7 @@ impl Launcher for SandboxLauncher {
             run: request.run,
             log_target: request.log,
             log,
+            log_start: 0,
             pump: None,
             host: self.host.clone(),
         };
@@ -201,6 +203,9 @@ struct Watched {
     log_target: LogTarget,
     /// The log the agent writes itself (`None`: it could not be opened).
     log: Option<File>,
+    /// Where this run's output starts in the live log (its earlier runs'
+    /// lines stay before it); 0 for an adopted run, whose start is unknown.
+    log_start: u64,
     /// Pipes copied into memory when the log could not be opened.
     pump: Option<tokio::task::JoinHandle<(logs::Tail, Option<std::io::Error>)>>,
     host: HostRoot,
@@ -259,7 +264,8 @@ async fn watch(
     // output is read into memory for the post-mortem and not kept.
     let pump = (log.is_none())
         .then(|| tokio::spawn(logs::pump(agent.take_stdout(), agent.take_stderr(), None)));
-    let watched = Watched { run, log_target: request.log, log, pump, host };
+    let log_start = log.as_ref().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len());
+    let watched = Watched { run, log_target: request.log, log, log_start, pump, host };
     follow(agent, watched, events, control).await;
 }
 
@@ -270,15 +276,22 @@ async fn follow(
     events: mpsc::UnboundedSender<RunEvent>,
     mut control: mpsc::UnboundedReceiver<Control>,
 ) {
-    let Watched { run, log_target, log, pump, host } = watched;
+    let Watched { run, log_target, log, log_start, pump, host } = watched;
+    let log_start = std::sync::atomic::AtomicU64::new(log_start);
     let send = |kind| {
         let _ = events.send(RunEvent { run, kind });
     };
     let rotate = || {
-        if let Some(file) = &log
-            && let Err(err) = log_file::rotate_if_full(file, &log_target)
-        {
-            tracing::warn!(%run, path = %log_target.path.display(), %err, "could not rotate the run's log");
+        if let Some(file) = &log {
+            match log_file::rotate_if_full(file, &log_target) {
+                Ok(cut) => {
+                    let _ =
+                        log_start.fetch_update(Relaxed, Relaxed, |at| Some(at.saturating_sub(cut)));
+                }
+                Err(err) => {
+                    tracing::warn!(%run, path = %log_target.path.display(), %err, "could not rotate the run's log")
+                }
+            }
         }
     };
     let (status, reason, killed) = supervise(&mut agent, &mut control, &send, &rotate).await;
@@ -297,7 +310,7 @@ async fn follow(
     let tail = match (&log, pump) {
         (Some(file), _) => {
             rotate();
-            log_file::tail(file)
+            log_file::tail(file, log_start.load(Relaxed))
         }
         (None, Some(pump)) => match tokio::time::timeout(DRAIN, pump).await {
             Ok(Ok((tail, _))) => tail.into_log_tail(),

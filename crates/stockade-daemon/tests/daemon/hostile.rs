@@ -130,7 +130,11 @@ async fn a_walled_agent_cannot_see_the_daemon_its_state_its_token_or_another_job
         );
     }
     let all = d.api.get("/api/jobs?state=queued,running,succeeded,failed,rejected").await;
-    assert_eq!(all.json.as_array().unwrap().len(), 2, "the refused submissions were not queued");
+    assert_eq!(
+        all.json["items"].as_array().unwrap().len(),
+        2,
+        "the refused submissions were not queued"
+    );
 
     // The host is unharmed: the token file is as written.
     assert_eq!(std::fs::read_to_string(state.join("token")).unwrap(), format!("{TOKEN}\n"));
