@@ -403,7 +403,7 @@ retries = { max = 100, on = ["lost"], backoff = "20ms" }
         )
         .unwrap();
         assert_eq!(code, 200, "{body}");
-        if body.as_array().is_some_and(|a| a.is_empty()) {
+        if body["items"].as_array().is_some_and(|a| a.is_empty()) {
             break;
         }
         assert!(Instant::now() < deadline, "jobs still live after 90 s: {body}");
@@ -421,11 +421,20 @@ retries = { max = 100, on = ["lost"], backoff = "20ms" }
         let job =
             store.job(JobId(id)).unwrap().unwrap_or_else(|| panic!("acknowledged job {id} lost"));
         let runs = store.runs_of_job(JobId(id)).unwrap();
-        let attempts: Vec<u32> = runs.iter().map(|r| r.attempt).collect();
+        // An `interrupted` run (its box died with the daemon before it could
+        // be adopted) gives its attempt back: the next run repeats the
+        // number. Every other run spends one attempt, in order.
+        let interrupted = |r: &&stockade_store::RunRecord| r.cause == Some(ExitCause::Interrupted);
+        let attempts: Vec<u32> =
+            runs.iter().filter(|r| !interrupted(r)).map(|r| r.attempt).collect();
         assert_eq!(
             attempts,
             (1..=job.attempt).collect::<Vec<_>>(),
-            "job {id}: one run per attempt"
+            "job {id}: one run per attempt: {runs:?}"
+        );
+        assert!(
+            runs.iter().filter(interrupted).all(|r| r.attempt <= job.attempt),
+            "job {id}: an interrupted run past the job's attempt: {runs:?}"
         );
         for pair in runs.windows(2) {
             let ended = pair[0].ended_at.expect("an earlier run ended");
@@ -582,7 +591,11 @@ start_limit = { burst = 10000, interval = "60s" }
     let restarts = || -> u64 {
         let (_, all) =
             http(&env.socket(), "GET", "/api/services", None, Duration::from_secs(5)).unwrap();
-        all.as_array().and_then(|a| a.first()).and_then(|r| r["restarts"].as_u64()).unwrap_or(0)
+        all["items"]
+            .as_array()
+            .and_then(|a| a.first())
+            .and_then(|r| r["restarts"].as_u64())
+            .unwrap_or(0)
     };
     let (_, before) = timed(&env.socket(), "/health/live", 10);
     let fds_before = std::fs::read_dir(format!("/proc/{}/fd", daemon.pid)).unwrap().count();

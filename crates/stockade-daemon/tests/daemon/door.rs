@@ -45,7 +45,8 @@ async fn door_daemon(name: &str, extra: &str) -> (TestDaemon, String) {
 
 async fn restarts(d: &TestDaemon) -> u64 {
     let all = d.api.get("/api/services").await.json;
-    all.as_array()
+    all["items"]
+        .as_array()
         .and_then(|a| a.iter().find(|r| r["service"] == "crasher"))
         .and_then(|r| r["restarts"].as_u64())
         .unwrap_or(0)
