@@ -92,7 +92,7 @@ async fn a_submit_is_201_with_location_and_cancel_answers_the_final_state_or_202
     assert_eq!(slow.status, 201);
     let id = slow.json["id"].as_u64().unwrap();
     assert_eq!(slow.headers["location"], format!("/api/jobs/{id}").as_str());
-    assert_eq!(slow.json["queue"]["maxConcurrency"].is_u64(), true, "the kept camelCase shape");
+    assert!(slow.json["queue"]["maxConcurrency"].is_u64(), "the kept camelCase shape");
     wait_until("slow running", Duration::from_secs(20), || async {
         (d.api.get(&format!("/api/jobs/{id}")).await.json["state"] == "running").then_some(())
     })
