@@ -67,6 +67,11 @@ impl HealthState {
         self.update(|s| s.failure = Some(reason));
     }
 
+    /// The last batch failed with a storage error (no commit since).
+    pub(crate) fn failing(&self) -> bool {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).failure.is_some()
+    }
+
     /// The reserve was released (`true`) or allocated again (`false`).
     pub(crate) fn set_degraded(&self, degraded: bool, reserve_held: bool) {
         self.update(|s| {

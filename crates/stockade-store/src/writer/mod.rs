@@ -15,7 +15,11 @@
 //! idle) commands that submit jobs are refused with
 //! [`StoreError::DiskFull`] while every other write — ends, transitions,
 //! events, which record what already happened — is still tried. Each batch's
-//! outcome goes to [`HealthState`] for [`crate::Store::health`].
+//! outcome goes to [`HealthState`] for [`crate::Store::health`]. After a
+//! failed batch the store is not ready until a write commits; so that it
+//! recovers by itself even when nothing else writes, the idle thread then
+//! commits a probe (a rewrite of the header's `user_version`: one page into
+//! the WAL) every second.
 
 mod apply;
 
@@ -84,7 +88,7 @@ impl Writer {
             self;
         let mut events_appended = 0u64;
         let mut last_prune = 0u64;
-        while let Some(first) = next_command(&commands, &mut reserve, &health) {
+        while let Some(first) = next_command(&commands, &mut reserve, &health, &conn, &path) {
             let mut batch = vec![first];
             let mut size = batch_writes(&batch);
             while size < MAX_BATCH_WRITES {
@@ -138,26 +142,48 @@ impl Writer {
 }
 
 /// The next command; while the reserve is released, wake every
-/// [`RESTORE_EVERY`] to allocate it again. `None` once every sender is gone.
+/// [`RESTORE_EVERY`] to allocate it again, and while the last batch failed,
+/// to commit a probe write. `None` once every sender is gone.
 fn next_command(
     commands: &Receiver<Command>,
     reserve: &mut Reserve,
     health: &HealthState,
+    conn: &Connection,
+    path: &std::path::Path,
 ) -> Option<Command> {
     loop {
-        if !reserve.enabled() || reserve.held() {
+        let released = reserve.enabled() && !reserve.held();
+        if !released && !health.failing() {
             return commands.recv().ok();
         }
         match commands.recv_timeout(RESTORE_EVERY) {
             Ok(command) => return Some(command),
             Err(RecvTimeoutError::Disconnected) => return None,
             Err(RecvTimeoutError::Timeout) => {
-                if reserve.try_restore() {
+                if released && reserve.try_restore() {
                     health.set_degraded(false, true);
+                }
+                if health.failing() && probe(conn) {
+                    tracing::info!(path = %path.display(), "the store can write again");
+                    health.committed();
                 }
             }
         }
     }
+}
+
+/// One real write: the header's `user_version` rewritten with its own value
+/// (a page into the WAL, nothing changed). Whether it committed.
+fn probe(conn: &Connection) -> bool {
+    let write = || -> rusqlite::Result<()> {
+        let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        conn.execute_batch(&format!("BEGIN IMMEDIATE; PRAGMA user_version = {version}; COMMIT"))
+    };
+    let ok = write().is_ok();
+    if !ok && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    ok
 }
 
 /// After a full disk: move the WAL into the database and truncate it, so the

@@ -85,3 +85,42 @@ async fn a_full_disk_releases_the_reserve_and_the_store_recovers_by_itself() {
     check(&Store::open(&db, opts).unwrap());
     drop(mount);
 }
+
+/// The last write before space returns is one that failed, and nothing
+/// writes afterwards: the store still becomes ready by itself (the idle
+/// writer commits a probe), without a reserve and without a caller.
+#[tokio::test]
+async fn a_failed_last_write_does_not_leave_the_store_unready_once_space_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let mount = match TmpfsMount::new(&dir.path().join("mnt"), "16m") {
+        Ok(mount) => mount,
+        Err(reason) => {
+            println!("skipped: cannot mount a tmpfs here (needs root): {reason}");
+            return;
+        }
+    };
+    let db = mount.target.join("state.sqlite3");
+    let opts = StoreOptions { reserve_bytes: 0, ..StoreOptions::default() };
+    let store = Store::open(&db, opts).unwrap();
+    let filler = mount.target.join("filler");
+    fill(&filler);
+    let big = |i| {
+        let mut job = new_job("t", i);
+        job.args = vec!["x".repeat(4000)];
+        job
+    };
+    let err = store.submit_jobs((0..500).map(big).collect()).await.unwrap_err();
+    assert!(matches!(&err, StoreError::DiskFull { .. }), "{err}");
+    assert!(!store.health().ready, "{:?}", store.health());
+
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !store.health().ready {
+        assert!(Instant::now() < deadline, "never ready again: {:?}", store.health());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (job, _) = store.submit_job(new_job("t", 1)).await.expect("commits again");
+    assert_eq!(store.jobs(&JobFilter::default()).unwrap().len(), 1, "only {job:?} was kept");
+    drop(store);
+    drop(mount);
+}
