@@ -236,6 +236,9 @@ async fn watch(
             None
         }
     };
+    // Where this run's lines begin: read before the spawn, since the agent
+    // may write (and even exit) before `spawn` returns.
+    let log_start = log.as_ref().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len());
     let output = log.as_ref().and_then(|f| f.try_clone().ok()).map(|f| Output(Arc::new(f.into())));
     let spec = SpawnSpec {
         box_name: request.box_name.clone(),
@@ -264,7 +267,6 @@ async fn watch(
     // output is read into memory for the post-mortem and not kept.
     let pump = (log.is_none())
         .then(|| tokio::spawn(logs::pump(agent.take_stdout(), agent.take_stderr(), None)));
-    let log_start = log.as_ref().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len());
     let watched = Watched { run, log_target: request.log, log, log_start, pump, host };
     follow(agent, watched, events, control).await;
 }
