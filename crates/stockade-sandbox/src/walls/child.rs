@@ -6,7 +6,7 @@
 //!
 //! Order (DESIGN §4a): join the box's cgroups first (before anything else
 //! runs); stdio onto 0–2, the error pipe on 3 and the exit record on 4, the
-//! rest close-on-exec; a spawn waits on the sync pipe while the parent
+//! fds it still needs kept close-on-exec and every other fd closed; a spawn waits on the sync pipe while the parent
 //! writes the id maps, becomes root inside, builds the root
 //! ([`super::plan`]), sets the hostname, brings `lo` up; an exec joins the
 //! box's namespaces through its init's pidfd instead. Then both: rlimits,
@@ -97,7 +97,7 @@ impl Stage {
 #[derive(Debug)]
 pub(crate) enum Entry {
     /// A new box: the namespaces came with clone; build the root.
-    Spawn { sync_read: RawFd, sync_write: RawFd, ops: Vec<Op>, hostname: CString, loopback: bool },
+    Spawn { sync_read: RawFd, ops: Vec<Op>, hostname: CString, loopback: bool },
     /// `Sandbox::exec`: join the box through its init's pidfd.
     Join { pidfd: RawFd, flags: i32 },
 }
@@ -108,7 +108,6 @@ pub(crate) enum Entry {
 pub(crate) struct ChildPlan {
     pub(crate) join: Vec<RawFd>,
     pub(crate) stdio: [RawFd; 3],
-    pub(crate) err_read: RawFd,
     pub(crate) err_write: RawFd,
     pub(crate) record: RawFd,
     pub(crate) entry: Entry,
@@ -130,6 +129,13 @@ pub(crate) struct ChildPlan {
     pub(crate) envp: Vec<CString>,
     pub(crate) argv_ptrs: Vec<*const c_char>,
     pub(crate) envp_ptrs: Vec<*const c_char>,
+    /// The fds above 4 the child still needs after stdio is in place
+    /// (sorted; filled by [`ChildPlan::seal`]).
+    pub(crate) keep: Vec<RawFd>,
+    /// `keep` plus the fds it needs until then: the first thing the child
+    /// does is close every other fd the daemon had open, so a child orphaned
+    /// mid-setup holds nothing of the daemon's, above all not the state lock.
+    pub(crate) keep_first: Vec<RawFd>,
 }
 
 // SAFETY: the raw pointers point into the plan's own CStrings, which move with it.
@@ -140,6 +146,24 @@ impl ChildPlan {
     pub(crate) fn seal(&mut self) {
         self.argv_ptrs = self.argv.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
         self.envp_ptrs = self.envp.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
+        let mut keep = vec![self.init_fd];
+        match &self.entry {
+            Entry::Spawn { sync_read, ops, .. } => {
+                keep.push(*sync_read);
+                keep.extend(ops.iter().filter_map(Op::fd));
+            }
+            Entry::Join { pidfd, .. } => keep.push(*pidfd),
+        }
+        let mut first = keep.clone();
+        first.extend(self.join.iter().chain(&self.stdio));
+        first.extend([self.err_write, self.record]);
+        for (list, above) in [(&mut keep, 4), (&mut first, 2)] {
+            list.retain(|fd| *fd > above);
+            list.sort_unstable();
+            list.dedup();
+        }
+        self.keep = keep;
+        self.keep_first = first;
     }
 }
 
@@ -171,22 +195,22 @@ fn at(stage: Stage) -> impl Fn(Errno) -> Failure {
 }
 
 fn steps(plan: &ChildPlan) -> Result<std::convert::Infallible, Failure> {
+    sys::close_all_but(3, &plan.keep_first).map_err(at(Stage::Join))?;
     for fd in &plan.join {
         sys::write_all(*fd, b"0").map_err(at(Stage::Join))?;
     }
     // Its own process group (the none backend's box is the group of this pid).
     // SAFETY: setpgid has no memory-safety preconditions.
     raw(unsafe { libc::setpgid(0, 0) } as libc::c_long).map_err(at(Stage::Join))?;
-    sys::close(plan.err_read);
     for (i, fd) in plan.stdio.iter().enumerate() {
         sys::dup2(*fd, i as RawFd).map_err(at(Stage::Stdio))?;
     }
     sys::dup2(plan.err_write, 3).map_err(at(Stage::Stdio))?;
     sys::dup2(plan.record, 4).map_err(at(Stage::Stdio))?;
+    sys::close_all_but(5, &plan.keep).map_err(at(Stage::Stdio))?;
     sys::cloexec_from(5).map_err(at(Stage::Stdio))?;
     match &plan.entry {
-        Entry::Spawn { sync_read, sync_write, ops, hostname, loopback } => {
-            sys::close(*sync_write);
+        Entry::Spawn { sync_read, ops, hostname, loopback } => {
             let mut byte = [0u8; 1];
             match sys::read_full(*sync_read, &mut byte) {
                 Ok(1) => {}

@@ -109,7 +109,6 @@ pub(crate) fn prepare(
     let mut plan = ChildPlan {
         join: clone::raws(&join),
         stdio,
-        err_read: report_r.as_raw_fd(),
         err_write: report_w.as_raw_fd(),
         record: record_child.as_raw_fd(),
         entry: Entry::Join { pidfd: pidfd.as_raw_fd(), flags },
@@ -127,6 +126,8 @@ pub(crate) fn prepare(
         envp,
         argv_ptrs: Vec::new(),
         envp_ptrs: Vec::new(),
+        keep: Vec::new(),
+        keep_first: Vec::new(),
     };
     plan.seal();
     child_side.extend([report_w, record_child, pidfd]);

@@ -117,6 +117,14 @@ pub(crate) enum Op {
 }
 
 impl Op {
+    /// The fd the step uses, if any (the child keeps it open until exec).
+    pub(crate) fn fd(&self) -> Option<RawFd> {
+        match self {
+            Op::Move { fd, .. } => Some(*fd),
+            _ => None,
+        }
+    }
+
     /// Run the step. Async-signal-safe.
     pub(crate) fn run(&self) -> Result<(), Errno> {
         match self {

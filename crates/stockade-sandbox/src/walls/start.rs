@@ -266,12 +266,10 @@ pub(crate) fn prepare(
     let mut plan = ChildPlan {
         join: clone::raws(&join),
         stdio: [raw(&null), raw(&out_w), raw(&err_w)],
-        err_read: raw(&report_r),
         err_write: raw(&report_w),
         record: raw(&record_child),
         entry: Entry::Spawn {
             sync_read: raw(&sync_r),
-            sync_write: raw(&sync_w),
             ops,
             hostname,
             loopback: walls.network == Network::None,
@@ -290,6 +288,8 @@ pub(crate) fn prepare(
         envp,
         argv_ptrs: Vec::new(),
         envp_ptrs: Vec::new(),
+        keep: Vec::new(),
+        keep_first: Vec::new(),
     };
     plan.seal();
     let mut flags = (libc::CLONE_NEWUSER

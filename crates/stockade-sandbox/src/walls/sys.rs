@@ -203,6 +203,22 @@ pub(crate) fn cloexec_from(first: u32) -> Result<(), Errno> {
         .map(drop)
 }
 
+/// Close every fd from `first` up except those in `keep` (sorted).
+/// Async-signal-safe: `close_range` over the gaps.
+pub(crate) fn close_all_but(first: RawFd, keep: &[RawFd]) -> Result<(), Errno> {
+    let mut lo = first as u32;
+    for &fd in keep {
+        let fd = fd as u32;
+        if fd > lo {
+            // SAFETY: close_range has no memory-safety preconditions.
+            check(unsafe { libc::syscall(libc::SYS_close_range, lo, fd - 1, 0) })?;
+        }
+        lo = lo.max(fd + 1);
+    }
+    // SAFETY: as above.
+    check(unsafe { libc::syscall(libc::SYS_close_range, lo, u32::MAX, 0) }).map(drop)
+}
+
 pub(crate) fn write_all(fd: RawFd, mut buf: &[u8]) -> Result<(), Errno> {
     while !buf.is_empty() {
         // SAFETY: `buf` is a live slice of the given length.
