@@ -8,7 +8,10 @@
 //!
 //! Rotation is the daemon's, done on its own fd and without a rename under
 //! the writer: once the live file passes `max_size`, its first whole blocks
-//! are copied to `<log>.1` (after `.1..` shift up) and cut out of the live
+//! (only the last `max_size` of them when more than twice that piled up: a
+//! writer far faster than the rotation loses its oldest output, with a
+//! warning, and a rotated file stays bounded) are copied in
+//! the kernel (`copy_file_range`) to `<log>.1` (after `.1..` shift up) and cut out of the live
 //! file with `fallocate(FALLOC_FL_COLLAPSE_RANGE)`, which the kernel
 //! serialises with the agent's appends, so no byte is lost. Where collapse
 //! is not supported (not ext4/xfs) the live file is truncated after the
@@ -66,7 +69,16 @@ pub fn rotate_if_full(file: &File, target: &LogTarget) -> io::Result<u64> {
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&first)?;
-        copy_prefix(file, &mut out, cut)?;
+        // A writer much faster than the rotation period leaves far more
+        // than `max_size` before the cut: then only its last `max_size`
+        // (whole blocks) is kept, so a rotated file stays bounded and a
+        // rotation costs the daemon at most that, copied in the kernel.
+        let max = target.max_size.div_ceil(BLOCK) * BLOCK;
+        let keep_from = if cut > 2 * max { cut - max } else { 0 };
+        if keep_from > 0 {
+            tracing::warn!(path = %target.path.display(), dropped_bytes = keep_from, "the agent writes faster than its log rotates: its oldest output was dropped (raise [daemon] log_max_size to keep more)");
+        }
+        copy_range(file, &mut out, keep_from, cut)?;
     }
     // SAFETY: fallocate(2) on our own open fd with a range inside the file.
     let collapsed = unsafe {
@@ -80,16 +92,51 @@ pub fn rotate_if_full(file: &File, target: &LogTarget) -> io::Result<u64> {
     Ok(cut)
 }
 
-fn copy_prefix(from: &File, to: &mut File, len: u64) -> io::Result<()> {
+/// Copy bytes `from..to` of `src` to the end of `dst`: `copy_file_range`
+/// (in the kernel, no daemon buffer), read/write where it is refused.
+fn copy_range(src: &File, dst: &mut File, from: u64, to: u64) -> io::Result<()> {
+    let mut at = from;
+    while at < to {
+        let mut off = at as libc::loff_t;
+        // SAFETY: both fds are open; `off` is a live local the kernel updates;
+        // a null output offset means dst's own file position.
+        let n = unsafe {
+            libc::copy_file_range(
+                src.as_raw_fd(),
+                &mut off,
+                dst.as_raw_fd(),
+                std::ptr::null_mut(),
+                (to - at) as usize,
+                0,
+            )
+        };
+        match n {
+            0 => return Ok(()),
+            n if n > 0 => at += n as u64,
+            _ => {
+                let err = io::Error::last_os_error();
+                match err.raw_os_error() {
+                    Some(libc::EINTR) => {}
+                    Some(libc::EXDEV | libc::ENOSYS | libc::EINVAL | libc::EOPNOTSUPP) => {
+                        return copy_by_hand(src, dst, at, to);
+                    }
+                    _ => return Err(err),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn copy_by_hand(src: &File, dst: &mut File, mut at: u64, to: u64) -> io::Result<()> {
     let mut buf = vec![0u8; 64 * 1024];
-    let mut at = 0;
-    while at < len {
-        let want = buf.len().min((len - at) as usize);
-        let n = from.read_at(&mut buf[..want], at)?;
+    while at < to {
+        let want = buf.len().min((to - at) as usize);
+        let n = src.read_at(&mut buf[..want], at)?;
         if n == 0 {
             break;
         }
-        to.write_all(&buf[..n])?;
+        dst.write_all(&buf[..n])?;
         at += n as u64;
     }
     Ok(())
@@ -162,5 +209,27 @@ mod tests {
         let tail = tail(&file, 0);
         assert_eq!(tail.stdout.len(), TAIL_LINES);
         assert_eq!(tail.stdout.last().unwrap(), "line 04999");
+    }
+
+    #[test]
+    fn a_writer_far_ahead_of_rotation_keeps_only_the_newest_max_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = target(dir.path(), 16 * 1024, 1);
+        let file = open(&t).unwrap();
+        let mut agent = OpenOptions::new().append(true).open(&t.path).unwrap();
+        let mut written = String::new();
+        for i in 0..20_000 {
+            let line = format!("line {i:05}\n");
+            agent.write_all(line.as_bytes()).unwrap();
+            written.push_str(&line);
+        }
+        let cut = rotate_if_full(&file, &t).unwrap();
+        assert_eq!(cut, ((written.len() as u64 - 1) / BLOCK) * BLOCK);
+        let first = fs::read_to_string(rotated(&t.path, 1)).unwrap();
+        assert_eq!(first.len() as u64, 16 * 1024, "the rotated file holds max_size only");
+        let live = fs::read_to_string(&t.path).unwrap();
+        assert!(live.len() as u64 <= BLOCK, "{}", live.len());
+        // What is kept is the newest output, unbroken up to the end.
+        assert!(written.ends_with(&format!("{first}{live}")));
     }
 }

@@ -279,20 +279,30 @@ async fn follow(
     mut control: mpsc::UnboundedReceiver<Control>,
 ) {
     let Watched { run, log_target, log, log_start, pump, host } = watched;
-    let log_start = std::sync::atomic::AtomicU64::new(log_start);
+    let log_start = Arc::new(std::sync::atomic::AtomicU64::new(log_start));
+    let log = log.map(Arc::new);
     let send = |kind| {
         let _ = events.send(RunEvent { run, kind });
     };
+    // On a blocking thread: the collapse writes the file's dirty pages back
+    // first (hundreds of MB behind a fast writer), which must not stall a
+    // runtime worker.
     let rotate = || {
-        if let Some(file) = &log {
-            match log_file::rotate_if_full(file, &log_target) {
-                Ok(cut) => {
+        let (log, target, log_start) = (log.clone(), log_target.clone(), log_start.clone());
+        async move {
+            let Some(file) = log else { return };
+            let path = target.path.clone();
+            let rotated =
+                tokio::task::spawn_blocking(move || log_file::rotate_if_full(&file, &target)).await;
+            match rotated {
+                Ok(Ok(cut)) => {
                     let _ =
                         log_start.fetch_update(Relaxed, Relaxed, |at| Some(at.saturating_sub(cut)));
                 }
-                Err(err) => {
-                    tracing::warn!(%run, path = %log_target.path.display(), %err, "could not rotate the run's log")
+                Ok(Err(err)) => {
+                    tracing::warn!(%run, path = %path.display(), %err, "could not rotate the run's log")
                 }
+                Err(err) => tracing::warn!(%run, %err, "the log rotation task failed"),
             }
         }
     };
@@ -311,7 +321,7 @@ async fn follow(
     let death = agent.finish(status, reason).await;
     let tail = match (&log, pump) {
         (Some(file), _) => {
-            rotate();
+            rotate().await;
             log_file::tail(file, log_start.load(Relaxed))
         }
         (None, Some(pump)) => match tokio::time::timeout(DRAIN, pump).await {
@@ -350,17 +360,20 @@ async fn explain_eagain(cause: ExitCause, host: HostRoot) -> ExitCause {
 /// Wait for the main process, forwarding OOM kills and answering requests,
 /// until it exits or a stop finishes. Returns its status, what stockade did,
 /// and whether the box had to be killed.
-async fn supervise(
+async fn supervise<R>(
     agent: &mut Agent,
     control: &mut mpsc::UnboundedReceiver<Control>,
     send: &impl Fn(RunEventKind),
-    rotate: &impl Fn(),
-) -> (std::process::ExitStatus, EndReason, bool) {
+    rotate: &impl Fn() -> R,
+) -> (std::process::ExitStatus, EndReason, bool)
+where
+    R: std::future::Future<Output = ()>,
+{
     let mut rotation = tokio::time::interval(ROTATE_EVERY);
     rotation.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = rotation.tick() => rotate(),
+            _ = rotation.tick() => rotate().await,
             event = agent.next_event() => match event {
                 AgentEvent::Exited(status) => {
                     let status = status.unwrap_or_else(|err| {
