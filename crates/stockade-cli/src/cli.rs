@@ -26,6 +26,11 @@ pub struct Cli {
     /// The daemon's socket (default: from the spec's `state_dir`).
     #[arg(long, global = true, env = "STOCKADE_SOCKET")]
     pub socket: Option<PathBuf>,
+    /// How long to wait for the daemon to answer a request (a stopped or
+    /// frozen daemon): a duration like 30s or 2m; streams (logs -F, events
+    /// -f, top, exec) wait this long for their start only.
+    #[arg(long, global = true, env = "STOCKADE_TIMEOUT", default_value = "30s", value_parser = parse_timeout)]
+    pub timeout: std::time::Duration,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -242,4 +247,17 @@ pub struct IdArg {
 pub struct NameArg {
     /// The service.
     pub name: String,
+}
+
+/// `--timeout`: seconds, or a duration like 30s, 5m; more than zero.
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let duration = match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 => std::time::Duration::from_secs_f64(secs),
+        Ok(_) => return Err("give a positive duration like 30s or 2m".to_string()),
+        Err(_) => stockade_spec::parse_duration(text).map_err(|e| e.to_string())?,
+    };
+    if duration.is_zero() {
+        return Err("give a positive duration like 30s or 2m".to_string());
+    }
+    Ok(duration)
 }

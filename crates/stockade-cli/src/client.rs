@@ -10,6 +10,7 @@ use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use stockade_proto::ApiError;
 use tokio::net::UnixStream;
 
@@ -17,13 +18,16 @@ use tokio::net::UnixStream;
 #[derive(Debug, Clone)]
 pub struct Client {
     socket: PathBuf,
+    /// How long a request may wait for its answer (`--timeout`).
+    timeout: Duration,
 }
 
 impl Client {
-    /// The daemon of `--socket`, or of the spec's `state_dir`.
-    pub fn locate(socket: Option<&Path>, spec: &Path) -> anyhow::Result<Client> {
+    /// The daemon of `--socket`, or of the spec's `state_dir`; a request
+    /// waits `timeout` for its answer.
+    pub fn locate(socket: Option<&Path>, spec: &Path, timeout: Duration) -> anyhow::Result<Client> {
         if let Some(socket) = socket {
-            return Ok(Client { socket: socket.to_path_buf() });
+            return Ok(Client { socket: socket.to_path_buf(), timeout });
         }
         let parsed = stockade_spec::Spec::from_file(spec).map_err(|e| {
             fail(
@@ -45,7 +49,30 @@ impl Client {
                 Some("pass --socket PATH".to_string()),
             )
         })?;
-        Ok(Client { socket })
+        Ok(Client { socket, timeout })
+    }
+
+    /// `work`, or the `--timeout` error naming what did not answer.
+    async fn timed<T>(
+        &self,
+        what: &str,
+        work: impl Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(fail(
+                UNREACHABLE,
+                format!(
+                    "the daemon at {} did not answer {what} within {}",
+                    self.socket.display(),
+                    match self.timeout.as_millis() as u64 {
+                        ms if ms % 1000 == 0 => crate::render::duration_ms(ms),
+                        ms => format!("{ms}ms"),
+                    }
+                ),
+                Some("is it stopped (SIGSTOP) or overloaded? check its process and log; --timeout waits longer".to_string()),
+            )),
+        }
     }
 
     /// Whether a daemon accepts connections on the socket now.
@@ -55,8 +82,10 @@ impl Client {
 
     /// `GET path`, decoded.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
-        let response = self.send(Method::GET, path, None).await?;
-        decode(response).await
+        self.timed(&format!("GET {path}"), async {
+            decode(self.send(Method::GET, path, None).await?).await
+        })
+        .await
     }
 
     /// `POST path` with a JSON body, decoded.
@@ -66,23 +95,30 @@ impl Client {
         body: &B,
     ) -> anyhow::Result<T> {
         let body = serde_json::to_vec(body).context("encoding the request")?;
-        let response = self.send(Method::POST, path, Some(body)).await?;
-        decode(response).await
+        self.timed(&format!("POST {path}"), async {
+            decode(self.send(Method::POST, path, Some(body)).await?).await
+        })
+        .await
     }
 
     /// `DELETE path`, decoded.
     pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
-        let response = self.send(Method::DELETE, path, None).await?;
-        decode(response).await
+        self.timed(&format!("DELETE {path}"), async {
+            decode(self.send(Method::DELETE, path, None).await?).await
+        })
+        .await
     }
 
     /// `GET path`, the body left streaming (logs, events).
     pub async fn stream(&self, path: &str) -> anyhow::Result<Incoming> {
-        let response = self.send(Method::GET, path, None).await?;
-        if !response.status().is_success() {
-            return Err(api_error(response).await);
-        }
-        Ok(response.into_body())
+        self.timed(&format!("GET {path}"), async {
+            let response = self.send(Method::GET, path, None).await?;
+            if !response.status().is_success() {
+                return Err(api_error(response).await);
+            }
+            Ok(response.into_body())
+        })
+        .await
     }
 
     /// `POST path` asking to upgrade the connection to `protocol`: the raw
@@ -94,26 +130,29 @@ impl Client {
         protocol: &str,
     ) -> anyhow::Result<hyper::upgrade::Upgraded> {
         let body = serde_json::to_vec(body).context("encoding the request")?;
-        let (mut sender, connection) = self.handshake().await?;
-        tokio::spawn(async move {
-            let _ = connection.with_upgrades().await;
-        });
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(path)
-            .header("host", "stockade")
-            .header("content-type", "application/json")
-            .header("connection", "upgrade")
-            .header("upgrade", protocol)
-            .body(Full::new(Bytes::from(body)))
-            .context("building the request")?;
-        let response = sender.send_request(request).await.map_err(|e| {
-            fail(UNREACHABLE, format!("the daemon closed the connection: {e}"), None)
-        })?;
-        if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-            return Err(api_error(response).await);
-        }
-        hyper::upgrade::on(response).await.context("the daemon did not switch protocols")
+        self.timed(&format!("POST {path}"), async {
+            let (mut sender, connection) = self.handshake().await?;
+            tokio::spawn(async move {
+                let _ = connection.with_upgrades().await;
+            });
+            let request = Request::builder()
+                .method(Method::POST)
+                .uri(path)
+                .header("host", "stockade")
+                .header("content-type", "application/json")
+                .header("connection", "upgrade")
+                .header("upgrade", protocol)
+                .body(Full::new(Bytes::from(body)))
+                .context("building the request")?;
+            let response = sender.send_request(request).await.map_err(|e| {
+                fail(UNREACHABLE, format!("the daemon closed the connection: {e}"), None)
+            })?;
+            if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+                return Err(api_error(response).await);
+            }
+            hyper::upgrade::on(response).await.context("the daemon did not switch protocols")
+        })
+        .await
     }
 
     async fn handshake(

@@ -66,7 +66,7 @@ where
     F: FnOnce(Client) -> Fut,
     Fut: Future<Output = anyhow::Result<ExitCode>>,
 {
-    let client = Client::locate(cli.socket.as_deref(), &cli.file)?;
+    let client = Client::locate(cli.socket.as_deref(), &cli.file, cli.timeout)?;
     on_runtime(client, verb)
 }
 
@@ -81,7 +81,7 @@ where
     F: FnOnce(Client) -> Fut,
     Fut: Future<Output = anyhow::Result<ExitCode>>,
 {
-    let client = Client::locate(cli.socket.as_deref(), &cli.file)?;
+    let client = Client::locate(cli.socket.as_deref(), &cli.file, cli.timeout)?;
     if client.connects() {
         return on_runtime(client, verb);
     }

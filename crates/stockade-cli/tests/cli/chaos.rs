@@ -522,9 +522,9 @@ fn a_frozen_daemon_times_out_clients_cleanly_and_resumes() {
         matches!(err.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
         "a clean timeout, not {err:?}"
     );
-    // The CLI gives up too, with an error rather than hanging.
+    // The CLI gives up too, after its --timeout, with an error rather than hanging.
     let cli = Command::new(BIN)
-        .args(["status", "-f"])
+        .args(["status", "--timeout", "1s", "-f"])
         .arg(&env.spec)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -551,12 +551,11 @@ fn a_frozen_daemon_times_out_clients_cleanly_and_resumes() {
     };
     daemon.signal(libc::SIGCONT);
     let resumed = daemon.wait_live(Duration::from_secs(10));
-    match &cli_out {
-        Some((status, err, took)) => {
-            eprintln!("frozen: `stockade status` exited {status} after {took:?}: {}", err.trim())
-        }
-        None => eprintln!("frozen: `stockade status` was still waiting after 5 s (killed by pid)"),
-    }
+    let (status, err, took) =
+        cli_out.expect("`stockade status --timeout 1s` still waited after 5 s");
+    eprintln!("frozen: `stockade status` exited {status} after {took:?}: {}", err.trim());
+    assert_eq!(status.code(), Some(3), "unreachable is exit 3: {err}");
+    assert!(err.contains("did not answer GET /api/status within 1s"), "{err}");
     eprintln!("frozen: raw client timed out after {waited:?}; after SIGCONT live in {resumed:?}");
     let (_, code) = daemon.terminate(Duration::from_secs(20));
     assert_eq!(code, Some(0), "{}", daemon.log());
