@@ -6,7 +6,10 @@
 //!
 //! - the host booted after the run started (`btime` in `/proc/stat`): nothing
 //!   of the box can be left ([`AdoptError::Rebooted`]);
-//! - the box's cgroup is gone: [`AdoptError::Vanished`];
+//! - the box's cgroup is gone: [`AdoptError::Vanished`] — unless its exit
+//!   record holds a status (the earlier daemon removed the box after the
+//!   end and died before the end reached its store): then an ended agent
+//!   with that exact status;
 //! - the pid is alive, its start (field 22 of `/proc/<pid>/stat`, ticks after
 //!   boot) falls within [`START_WINDOW`] of the run's start, and
 //!   `/proc/<pid>/cgroup` names this box under this sandbox's parent: it is
@@ -158,12 +161,21 @@ impl Sandbox {
             .filter(|_| self.is_ours(&spec, booted_at_ms));
         let name = BoxName::parse(&box_name)?;
         let record = spec.exit_record.as_deref().and_then(|p| open_record(p).ok());
-        let Some(cgroup) = self.inner.backend.open(&name) else {
-            return Err(AdoptError::Vanished { box_name });
+        let cgroup = self
+            .inner
+            .backend
+            .open(&name)
+            .filter(|cgroup| !cgroup.procs().is_err_and(|e| e.is_not_found()));
+        let Some(cgroup) = cgroup else {
+            // The box is gone. With no live process of ours and a status in
+            // the record, the earlier daemon removed the box after the end
+            // and died before recording it: the status is still exact.
+            let status = held.is_none().then(|| record.as_ref().and_then(read_record)).flatten();
+            return match status {
+                Some(raw) => Ok(Agent::box_gone(box_name, ExitStatus::from_raw(raw), spec.limits)),
+                None => Err(AdoptError::Vanished { box_name }),
+            };
         };
-        if cgroup.procs().is_err_and(|e| e.is_not_found()) {
-            return Err(AdoptError::Vanished { box_name });
-        }
         let pid = spec.identity.pid;
         let stranger = held.is_none() && pid_alive(pid);
         let child = match held {

@@ -112,6 +112,27 @@ impl Agent {
         }
     }
 
+    /// An adopted agent whose box is already gone while its init's exit
+    /// record holds the status: an earlier daemon saw the end, removed the
+    /// box and died before the end reached the store. `finish` classifies
+    /// the status alone (the box's counters went with it).
+    pub(crate) fn box_gone(box_name: String, status: ExitStatus, limits: Limits) -> Agent {
+        Agent {
+            child: MainProc::Ended(status),
+            pid: 0,
+            box_name,
+            cgroup: None,
+            oom: OomTracker::new(OomWatch::Never, 0),
+            baseline: Counters::default(),
+            pids_peak_sampled: AtomicU64::new(1),
+            started: Instant::now(),
+            status: Some(status),
+            limits,
+            walls: None,
+            adopted_ids: None,
+        }
+    }
+
     /// An adopted agent: it has run for `running_for` already and holds
     /// `ids` (its walled box's id slot, when known).
     pub(crate) fn adopted(

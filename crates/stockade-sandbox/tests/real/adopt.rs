@@ -128,3 +128,17 @@ async fn a_stranger_a_reboot_and_a_vanished_box_are_refused() {
     let death = agent.finish(outcome.status, EndReason::Stopped).await;
     assert_eq!(death.cause, ExitCause::Stopped);
 }
+
+#[tokio::test]
+async fn a_box_removed_before_its_end_was_recorded_keeps_its_exact_status() {
+    let Some(tree) = TestTree::new("adoptgone") else { return };
+    let (pid, started, _) = start(&tree, "gone.0", "exit 5").await;
+    assert!(wait_until(Duration::from_secs(10), || is_gone(pid)).await, "the box's init exits");
+    reap(pid);
+    // The earlier daemon saw the end and removed the box, then died before
+    // the end reached its store: only the exit record is left.
+    tree.sandbox.remove_stale("gone.0").unwrap();
+    let agent = tree.sandbox.adopt(adopt_spec(&tree, "gone.0", pid, started)).expect("adopt");
+    assert_eq!(agent.status_if_ended().and_then(|s| s.code()), Some(5), "the record's status");
+    assert_eq!(end(agent, pid).await, ExitCause::Exited { code: 5 });
+}
