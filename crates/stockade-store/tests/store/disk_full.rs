@@ -39,6 +39,25 @@ impl Drop for TmpfsMount {
     }
 }
 
+/// A tmpfs of `size` under `dir`, or `None` (with the reason printed) where
+/// this process may not mount one.
+pub fn tmpfs_or_skip(dir: &Path, size: &str) -> Option<TmpfsMount> {
+    match TmpfsMount::new(&dir.join("mnt"), size) {
+        Ok(mount) => Some(mount),
+        Err(reason) => {
+            println!("skipped: cannot mount a tmpfs here (needs root): {reason}");
+            None
+        }
+    }
+}
+
+/// A job whose one argument is `bytes` long: a few hundred fill a small disk.
+pub fn big_job(i: i32, bytes: usize) -> stockade_store::NewJob {
+    let mut job = crate::setup::new_job("t", i);
+    job.args = vec!["x".repeat(bytes)];
+    job
+}
+
 /// Write zeros into `path` until the filesystem refuses.
 pub fn fill(path: &Path) {
     let mut file = std::fs::File::create(path).unwrap();
@@ -50,13 +69,7 @@ pub fn fill(path: &Path) {
 #[tokio::test]
 async fn a_full_disk_fails_the_batch_and_the_writer_carries_on() {
     let dir = tempfile::tempdir().unwrap();
-    let mount = match TmpfsMount::new(&dir.path().join("mnt"), "1m") {
-        Ok(mount) => mount,
-        Err(reason) => {
-            println!("skipped: cannot mount a tmpfs here (needs root): {reason}");
-            return;
-        }
-    };
+    let Some(mount) = tmpfs_or_skip(dir.path(), "1m") else { return };
     let db = mount.target.join("state.sqlite3");
     // No reserve: this is the bare path (the reserve has its own test).
     let opts = StoreOptions { reserve_bytes: 0, ..StoreOptions::default() };
@@ -65,11 +78,7 @@ async fn a_full_disk_fails_the_batch_and_the_writer_carries_on() {
 
     let filler = mount.target.join("filler");
     fill(&filler);
-    let big = |i| {
-        let mut job = new_job("t", i);
-        job.args = vec!["x".repeat(2000)];
-        job
-    };
+    let big = |i| big_job(i, 2000);
     let err = store.submit_jobs((0..200).map(big).collect()).await.unwrap_err();
     match &err {
         StoreError::DiskFull { path } => assert_eq!(path, &db),

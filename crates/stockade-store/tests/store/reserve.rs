@@ -7,7 +7,7 @@
 //! Runs on a 16 MiB tmpfs (mounted as root, unmounted by a guard, also when
 //! the test fails); skipped with a reason where mounting is not allowed.
 
-use crate::disk_full::{TmpfsMount, fill};
+use crate::disk_full::{big_job, fill, tmpfs_or_skip};
 use crate::setup::new_job;
 use std::time::{Duration, Instant};
 use stockade_proto::JobState;
@@ -18,13 +18,7 @@ const RESERVE: u64 = 4 << 20;
 #[tokio::test]
 async fn a_full_disk_releases_the_reserve_and_the_store_recovers_by_itself() {
     let dir = tempfile::tempdir().unwrap();
-    let mount = match TmpfsMount::new(&dir.path().join("mnt"), "16m") {
-        Ok(mount) => mount,
-        Err(reason) => {
-            println!("skipped: cannot mount a tmpfs here (needs root): {reason}");
-            return;
-        }
-    };
+    let Some(mount) = tmpfs_or_skip(dir.path(), "16m") else { return };
     let db = mount.target.join("state.sqlite3");
     let reserve = mount.target.join("state.reserve");
     let opts = StoreOptions { reserve_bytes: RESERVE, ..StoreOptions::default() };
@@ -40,11 +34,7 @@ async fn a_full_disk_releases_the_reserve_and_the_store_recovers_by_itself() {
     let filler = mount.target.join("filler");
     fill(&filler);
 
-    let big = |i| {
-        let mut job = new_job("t", i);
-        job.args = vec!["x".repeat(4000)];
-        job
-    };
+    let big = |i| big_job(i, 4000);
     let err = store.submit_jobs((0..500).map(big).collect()).await.unwrap_err();
     assert!(matches!(&err, StoreError::DiskFull { path } if path == &db), "{err}");
     assert!(err.is_retryable(), "{err}");
@@ -92,23 +82,13 @@ async fn a_full_disk_releases_the_reserve_and_the_store_recovers_by_itself() {
 #[tokio::test]
 async fn a_failed_last_write_does_not_leave_the_store_unready_once_space_returns() {
     let dir = tempfile::tempdir().unwrap();
-    let mount = match TmpfsMount::new(&dir.path().join("mnt"), "16m") {
-        Ok(mount) => mount,
-        Err(reason) => {
-            println!("skipped: cannot mount a tmpfs here (needs root): {reason}");
-            return;
-        }
-    };
+    let Some(mount) = tmpfs_or_skip(dir.path(), "16m") else { return };
     let db = mount.target.join("state.sqlite3");
     let opts = StoreOptions { reserve_bytes: 0, ..StoreOptions::default() };
     let store = Store::open(&db, opts).unwrap();
     let filler = mount.target.join("filler");
     fill(&filler);
-    let big = |i| {
-        let mut job = new_job("t", i);
-        job.args = vec!["x".repeat(4000)];
-        job
-    };
+    let big = |i| big_job(i, 4000);
     let err = store.submit_jobs((0..500).map(big).collect()).await.unwrap_err();
     assert!(matches!(&err, StoreError::DiskFull { .. }), "{err}");
     assert!(!store.health().ready, "{:?}", store.health());
