@@ -107,10 +107,8 @@ pub async fn run_with(
     sandbox_config.id_range = daemon.id_range;
     let sandbox = Sandbox::new(sandbox_config).context("cannot set up the boxes")?;
     let kind = sandbox.kind().to_string();
+    // `Sandbox::new` logged these already; they go on into status and doctor.
     let warnings = sandbox.warnings().to_vec();
-    for warning in &warnings {
-        tracing::warn!("{warning}");
-    }
     let _retention = retention::start(
         WallsSite::in_state_dir(&daemon.state_dir).workspaces,
         daemon.workspace_retention,
