@@ -25,7 +25,6 @@ use std::fmt;
 use std::path::Path;
 use stockade_engine::{EngineStats, WAIT_BUCKETS};
 use stockade_proto::{JobState, ReplicaView, ServiceState, StatusView};
-use stockade_store::JobFilter;
 
 /// The OpenMetrics text format, sent when `Accept` names it.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -64,8 +63,8 @@ pub async fn scrape(
     // procfs answers from kernel memory without touching a disk, so this read
     // stays on the async task (tens of microseconds even with many fds).
     let process = ProcessFacts::read(Path::new("/proc/self"));
-    let finished = finished_jobs(&state)?;
-    let snapshot = Snapshot { status: status?, stats: stats?, process, finished };
+    let (finished, failed) = finished_jobs(&state)?;
+    let snapshot = Snapshot { status: status?, stats: stats?, process, finished, failed };
     let openmetrics = headers
         .get_all(header::ACCEPT)
         .iter()
@@ -85,23 +84,27 @@ pub async fn scrape(
     Ok(([(header::CONTENT_TYPE, PROMETHEUS_TYPE)], to_prometheus(&body)).into_response())
 }
 
-/// Finished jobs by (template, terminal state), counted in the store (a
-/// `COUNT` per pair on the indexed state column).
-fn finished_jobs(state: &AppState) -> Result<BTreeMap<(String, String), u64>, Failure> {
-    let mut counts = BTreeMap::new();
+/// Finished jobs by (template, terminal state) — a zero for every pair of
+/// the spec's templates, so no series vanishes — and failed jobs by
+/// (template, cause kind of the last run): one `GROUP BY` in the store.
+type Finished = (BTreeMap<(String, String), u64>, BTreeMap<(String, String), u64>);
+
+fn finished_jobs(state: &AppState) -> Result<Finished, Failure> {
+    let mut finished = BTreeMap::new();
     for template in state.spec.jobs.keys() {
         for job_state in FINISHED {
-            let filter = JobFilter {
-                states: vec![job_state],
-                template: Some(template.clone()),
-                pool: None,
-                limit: Some(0),
-            };
-            let (_, n) = state.store.job_page(&filter, None)?;
-            counts.insert((template.clone(), job_state.as_str().to_owned()), n);
+            finished.insert((template.clone(), job_state.as_str().to_owned()), 0);
         }
     }
-    Ok(counts)
+    let mut failed = BTreeMap::new();
+    for (template, job_state, cause, n) in state.store.finished_counts()? {
+        if job_state == JobState::Failed.as_str() {
+            let cause = cause.unwrap_or_else(|| "none".to_owned());
+            *failed.entry((template.clone(), cause)).or_insert(0) += n;
+        }
+        *finished.entry((template, job_state)).or_insert(0) += n;
+    }
+    Ok((finished, failed))
 }
 
 /// The OpenMetrics text as Prometheus text 0.0.4: no `# EOF` or `# UNIT`, a
@@ -151,6 +154,8 @@ pub struct Snapshot {
     pub process: ProcessFacts,
     /// Finished jobs by (template, terminal state).
     pub finished: BTreeMap<(String, String), u64>,
+    /// Failed jobs by (template, cause kind of the last run; `none`: never ran).
+    pub failed: BTreeMap<(String, String), u64>,
 }
 
 impl Snapshot {
@@ -480,6 +485,16 @@ impl Snapshot {
                 ([("template", template.clone()), ("state", state.clone())], *n)
             }),
         )?;
+        Family::new(
+            "stockade_jobs_failed",
+            "Failed jobs by template and the cause kind of their last run (exited, oom_killed, timed_out, interrupted, ...; none: never ran).",
+        )
+        .counters(
+            encoder,
+            self.failed.iter().map(|((template, cause), n)| {
+                ([("template", template.clone()), ("cause", cause.clone())], *n)
+            }),
+        )?;
         let mut cpu = encoder.encode_descriptor(
             "process_cpu",
             "Total user and system CPU time of the daemon process.",
@@ -598,6 +613,10 @@ mod tests {
                 cpu_seconds: Some(1.5),
             },
             finished: BTreeMap::from([(("task".into(), "failed".into()), 2)]),
+            failed: BTreeMap::from([
+                (("task".into(), "exited".into()), 1),
+                (("task".into(), "oom_killed".into()), 1),
+            ]),
         }
     }
 
@@ -761,5 +780,13 @@ mod tests {
             Some(2.0)
         );
         assert_eq!(value(&scrape, "process_cpu_seconds_total", &[]), Some(1.5));
+        assert_eq!(
+            value(
+                &scrape,
+                "stockade_jobs_failed_total",
+                &[("template", "task"), ("cause", "oom_killed")]
+            ),
+            Some(1.0)
+        );
     }
 }

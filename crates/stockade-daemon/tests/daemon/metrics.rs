@@ -114,6 +114,8 @@ async fn a_scrape_counts_replicas_exits_admissions_and_usage() {
     let broken = ("template", "broken");
     assert_eq!(m.value(finished, &[broken, ("state", "failed")]), 1.0);
     assert_eq!(m.value(finished, &[broken, ("state", "succeeded")]), 0.0);
+    // ...and by cause, failed over the same sum.
+    assert_eq!(m.value("stockade_jobs_failed_total", &[broken, ("cause", "exited")]), 1.0);
 
     let pool = ("pool", "default");
     assert_eq!(m.value("stockade_admissions_total", &[pool, ("decision", "admitted")]), 1.0);

@@ -91,6 +91,29 @@ impl Store {
         })
     }
 
+    /// How many jobs ended, by (template, final state, the kind of the last
+    /// run's cause — `None` for a job that never ran): one `GROUP BY` over
+    /// the finished rows, for the metrics' failure rate by cause.
+    pub fn finished_counts(
+        &self,
+    ) -> Result<Vec<(String, String, Option<String>, u64)>, StoreError> {
+        self.readers().with(|conn, path| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT template, state, json_extract(cause, '$.kind'), COUNT(*) FROM jobs \
+                     WHERE state NOT IN ('queued', 'running') GROUP BY 1, 2, 3",
+                )
+                .at(path)?;
+            let rows = stmt
+                .query_map([], |row| {
+                    let n: i64 = row.get(3)?;
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, u64::try_from(n).unwrap_or(0)))
+                })
+                .at(path)?;
+            rows.collect::<Result<Vec<_>, _>>().at(path)
+        })
+    }
+
     /// Jobs that are `queued` or `running`, in queue order (priority
     /// descending, then submission order): what recovery re-queues or re-adopts.
     pub fn unfinished_jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
