@@ -7,6 +7,9 @@ use crate::{JobFilter, JobRecord, Store, StoreError};
 use rusqlite::types::Value;
 use stockade_proto::JobId;
 
+/// `(template, final state, cause kind of the last run, jobs)`.
+pub type FinishedCount = (String, String, Option<String>, u64);
+
 impl Store {
     /// One job, or `None` if there is no such id.
     pub fn job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError> {
@@ -94,9 +97,7 @@ impl Store {
     /// How many jobs ended, by (template, final state, the kind of the last
     /// run's cause — `None` for a job that never ran): one `GROUP BY` over
     /// the finished rows, for the metrics' failure rate by cause.
-    pub fn finished_counts(
-        &self,
-    ) -> Result<Vec<(String, String, Option<String>, u64)>, StoreError> {
+    pub fn finished_counts(&self) -> Result<Vec<FinishedCount>, StoreError> {
         self.readers().with(|conn, path| {
             let mut stmt = conn
                 .prepare_cached(
