@@ -2,7 +2,7 @@
 //! and exit 0 only if it succeeds.
 
 use crate::cli::RunArgs;
-use crate::client::Client;
+use crate::client::{Client, next_chunk};
 use crate::exit::{FAILED, USAGE, fail};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
@@ -11,8 +11,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 use stockade_proto::{JobRequest, JobState, JobView, Submitted};
 
-/// How often `--wait` asks about the job.
-const POLL: Duration = Duration::from_millis(200);
+/// How often `--wait` on a terminal refreshes a quiet job's progress line.
+const REFRESH: Duration = Duration::from_secs(2);
+/// The pause before `--wait` opens an ended event stream again.
+const REOPEN: Duration = Duration::from_millis(200);
 
 /// Submit, print the id, and maybe follow.
 pub async fn run(client: Client, args: &RunArgs) -> anyhow::Result<ExitCode> {
@@ -54,15 +56,7 @@ pub async fn run(client: Client, args: &RunArgs) -> anyhow::Result<ExitCode> {
     );
     bar.set_prefix(submitted.id.to_string());
     bar.enable_steady_tick(Duration::from_millis(120));
-    let path = format!("/api/jobs/{}", submitted.id);
-    let view = loop {
-        let view: JobView = client.get(&path).await?;
-        bar.set_message(progress(&view));
-        if view.state.is_terminal() {
-            break view;
-        }
-        tokio::time::sleep(POLL).await;
-    };
+    let view = wait_for_end(&client, submitted.id.0, &bar).await?;
     bar.finish_and_clear();
     let cause = view.cause.as_ref().map(|c| format!(" ({c})")).unwrap_or_default();
     eprintln!("job {} {}{cause} after {} attempt(s)", view.id, view.state, view.attempt);
@@ -75,6 +69,33 @@ pub async fn run(client: Client, args: &RunArgs) -> anyhow::Result<ExitCode> {
             format!("job {} {}: {reason}", view.id, view.state),
             Some(format!("see `stockade postmortem {}` and `stockade logs {}`", view.id, view.id)),
         ))
+    }
+}
+
+/// Wait for the job's end without polling: the job's own event stream
+/// (`/api/events?job=ID`, opened before the first look, so an end in between
+/// is not missed) says when to read its view again. On a terminal the
+/// progress line is also refreshed every [`REFRESH`] while nothing happens
+/// (a queued job's reason changes without an event of its own). A stream
+/// that ends (the daemon restarting) is opened again.
+async fn wait_for_end(client: &Client, id: u64, bar: &ProgressBar) -> anyhow::Result<JobView> {
+    let path = format!("/api/jobs/{id}");
+    let quiet = if bar.is_hidden() { Duration::from_secs(24 * 3600) } else { REFRESH };
+    loop {
+        let mut events = client.stream(&format!("/api/events?job={id}&tail=0")).await?;
+        loop {
+            let view: JobView = client.get(&path).await?;
+            bar.set_message(progress(&view));
+            if view.state.is_terminal() {
+                return Ok(view);
+            }
+            match tokio::time::timeout(quiet, next_chunk(&mut events)).await {
+                // An event of this job, or a keep-alive: look again.
+                Ok(Ok(Some(_))) | Err(_) => {}
+                Ok(Ok(None) | Err(_)) => break,
+            }
+        }
+        tokio::time::sleep(REOPEN).await;
     }
 }
 
