@@ -49,8 +49,16 @@ retries = { max = 3, on = ["timed_out"] }
     h.launcher.exit(run, ExitCause::TimedOut);
     let done = stored(&h, id, JobState::Cancelled).await;
     assert_eq!(done.reason.as_deref(), Some("cancelled on request"), "not retried for timed_out");
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    assert!(matches!(h.handle.cancel(id).await, Err(EngineError::UnknownJob { .. })));
+    // The store row is read as soon as it is committed, a moment before the
+    // engine has taken the commit's answer (the writer is a real thread, and
+    // paused time jumps ahead meanwhile): from then on a cancel is refused.
+    wait_for("a late cancel refused", Duration::from_secs(60), || {
+        let handle = h.handle.clone();
+        async move {
+            matches!(handle.cancel(id).await, Err(EngineError::UnknownJob { .. })).then_some(())
+        }
+    })
+    .await;
 }
 
 #[tokio::test(start_paused = true)]
