@@ -234,12 +234,16 @@ def proc_status(pid):
 
 
 class StockadeDaemon:
-    def __init__(self, root):
-        self.dir = tempfile.mkdtemp(prefix="stockade-qbench-", dir=root)
+    """A daemon on a fresh state dir; `spec(state_dir)` gives its spec text
+    (default: this benchmark's)."""
+
+    def __init__(self, root, spec=None, prefix="stockade-qbench-", live_within=30):
+        self.dir = tempfile.mkdtemp(prefix=prefix, dir=root)
         self.state = os.path.join(self.dir, "state")
         self.spec = os.path.join(self.dir, "stockade.toml")
         with open(self.spec, "w") as f:
-            f.write(SPEC.format(state=self.state, e2e_par=E2E_PAR,
+            f.write(spec(self.state) if spec else
+                    SPEC.format(state=self.state, e2e_par=E2E_PAR,
                                 limits="" if DEFAULT_LIMITS else DECLARED_LIMITS))
         self.log = open(os.path.join(self.dir, "daemon.log"), "w")
         self.proc = subprocess.Popen(
@@ -260,7 +264,7 @@ class StockadeDaemon:
             except OSError:
                 return False
 
-        wait_for("daemon live", live, 30)
+        wait_for("daemon live", live, live_within)
         self.api = Api(self.sock)
 
     def stop(self):

@@ -28,11 +28,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "../queue"))
-from bench import Api, cpu_split, proc_status, stop_pid, wait_for  # noqa: E402
+from bench import StockadeDaemon, cpu_split, proc_status, wait_for  # noqa: E402
 
-import subprocess  # noqa: E402
-
-STOCKADE = os.environ.get("STOCKADE", os.path.join(HERE, "../../target/release/stockade"))
 MINUTES = float(os.environ.get("MINUTES", "60"))
 SAMPLE = float(os.environ.get("SAMPLE", "60"))
 SERVICES = int(os.environ.get("SERVICES", "100"))
@@ -115,32 +112,13 @@ def main():
     stamp = time.strftime("%Y%m%d-%H%M%S")
     results = os.path.join(HERE, "results")
     os.makedirs(results, exist_ok=True)
-    base = tempfile.mkdtemp(prefix="stockade-soak-")
-    state = os.path.join(base, "state")
-    spec = os.path.join(base, "stockade.toml")
-    with open(spec, "w") as f:
-        f.write(SPEC.format(state=state, steady=SERVICES - CRASHERS - 1, crashers=CRASHERS))
-    log = open(os.path.join(base, "daemon.log"), "w")
-    proc = subprocess.Popen([STOCKADE, "daemon", "-f", spec], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=log,
-                            env={**os.environ, "STOCKADE_LOG": "warn"})
-    sock = os.path.join(state, "stockade.sock")
+    spec = lambda state: SPEC.format(state=state, steady=SERVICES - CRASHERS - 1,  # noqa: E731
+                                     crashers=CRASHERS)
+    daemon = StockadeDaemon(tempfile.gettempdir(), spec, prefix="stockade-soak-", live_within=60)
+    proc, api = daemon.proc, daemon.api
     rows = []
     submitted = refused = 0
     try:
-        def live():
-            if proc.poll() is not None:
-                raise RuntimeError(f"daemon exited: {open(log.name).read()}")
-            try:
-                a = Api(sock)
-                ok = a.call("GET", "/health/live")[0] == 200
-                a.close()
-                return ok
-            except OSError:
-                return False
-
-        wait_for("daemon live", live, 60)
-        api = Api(sock)
         wait_for("every steady replica running",
                  lambda: restarts(api)[1] >= SERVICES - CRASHERS - 1, 120, period=0.5)
         start = time.monotonic()
@@ -180,12 +158,10 @@ def main():
                 print(json.dumps(row), flush=True)
                 next_sample += SAMPLE
             time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
-        api.close()
     finally:
-        rc = stop_pid(proc, grace=120)
-        log.close()
-        daemon_log = open(log.name).read()
-        shutil.rmtree(base, ignore_errors=True)
+        rc = daemon.stop()
+        daemon_log = open(daemon.log.name).read()
+        shutil.rmtree(daemon.dir, ignore_errors=True)
     write(stamp, results, rows, submitted, refused, rc, daemon_log)
 
 
