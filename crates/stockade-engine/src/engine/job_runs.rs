@@ -208,8 +208,9 @@ impl Engine {
                 host: exit.host.clone().unwrap_or_else(|| (self.host_snapshot)()),
             })));
         }
-        // An interrupted run requeued by `on_interrupt` gives its attempt back.
-        let refund = cause == ExitCause::Interrupted;
+        // A run requeued by the daemon's shutdown or by `on_interrupt` gives
+        // its attempt back (no `ATTEMPT 2/1` when it runs again).
+        let refund = decision.refund;
         match job.life.transition(JobInput::Ended(decision.end)) {
             Ok(Step::Journal { from: JobState::Running, to: JobState::Queued }) if refund => {
                 writes.push(Write::Requeue {

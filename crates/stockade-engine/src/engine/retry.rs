@@ -34,12 +34,19 @@ pub(super) struct Ended<'a> {
 pub(super) struct Decision {
     pub end: End,
     pub reason: Option<String>,
+    /// The run does not count against the job's attempts: it was stopped by
+    /// the daemon's own shutdown or interrupted, not failed by the job.
+    pub refund: bool,
 }
 
 /// Decide. Jobs succeed by exit code 0 only.
 pub(super) fn decide(e: &Ended<'_>) -> Decision {
     let outcome = Outcome::of(e.cause, &[0]);
-    let finish = |to, reason: Option<String>| Decision { end: End::Finish { to, outcome }, reason };
+    let finish = |to, reason: Option<String>| Decision {
+        end: End::Finish { to, outcome },
+        reason,
+        refund: false,
+    };
     if outcome == Outcome::Success {
         return finish(JobState::Succeeded, None);
     }
@@ -51,6 +58,7 @@ pub(super) fn decide(e: &Ended<'_>) -> Decision {
             return Decision {
                 end: End::Requeue { now: e.now, retry_at: e.now },
                 reason: Some("daemon shut down; runs again at next start".into()),
+                refund: true,
             };
         }
         _ => {}
@@ -63,6 +71,7 @@ pub(super) fn decide(e: &Ended<'_>) -> Decision {
                 reason: Some(format!(
                     "interrupted at attempt {attempt}; queued again (on_interrupt = \"requeue\")"
                 )),
+                refund: true,
             },
             OnInterrupt::Fail => finish(
                 JobState::Failed,
@@ -87,6 +96,7 @@ pub(super) fn decide(e: &Ended<'_>) -> Decision {
         return Decision {
             end: End::Requeue { now: e.now, retry_at: e.now + wait },
             reason: Some(reason),
+            refund: false,
         };
     }
     let reason = if retried_for {
@@ -207,6 +217,12 @@ mod tests {
             });
             assert_eq!(got.end, end, "{cause} attempt {attempt} {stopping:?}");
             assert_eq!(got.reason.as_deref(), reason, "{cause} attempt {attempt} {stopping:?}");
+            // Only the daemon's own stops give the attempt back.
+            let refund = matches!(
+                (&cause, stopping),
+                (ExitCause::Stopped, Some(StopWhy::Shutdown)) | (ExitCause::Interrupted, None)
+            );
+            assert_eq!(got.refund, refund, "{cause} attempt {attempt} {stopping:?}");
         }
     }
 
