@@ -208,9 +208,6 @@ pub struct QueueStatus {
     pub utilization_percent: u64,
     /// Every pool.
     pub pools: Vec<PoolView>,
-    /// Every job template's schedule (`every`, `cron`).
-    #[serde(default)]
-    pub schedules: Vec<ScheduleView>,
 }
 
 /// `GET /api/status`.
