@@ -146,13 +146,15 @@ impl Reader<'_> {
             ScheduleRule::Every(self.positive_duration(t, "every")?)
         } else {
             let expr = self.string(t, "cron")?;
-            let tz = tz?;
-            match parse_cron(&expr, &tz) {
+            // A bad zone is reported already; the expression is still checked (in UTC).
+            let zone = tz.clone().unwrap_or(jiff::tz::TimeZone::UTC);
+            match parse_cron(&expr, &zone) {
+                Ok(_) if tz.is_none() => return None,
                 Ok(cron) => ScheduleRule::Cron {
                     expr,
                     cron: Box::new(cron),
                     tz_name: tz_name.unwrap_or_else(|| "UTC".to_owned()),
-                    tz,
+                    tz: zone,
                 },
                 Err(source) => {
                     let problem = Problem::BadSchedule { key: t.key("cron"), value: expr, source };

@@ -72,6 +72,15 @@ fn an_unknown_timezone_is_placed_on_its_value() {
 }
 
 #[test]
+fn a_bad_zone_and_a_bad_cron_are_both_reported() {
+    let e = crate::errors(
+        "[job.j]\ncommand = [\"x\"]\ncron = \"*/10 * * *\"\ntimezone = \"Europe/Berlinn\"\n",
+    );
+    let places: Vec<_> = e.diagnostics().iter().map(|d| d.line_col()).collect();
+    assert_eq!(places, vec![Some((3, 8)), Some((4, 12))], "{}", e.render());
+}
+
+#[test]
 fn every_and_cron_together_are_refused() {
     let e = one_error("[job.j]\ncommand = [\"x\"]\nevery = \"1m\"\ncron = \"* * * * *\"\n");
     let d = &e.diagnostics()[0];
