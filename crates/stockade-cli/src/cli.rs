@@ -52,9 +52,9 @@ pub enum Command {
     Down(DownArgs),
     /// Submit a job from a `[job.NAME]` template; prints its id.
     Run(RunArgs),
-    /// List services and jobs.
+    /// List services, jobs and schedules (with each one's next run).
     Ps(PsArgs),
-    /// Show the daemon, its box backend and its pools.
+    /// Show the daemon, its box backend, its pools and schedules.
     Status(JsonArg),
     /// Show a service's or a job's output.
     Logs(LogsArgs),
@@ -214,7 +214,7 @@ pub struct EventsArgs {
     /// Only events of this service or job template.
     #[arg(long)]
     pub unit: Option<String>,
-    /// Only events of this type (service_state, job_state, run_started, run_exited, oom_kill, alert).
+    /// Only events of this type (service_state, job_state, run_started, run_exited, oom_kill, alert, schedule_fired, schedule_skipped, daemon).
     #[arg(long = "type")]
     pub kind: Option<String>,
     /// Start after this sequence number (default: the last 20 events).

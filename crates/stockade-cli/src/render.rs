@@ -79,6 +79,19 @@ pub fn event_line(event: &Event) -> String {
         EventKind::RunExited { run, cause } => format!("{}  run {run} ended: {cause}", event.unit),
         EventKind::OomKill { run } => format!("{}  run {run}: OOM kill inside its box", event.unit),
         EventKind::Alert { level, message } => format!("{}  {level}: {message}", event.unit),
+        EventKind::ScheduleFired { slot, missed: 0 } => {
+            format!("{}  schedule fired for {}", event.unit, clock(*slot))
+        }
+        EventKind::ScheduleFired { slot, missed } => {
+            format!(
+                "{}  schedule fired for {} ({missed} missed while down)",
+                event.unit,
+                clock(*slot)
+            )
+        }
+        EventKind::ScheduleSkipped { slot, reason } => {
+            format!("{}  schedule skipped {}: {reason}", event.unit, clock(*slot))
+        }
         EventKind::Daemon { message } => format!("daemon  {message}"),
     };
     format!("{}  #{:<6} {what}", clock(event.at), event.seq.0)

@@ -602,6 +602,7 @@ mod tests {
                     replica("worker", 0, ServiceState::GaveUp, None),
                 ],
                 pools: vec![pool],
+                schedules: vec![],
             },
             stats,
             process: ProcessFacts {

@@ -52,6 +52,7 @@ fn record(id: u64, template: &str, state: JobState, attempt: u32) -> JobRecord {
         finished_at: None,
         cause: None,
         reason: None,
+        source: stockade_proto::JobSource::Api,
     }
 }
 

@@ -66,6 +66,8 @@ pub enum Command {
     },
     /// Every pool, for `GET /api/queue/status`.
     Queue(Reply<Vec<PoolView>>),
+    /// Every job template's schedule.
+    Schedules(Reply<Vec<stockade_proto::ScheduleView>>),
     /// Replicas whose readiness does not pass (empty = ready).
     Laggards(Reply<Vec<ReplicaView>>),
     /// The engine's counters, for `/metrics`.

@@ -83,6 +83,11 @@ impl EngineHandle {
         self.ask(Command::Queue).await
     }
 
+    /// Every job template's schedule and its next slot.
+    pub async fn schedules(&self) -> Result<Vec<stockade_proto::ScheduleView>, EngineError> {
+        self.ask(Command::Schedules).await
+    }
+
     /// Replicas that are not ready yet.
     pub async fn laggards(&self) -> Result<Vec<ReplicaView>, EngineError> {
         self.ask(Command::Laggards).await

@@ -67,9 +67,29 @@ pub enum EventKind {
         /// What crossed what.
         message: String,
     },
+    /// A job template's schedule submitted a run for a slot.
+    ScheduleFired {
+        /// The slot (when it was due).
+        slot: UnixMillis,
+        /// Slots missed while the daemon was down that this run stands for
+        /// (`catch_up = "one"`; 0 for an on-time slot).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        missed: u64,
+    },
+    /// A slot of a schedule submitted nothing.
+    ScheduleSkipped {
+        /// The slot.
+        slot: UnixMillis,
+        /// Why: `job 12 still running (overlap = "skip")`, `3 slots missed while down (catch_up = "none")`.
+        reason: String,
+    },
     /// The daemon started or stopped.
     Daemon {
         /// What the daemon did.
         message: String,
     },
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

@@ -28,6 +28,7 @@ mod ids;
 mod limits;
 mod outcome;
 mod postmortem;
+mod schedule;
 mod state;
 mod usage;
 mod view;
@@ -45,6 +46,7 @@ pub use ids::{JobId, RunId, Seq, UnitKind};
 pub use limits::Limits;
 pub use outcome::Outcome;
 pub use postmortem::{HostSnapshot, LogTail, PostMortem, ProbeRecord};
+pub use schedule::{JobSource, ScheduleView};
 pub use state::{JobState, ServiceState};
 pub use usage::Usage;
 pub use view::{

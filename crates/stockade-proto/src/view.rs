@@ -1,7 +1,10 @@
 //! What the API returns: views of services, jobs and pools. The daemon
 //! serializes them, the CLI deserializes them; field names are the contract.
 
-use crate::{ExitCause, JobId, JobState, Limits, RunId, ServiceState, UnixMillis, Usage};
+use crate::{
+    ExitCause, JobId, JobSource, JobState, Limits, RunId, ScheduleView, ServiceState, UnixMillis,
+    Usage,
+};
 use serde::{Deserialize, Serialize};
 
 /// One service replica.
@@ -71,6 +74,9 @@ pub struct JobView {
     pub id: JobId,
     /// Template name.
     pub template: String,
+    /// Who submitted it (absent: `api`).
+    #[serde(default, skip_serializing_if = "JobSource::is_api")]
+    pub source: JobSource,
     /// Pool.
     pub pool: String,
     /// State.
@@ -222,6 +228,9 @@ pub struct StatusView {
     pub services: Vec<ReplicaView>,
     /// Every pool.
     pub pools: Vec<PoolView>,
+    /// Every job template's schedule (`every`, `cron`).
+    #[serde(default)]
+    pub schedules: Vec<ScheduleView>,
 }
 
 /// Whether a unit's boxes have walls, as the daemon adds it to every replica

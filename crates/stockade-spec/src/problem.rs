@@ -113,6 +113,25 @@ pub enum Problem {
         /// The limit.
         pids: u64,
     },
+    /// A `cron` expression or `timezone` that cannot be used.
+    #[error("`{key}` cannot be \"{value}\": {source}")]
+    BadSchedule {
+        /// Dotted key.
+        key: String,
+        /// The text as written.
+        value: String,
+        /// What is wrong with it.
+        #[source]
+        source: crate::ScheduleError,
+    },
+    /// Two keys of which at most one may be given (`every` and `cron`).
+    #[error("`{key}` and `{other}` cannot both be set")]
+    Exclusive {
+        /// Dotted key of the one pointed at.
+        key: String,
+        /// The other key, as written.
+        other: &'static str,
+    },
     /// A key that means nothing given the other keys of its table.
     #[error("`{key}` only applies {when}")]
     OnlyApplies {
@@ -413,6 +432,15 @@ impl Problem {
             Problem::BadSize { source, .. } => source.to_string(),
             Problem::OutOfRange { .. } => return None,
             Problem::OnlyApplies { .. } => "remove it".to_owned(),
+            Problem::BadSchedule { source: crate::ScheduleError::TimeZone(_), .. } => {
+                "use an IANA name such as \"UTC\", \"Europe/Berlin\" or \"America/New_York\"".to_owned()
+            }
+            Problem::BadSchedule { .. } => {
+                "five fields: minute hour day-of-month month day-of-week, e.g. \"*/10 * * * *\" (every 10 minutes) or \"30 2 * * 1-5\"".to_owned()
+            }
+            Problem::Exclusive { other, .. } => {
+                format!("keep one: `every` for a fixed period, `cron` for times of day (remove `{other}` or this)")
+            }
             Problem::PidsBelowInit { .. } => {
                 "set pids to at least 2 (the init takes one, the agent needs one more per process or thread), or isolation = \"none\"".to_owned()
             }
@@ -529,6 +557,11 @@ impl Problem {
             Problem::BadSize { .. } => "not a size",
             Problem::OutOfRange { .. } => "out of range",
             Problem::OnlyApplies { .. } => "no effect here",
+            Problem::BadSchedule { source: crate::ScheduleError::TimeZone(_), .. } => {
+                "unknown time zone"
+            }
+            Problem::BadSchedule { .. } => "not a schedule",
+            Problem::Exclusive { .. } => "one of two",
             Problem::PidsBelowInit { .. } => "the init takes one",
             Problem::UnknownValue { .. } => "not a valid value",
             Problem::UnknownSignal { .. } => "unknown signal",

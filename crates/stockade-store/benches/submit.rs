@@ -31,6 +31,7 @@ fn job(i: usize) -> NewJob {
         max_attempts: 3,
         submitted_at: 1_700_000_000_000,
         idempotency_key: None,
+        source: stockade_proto::JobSource::Api,
     }
 }
 

@@ -24,6 +24,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_attempts: 1,
         submitted_at: 1_700_000_000_000,
         idempotency_key: None,
+        source: stockade_proto::JobSource::Api,
     };
     let run = |job, started_at| NewRun {
         unit: "agent".to_string(),

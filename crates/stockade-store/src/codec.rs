@@ -5,7 +5,7 @@
 use crate::StoreError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use stockade_proto::{JobState, UnitKind};
+use stockade_proto::{JobSource, JobState, UnitKind};
 
 /// Every job state, for parsing its wire name.
 const JOB_STATES: [JobState; 7] = [
@@ -42,6 +42,10 @@ pub(crate) fn job_state(cell: Cell, text: &str) -> Result<JobState, StoreError> 
         .into_iter()
         .find(|s| s.as_str() == text)
         .ok_or_else(|| cell.bad(format!("`{text}` is not a job state")))
+}
+
+pub(crate) fn job_source(cell: Cell, text: &str) -> Result<JobSource, StoreError> {
+    JobSource::from_name(text).ok_or_else(|| cell.bad(format!("`{text}` is not a job source")))
 }
 
 pub(crate) fn unit_kind_name(kind: UnitKind) -> &'static str {

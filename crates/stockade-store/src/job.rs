@@ -7,7 +7,7 @@ use crate::sql::SqlResultExt;
 use rusqlite::Row;
 use std::collections::BTreeMap;
 use std::path::Path;
-use stockade_proto::{ExitCause, JobId, JobState, UnixMillis};
+use stockade_proto::{ExitCause, JobId, JobSource, JobState, UnixMillis};
 
 /// A submission of a job template, as the engine accepted it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +28,8 @@ pub struct NewJob {
     pub submitted_at: UnixMillis,
     /// The submission's `Idempotency-Key`, unique among jobs when set.
     pub idempotency_key: Option<String>,
+    /// Who submitted it.
+    pub source: JobSource,
 }
 
 /// One job as the store knows it.
@@ -62,6 +64,8 @@ pub struct JobRecord {
     pub cause: Option<ExitCause>,
     /// The reason given with the last transition.
     pub reason: Option<String>,
+    /// Who submitted it.
+    pub source: JobSource,
 }
 
 /// Which jobs [`crate::Store::jobs`] lists. The default lists every job.
@@ -79,7 +83,7 @@ pub struct JobFilter {
 
 /// The column list every job query selects, in [`job_from_row`] order.
 pub(crate) const JOB_COLUMNS: &str = "id, template, pool, args, env, priority, state, attempt, \
-     max_attempts, submitted_at, started_at, finished_at, cause, reason";
+     max_attempts, submitted_at, started_at, finished_at, cause, reason, source";
 
 pub(crate) fn job_from_row(row: &Row<'_>, path: &Path) -> Result<JobRecord, StoreError> {
     let id: i64 = row.get(0).at(path)?;
@@ -102,5 +106,6 @@ pub(crate) fn job_from_row(row: &Row<'_>, path: &Path) -> Result<JobRecord, Stor
         finished_at: row.get(11).at(path)?,
         cause: codec::opt_from_json(cell("cause"), row.get(12).at(path)?)?,
         reason: row.get(13).at(path)?,
+        source: codec::job_source(cell("source"), &row.get::<_, String>(14).at(path)?)?,
     })
 }

@@ -77,6 +77,17 @@ pub enum Write {
     },
     /// Store a post-mortem (replacing any earlier one of the same run). → [`Applied::Done`].
     PostMortem(PostMortem),
+    /// Record that a slot of `template`'s schedule was handled (fired or
+    /// skipped) and append its event, together; the stored slot only ever
+    /// moves forward. → [`Applied::Event`].
+    ScheduleSlot {
+        /// The job template.
+        template: String,
+        /// The slot, in Unix milliseconds.
+        slot: UnixMillis,
+        /// `ScheduleFired` or `ScheduleSkipped`.
+        kind: EventKind,
+    },
     /// Append an event. → [`Applied::Event`].
     Event {
         /// The service or job template (`""` for the daemon).

@@ -13,6 +13,7 @@ pub mod logs;
 pub mod postmortem;
 pub mod ps;
 pub mod run;
+pub mod schedules;
 pub mod signals;
 pub mod status;
 pub mod top;

@@ -1,4 +1,5 @@
-//! `stockade ps`: services, then live jobs (and with `--all`, finished ones).
+//! `stockade ps`: services, then live jobs (and with `--all`, finished ones),
+//! then schedules.
 
 use crate::cli::PsArgs;
 use crate::client::Client;
@@ -6,7 +7,7 @@ use crate::render::{bytes, duration_ms, table};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use std::process::ExitCode;
-use stockade_proto::{Isolated, Isolation, JobView, ReplicaView, now_millis};
+use stockade_proto::{Isolated, Isolation, JobView, ReplicaView, ScheduleView, now_millis};
 
 /// The marker `ps` puts on every unit with `isolation = "none"`.
 const UNWALLED: &str = "UNWALLED";
@@ -50,15 +51,17 @@ pub async fn run(client: Client, args: &PsArgs) -> anyhow::Result<ExitCode> {
     } else {
         (serde_json::Value::Array(Vec::new()), Vec::new())
     };
+    let raw_schedules: serde_json::Value = client.get("/api/schedules").await?;
     if args.json {
         let jobs: Vec<&serde_json::Value> =
             [&raw_live, &raw_done].into_iter().filter_map(|v| v.as_array()).flatten().collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({"services": raw_services, "jobs": jobs}))?
-        );
+        let all = json!({"services": raw_services, "jobs": jobs, "schedules": raw_schedules});
+        println!("{}", serde_json::to_string_pretty(&all)?);
         return Ok(ExitCode::SUCCESS);
     }
+    let schedules: Vec<ScheduleView> = serde_json::from_value(raw_schedules).map_err(|e| {
+        anyhow::anyhow!("the daemon's schedules are not what this CLI expects: {e}")
+    })?;
     let now = now_millis();
     if !services.is_empty() {
         let rows: Vec<Vec<String>> = services
@@ -116,7 +119,13 @@ pub async fn run(client: Client, args: &PsArgs) -> anyhow::Result<ExitCode> {
             table(&["JOB", "TEMPLATE", "STATE", "POOL", "ATTEMPT", "PID", "AGE", "WHY"], &rows)
         );
     }
-    if services.is_empty() && jobs.is_empty() {
+    if let Some(table) = super::schedules::schedule_table(&schedules, now) {
+        if !services.is_empty() || !jobs.is_empty() {
+            println!();
+        }
+        print!("{table}");
+    }
+    if services.is_empty() && jobs.is_empty() && schedules.is_empty() {
         println!("nothing is running (no services in the spec, no live jobs)");
     }
     Ok(ExitCode::SUCCESS)

@@ -1,4 +1,5 @@
-//! `stockade status`: the daemon, its box backend, services by state, pools.
+//! `stockade status`: the daemon, its box backend, services by state, pools,
+//! schedules.
 
 use crate::client::Client;
 use crate::render::{duration_ms, table};
@@ -54,5 +55,9 @@ pub async fn run(client: Client, json: bool) -> anyhow::Result<ExitCode> {
         })
         .collect();
     print!("{}", table(&["POOL", "RUNNING", "QUEUED", "LIMIT", "UTIL", "WAITING BECAUSE"], &rows));
+    if let Some(schedules) = super::schedules::schedule_table(&status.schedules, now_millis()) {
+        println!();
+        print!("{schedules}");
+    }
     Ok(ExitCode::SUCCESS)
 }

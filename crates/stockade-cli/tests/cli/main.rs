@@ -10,6 +10,7 @@ mod commands;
 mod exec;
 mod lifecycle;
 mod recovery;
+mod schedules;
 mod support;
 mod survival;
 mod top;

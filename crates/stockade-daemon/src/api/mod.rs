@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health/ready", get(health::ready))
         .route("/api/status", get(status::status))
         .route("/api/queue/status", get(status::queue))
+        .route("/api/schedules", get(status::schedules))
         .route("/api/jobs", post(jobs::submit).get(jobs::list))
         .route("/api/jobs/{id}", get(jobs::get).delete(jobs::cancel))
         .route("/api/jobs/{id}/logs", get(logs::job))

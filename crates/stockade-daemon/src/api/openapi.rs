@@ -12,7 +12,7 @@ use schemars::{JsonSchema, Schema};
 use serde_json::{Map, Value, json};
 use stockade_proto::{
     ApiError, Event, Isolated, JobRequest, JobView, Page, PostMortem, QueueStatus, ReplicaView,
-    StatusView, Submitted, Unwalled,
+    ScheduleView, StatusView, Submitted, Unwalled,
 };
 
 /// `GET /api/openapi.json`.
@@ -234,6 +234,21 @@ impl Doc {
             vec![],
             None,
             responses([("200", "Queue status.", json_body(queue))]),
+            &[],
+        );
+        let schedule = self.schema::<ScheduleView>();
+        self.op(
+            "get",
+            "/api/schedules",
+            "schedules",
+            "Every job template with `every` or `cron`: its rule, overlap and catch_up, the next and the last slot, its live jobs.",
+            vec![],
+            None,
+            responses([(
+                "200",
+                "Schedules.",
+                json_body(json!({"type": "array", "items": schedule})),
+            )]),
             &[],
         );
     }

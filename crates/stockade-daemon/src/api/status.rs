@@ -1,10 +1,10 @@
-//! `/api/status` and `/api/queue/status`.
+//! `/api/status`, `/api/queue/status` and `/api/schedules`.
 
 use super::{AppState, Failure};
 use axum::Json;
 use axum::extract::State;
 use serde_json::json;
-use stockade_proto::QueueStatus;
+use stockade_proto::{QueueStatus, ScheduleView};
 
 /// Daemon, services (each with its `isolation`), pools, and the `unwalled` units.
 pub async fn status(State(state): State<AppState>) -> Result<Json<serde_json::Value>, Failure> {
@@ -32,4 +32,9 @@ pub async fn queue(State(state): State<AppState>) -> Result<Json<QueueStatus>, F
         utilization_percent: (running * 100).checked_div(max).unwrap_or(0),
         pools,
     }))
+}
+
+/// Every job template's schedule: its rule, next and last slot, live jobs.
+pub async fn schedules(State(state): State<AppState>) -> Result<Json<Vec<ScheduleView>>, Failure> {
+    Ok(Json(state.engine.schedules().await?))
 }

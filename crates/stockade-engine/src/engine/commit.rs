@@ -96,6 +96,13 @@ pub enum Followup {
         /// The pool of each submission, to release its reservation on failure.
         pools: Vec<String>,
     },
+    /// A schedule's submission is durable: enqueue it.
+    ScheduleSubmitted {
+        /// The job template.
+        template: String,
+        /// Its pool, to release the reservation.
+        pool: String,
+    },
     /// A job changed state (the record in the result replaces ours).
     JobUpdated {
         /// The job.
@@ -218,6 +225,9 @@ impl super::Engine {
                 self.launch_job_committed(job, box_name, done.result)
             }
             Followup::Submitted { reply, pools } => self.submitted(reply, pools, done.result),
+            Followup::ScheduleSubmitted { template, pool } => {
+                self.schedule_submitted(template, pool, done.result)
+            }
             Followup::JobUpdated { job } => self.job_updated(job, done.result),
             Followup::Cancelled { job, reply } => {
                 let answer = match &done.result {

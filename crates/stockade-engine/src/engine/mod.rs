@@ -33,6 +33,7 @@ mod ranked;
 mod recover;
 mod request;
 mod retry;
+mod schedules;
 mod service_control;
 mod service_deps;
 mod service_probes;
@@ -65,6 +66,9 @@ pub use effect::{Effect, Input};
 
 /// How many events a slow subscriber may fall behind before it is told it lagged.
 const EVENT_BUFFER: usize = 4096;
+
+/// The wall clock schedules are read on (tests pass a hand-moved one).
+pub type WallClock = Arc<dyn Fn() -> UnixMillis + Send + Sync>;
 
 /// Reads the host at the moment of a death, for post-mortems.
 pub type HostSnapshotFn = Arc<dyn Fn() -> HostSnapshot + Send + Sync>;
@@ -117,6 +121,10 @@ pub struct Engine {
     requests: request::Requests,
     stats: crate::EngineStats,
     timers: timers::Timers,
+    /// Job templates with `every` or `cron`.
+    schedules: schedules::Schedules,
+    /// The wall clock schedules fire on.
+    clock: WallClock,
     /// What the current step asks for.
     effects: Vec<Effect>,
     /// Persist effects whose commit has not come back yet.
@@ -157,7 +165,8 @@ impl Engine {
     ) -> Engine {
         let services = spec.services.iter().cloned().map(Service::new).collect();
         let pools = queue::pools_from_spec(&spec);
-        Engine {
+        let schedules = schedules::from_spec(&spec);
+        let mut engine = Engine {
             spec,
             sandbox,
             sandbox_warnings,
@@ -174,10 +183,22 @@ impl Engine {
             requests: request::Requests::default(),
             stats: crate::EngineStats::default(),
             timers: timers::Timers::default(),
+            schedules,
+            clock: Arc::new(stockade_proto::now_millis),
             effects: Vec::new(),
             pending_commits: 0,
             unrecorded: std::sync::Arc::default(),
-        }
+        };
+        engine.resume_schedules(&BTreeMap::new(), &[]);
+        engine
+    }
+
+    /// Read schedules on `clock` instead of the system's wall clock (tests),
+    /// placing every schedule at its time as if nothing had ever fired.
+    pub fn with_clock(mut self, clock: WallClock) -> Engine {
+        self.clock = clock;
+        self.resume_schedules(&BTreeMap::new(), &[]);
+        self
     }
 
     /// Take one input, decide, and return what must be done: the whole of
@@ -220,13 +241,15 @@ impl Engine {
     /// The earliest moment something is due.
     pub fn next_deadline(&self) -> Option<Instant> {
         let services = self.services.iter().filter_map(Service::next_deadline);
-        services.chain(self.timers.next()).min()
+        services.chain(self.timers.next()).chain(self.next_schedule_deadline()).min()
     }
 
     /// Due timers. Services have none: backoff expiry and launch retries are
     /// picked up by `start_services`, probes run on their own tasks.
+    /// Schedules run on the wall clock (`schedules.rs`).
     fn on_timers(&mut self, now: Instant) {
         self.job_timers(now);
+        self.schedule_timers();
     }
 
     fn on_command(&mut self, command: Command) {
@@ -254,6 +277,7 @@ impl Engine {
             Command::Queue(reply) => {
                 let _ = reply.send(Ok(self.pool_views()));
             }
+            Command::Schedules(reply) => answer(reply, Ok(self.schedule_views())),
             Command::Laggards(reply) => {
                 let _ = reply.send(Ok(self.laggards()));
             }
@@ -329,3 +353,6 @@ fn answer<T>(reply: oneshot::Sender<T>, value: T) {
 
 #[cfg(test)]
 mod step_tests;
+
+#[cfg(test)]
+mod schedule_tests;

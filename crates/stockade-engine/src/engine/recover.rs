@@ -88,12 +88,18 @@ impl Engine {
             }
         }
         let now = Instant::now();
+        let mut scheduled = Vec::new();
         for record in store.unfinished_jobs()? {
+            if record.source == stockade_proto::JobSource::Schedule {
+                scheduled.push((record.template.clone(), record.id));
+            }
             let found = jobs.remove(&record.id);
             if let Some(record) = self.recover_job(record, found, &mut writes) {
                 self.enqueue(Job::queued(record, now, None));
             }
         }
+        scheduled.retain(|(_, id)| self.jobs.get(id).is_some());
+        self.resume_schedules(&store.schedule_slots()?, &scheduled);
         if !writes.is_empty() {
             self.persist(writes);
         }

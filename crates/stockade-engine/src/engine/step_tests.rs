@@ -45,6 +45,7 @@ fn record(id: u64, state: JobState, attempt: u32) -> JobRecord {
         finished_at: None,
         cause: None,
         reason: None,
+        source: stockade_proto::JobSource::Api,
     }
 }
 

@@ -46,6 +46,7 @@ impl Engine {
                 max_attempts: template.retries.max + 1,
                 submitted_at: now_millis(),
                 idempotency_key: request.idempotency_key,
+                source: stockade_proto::JobSource::Api,
             });
         }
         for (name, adding) in &per_pool {

@@ -147,6 +147,7 @@ mod tests {
             finished_at: None,
             cause: None,
             reason: None,
+            source: stockade_proto::JobSource::Api,
         };
         let mut job = Job::queued(record, Instant::now(), None);
         if running {

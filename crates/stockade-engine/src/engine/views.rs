@@ -20,6 +20,7 @@ pub fn job_view_from_record(record: &JobRecord) -> JobView {
     JobView {
         id: record.id,
         template: record.template.clone(),
+        source: record.source,
         pool: record.pool.clone(),
         state: record.state,
         args: record.args.clone(),
@@ -203,6 +204,7 @@ impl Engine {
             spec: self.spec.path.display().to_string(),
             services: self.replica_views(None),
             pools: self.pool_views(),
+            schedules: self.schedule_views(),
         };
         let mut asks: Vec<(usize, oneshot::Receiver<Usage>)> = Vec::new();
         for (i, replica) in view.services.iter().enumerate() {

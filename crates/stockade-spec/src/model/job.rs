@@ -7,6 +7,7 @@ use std::time::Duration;
 use stockade_proto::Limits;
 
 use super::environment::{EnvFile, EnvPattern};
+use super::schedule::Schedule;
 use super::walls::Isolation;
 
 /// Cause kinds (`ExitCause::kind`) a job may be retried on. `stopped` and
@@ -47,6 +48,8 @@ pub struct JobSpec {
     /// `submit_env`: the only env keys a submission may set (default none);
     /// never one of [`crate::FORBIDDEN_SUBMIT_ENV`] or `LD_*`.
     pub submit_env: Vec<String>,
+    /// `every` or `cron`: submitted on schedule (`None`: only on request).
+    pub schedule: Option<Schedule>,
 }
 
 /// `retries`: how many times a failed job runs again, and on which causes.

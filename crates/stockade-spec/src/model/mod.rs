@@ -11,6 +11,7 @@ mod job;
 mod monitor;
 mod pool;
 mod probe;
+mod schedule;
 mod service;
 mod walls;
 
@@ -40,6 +41,9 @@ pub use monitor::{
 pub use pool::{Concurrency, DEFAULT_MAX_QUEUED, DEFAULT_POOL, DEFAULT_POOL_CONCURRENCY, PoolSpec};
 pub use probe::{ProbeCheck, ProbeSpec};
 pub(crate) use probe::{parse_host_port, parse_http_url};
+pub use schedule::{
+    CatchUp, Overlap, Schedule, ScheduleError, ScheduleRule, parse_cron, parse_timezone,
+};
 pub use service::{
     Backoff, Dependency, DependsOn, RestartPolicy, ServiceSpec, StartLimit, StopSpec,
 };

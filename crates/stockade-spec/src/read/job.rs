@@ -7,8 +7,8 @@ use stockade_proto::Limits;
 use super::table::{Reader, Table};
 use super::walls::BoxKeys;
 use crate::model::{
-    DEFAULT_POOL, JobSpec, OnInterrupt, RETRYABLE_CAUSES, Retries, forbidden_submit_env,
-    valid_env_name,
+    CatchUp, DEFAULT_POOL, JobSpec, OnInterrupt, Overlap, RETRYABLE_CAUSES, Retries, Schedule,
+    ScheduleRule, forbidden_submit_env, parse_cron, parse_timezone, valid_env_name,
 };
 use crate::problem::Problem;
 use crate::suggest::closest;
@@ -32,7 +32,15 @@ pub(crate) const JOB_KEYS: &[&str] = &[
     "env_file",
     "inherit_env",
     "submit_env",
+    "every",
+    "cron",
+    "timezone",
+    "overlap",
+    "catch_up",
+    "args",
 ];
+/// Keys that mean something only beside `every` or `cron`.
+const SCHEDULE_ONLY_KEYS: &[&str] = &["timezone", "overlap", "catch_up", "args"];
 pub(crate) const RETRIES_KEYS: &[&str] = &["max", "backoff", "on"];
 
 /// A job as read, with the spans the cross-checks point at.
@@ -76,6 +84,7 @@ impl Reader<'_> {
             env_file: unit_box.env_file,
             inherit_env: unit_box.inherit_env,
             submit_env: self.submit_env(t),
+            schedule: self.schedule(t),
         };
         self.walled_pids(t, &spec.limits, &spec.isolation);
         ReadJob { spec, name_span: t.span.clone(), pool_span: t.span_of("pool") }
@@ -98,6 +107,72 @@ impl Reader<'_> {
             self.report(problem, t.span_of("submit_env"));
         }
         allowed
+    }
+
+    /// `every` or `cron` with `timezone`, `overlap`, `catch_up` and `args`.
+    fn schedule(&mut self, t: &Table<'_, '_>) -> Option<Schedule> {
+        let (every, cron) = (t.get("every"), t.get("cron"));
+        if every.is_none() && cron.is_none() {
+            for key in SCHEDULE_ONLY_KEYS.iter().filter(|k| t.get(k).is_some()) {
+                let problem =
+                    Problem::OnlyApplies { key: t.key(key), when: "with `every` or `cron`" };
+                self.report(problem, t.span_of(key));
+            }
+            return None;
+        }
+        if every.is_some() && cron.is_some() {
+            let problem = Problem::Exclusive { key: t.key("cron"), other: "every" };
+            self.report(problem, t.span_of("cron"));
+            return None;
+        }
+        let tz_name = self.string(t, "timezone");
+        let tz = match &tz_name {
+            None => Some(jiff::tz::TimeZone::UTC),
+            Some(name) => match parse_timezone(name) {
+                Ok(tz) => Some(tz),
+                Err(source) => {
+                    let key = t.key("timezone");
+                    let problem = Problem::BadSchedule { key, value: name.clone(), source };
+                    self.report(problem, t.span_of("timezone"));
+                    None
+                }
+            },
+        };
+        let rule = if every.is_some() {
+            if tz_name.is_some() {
+                let problem = Problem::OnlyApplies { key: t.key("timezone"), when: "with `cron`" };
+                self.report(problem, t.span_of("timezone"));
+            }
+            ScheduleRule::Every(self.positive_duration(t, "every")?)
+        } else {
+            let expr = self.string(t, "cron")?;
+            // A bad zone is reported already; the expression is still checked (in UTC).
+            let zone = tz.clone().unwrap_or(jiff::tz::TimeZone::UTC);
+            match parse_cron(&expr, &zone) {
+                Ok(_) if tz.is_none() => return None,
+                Ok(cron) => ScheduleRule::Cron {
+                    expr,
+                    cron: Box::new(cron),
+                    tz_name: tz_name.unwrap_or_else(|| "UTC".to_owned()),
+                    tz: zone,
+                },
+                Err(source) => {
+                    let problem = Problem::BadSchedule { key: t.key("cron"), value: expr, source };
+                    self.report(problem, t.span_of("cron"));
+                    return None;
+                }
+            }
+        };
+        Some(Schedule {
+            rule,
+            overlap: self
+                .choice(t, "overlap", &Overlap::NAMES, Overlap::from_name)
+                .unwrap_or_default(),
+            catch_up: self
+                .choice(t, "catch_up", &CatchUp::NAMES, CatchUp::from_name)
+                .unwrap_or_default(),
+            args: self.strings(t, "args").unwrap_or_default(),
+        })
     }
 
     fn retries(&mut self, t: &Table<'_, '_>) -> Retries {

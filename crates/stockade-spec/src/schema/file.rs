@@ -421,6 +421,40 @@ pub(crate) struct JobTable {
     inherit_env: Option<Vec<String>>,
     /// The only env keys a submission may set (default: none). PATH, HOME, LD_*, BASH_FUNC_*, shell startup and interpreter path variables are refused: they pick the code that runs.
     submit_env: Option<Vec<String>>,
+    /// Submit a run every period, e.g. "10m" (slots are multiples of the period since the Unix epoch, so "10m" fires at :00, :10, ...). Not with `cron`.
+    every: Option<Duration>,
+    /// Submit a run at the matches of a cron expression, e.g. "*/10 * * * *" (minute hour day-of-month month day-of-week; an optional leading seconds field). Not with `every`.
+    cron: Option<String>,
+    /// IANA time zone `cron` is read in, e.g. "Europe/Berlin" (default "UTC"); DST changes fire once.
+    timezone: Option<String>,
+    /// A slot that comes while a scheduled run is still queued or running: "skip" (default), "queue" (one pending run, submitted when the live ones end) or "allow".
+    overlap: Option<OverlapValue>,
+    /// Slots missed while the daemon was down: "none" (default) or "one" (one run at start).
+    catch_up: Option<CatchUpValue>,
+    /// Arguments appended to the command of each scheduled run.
+    args: Option<Vec<String>>,
+}
+
+/// `overlap` values.
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum OverlapValue {
+    /// Drop the slot.
+    Skip,
+    /// Keep one pending run.
+    Queue,
+    /// Run anyway.
+    Allow,
+}
+
+/// `catch_up` values.
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum CatchUpValue {
+    /// Drop missed slots.
+    None,
+    /// One run at start.
+    One,
 }
 
 /// `on_interrupt` values.

@@ -6,6 +6,7 @@
 mod errors;
 mod files;
 mod monitor;
+mod schedule;
 mod valid;
 mod walls;
 

@@ -11,6 +11,7 @@ mod events;
 mod jobs;
 mod postmortems;
 mod runs;
+mod schedules;
 
 use crate::StoreError;
 use crate::open::open_reader;

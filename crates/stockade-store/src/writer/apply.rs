@@ -49,6 +49,9 @@ impl Applier<'_> {
                 self.end_run(run, cause, evidence, ended_at).map(Applied::Event)
             }
             Write::PostMortem(pm) => self.postmortem(pm).map(|()| Applied::Done),
+            Write::ScheduleSlot { template, slot, kind } => {
+                self.schedule_slot(template, slot, kind).map(Applied::Event)
+            }
             Write::Event { unit, kind } => self.event(unit, kind, now_millis()).map(Applied::Event),
         }
     }
@@ -59,8 +62,8 @@ impl Applier<'_> {
         let env = codec::to_json(Cell { column: "env", ..cell }, &job.env)?;
         self.conn
             .prepare_cached(
-                "INSERT INTO jobs (template, pool, args, env, priority, state, attempt, max_attempts, submitted_at, idempotency_key) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?7, ?8)",
+                "INSERT INTO jobs (template, pool, args, env, priority, state, attempt, max_attempts, submitted_at, idempotency_key, source) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?7, ?8, ?9)",
             )
             .and_then(|mut stmt| {
                 stmt.execute(params![
@@ -71,7 +74,8 @@ impl Applier<'_> {
                     job.priority,
                     job.max_attempts,
                     job.submitted_at,
-                    job.idempotency_key
+                    job.idempotency_key,
+                    job.source.as_str()
                 ])
             })
             .at(self.path)?;
@@ -106,6 +110,7 @@ impl Applier<'_> {
             finished_at: None,
             cause: None,
             reason: None,
+            source: job.source,
         };
         Ok(Applied::Job(record, event))
     }
@@ -312,6 +317,24 @@ impl Applier<'_> {
             .and_then(|mut stmt| stmt.execute(params![pm.run.0, pm.unit, body]))
             .at(self.path)?;
         Ok(())
+    }
+
+    fn schedule_slot(
+        &mut self,
+        template: String,
+        slot: UnixMillis,
+        kind: EventKind,
+    ) -> Result<Event, StoreError> {
+        let now = now_millis();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO schedules (template, last_slot, updated_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (template) DO UPDATE SET \
+                 last_slot = max(last_slot, excluded.last_slot), updated_at = excluded.updated_at",
+            )
+            .and_then(|mut stmt| stmt.execute(params![template, slot, now]))
+            .at(self.path)?;
+        self.event(template, kind, now)
     }
 
     fn event(

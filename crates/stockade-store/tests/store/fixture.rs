@@ -23,6 +23,12 @@ fn the_v1_fixture_opens_migrates_and_reads_back() {
     assert_eq!(queued.env.get("MODE").map(String::as_str), Some("fast"));
     assert_eq!(queued.state, JobState::Queued);
     assert_eq!(queued.priority, 5);
+    assert_eq!(
+        queued.source,
+        stockade_proto::JobSource::Api,
+        "jobs before schedules came from the API"
+    );
+    assert!(store.schedule_slots().unwrap().is_empty());
 
     let failed = store.job(JobId(2)).unwrap().unwrap();
     assert_eq!((failed.state, failed.attempt), (JobState::Failed, 1));

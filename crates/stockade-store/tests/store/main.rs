@@ -18,4 +18,5 @@ mod private;
 mod read_only;
 mod reserve;
 mod runs;
+mod schedules;
 mod setup;

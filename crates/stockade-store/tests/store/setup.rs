@@ -34,6 +34,7 @@ pub fn new_job(template: &str, priority: i32) -> NewJob {
         max_attempts: 3,
         submitted_at: 1_700_000_000_000,
         idempotency_key: None,
+        source: stockade_proto::JobSource::Api,
     }
 }
 
