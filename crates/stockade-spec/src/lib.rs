@@ -59,6 +59,8 @@ pub use box_env::{
 pub use duration::{DurationError, parse_duration};
 pub use error::{SpecDiagnostic, SpecError};
 pub use model::{
+    ALERT_OPS, ALERT_SIGNAL_NAMES, ALERT_SIGNALS, AlertOp, AlertSignal, AlertSpec,
+    DEFAULT_LEAK_HORIZON, DEFAULT_LEAK_MIN_SPAN, PsiResource, SignalNeeds,
     Backoff, Concurrency, DEFAULT_CRITICAL_PERCENT, DEFAULT_EVENT_RETENTION,
     DEFAULT_HYSTERESIS_PERCENT, DEFAULT_ID_RANGE, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE,
     DEFAULT_MAX_QUEUED, DEFAULT_MAX_RESTARTS, DEFAULT_MONITOR_INTERVAL, DEFAULT_POOL,
