@@ -48,7 +48,7 @@ pub use postmortem::{HostSnapshot, LogTail, PostMortem, ProbeRecord};
 pub use state::{JobState, ServiceState};
 pub use usage::Usage;
 pub use view::{
-    Isolated, Isolation, JobRequest, JobView, Page, PoolView, QueuePosition, QueueStatus,
+    FiringAlert, FiringAlerts, Isolated, Isolation, JobRequest, JobView, Page, PoolView, QueuePosition, QueueStatus,
     ReplicaView, RunView, StatusView, Submitted, Unwalled,
 };
 

@@ -28,8 +28,17 @@ const PAGE: usize = 500;
 const RETRY: Duration = Duration::from_secs(1);
 
 /// Every event type, as `?type=` takes them.
-pub const TYPES: [&str; 7] =
-    ["service_state", "job_state", "run_started", "run_exited", "oom_kill", "alert", "daemon"];
+pub const TYPES: [&str; 9] = [
+    "service_state",
+    "job_state",
+    "run_started",
+    "run_exited",
+    "oom_kill",
+    "alert",
+    "alert_firing",
+    "alert_resolved",
+    "daemon",
+];
 
 /// Query of `GET /api/events`.
 #[derive(Debug, Deserialize)]
@@ -179,6 +188,8 @@ fn type_name(event: &Event) -> &'static str {
         K::RunExited { .. } => "run_exited",
         K::OomKill { .. } => "oom_kill",
         K::Alert { .. } => "alert",
+        K::AlertFiring { .. } => "alert_firing",
+        K::AlertResolved { .. } => "alert_resolved",
         K::Daemon { .. } => "daemon",
     }
 }
