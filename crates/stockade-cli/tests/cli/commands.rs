@@ -32,6 +32,23 @@ fn a_broken_spec_reports_every_error_with_its_place_and_exits_2() {
 }
 
 #[test]
+fn check_refuses_a_bad_alert_rule_with_its_place_and_the_valid_signals() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("stockade.toml");
+    std::fs::write(
+        &spec,
+        "[service.worker]\ncommand = [\"sleep\", \"1\"]\n\n[alert.flappy]\nsignal = \"restart_count\"\nservice = \"worker\"\nwindow = \"1h\"\nop = \">\"\nvalue = 3\n",
+    )
+    .unwrap();
+    let out = stockade().args(["check", "-f"]).arg(&spec).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("`alert.flappy.signal` cannot be \"restart_count\""), "{err}");
+    assert!(err.contains("stockade.toml:5:10"), "{err}");
+    assert!(err.contains("queue_depth, running, failures, successes, restarts"), "{err}");
+}
+
+#[test]
 fn init_writes_a_spec_that_checks_and_refuses_to_overwrite() {
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("stockade.toml");
