@@ -65,8 +65,7 @@ pub async fn scrape(
     let process = ProcessFacts::read(Path::new("/proc/self"));
     let (finished, failed) = finished_jobs(&state)?;
     let alerts = state.alerts.gauge();
-    let snapshot =
-        Snapshot { status: status?, stats: stats?, process, finished, failed, alerts };
+    let snapshot = Snapshot { status: status?, stats: stats?, process, finished, failed, alerts };
     let openmetrics = headers
         .get_all(header::ACCEPT)
         .iter()

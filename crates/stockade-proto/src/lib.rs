@@ -48,8 +48,8 @@ pub use postmortem::{HostSnapshot, LogTail, PostMortem, ProbeRecord};
 pub use state::{JobState, ServiceState};
 pub use usage::Usage;
 pub use view::{
-    FiringAlert, FiringAlerts, Isolated, Isolation, JobRequest, JobView, Page, PoolView, QueuePosition, QueueStatus,
-    ReplicaView, RunView, StatusView, Submitted, Unwalled,
+    FiringAlert, FiringAlerts, Isolated, Isolation, JobRequest, JobView, Page, PoolView,
+    QueuePosition, QueueStatus, ReplicaView, RunView, StatusView, Submitted, Unwalled,
 };
 
 /// Milliseconds since the Unix epoch; the one timestamp format on the wire.

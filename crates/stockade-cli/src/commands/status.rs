@@ -89,7 +89,12 @@ mod tests {
         };
         let lines = alert_lines(
             &[
-                alert("flappy", "worker", 95_000, "restarts{service=worker} = 3 in the last 1m (> 2)"),
+                alert(
+                    "flappy",
+                    "worker",
+                    95_000,
+                    "restarts{service=worker} = 3 in the last 1m (> 2)",
+                ),
                 alert("low_memory", "", 600_000, "headroom_memory = 512 MiB (< 1 GiB)"),
                 alert(
                     "memory_leak",

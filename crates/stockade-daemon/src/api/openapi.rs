@@ -11,8 +11,8 @@ use schemars::generate::{SchemaGenerator, SchemaSettings};
 use schemars::{JsonSchema, Schema};
 use serde_json::{Map, Value, json};
 use stockade_proto::{
-    ApiError, Event, FiringAlerts, Isolated, JobRequest, JobView, Page, PostMortem, QueueStatus, ReplicaView,
-    StatusView, Submitted, Unwalled,
+    ApiError, Event, FiringAlerts, Isolated, JobRequest, JobView, Page, PostMortem, QueueStatus,
+    ReplicaView, StatusView, Submitted, Unwalled,
 };
 
 /// `GET /api/openapi.json`.

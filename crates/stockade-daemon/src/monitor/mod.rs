@@ -27,10 +27,10 @@ mod sampler;
 mod usage;
 mod webhook;
 
+pub(crate) use rules::HostLevels;
+pub use rules::board::AlertBoard;
 use stockade_engine::EngineHandle;
 use stockade_proto::EventKind;
-pub use rules::board::AlertBoard;
-pub(crate) use rules::HostLevels;
 use stockade_spec::{AlertSpec, MonitorConfig};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;

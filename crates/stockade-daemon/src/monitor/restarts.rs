@@ -122,7 +122,9 @@ mod tests {
         let t0 = Instant::now();
         let at = |minutes: u64| t0 + Duration::from_secs(60 * minutes);
         for m in 0..3 {
-            assert!(watch.on_event(&backoff("loop", "restarting after exited 7"), at(m)).is_empty());
+            assert!(
+                watch.on_event(&backoff("loop", "restarting after exited 7"), at(m)).is_empty()
+            );
         }
         assert!(watch.tick(at(4)).is_empty(), "3 is not more than 3");
         let warned = watch.on_event(&backoff("loop", "restarting after exited 7"), at(5));
@@ -145,7 +147,11 @@ mod tests {
         assert!(watch.on_event(&backoff("a", "restarting after stopped"), now).is_empty());
         assert!(watch.on_event(&backoff("a", "restarting after stopped"), now).is_empty());
         let running = Event {
-            kind: EventKind::ServiceState { replica: 0, state: ServiceState::Running, reason: None },
+            kind: EventKind::ServiceState {
+                replica: 0,
+                state: ServiceState::Running,
+                reason: None,
+            },
             ..backoff("a", "")
         };
         assert!(watch.on_event(&running, now).is_empty());

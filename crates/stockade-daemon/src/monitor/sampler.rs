@@ -138,7 +138,8 @@ fn memory_samples(replicas: &[ReplicaView]) -> Vec<MemorySample> {
         .iter()
         .filter_map(|r| {
             let unit = format!("{}[{}]", r.service, r.replica);
-            let name = if siblings[r.service.as_str()] == 1 { r.service.clone() } else { unit.clone() };
+            let name =
+                if siblings[r.service.as_str()] == 1 { r.service.clone() } else { unit.clone() };
             Some(MemorySample {
                 unit,
                 name,

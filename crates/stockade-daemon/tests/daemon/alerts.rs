@@ -29,12 +29,17 @@ async fn metrics(d: &TestDaemon) -> String {
     let reply = d.api.get("/metrics").await;
     assert_eq!(reply.status, 200);
     let text = String::from_utf8(reply.body.to_vec()).expect("utf-8 exposition");
-    if let Ok(mut child) =
-        Command::new("promtool").args(["check", "metrics"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()
+    if let Ok(mut child) = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
     {
         child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
         let out = child.wait_with_output().unwrap();
-        let said = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+        let said = String::from_utf8_lossy(&out.stderr).to_string()
+            + &String::from_utf8_lossy(&out.stdout);
         // promtool lints names too (e.g. counters without _total); only
         // an unparsable exposition is an error here.
         assert!(!said.contains("error while linting"), "promtool: {said}");

@@ -322,14 +322,15 @@ value = 0
     .await;
     let submitted = d.api.post("/api/jobs", &serde_json::json!({"template": "nap"})).await;
     assert_eq!(submitted.status, 201, "{:?}", submitted.json);
-    let bodies = wait_until("alerts, a rule's both ends and an exit at the receiver", LIMIT, || async {
-        let bodies = receiver.bodies();
-        let alert = bodies.iter().any(|b| b["type"] == "alert");
-        let exit = bodies.iter().any(|b| b["type"] == "run_exited");
-        let resolved = bodies.iter().any(|b| b["type"] == "alert_resolved");
-        (alert && exit && resolved).then_some(bodies)
-    })
-    .await;
+    let bodies =
+        wait_until("alerts, a rule's both ends and an exit at the receiver", LIMIT, || async {
+            let bodies = receiver.bodies();
+            let alert = bodies.iter().any(|b| b["type"] == "alert");
+            let exit = bodies.iter().any(|b| b["type"] == "run_exited");
+            let resolved = bodies.iter().any(|b| b["type"] == "alert_resolved");
+            (alert && exit && resolved).then_some(bodies)
+        })
+        .await;
     let fired = bodies.iter().find(|b| b["type"] == "alert_firing").unwrap();
     assert_eq!(fired["alert"], "nothing_running");
     assert_eq!(fired["unit"], "default");

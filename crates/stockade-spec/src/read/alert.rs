@@ -3,9 +3,7 @@
 use toml::de::DeValue;
 
 use super::table::{Reader, Table};
-use crate::model::{
-    ALERT_OPS, ALERT_SIGNAL_NAMES, AlertOp, AlertSignal, AlertSpec, SignalNeeds,
-};
+use crate::model::{ALERT_OPS, ALERT_SIGNAL_NAMES, AlertOp, AlertSignal, AlertSpec, SignalNeeds};
 use crate::problem::Problem;
 use crate::size::parse_size;
 use crate::suggest::closest;
@@ -74,7 +72,10 @@ impl Reader<'_> {
         } else {
             if t.get("window").is_some() {
                 let when = "with a count signal (failures, successes, restarts)";
-                self.report(Problem::OnlyApplies { key: t.key("window"), when }, t.span_of("window"));
+                self.report(
+                    Problem::OnlyApplies { key: t.key("window"), when },
+                    t.span_of("window"),
+                );
                 ok = false;
             }
             None
@@ -94,7 +95,14 @@ impl Reader<'_> {
         if !ok {
             return None;
         }
-        Some(AlertSpec { name: name.to_owned(), signal, op: op?, value: value?, window, for_: for_? })
+        Some(AlertSpec {
+            name: name.to_owned(),
+            signal,
+            op: op?,
+            value: value?,
+            window,
+            for_: for_?,
+        })
     }
 
     /// The label `key`, which must name one of its kind in the spec.

@@ -42,7 +42,8 @@ use crate::model::{DEFAULT_POOL, PoolSpec, Spec};
 use crate::problem::Problem;
 use table::{Reader, Table};
 
-pub(crate) const ROOT_KEYS: &[&str] = &["daemon", "defaults", "monitor", "pool", "service", "job", "alert"];
+pub(crate) const ROOT_KEYS: &[&str] =
+    &["daemon", "defaults", "monitor", "pool", "service", "job", "alert"];
 pub(crate) const DEFAULTS_KEYS: &[&str] = &[
     "limits",
     "isolation",

@@ -89,7 +89,9 @@ fn an_unknown_signal_names_every_valid_one_at_its_place() {
 
 #[test]
 fn a_missing_or_unknown_label_is_an_error_naming_the_declared_units() {
-    let e = one_error(&with_units("[alert.a]\nsignal = \"restarts\"\nwindow = \"1m\"\nop = \">\"\nvalue = 2\n"));
+    let e = one_error(&with_units(
+        "[alert.a]\nsignal = \"restarts\"\nwindow = \"1m\"\nop = \">\"\nvalue = 2\n",
+    ));
     assert!(
         matches!(e.diagnostics()[0].problem(), Problem::MissingAlertLabel { key: "service", .. }),
         "{e}"

@@ -20,10 +20,8 @@ impl AlertBoard {
     /// A board that knows every declared rule (not firing), so `/metrics`
     /// reports a zero for each rather than no series at all.
     pub fn new(rules: &[AlertSpec]) -> AlertBoard {
-        let entries = rules
-            .iter()
-            .map(|r| ((r.name.clone(), r.signal.unit().to_owned()), None))
-            .collect();
+        let entries =
+            rules.iter().map(|r| ((r.name.clone(), r.signal.unit().to_owned()), None)).collect();
         AlertBoard { entries: Arc::new(Mutex::new(entries)) }
     }
 

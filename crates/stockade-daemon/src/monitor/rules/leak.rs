@@ -57,12 +57,16 @@ impl LeakWatch {
     /// Take one sample of every live replica with a memory limit, at `now`.
     pub(crate) fn observe(&mut self, samples: &[MemorySample], now: Instant) -> Vec<Change> {
         let mut changes = Vec::new();
-        let live: BTreeMap<&str, RunId> = samples.iter().map(|s| (s.unit.as_str(), s.run)).collect();
+        let live: BTreeMap<&str, RunId> =
+            samples.iter().map(|s| (s.unit.as_str(), s.run)).collect();
         // A replica whose run ended or changed: its trend is over.
         self.replicas.retain(|unit, w| {
             let same = live.get(unit.as_str()) == Some(&w.run);
             if !same && w.firing {
-                let message = format!("memory of `{}`: its run {} ended; a new run starts a new trend", w.name, w.run);
+                let message = format!(
+                    "memory of `{}`: its run {} ended; a new run starts a new trend",
+                    w.name, w.run
+                );
                 changes.push(leak_change(unit, false, message));
             }
             same
@@ -90,8 +94,9 @@ impl LeakWatch {
             return None;
         }
         let now_bytes = w.trend.last()? as f64;
-        let away = (estimate.slope > 0.0)
-            .then(|| Duration::from_secs_f64(((limit as f64 - now_bytes).max(0.0)) / estimate.slope));
+        let away = (estimate.slope > 0.0).then(|| {
+            Duration::from_secs_f64(((limit as f64 - now_bytes).max(0.0)) / estimate.slope)
+        });
         let per_hour = estimate.slope * 3600.0;
         let leaking = estimate.rising && away.is_some_and(|a| a <= horizon);
         // Hysteresis: once firing, it takes a flat trend or twice the horizon.
@@ -134,7 +139,11 @@ fn mib(bytes: f64) -> String {
 pub(super) fn size(bytes: u64) -> String {
     let gib = bytes as f64 / (1u64 << 30) as f64;
     if gib >= 1.0 {
-        if bytes.is_multiple_of(1 << 30) { format!("{gib:.0} GiB") } else { format!("{gib:.1} GiB") }
+        if bytes.is_multiple_of(1 << 30) {
+            format!("{gib:.0} GiB")
+        } else {
+            format!("{gib:.1} GiB")
+        }
     } else {
         format!("{:.0} MiB", bytes as f64 / (1u64 << 20) as f64)
     }
@@ -192,9 +201,8 @@ mod tests {
         let t0 = Instant::now();
         // 40 MiB/h from 1,900 MiB: the 2 GiB limit is ~3.7 h away; with a
         // wobble of up to 6 MiB.
-        let changes = feed(&mut watch, t0, 1, 0..60, |k| {
-            1900 * MIB + k * 40 * MIB / 120 + (k % 3) * 3 * MIB
-        });
+        let changes =
+            feed(&mut watch, t0, 1, 0..60, |k| 1900 * MIB + k * 40 * MIB / 120 + (k % 3) * 3 * MIB);
         assert_eq!(changes.len(), 1, "{changes:?}");
         let (minute, change) = &changes[0];
         assert!(change.firing);

@@ -94,7 +94,10 @@ fn no_success_in_a_window_waits_for_a_whole_window_then_fires_and_resolves() {
         set.on_sample(&Levels::default(), at(60)).is_empty(),
         "a daemon up for a minute has not seen 30 minutes without a success"
     );
-    assert!(set.on_event(&job_end(JobState::Failed), at(100)).is_empty(), "a failure is no success");
+    assert!(
+        set.on_event(&job_end(JobState::Failed), at(100)).is_empty(),
+        "a failure is no success"
+    );
     let fired = set.on_sample(&Levels::default(), at(1800));
     assert_eq!(fired.len(), 1);
     assert_eq!(fired[0].message, "successes{template=selfplay} = 0 in the last 30m (== 0)");
