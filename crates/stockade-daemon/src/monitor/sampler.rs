@@ -128,7 +128,8 @@ impl Watches {
     }
 }
 
-/// The memory of every live replica with a memory limit.
+/// The memory of every live replica with a memory limit (`None` where its
+/// counters could not be read this time).
 fn memory_samples(replicas: &[ReplicaView]) -> Vec<MemorySample> {
     let mut siblings: BTreeMap<&str, usize> = BTreeMap::new();
     for r in replicas {
@@ -144,7 +145,7 @@ fn memory_samples(replicas: &[ReplicaView]) -> Vec<MemorySample> {
                 unit,
                 name,
                 run: r.run?,
-                bytes: r.usage.as_ref()?.memory_current?,
+                bytes: r.usage.as_ref().and_then(|u| u.memory_current),
                 limit: r.limits.memory?,
             })
         })

@@ -27,8 +27,9 @@ pub(crate) struct MemorySample {
     pub name: String,
     /// The live run.
     pub run: RunId,
-    /// `memory_current`, bytes.
-    pub bytes: u64,
+    /// `memory_current`, bytes; `None` when it could not be read this time
+    /// (the run is still live, so its trend is kept).
+    pub bytes: Option<u64>,
     /// The box's memory limit, bytes.
     pub limit: u64,
 }
@@ -78,7 +79,8 @@ impl LeakWatch {
                 trend: Trend::new(now),
                 firing: false,
             });
-            watched.trend.push(now, sample.bytes);
+            let Some(bytes) = sample.bytes else { continue };
+            watched.trend.push(now, bytes);
             if let Some(change) = self.judge(&sample.unit, sample.limit) {
                 changes.push(change);
             }
@@ -171,7 +173,7 @@ mod tests {
             unit: "worker[0]".into(),
             name: "worker".into(),
             run: RunId(run),
-            bytes,
+            bytes: Some(bytes),
             limit: 2048 * MIB,
         }
     }
@@ -239,6 +241,18 @@ mod tests {
         assert_eq!(after.len(), 1, "{after:?}");
         assert!(!after[0].1.firing);
         assert!(after[0].1.message.contains("its run 1 ended"), "{}", after[0].1.message);
+    }
+
+    #[test]
+    fn an_unreadable_sample_keeps_the_trend_and_the_alert() {
+        let mut watch = LeakWatch::new(Duration::from_secs(6 * 3600), Duration::from_secs(600));
+        let t0 = Instant::now();
+        let fired = feed(&mut watch, t0, 1, 0..40, |k| 1900 * MIB + k * MIB);
+        assert_eq!(fired.len(), 1, "{fired:?}");
+        let unreadable = MemorySample { bytes: None, ..sample(1, 0) };
+        assert!(watch.observe(&[unreadable], t0 + Duration::from_secs(1230)).is_empty());
+        let more = feed(&mut watch, t0, 1, 42..50, |k| 1900 * MIB + k * MIB);
+        assert!(more.is_empty(), "same run, same trend, still firing: {more:?}");
     }
 
     #[test]
