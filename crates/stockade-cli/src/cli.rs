@@ -214,7 +214,7 @@ pub struct EventsArgs {
     /// Only events of this service or job template.
     #[arg(long)]
     pub unit: Option<String>,
-    /// Only events of this type (service_state, job_state, run_started, run_exited, oom_kill, alert, schedule_fired, schedule_skipped, daemon).
+    /// Only events of this type (service_state, job_state, run_started, run_exited, oom_kill, alert, schedule_fired, schedule_skipped, alert_firing, alert_resolved, daemon).
     #[arg(long = "type")]
     pub kind: Option<String>,
     /// Start after this sequence number (default: the last 20 events).

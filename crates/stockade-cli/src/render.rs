@@ -92,9 +92,20 @@ pub fn event_line(event: &Event) -> String {
         EventKind::ScheduleSkipped { slot, reason } => {
             format!("{}  schedule skipped {}: {reason}", event.unit, clock(*slot))
         }
+        EventKind::AlertFiring { alert, message } => {
+            format!("{}  alert {alert} firing: {message}", unit_or_host(&event.unit))
+        }
+        EventKind::AlertResolved { alert, message } => {
+            format!("{}  alert {alert} resolved: {message}", unit_or_host(&event.unit))
+        }
         EventKind::Daemon { message } => format!("daemon  {message}"),
     };
     format!("{}  #{:<6} {what}", clock(event.at), event.seq.0)
+}
+
+/// A unit's name, or `host` for an event about the whole host.
+fn unit_or_host(unit: &str) -> &str {
+    if unit.is_empty() { "host" } else { unit }
 }
 
 #[cfg(test)]

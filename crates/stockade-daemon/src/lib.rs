@@ -121,7 +121,10 @@ pub async fn run_with(
         tasks: daemon.reserve_tasks,
         ..stockade_host::Reserve::default()
     };
-    let sampler = tokio::spawn(sampler::run(host_root.clone(), reserve, samples_tx));
+    let (host_levels_tx, host_levels) = tokio::sync::watch::channel(None);
+    let sampler =
+        tokio::spawn(sampler::run(host_root.clone(), reserve, samples_tx, host_levels_tx));
+    let alerts = monitor::AlertBoard::new(&spec.alerts);
     let engine_config = EngineConfig {
         spec: spec.clone(),
         store: store.clone(),
@@ -142,10 +145,12 @@ pub async fn run_with(
         exec: Arc::new(exec::SandboxExec::new(sandbox.clone())),
         stopper: stops.stopper(),
         upgradable: config.parent_death == stockade_sandbox::ParentDeath::Survive,
+        alerts: alerts.clone(),
     };
     let mut servers = listen::serve(&spec.daemon, state).await?;
     let codes = spec.services.iter().map(|s| (s.name.clone(), s.exit_codes.clone())).collect();
-    let monitor = monitor::Monitor::start(&engine, &spec.monitor, codes);
+    let monitor =
+        monitor::Monitor::start(&engine, &spec.monitor, &spec.alerts, host_levels, alerts, codes);
     tracing::info!(listening = ?servers.addresses, sandbox = %kind, "stockade daemon serving");
     if let Some(started) = started {
         let _ = started.send(Running {

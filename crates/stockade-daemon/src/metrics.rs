@@ -64,7 +64,8 @@ pub async fn scrape(
     // stays on the async task (tens of microseconds even with many fds).
     let process = ProcessFacts::read(Path::new("/proc/self"));
     let (finished, failed) = finished_jobs(&state)?;
-    let snapshot = Snapshot { status: status?, stats: stats?, process, finished, failed };
+    let alerts = state.alerts.gauge();
+    let snapshot = Snapshot { status: status?, stats: stats?, process, finished, failed, alerts };
     let openmetrics = headers
         .get_all(header::ACCEPT)
         .iter()
@@ -156,6 +157,8 @@ pub struct Snapshot {
     pub finished: BTreeMap<(String, String), u64>,
     /// Failed jobs by (template, cause kind of the last run; `none`: never ran).
     pub failed: BTreeMap<(String, String), u64>,
+    /// (alert, unit, 1 if firing) for every declared rule and every leak seen.
+    pub alerts: Vec<(String, String, u64)>,
 }
 
 impl Snapshot {
@@ -232,6 +235,7 @@ impl Collector for Snapshot {
         self.encode_pools(&mut encoder)?;
         self.encode_stats(&mut encoder)?;
         self.encode_runs(&mut encoder)?;
+        self.encode_alerts(&mut encoder)?;
         self.encode_daemon(&mut encoder)
     }
 }
@@ -473,6 +477,19 @@ impl Snapshot {
         .gauges(encoder, percent(pids, pids_limit))
     }
 
+    fn encode_alerts(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
+        Family::new(
+            "stockade_alert_firing",
+            "1 while an alert fires: an [alert.NAME] rule (unit: its service, template or pool) or memory_leak (unit: the replica).",
+        )
+        .gauges(
+            encoder,
+            self.alerts.iter().map(|(alert, unit, firing)| {
+                ([("alert", alert.clone()), ("unit", unit.clone())], *firing)
+            }),
+        )
+    }
+
     fn encode_daemon(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
         let process = &self.process;
         Family::new(
@@ -618,6 +635,10 @@ mod tests {
                 (("task".into(), "exited".into()), 1),
                 (("task".into(), "oom_killed".into()), 1),
             ]),
+            alerts: vec![
+                ("flappy".into(), "worker".into(), 1),
+                ("memory_leak".into(), "web[0]".into(), 0),
+            ],
         }
     }
 
@@ -676,6 +697,10 @@ mod tests {
             value(&scrape, "stockade_admissions_total", &[pool, ("decision", "admitted")]),
             Some(11.0)
         );
+        let flappy = [("alert", "flappy"), ("unit", "worker")];
+        assert_eq!(value(&scrape, "stockade_alert_firing", &flappy), Some(1.0));
+        let leak = [("alert", "memory_leak"), ("unit", "web[0]")];
+        assert_eq!(value(&scrape, "stockade_alert_firing", &leak), Some(0.0));
         assert_eq!(value(&scrape, "process_threads", &[]), Some(5.0));
         assert_eq!(value(&scrape, "process_resident_memory_bytes", &[]), Some(4096.0));
         assert_eq!(value(&scrape, "process_open_fds", &[]), None, "unknown values are left out");

@@ -83,6 +83,20 @@ pub enum EventKind {
         /// Why: `job 12 still running (overlap = "skip")`, `3 slots missed while down (catch_up = "none")`.
         reason: String,
     },
+    /// An alert rule (`[alert.NAME]`) or the leak detector started firing.
+    AlertFiring {
+        /// The rule's name, or `memory_leak` for the leak detector.
+        alert: String,
+        /// What holds, with the numbers.
+        message: String,
+    },
+    /// A firing alert stopped holding.
+    AlertResolved {
+        /// The rule's name, or `memory_leak`.
+        alert: String,
+        /// Why it resolved, with the numbers.
+        message: String,
+    },
     /// The daemon started or stopped.
     Daemon {
         /// What the daemon did.

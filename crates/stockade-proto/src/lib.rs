@@ -50,8 +50,8 @@ pub use schedule::{JobSource, ScheduleView};
 pub use state::{JobState, ServiceState};
 pub use usage::Usage;
 pub use view::{
-    Isolated, Isolation, JobRequest, JobView, Page, PoolView, QueuePosition, QueueStatus,
-    ReplicaView, RunView, StatusView, Submitted, Unwalled,
+    FiringAlert, FiringAlerts, Isolated, Isolation, JobRequest, JobView, Page, PoolView,
+    QueuePosition, QueueStatus, ReplicaView, RunView, StatusView, Submitted, Unwalled,
 };
 
 /// Milliseconds since the Unix epoch; the one timestamp format on the wire.

@@ -268,6 +268,28 @@ pub struct Unwalled {
     pub unwalled: Vec<String>,
 }
 
+/// One alert that is firing now: an `[alert.NAME]` rule or the leak detector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct FiringAlert {
+    /// The rule's name, or `memory_leak`.
+    pub alert: String,
+    /// The service, job template or pool it is about (`""` for the host);
+    /// `worker[0]` for one replica.
+    pub unit: String,
+    /// What holds, with the numbers.
+    pub message: String,
+    /// When it started firing.
+    pub since: UnixMillis,
+}
+
+/// `"alerts"` of `/api/status`: every alert firing now, by name and unit.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct FiringAlerts {
+    /// The firing alerts, by alert name then unit.
+    #[serde(default)]
+    pub alerts: Vec<FiringAlert>,
+}
+
 /// One page of a list: every list endpoint answers this shape and takes
 /// `?limit=` and `?cursor=` (the previous page's `next`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]

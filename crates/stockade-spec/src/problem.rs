@@ -251,6 +251,32 @@ pub enum Problem {
         /// The closest declared pool, if any is close.
         suggestion: Option<String>,
     },
+    /// An alert rule whose label names no pool, service or job template of the spec.
+    #[error("`{key}` = \"{name}\" is not a {kind} of this spec")]
+    UnknownAlertTarget {
+        /// Dotted key.
+        key: String,
+        /// `pool`, `service` or `job template`.
+        kind: &'static str,
+        /// The name as written.
+        name: String,
+        /// The closest declared name, if any is close.
+        suggestion: Option<String>,
+        /// Every declared name of that kind.
+        valid: Vec<String>,
+    },
+    /// An alert rule whose signal needs a label it does not have.
+    #[error("{table} watches `{signal}`, which is per {key}, but has no `{key}`")]
+    MissingAlertLabel {
+        /// The table, as `[alert.NAME]`.
+        table: String,
+        /// The signal.
+        signal: String,
+        /// `pool`, `service` or `template`.
+        key: &'static str,
+        /// Every declared name of that kind.
+        valid: Vec<String>,
+    },
     /// A `listen` entry that is not `unix:PATH` or `tcp:IP:PORT`.
     #[error("invalid listen address \"{value}\": {reason}")]
     BadListen {
@@ -486,6 +512,19 @@ impl Problem {
             Problem::UnknownPool { pool, .. } => {
                 format!("declare it with [pool.{pool}], or leave `pool` out to use `default`")
             }
+            Problem::UnknownAlertTarget { suggestion: Some(s), .. } => format!("did you mean `{s}`?"),
+            Problem::UnknownAlertTarget { kind, valid, .. } if valid.is_empty() => {
+                format!("this spec declares no {kind}; declare one or watch another signal")
+            }
+            Problem::UnknownAlertTarget { kind, valid, .. } => {
+                format!("{kind}s of this spec: {}", valid.join(", "))
+            }
+            Problem::MissingAlertLabel { key, valid, .. } if valid.is_empty() => {
+                format!("add {key} = \"NAME\"; this spec declares none yet")
+            }
+            Problem::MissingAlertLabel { key, valid, .. } => {
+                format!("add {key} = \"NAME\", one of: {}", valid.join(", "))
+            }
             Problem::BadListen { .. } => {
                 "write \"unix:.stockade/stockade.sock\" or \"tcp:127.0.0.1:7878\"".to_owned()
             }
@@ -576,6 +615,8 @@ impl Problem {
             Problem::BadProbeAddress { .. } => "not HOST:PORT",
             Problem::BadPlaceholder { .. } => "bad placeholder",
             Problem::UnknownPool { .. } => "no such pool",
+            Problem::UnknownAlertTarget { .. } => "not declared",
+            Problem::MissingAlertLabel { .. } => "in this rule",
             Problem::BadListen { .. } => "invalid address",
             Problem::TokenRequired { .. } => "no token",
             Problem::TokenConflict => "both set",

@@ -82,4 +82,16 @@ pool = "default"
 timeout = "5m"                   # then TERM, grace, and the box is killed
 retries = { max = 2, backoff = "10s", on = ["exited", "lost"] }
 limits = { memory = "256MiB" }
+
+# An alert rule: fires and resolves as events, on /metrics, through the
+# webhook and in `stockade status`. Signals: queue_depth and running (pool),
+# failures and successes (template, window), restarts (service, window),
+# headroom_memory, headroom_pids, psi_{cpu,memory,io}_{some,full}.
+[alert.ticker_flapping]
+signal = "restarts"
+service = "ticker"
+window = "1h"
+op = ">"                         # > >= < <= == !=
+value = 3
+# for = "10m"                    # only once it has held this long
 "#;

@@ -1,11 +1,11 @@
-//! `stockade status`: the daemon, its box backend, services by state, pools,
-//! schedules.
+//! `stockade status`: the daemon, its box backend, the alerts firing now,
+//! services by state, pools, schedules.
 
 use crate::client::Client;
 use crate::render::{duration_ms, table};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use stockade_proto::{StatusView, Unwalled, now_millis};
+use stockade_proto::{FiringAlert, FiringAlerts, StatusView, UnixMillis, Unwalled, now_millis};
 
 /// Summarize the daemon.
 pub async fn run(client: Client, json: bool) -> anyhow::Result<ExitCode> {
@@ -15,6 +15,7 @@ pub async fn run(client: Client, json: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let unwalled: Unwalled = serde_json::from_value(raw.clone()).unwrap_or_default();
+    let alerts: FiringAlerts = serde_json::from_value(raw.clone()).unwrap_or_default();
     let status: StatusView = serde_json::from_value(raw)
         .map_err(|e| anyhow::anyhow!("the daemon's status is not what this CLI expects: {e}"))?;
     println!(
@@ -32,6 +33,9 @@ pub async fn run(client: Client, json: bool) -> anyhow::Result<ExitCode> {
             "UNWALLED {} — isolation = \"none\": no namespaces, the daemon's user and environment",
             unwalled.unwalled.join(", ")
         );
+    }
+    for line in alert_lines(&alerts.alerts, now_millis()) {
+        println!("{line}");
     }
     let mut states: BTreeMap<String, u32> = BTreeMap::new();
     for replica in &status.services {
@@ -60,4 +64,51 @@ pub async fn run(client: Client, json: bool) -> anyhow::Result<ExitCode> {
         print!("{schedules}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line per firing alert: `ALERT    flappy (worker) for 3m: restarts{…} = 4 …`.
+pub(crate) fn alert_lines(alerts: &[FiringAlert], now: UnixMillis) -> Vec<String> {
+    alerts
+        .iter()
+        .map(|a| {
+            let unit = if a.unit.is_empty() { String::new() } else { format!(" ({})", a.unit) };
+            let since = duration_ms(now.saturating_sub(a.since));
+            format!("ALERT    {}{unit} for {since}: {}", a.alert, a.message)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn firing_alerts_read_as_one_line_each() {
+        let now = 1_700_000_000_000;
+        let alert = |alert: &str, unit: &str, ago: u64, message: &str| FiringAlert {
+            alert: alert.into(),
+            unit: unit.into(),
+            message: message.into(),
+            since: now - ago,
+        };
+        let lines = alert_lines(
+            &[
+                alert(
+                    "flappy",
+                    "worker",
+                    95_000,
+                    "restarts{service=worker} = 3 in the last 1m (> 2)",
+                ),
+                alert("low_memory", "", 600_000, "headroom_memory = 512 MiB (< 1 GiB)"),
+                alert(
+                    "memory_leak",
+                    "leaky[0]",
+                    4_000,
+                    "memory of `leaky` grows 36000 MiB/h; its 256 MiB limit is ~12 s away",
+                ),
+            ],
+            now,
+        );
+        insta::assert_snapshot!("status_alert_lines", lines.join("\n"));
+    }
 }

@@ -32,6 +32,23 @@ fn a_broken_spec_reports_every_error_with_its_place_and_exits_2() {
 }
 
 #[test]
+fn check_refuses_a_bad_alert_rule_with_its_place_and_the_valid_signals() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("stockade.toml");
+    std::fs::write(
+        &spec,
+        "[service.worker]\ncommand = [\"sleep\", \"1\"]\n\n[alert.flappy]\nsignal = \"restart_count\"\nservice = \"worker\"\nwindow = \"1h\"\nop = \">\"\nvalue = 3\n",
+    )
+    .unwrap();
+    let out = stockade().args(["check", "-f"]).arg(&spec).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("`alert.flappy.signal` cannot be \"restart_count\""), "{err}");
+    assert!(err.contains("stockade.toml:5:10"), "{err}");
+    assert!(err.contains("queue_depth, running, failures, successes, restarts"), "{err}");
+}
+
+#[test]
 fn init_writes_a_spec_that_checks_and_refuses_to_overwrite() {
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("stockade.toml");
@@ -272,4 +289,80 @@ command = ["sleep", "300"]
     assert_eq!(nobody.status.code(), Some(1));
     assert!(text(&nobody.stderr).contains("no service named `nope`"), "{}", text(&nobody.stderr));
     assert_eq!(daemon.stop(), Some(0));
+}
+
+#[test]
+fn status_lists_a_rule_firing_from_a_real_crash_loop() {
+    let daemon = Daemon::start(
+        r#"
+[monitor]
+interval = "200ms"
+
+[service.crashy]
+command = ["sh", "-c", "sleep 0.2; exit 3"]
+restart = "always"
+backoff = { initial = "50ms", max = "100ms", jitter = 0.0 }
+start_limit = { burst = 1000, interval = "60s" }
+limits = { pids = 16 }
+
+[alert.flappy]
+signal = "restarts"
+service = "crashy"
+window = "1m"
+op = ">"
+value = 2
+"#,
+    );
+    // Block on the event stream for the firing (the board is updated before
+    // the event is journaled, so `status` after it must list the alert).
+    let mut follow = std::process::Command::new(env!("CARGO_BIN_EXE_stockade"))
+        .arg("-f")
+        .arg(&daemon.spec)
+        .args(["events", "-F", "--type", "alert_firing", "--since", "0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = follow.id();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < deadline {
+                if done.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            // Still ours: `done` is set before the child is reaped.
+            signal(pid, libc::SIGKILL);
+        })
+    };
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(follow.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    signal(pid, libc::SIGTERM);
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = follow.wait();
+    watchdog.join().unwrap();
+    assert!(
+        line.contains(
+            "crashy  alert flappy firing: restarts{service=crashy} = 3 in the last 1m (> 2)"
+        ),
+        "{line:?}"
+    );
+    let status = text(&daemon.run(&["status"]).stdout);
+    let alerts: Vec<&str> = status.lines().filter(|l| l.starts_with("ALERT")).collect();
+    assert_eq!(alerts.len(), 1, "{status}");
+    // "for 1s" depends on timing; the rest is what users see.
+    let (head, rest) = alerts[0].split_once(" for ").unwrap();
+    let rest = rest.split_once(": ").unwrap().1;
+    insta::assert_snapshot!("status_alert_line", format!("{head} for …: {rest}"));
+    let json: serde_json::Value =
+        serde_json::from_slice(&daemon.run(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(json["alerts"][0]["alert"], "flappy");
+    daemon.stop();
 }

@@ -28,7 +28,7 @@ const PAGE: usize = 500;
 const RETRY: Duration = Duration::from_secs(1);
 
 /// Every event type, as `?type=` takes them.
-pub const TYPES: [&str; 9] = [
+pub const TYPES: [&str; 11] = [
     "service_state",
     "job_state",
     "run_started",
@@ -37,6 +37,8 @@ pub const TYPES: [&str; 9] = [
     "alert",
     "schedule_fired",
     "schedule_skipped",
+    "alert_firing",
+    "alert_resolved",
     "daemon",
 ];
 
@@ -190,6 +192,8 @@ fn type_name(event: &Event) -> &'static str {
         K::Alert { .. } => "alert",
         K::ScheduleFired { .. } => "schedule_fired",
         K::ScheduleSkipped { .. } => "schedule_skipped",
+        K::AlertFiring { .. } => "alert_firing",
+        K::AlertResolved { .. } => "alert_resolved",
         K::Daemon { .. } => "daemon",
     }
 }

@@ -47,6 +47,8 @@ pub struct AppState {
     /// Whether an upgrade keeps the agents (`stockade daemon`; not `up`,
     /// whose agents die with its threads).
     pub upgradable: bool,
+    /// The alerts firing now (rules and the leak detector), for status and metrics.
+    pub alerts: crate::monitor::AlertBoard,
 }
 
 /// Every route.

@@ -11,8 +11,8 @@ use schemars::generate::{SchemaGenerator, SchemaSettings};
 use schemars::{JsonSchema, Schema};
 use serde_json::{Map, Value, json};
 use stockade_proto::{
-    ApiError, Event, Isolated, JobRequest, JobView, Page, PostMortem, QueueStatus, ReplicaView,
-    ScheduleView, StatusView, Submitted, Unwalled,
+    ApiError, Event, FiringAlerts, Isolated, JobRequest, JobView, Page, PostMortem, QueueStatus,
+    ReplicaView, ScheduleView, StatusView, Submitted, Unwalled,
 };
 
 /// `GET /api/openapi.json`.
@@ -215,14 +215,19 @@ impl Doc {
     fn status(&mut self) {
         let view = self.generator.subschema_for::<StatusView>();
         let unwalled = self.generator.subschema_for::<Unwalled>();
+        let alerts = self.generator.subschema_for::<FiringAlerts>();
         self.op(
             "get",
             "/api/status",
             "status",
-            "The daemon, every replica (with its isolation), every pool, the unwalled units.",
+            "The daemon, every replica (with its isolation), every pool, the unwalled units, the alerts firing now.",
             vec![],
             None,
-            responses([("200", "Status.", json_body(json!({"allOf": [view, unwalled]})))]),
+            responses([(
+                "200",
+                "Status.",
+                json_body(json!({"allOf": [view, unwalled, alerts]})),
+            )]),
             &[],
         );
         let queue = self.schema::<QueueStatus>();

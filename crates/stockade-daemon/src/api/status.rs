@@ -6,7 +6,8 @@ use axum::extract::State;
 use serde_json::json;
 use stockade_proto::{QueueStatus, ScheduleView};
 
-/// Daemon, services (each with its `isolation`), pools, and the `unwalled` units.
+/// Daemon, services (each with its `isolation`), pools, the `unwalled` units
+/// and the `alerts` firing now.
 pub async fn status(State(state): State<AppState>) -> Result<Json<serde_json::Value>, Failure> {
     let status = state.engine.status().await?;
     let mut value = serde_json::to_value(status).unwrap_or_default();
@@ -14,6 +15,7 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<serde_json::Va
         super::isolation::mark(&state.spec, services);
     }
     value["unwalled"] = json!(super::isolation::unwalled(&state.spec));
+    value["alerts"] = json!(state.alerts.firing());
     Ok(Json(value))
 }
 

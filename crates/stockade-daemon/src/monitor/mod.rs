@@ -1,14 +1,18 @@
-//! The monitor: usage alerts, the restart-rate alert and the webhook
-//! (issue 5, item 3). [`Monitor::start`] spawns its tasks beside the engine;
-//! none of them is ever awaited by the engine.
+//! The monitor: usage alerts, the restart-rate alert, alert rules, the leak
+//! detector and the webhook (issue 5, item 3; issue 14, item 3).
+//! [`Monitor::start`] spawns its tasks beside the engine; none of them is
+//! ever awaited by the engine.
 //!
-//! - `sampler` asks the engine for its status and its running jobs every
-//!   `[monitor] interval` (the engine reads each live box's cgroup counters)
-//!   and feeds [`usage::UsageWatch`] (cpu, memory and tasks of every service
-//!   replica and running job in percent of its box's limits, with `level`
-//!   hysteresis) and [`restarts::RestartWatch`] (services only). Their
-//!   [`Alert`]s are recorded as `alert` events through the engine, so they are
-//!   journaled and streamed like every other event.
+//! - `sampler` is one loop over the engine's event broadcast and a sample
+//!   every `[monitor] interval`. Events feed [`restarts::RestartWatch`] (the
+//!   restart-rate alert) and the count rules of [`rules::RuleSet`]; samples
+//!   (the engine's status and running jobs, the host's levels) feed
+//!   [`usage::UsageWatch`] (cpu, memory and tasks of every service replica
+//!   and running job in percent of its box's limits, with `level`
+//!   hysteresis), the leak detector and the level rules. Usage and
+//!   restart-rate [`Alert`]s are recorded as `alert` events; rules and leaks
+//!   as `alert_firing` / `alert_resolved`, and on the [`AlertBoard`] that
+//!   `/api/status` and `/metrics` read.
 //! - `webhook` follows the event broadcast and POSTs alerts and abnormal exits
 //!   to `[monitor] webhook`, from a bounded queue that drops its oldest entry
 //!   rather than grow or hold anyone up.
@@ -18,13 +22,17 @@
 mod level;
 mod reading;
 mod restarts;
+pub(crate) mod rules;
 mod sampler;
 mod usage;
 mod webhook;
 
+pub(crate) use rules::HostLevels;
+pub use rules::board::AlertBoard;
 use stockade_engine::EngineHandle;
 use stockade_proto::EventKind;
-use stockade_spec::MonitorConfig;
+use stockade_spec::{AlertSpec, MonitorConfig};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// One alert to record: `level` is `warning`, `critical` or `cleared`.
@@ -51,17 +59,28 @@ pub(crate) struct Monitor {
 }
 
 impl Monitor {
-    /// Start sampling (unless `[monitor] enabled = false`) and, with a
-    /// webhook configured, delivering. The webhook subscribes to the event
-    /// broadcast here, so it sees every event committed from now on.
+    /// Start watching (unless `[monitor] enabled = false` and there are no
+    /// rules) and, with a webhook configured, delivering. Both subscribe to
+    /// the event broadcast here, so they see every event committed from now on.
     pub(crate) fn start(
         engine: &EngineHandle,
         config: &MonitorConfig,
+        rules: &[AlertSpec],
+        host: watch::Receiver<Option<HostLevels>>,
+        board: AlertBoard,
         codes: webhook::SuccessCodes,
     ) -> Monitor {
         let mut tasks = Vec::new();
-        if config.enabled {
-            tasks.push(tokio::spawn(sampler::run(engine.clone(), config.clone())));
+        if config.enabled || !rules.is_empty() {
+            let inputs = sampler::Inputs {
+                engine: engine.clone(),
+                events: engine.subscribe(),
+                config: config.clone(),
+                rules: rules.to_vec(),
+                host,
+                board,
+            };
+            tasks.push(tokio::spawn(sampler::run(inputs)));
         }
         if let Some(webhook) = &config.webhook {
             let events = engine.subscribe();

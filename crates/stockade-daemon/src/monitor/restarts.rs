@@ -2,23 +2,40 @@
 //! `max_restarts` times within `restart_window` is crash-looping even when its
 //! backoff and start limit keep it alive; one warning says so, one `cleared`
 //! says when the old restarts have aged out of the window.
+//!
+//! It follows the engine's event broadcast: every replica that goes to
+//! `backoff` to restart is one restart, dated when the event arrives
+//! ([`RestartWatch::on_event`]); the monitor's samples only age the window
+//! ([`RestartWatch::tick`]).
 
 use super::Alert;
+use super::rules::human;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
-use stockade_proto::{ExitCause, ReplicaView};
+use stockade_proto::{Event, EventKind, ServiceState};
+
+/// The `reason` of a replica's move to `backoff` after a requested restart
+/// (`stockade restart`): not a crash, so not counted.
+const ASKED: &str = "stopped";
+
+/// If `event` is a replica going to `backoff` to restart after a run that
+/// ended on its own: the service and how the run ended (`exited 7`).
+pub(crate) fn restart_of(event: &Event) -> Option<(&str, Option<&str>)> {
+    let EventKind::ServiceState { state: ServiceState::Backoff, reason, .. } = &event.kind else {
+        return None;
+    };
+    let cause = reason.as_deref().and_then(|r| r.strip_prefix("restarting after "));
+    (cause != Some(ASKED)).then_some((event.unit.as_str(), cause))
+}
 
 #[derive(Debug, Default)]
 struct Restarts {
-    /// The sum of the replicas' restart counters at the last sample.
-    total: u64,
     /// When the newest restarts were seen; at most `max + 1` are kept, all
     /// that deciding "more than `max` within the window" needs.
     seen: VecDeque<Instant>,
     alerting: bool,
-    /// The latest exit cause seen: views show it only between runs
-    /// (backoff, gave up), so it is kept from the samples that catch one.
-    last_cause: Option<ExitCause>,
+    /// How the latest restarted run ended.
+    last_cause: Option<String>,
 }
 
 /// Restart history of every service.
@@ -34,91 +51,68 @@ impl RestartWatch {
         RestartWatch { max, window, services: BTreeMap::new() }
     }
 
-    /// Take one sample of the replicas' restart counters (read at `now`).
-    /// Restarts are dated to the sample that first sees them, so with a 5 s
-    /// interval the window is exact to 5 s.
-    pub(crate) fn observe(&mut self, replicas: &[ReplicaView], now: Instant) -> Vec<Alert> {
-        let mut totals: BTreeMap<&str, (u64, Option<&ExitCause>)> = BTreeMap::new();
-        for r in replicas {
-            let entry = totals.entry(r.service.as_str()).or_default();
-            entry.0 += u64::from(r.restarts);
-            entry.1 = r.last_cause.as_ref().or(entry.1);
-        }
+    /// Count `event` if it is a restart (received at `now`).
+    pub(crate) fn on_event(&mut self, event: &Event, now: Instant) -> Vec<Alert> {
+        let Some((service, cause)) = restart_of(event) else { return Vec::new() };
         let keep = self.max as usize + 1;
-        let mut alerts = Vec::new();
-        for (service, (total, last)) in totals {
-            let state = self.services.entry(service.to_owned()).or_default();
-            // A counter that went down was reset (`stockade restart`): the
-            // restarts since then are unknown, so none are counted.
-            let new = total.saturating_sub(state.total);
-            state.total = total;
-            if let Some(cause) = last {
-                state.last_cause = Some(cause.clone());
-            }
-            for _ in 0..new.min(keep as u64) {
-                state.seen.push_back(now);
-            }
-            while state.seen.len() > keep {
-                state.seen.pop_front();
-            }
-            while state.seen.front().is_some_and(|t| now.duration_since(*t) > self.window) {
-                state.seen.pop_front();
-            }
-            let over = state.seen.len() > self.max as usize;
-            if over == state.alerting {
-                continue;
-            }
-            state.alerting = over;
-            let window = human(self.window);
-            let message = if over {
-                let cause = state
-                    .last_cause
-                    .as_ref()
-                    .map(|c| format!("; last exit: {c}"))
-                    .unwrap_or_default();
-                format!(
-                    "restart rate: more than {} restarts within {window}{cause}; see `stockade postmortem {service}`",
-                    self.max
-                )
-            } else {
-                format!("restart rate: at most {} restarts within {window} again", self.max)
-            };
-            let level = if over { "warning" } else { "cleared" };
-            alerts.push(Alert { unit: service.to_owned(), level, message });
+        let state = self.services.entry(service.to_owned()).or_default();
+        state.seen.push_back(now);
+        while state.seen.len() > keep {
+            state.seen.pop_front();
         }
-        alerts
+        if let Some(cause) = cause {
+            state.last_cause = Some(cause.to_owned());
+        }
+        self.judge(service, now).into_iter().collect()
     }
-}
 
-/// "1h", "10m", "90s", "250ms".
-fn human(d: Duration) -> String {
-    let secs = d.as_secs();
-    match () {
-        _ if d.subsec_millis() != 0 || secs == 0 => format!("{}ms", d.as_millis()),
-        _ if secs.is_multiple_of(3600) => format!("{}h", secs / 3600),
-        _ if secs.is_multiple_of(60) => format!("{}m", secs / 60),
-        _ => format!("{secs}s"),
+    /// Age every window to `now`.
+    pub(crate) fn tick(&mut self, now: Instant) -> Vec<Alert> {
+        let services: Vec<String> = self.services.keys().cloned().collect();
+        services.iter().filter_map(|s| self.judge(s, now)).collect()
+    }
+
+    fn judge(&mut self, service: &str, now: Instant) -> Option<Alert> {
+        let state = self.services.get_mut(service)?;
+        while state.seen.front().is_some_and(|t| now.duration_since(*t) > self.window) {
+            state.seen.pop_front();
+        }
+        let over = state.seen.len() > self.max as usize;
+        if over == state.alerting {
+            return None;
+        }
+        state.alerting = over;
+        let window = human(self.window);
+        let message = if over {
+            let cause =
+                state.last_cause.as_ref().map(|c| format!("; last exit: {c}")).unwrap_or_default();
+            format!(
+                "restart rate: more than {} restarts within {window}{cause}; see `stockade postmortem {service}`",
+                self.max
+            )
+        } else {
+            format!("restart rate: at most {} restarts within {window} again", self.max)
+        };
+        let level = if over { "warning" } else { "cleared" };
+        Some(Alert { unit: service.to_owned(), level, message })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stockade_proto::{ExitCause, Limits, ServiceState};
+    use stockade_proto::Seq;
 
-    fn replica(index: u32, restarts: u32) -> ReplicaView {
-        ReplicaView {
-            service: "loop".into(),
-            replica: index,
-            state: ServiceState::Backoff,
-            reason: None,
-            run: None,
-            pid: None,
-            restarts,
-            started_at: None,
-            last_cause: Some(ExitCause::Exited { code: 7 }),
-            usage: None,
-            limits: Limits::default(),
+    fn backoff(service: &str, reason: &str) -> Event {
+        Event {
+            seq: Seq(1),
+            at: 0,
+            unit: service.into(),
+            kind: EventKind::ServiceState {
+                replica: 0,
+                state: ServiceState::Backoff,
+                reason: Some(reason.into()),
+            },
         }
     }
 
@@ -127,35 +121,42 @@ mod tests {
         let mut watch = RestartWatch::new(3, Duration::from_secs(3600));
         let t0 = Instant::now();
         let at = |minutes: u64| t0 + Duration::from_secs(60 * minutes);
-        assert!(
-            watch.observe(&[replica(0, 2), replica(1, 1)], at(0)).is_empty(),
-            "3 is not more than 3"
-        );
-        // Both running at this sample: the cause comes from the last one seen.
-        let (mut a, mut b) = (replica(0, 2), replica(1, 2));
-        (a.last_cause, b.last_cause) = (None, None);
-        let warned = watch.observe(&[a, b], at(1));
-        assert_eq!(warned.len(), 1);
+        for m in 0..3 {
+            assert!(
+                watch.on_event(&backoff("loop", "restarting after exited 7"), at(m)).is_empty()
+            );
+        }
+        assert!(watch.tick(at(4)).is_empty(), "3 is not more than 3");
+        let warned = watch.on_event(&backoff("loop", "restarting after exited 7"), at(5));
+        assert_eq!(warned.len(), 1, "the fourth restart warns when its event arrives");
         assert_eq!(warned[0].level, "warning");
         assert_eq!(
             warned[0].message,
             "restart rate: more than 3 restarts within 1h; last exit: exited 7; see `stockade postmortem loop`"
         );
-        assert!(
-            watch.observe(&[replica(0, 9), replica(1, 9)], at(30)).is_empty(),
-            "still one alert"
-        );
-        let calm = watch.observe(&[replica(0, 9), replica(1, 9)], at(95));
+        assert!(watch.on_event(&backoff("loop", "restarting after exited 7"), at(30)).is_empty());
+        assert!(watch.tick(at(61)).is_empty(), "restarts at 2, 5 and 30 min still make 4 with 30");
+        let calm = watch.tick(at(63));
         assert_eq!(calm.iter().map(|a| a.level).collect::<Vec<_>>(), ["cleared"]);
     }
 
     #[test]
-    fn a_reset_counter_counts_nothing() {
-        let mut watch = RestartWatch::new(3, Duration::from_secs(60));
+    fn a_requested_restart_and_other_events_count_nothing() {
+        let mut watch = RestartWatch::new(1, Duration::from_secs(60));
         let now = Instant::now();
-        assert!(watch.observe(&[replica(0, 3)], now).is_empty());
-        assert!(watch.observe(&[replica(0, 0)], now).is_empty());
-        assert!(watch.observe(&[replica(0, 1)], now).len() == 1, "3 + 1 within the window");
+        assert!(watch.on_event(&backoff("a", "restarting after stopped"), now).is_empty());
+        assert!(watch.on_event(&backoff("a", "restarting after stopped"), now).is_empty());
+        let running = Event {
+            kind: EventKind::ServiceState {
+                replica: 0,
+                state: ServiceState::Running,
+                reason: None,
+            },
+            ..backoff("a", "")
+        };
+        assert!(watch.on_event(&running, now).is_empty());
+        assert!(watch.on_event(&backoff("a", "restarting after exited 1"), now).is_empty());
+        assert_eq!(watch.on_event(&backoff("a", "restarting after exited 1"), now).len(), 1);
         assert_eq!(human(Duration::from_millis(1500)), "1500ms");
         assert_eq!(human(Duration::from_secs(600)), "10m");
     }

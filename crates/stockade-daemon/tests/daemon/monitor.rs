@@ -27,13 +27,13 @@ macro_rules! need_boxes {
 const LIMIT: Duration = Duration::from_secs(30);
 
 /// Every event of a daemon, from the first, as the SSE stream delivers them.
-struct Events {
+pub(crate) struct Events {
     seen: Arc<Mutex<Vec<Value>>>,
     task: JoinHandle<()>,
 }
 
 impl Events {
-    async fn follow(d: &TestDaemon) -> Events {
+    pub(crate) async fn follow(d: &TestDaemon) -> Events {
         let response = d.api.open(Method::GET, "/api/events?since=0", None, &[]).await;
         assert_eq!(response.status(), 200);
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -57,7 +57,7 @@ impl Events {
         Events { seen, task }
     }
 
-    fn matching(&self, keep: impl Fn(&Value) -> bool) -> Vec<Value> {
+    pub(crate) fn matching(&self, keep: impl Fn(&Value) -> bool) -> Vec<Value> {
         self.seen.lock().unwrap().iter().filter(|e| keep(e)).cloned().collect()
     }
 
@@ -271,9 +271,11 @@ start_limit = { burst = 1000, interval = "60s" }
     .await;
     assert_eq!(alert["level"], "warning");
     let message = alert["message"].as_str().unwrap();
-    // The cause is named when a sample caught the service between runs.
-    assert!(message.starts_with("restart rate: more than 3 restarts within 10m"), "{message}");
-    assert!(!message.contains("last exit") || message.contains("last exit: exited 7"), "{message}");
+    // The restart events carry how each run ended.
+    assert!(
+        message.starts_with("restart rate: more than 3 restarts within 10m; last exit: exited 7"),
+        "{message}"
+    );
     // Many more restarts, many more samples: still the one alert.
     wait_until("a dozen more restarts", LIMIT, || async {
         let all = d.api.get("/api/services").await.json["items"].clone();
@@ -300,24 +302,50 @@ command = ["sh", "-c", "exit 7"]
 restart = "always"
 backoff = {{ initial = "20ms", max = "50ms", jitter = 0.0 }}
 start_limit = {{ burst = 1000, interval = "60s" }}
+
+[job.nap]
+command = ["sleep", "0.5"]
+
+[alert.nothing_running]
+signal = "running"
+pool = "default"
+op = "=="
+value = 0
 "#,
         receiver.url()
     );
     let d = TestDaemon::start("monitor-webhook", &spec).await;
-    let bodies = wait_until("an alert and an exit at the receiver", LIMIT, || async {
-        let bodies = receiver.bodies();
-        let alert = bodies.iter().any(|b| b["type"] == "alert");
-        let exit = bodies.iter().any(|b| b["type"] == "run_exited");
-        (alert && exit).then_some(bodies)
+    // The rule fires at the first sample; a running job resolves it.
+    wait_until("the rule firing at the receiver", LIMIT, || async {
+        receiver.bodies().iter().any(|b| b["type"] == "alert_firing").then_some(())
     })
     .await;
+    let submitted = d.api.post("/api/jobs", &serde_json::json!({"template": "nap"})).await;
+    assert_eq!(submitted.status, 201, "{:?}", submitted.json);
+    let bodies =
+        wait_until("alerts, a rule's both ends and an exit at the receiver", LIMIT, || async {
+            let bodies = receiver.bodies();
+            let alert = bodies.iter().any(|b| b["type"] == "alert");
+            let exit = bodies.iter().any(|b| b["type"] == "run_exited");
+            let resolved = bodies.iter().any(|b| b["type"] == "alert_resolved");
+            (alert && exit && resolved).then_some(bodies)
+        })
+        .await;
+    let fired = bodies.iter().find(|b| b["type"] == "alert_firing").unwrap();
+    assert_eq!(fired["alert"], "nothing_running");
+    assert_eq!(fired["unit"], "default");
+    assert_eq!(fired["message"], "running{pool=default} = 0 (== 0)");
+    let resolved = bodies.iter().find(|b| b["type"] == "alert_resolved").unwrap();
+    assert_eq!(resolved["message"], "running{pool=default} = 1; no longer == 0");
     let alert = bodies.iter().find(|b| b["type"] == "alert").unwrap();
     assert_eq!(alert["unit"], "crashy");
     assert_eq!(alert["level"], "warning");
     assert!(alert["seq"].as_u64().is_some(), "the event as streamed, seq included: {alert}");
     let exit = bodies.iter().find(|b| b["type"] == "run_exited").unwrap();
     assert_eq!(exit["cause"], serde_json::json!({"kind": "exited", "code": 7}));
-    let forwarded = |b: &Value| b["type"] == "alert" || b["type"] == "run_exited";
+    let forwarded = |b: &Value| {
+        ["alert", "alert_firing", "alert_resolved", "run_exited"].iter().any(|t| b["type"] == *t)
+    };
     assert!(bodies.iter().all(forwarded), "only alerts and abnormal exits: {bodies:#?}");
     d.stop().await.unwrap();
 }

@@ -5,6 +5,7 @@
 //! and acyclic), so consumers never re-validate. How text becomes a `Spec`
 //! lives in `crate::read`.
 
+mod alert;
 mod daemon;
 mod environment;
 mod job;
@@ -20,6 +21,10 @@ use std::path::{Path, PathBuf};
 
 use stockade_proto::Limits;
 
+pub use alert::{
+    ALERT_OPS, ALERT_SIGNAL_NAMES, ALERT_SIGNALS, AlertOp, AlertSignal, AlertSpec, PsiResource,
+    SignalNeeds,
+};
 pub use daemon::{
     DEFAULT_EVENT_RETENTION, DEFAULT_HEADER_TIMEOUT, DEFAULT_ID_RANGE, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE, DEFAULT_MAX_CONNECTIONS,
@@ -33,10 +38,10 @@ pub use environment::{
 };
 pub use job::{JobSpec, OnInterrupt, RETRYABLE_CAUSES, Retries};
 pub use monitor::{
-    DEFAULT_CRITICAL_PERCENT, DEFAULT_HYSTERESIS_PERCENT, DEFAULT_MAX_RESTARTS,
-    DEFAULT_MONITOR_INTERVAL, DEFAULT_RESTART_WINDOW, DEFAULT_WARNING_PERCENT,
-    DEFAULT_WEBHOOK_ATTEMPTS, DEFAULT_WEBHOOK_BACKOFF, DEFAULT_WEBHOOK_QUEUE,
-    DEFAULT_WEBHOOK_TIMEOUT, MonitorConfig, Thresholds, WebhookConfig,
+    DEFAULT_CRITICAL_PERCENT, DEFAULT_HYSTERESIS_PERCENT, DEFAULT_LEAK_HORIZON,
+    DEFAULT_LEAK_MIN_SPAN, DEFAULT_MAX_RESTARTS, DEFAULT_MONITOR_INTERVAL, DEFAULT_RESTART_WINDOW,
+    DEFAULT_WARNING_PERCENT, DEFAULT_WEBHOOK_ATTEMPTS, DEFAULT_WEBHOOK_BACKOFF,
+    DEFAULT_WEBHOOK_QUEUE, DEFAULT_WEBHOOK_TIMEOUT, MonitorConfig, Thresholds, WebhookConfig,
 };
 pub use pool::{Concurrency, DEFAULT_MAX_QUEUED, DEFAULT_POOL, DEFAULT_POOL_CONCURRENCY, PoolSpec};
 pub use probe::{ProbeCheck, ProbeSpec};
@@ -71,6 +76,8 @@ pub struct Spec {
     pub services: Vec<ServiceSpec>,
     /// Job templates by name.
     pub jobs: BTreeMap<String, JobSpec>,
+    /// `[alert.NAME]` rules in file order.
+    pub alerts: Vec<AlertSpec>,
 }
 
 impl Spec {

@@ -16,6 +16,12 @@ pub const DEFAULT_HYSTERESIS_PERCENT: f64 = 10.0;
 pub const DEFAULT_MAX_RESTARTS: u32 = 3;
 /// Default `restart_window`.
 pub const DEFAULT_RESTART_WINDOW: Duration = Duration::from_secs(3600);
+/// Default `leak_horizon`: a service replica whose memory trend reaches its
+/// limit within this long raises a leak alert.
+pub const DEFAULT_LEAK_HORIZON: Duration = Duration::from_secs(6 * 3600);
+/// Default `leak_min_span`: a memory trend is judged only once its samples
+/// span this long (longer than a garbage collector's cycle).
+pub const DEFAULT_LEAK_MIN_SPAN: Duration = Duration::from_secs(600);
 /// Default `webhook_timeout`: one delivery attempt gives up after this long.
 pub const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default `webhook_attempts`: deliveries tried per event before it is dropped.
@@ -40,6 +46,11 @@ pub struct MonitorConfig {
     pub max_restarts: u32,
     /// The window of the restart-rate alert.
     pub restart_window: Duration,
+    /// The leak detector's horizon: a replica whose memory trend reaches its
+    /// limit within this long raises a leak alert.
+    pub leak_horizon: Duration,
+    /// A memory trend is judged only once its samples span this long.
+    pub leak_min_span: Duration,
     /// Where alerts and abnormal exits are POSTed, if anywhere.
     pub webhook: Option<WebhookConfig>,
 }
@@ -87,6 +98,8 @@ impl Default for MonitorConfig {
             thresholds: Thresholds::default(),
             max_restarts: DEFAULT_MAX_RESTARTS,
             restart_window: DEFAULT_RESTART_WINDOW,
+            leak_horizon: DEFAULT_LEAK_HORIZON,
+            leak_min_span: DEFAULT_LEAK_MIN_SPAN,
             webhook: None,
         }
     }

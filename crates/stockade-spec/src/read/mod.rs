@@ -7,6 +7,7 @@
 //! dependencies, pools). The key lists (`*_KEYS`) are the single truth of what
 //! is valid where; the JSON schema is tested against them.
 
+mod alert;
 mod daemon;
 mod graph;
 mod job;
@@ -24,7 +25,7 @@ use std::path::{Path, PathBuf};
 pub use limits::builtin_defaults;
 // The key lists, for the test that holds the JSON schema to them.
 pub(crate) use {
-    daemon::DAEMON_KEYS, job::JOB_KEYS, monitor::MONITOR_KEYS, pool::POOL_KEYS,
+    alert::ALERT_KEYS, daemon::DAEMON_KEYS, job::JOB_KEYS, monitor::MONITOR_KEYS, pool::POOL_KEYS,
     service::SERVICE_KEYS,
 };
 #[cfg(test)]
@@ -41,7 +42,8 @@ use crate::model::{DEFAULT_POOL, PoolSpec, Spec};
 use crate::problem::Problem;
 use table::{Reader, Table};
 
-pub(crate) const ROOT_KEYS: &[&str] = &["daemon", "defaults", "monitor", "pool", "service", "job"];
+pub(crate) const ROOT_KEYS: &[&str] =
+    &["daemon", "defaults", "monitor", "pool", "service", "job", "alert"];
 pub(crate) const DEFAULTS_KEYS: &[&str] = &[
     "limits",
     "isolation",
@@ -135,6 +137,17 @@ impl Reader<'_> {
         self.check_dependencies(&services, &jobs);
         self.check_pools(&jobs, &pools);
 
+        let targets = alert::Targets {
+            pools: pools.keys().map(String::as_str).collect(),
+            services: services.iter().map(|s| s.spec.name.as_str()).collect(),
+            templates: jobs.iter().map(|j| j.spec.name.as_str()).collect(),
+        };
+        let alerts = self
+            .units(root, "alert", ALERT_KEYS)
+            .into_iter()
+            .filter_map(|(name, t)| self.alert(&name, &t, &targets))
+            .collect();
+
         Spec {
             path: path.to_owned(),
             base_dir: self.base_dir.clone(),
@@ -144,6 +157,7 @@ impl Reader<'_> {
             pools,
             services: services.into_iter().map(|s| s.spec).collect(),
             jobs: jobs.into_iter().map(|j| (j.spec.name.clone(), j.spec)).collect(),
+            alerts,
         }
     }
 

@@ -20,6 +20,8 @@ pub(crate) const MONITOR_KEYS: &[&str] = &[
     "hysteresis",
     "max_restarts",
     "restart_window",
+    "leak_horizon",
+    "leak_min_span",
     "webhook",
     "webhook_token_env",
     "webhook_timeout",
@@ -59,6 +61,10 @@ impl Reader<'_> {
         config.max_restarts = self.count(t, "max_restarts").unwrap_or(config.max_restarts);
         config.restart_window =
             self.positive_duration(t, "restart_window").unwrap_or(config.restart_window);
+        config.leak_horizon =
+            self.positive_duration(t, "leak_horizon").unwrap_or(config.leak_horizon);
+        config.leak_min_span =
+            self.positive_duration(t, "leak_min_span").unwrap_or(config.leak_min_span);
         config.webhook = self.webhook(t);
         config
     }

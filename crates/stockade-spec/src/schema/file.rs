@@ -38,6 +38,45 @@ pub(crate) struct SpecFile {
     #[serde(default)]
     #[schemars(extend("propertyNames" = { "pattern": super::values::NAME_PATTERN }))]
     job: BTreeMap<String, JobTable>,
+    /// Alert rules over named signals, by name: firing and resolving as events, on /metrics and through the webhook.
+    #[serde(default)]
+    #[schemars(extend("propertyNames" = { "pattern": super::values::NAME_PATTERN }))]
+    alert: BTreeMap<String, AlertTable>,
+}
+
+/// `[alert.NAME]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AlertTable {
+    /// The signal: queue_depth and running (need `pool`); failures and successes (need `template` and `window`); restarts (needs `service` and `window`); headroom_memory (bytes free above reserve_memory), headroom_pids; psi_{cpu,memory,io}_{some,full} (avg10 percent).
+    #[schemars(extend("enum" = crate::model::ALERT_SIGNAL_NAMES))]
+    signal: String,
+    /// The pool of queue_depth and running.
+    pool: Option<String>,
+    /// The service of restarts.
+    service: Option<String>,
+    /// The job template of failures and successes.
+    template: Option<String>,
+    /// The window a count signal (failures, successes, restarts) counts over.
+    window: Option<Duration>,
+    /// How the signal is compared with `value`.
+    #[schemars(extend("enum" = crate::model::ALERT_OPS))]
+    op: String,
+    /// The threshold: a count, a percent for PSI, bytes (or a size string) for headroom_memory.
+    value: AlertValue,
+    /// How long the comparison must hold before the rule fires (default "0s": at once).
+    #[serde(rename = "for")]
+    for_: Option<Duration>,
+}
+
+/// An alert threshold: a number, or a size string for headroom_memory.
+#[derive(Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub(crate) enum AlertValue {
+    /// A number.
+    Number(f64),
+    /// A size such as "1GiB".
+    Size(Size),
 }
 
 /// `[daemon]`.
@@ -113,6 +152,10 @@ pub(crate) struct MonitorTable {
     max_restarts: Option<u32>,
     /// The window of the restart-rate alert (default "1h").
     restart_window: Option<Duration>,
+    /// The leak detector raises an alert when a service replica's memory trend reaches its limit within this long (default "6h").
+    leak_horizon: Option<Duration>,
+    /// The leak detector judges a replica's memory trend only once its samples span this long; make it longer than the agents' garbage-collection cycle (default "10m").
+    leak_min_span: Option<Duration>,
     /// Plain http:// URL that receives each alert and abnormal exit as a JSON POST.
     #[schemars(regex(pattern = r"^http://"))]
     webhook: Option<String>,

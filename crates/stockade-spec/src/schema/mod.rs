@@ -85,6 +85,7 @@ mod tests {
             ("JobTable", read::JOB_KEYS),
             ("RetriesTable", read::RETRIES_KEYS),
             ("MountTable", read::MOUNT_KEYS),
+            ("AlertTable", read::ALERT_KEYS),
         ];
         let defs = schema["$defs"].as_object().expect("schema has $defs");
         for (name, expected) in tables {

@@ -1,4 +1,4 @@
-//! The webhook: every `alert` event and every abnormal `run_exited` (its
+//! The webhook: every `alert`, `alert_firing` and `alert_resolved` event and every abnormal `run_exited` (its
 //! [`Outcome`] is a failure by the unit's own `exit_codes`) is POSTed as the event's JSON — the same
 //! object `GET /api/events` streams — to `[monitor] webhook`.
 //!
@@ -120,7 +120,9 @@ impl Lost {
 /// Alerts, and runs that ended in a way nobody asked for.
 fn forwarded(event: &Event, codes: &SuccessCodes) -> bool {
     match &event.kind {
-        EventKind::Alert { .. } => true,
+        EventKind::Alert { .. }
+        | EventKind::AlertFiring { .. }
+        | EventKind::AlertResolved { .. } => true,
         EventKind::RunExited { cause, .. } => {
             let codes = codes.get(&event.unit).map_or(&[0][..], Vec::as_slice);
             Outcome::of(cause, codes).is_abnormal()
@@ -132,6 +134,8 @@ fn forwarded(event: &Event, codes: &SuccessCodes) -> bool {
 fn type_name(kind: &EventKind) -> &'static str {
     match kind {
         EventKind::Alert { .. } => "alert",
+        EventKind::AlertFiring { .. } => "alert_firing",
+        EventKind::AlertResolved { .. } => "alert_resolved",
         EventKind::RunExited { .. } => "run_exited",
         _ => "event",
     }
@@ -161,6 +165,12 @@ mod tests {
         assert!(!forwarded(&exited(ExitCause::Stopped)));
         let alert = EventKind::Alert { level: "warning".into(), message: "m".into() };
         assert!(forwarded(&Event { kind: alert, ..exited(ExitCause::Lost) }));
+        for kind in [
+            EventKind::AlertFiring { alert: "flappy".into(), message: "m".into() },
+            EventKind::AlertResolved { alert: "flappy".into(), message: "m".into() },
+        ] {
+            assert!(forwarded(&Event { kind, ..exited(ExitCause::Lost) }));
+        }
         let daemon = EventKind::Daemon { message: "webhook gave up".into() };
         assert!(!forwarded(&Event { kind: daemon, ..exited(ExitCause::Lost) }));
     }

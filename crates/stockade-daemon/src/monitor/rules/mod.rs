@@ -1,0 +1,276 @@
+//! Alert rules (`[alert.NAME]`) and the leak detector, evaluated on injected
+//! time so every decision is unit-testable.
+//!
+//! - [`RuleSet`] holds one [`Rule`] per `[alert.NAME]`. A *count* signal
+//!   (restarts, job failures and successes) is fed from the engine's event
+//!   broadcast ([`RuleSet::on_event`]) and fires the moment an event tips it;
+//!   a *level* signal (queue depth, running count, headroom, PSI) is fed from
+//!   the monitor's samples ([`RuleSet::on_sample`]), which also age the count
+//!   windows. A rule fires once its comparison has held for `for`, and
+//!   resolves when it stops holding.
+//! - `leak` ([`leak::LeakWatch`]) keeps a memory trend per service replica
+//!   (`trend`: Theil–Sen slope, Mann–Kendall significance) and fires
+//!   `memory_leak` when the trend reaches the replica's memory limit within
+//!   `[monitor] leak_horizon`.
+//! - `board` ([`board::AlertBoard`]) is what is firing now, shared with
+//!   `/api/status` and `/metrics`.
+//!
+//! Every change is a [`Change`]: the monitor records it as an `alert_firing`
+//! or `alert_resolved` event (journaled, streamed, sent to the webhook) and
+//! updates the board.
+
+pub(crate) mod board;
+mod count;
+pub(crate) mod leak;
+mod trend;
+
+use count::Counts;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use stockade_proto::{Event, EventKind, JobState};
+use stockade_spec::{AlertSignal, AlertSpec, PsiResource};
+
+/// An alert that started or stopped firing.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Change {
+    /// The rule's name, or `memory_leak`.
+    pub alert: String,
+    /// What it is about: a service, template or pool, `worker[0]`, or `""`.
+    pub unit: String,
+    /// True: started firing; false: resolved.
+    pub firing: bool,
+    /// What holds (or no longer holds), with the numbers.
+    pub message: String,
+}
+
+impl Change {
+    /// The event to journal.
+    pub(crate) fn event(&self) -> EventKind {
+        let (alert, message) = (self.alert.clone(), self.message.clone());
+        if self.firing {
+            EventKind::AlertFiring { alert, message }
+        } else {
+            EventKind::AlertResolved { alert, message }
+        }
+    }
+}
+
+/// The host's levels at one sample (from the daemon's host sampler).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct HostLevels {
+    /// Memory free above `reserve_memory`, bytes.
+    pub memory: Option<u64>,
+    /// Tasks free above `reserve_tasks`.
+    pub tasks: Option<u64>,
+    /// `/proc/pressure`, when the kernel has PSI.
+    pub pressure: Option<stockade_host::Pressure>,
+}
+
+/// The levels one sample gives the rules.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Levels {
+    /// Per pool: (queued, running).
+    pub pools: BTreeMap<String, (u64, u64)>,
+    /// The host, if it has been read.
+    pub host: Option<HostLevels>,
+}
+
+/// One rule and where it stands.
+#[derive(Debug)]
+struct Rule {
+    spec: AlertSpec,
+    /// Since when the comparison has held without a break.
+    holding_since: Option<Instant>,
+    firing: bool,
+}
+
+/// Every `[alert.NAME]` rule.
+#[derive(Debug)]
+pub(crate) struct RuleSet {
+    rules: Vec<Rule>,
+    counts: Counts,
+    /// When the rules started watching: a count window is full only after it.
+    started: Instant,
+}
+
+impl RuleSet {
+    pub(crate) fn new(specs: &[AlertSpec], now: Instant) -> RuleSet {
+        let rules = specs
+            .iter()
+            .map(|spec| Rule { spec: spec.clone(), holding_since: None, firing: false })
+            .collect();
+        let longest = specs.iter().filter_map(|s| s.window).max().unwrap_or_default();
+        RuleSet { rules, counts: Counts::new(longest), started: now }
+    }
+
+    /// Whether any rule reads the host (so the host must be sampled).
+    pub(crate) fn reads_host(&self) -> bool {
+        self.rules.iter().any(|r| {
+            matches!(
+                r.spec.signal,
+                AlertSignal::HeadroomMemory | AlertSignal::HeadroomPids | AlertSignal::Psi { .. }
+            )
+        })
+    }
+
+    /// Count `event` if a rule counts its kind, and evaluate the rules it
+    /// touches at `now`.
+    pub(crate) fn on_event(&mut self, event: &Event, now: Instant) -> Vec<Change> {
+        let Some(signal) = counted(event) else { return Vec::new() };
+        if !self.rules.iter().any(|r| r.spec.signal == signal) {
+            return Vec::new();
+        }
+        self.counts.add(signal.clone(), now);
+        let mut changes = Vec::new();
+        for i in 0..self.rules.len() {
+            if self.rules[i].spec.signal == signal {
+                changes.extend(self.evaluate(i, None, now));
+            }
+        }
+        changes
+    }
+
+    /// Evaluate every rule at `now`: level rules against `levels`, count
+    /// rules against their windows (which age here).
+    pub(crate) fn on_sample(&mut self, levels: &Levels, now: Instant) -> Vec<Change> {
+        self.counts.expire(now);
+        (0..self.rules.len()).filter_map(|i| self.evaluate(i, Some(levels), now)).collect()
+    }
+
+    /// Evaluate rule `i`; a level rule only with `levels`.
+    fn evaluate(&mut self, i: usize, levels: Option<&Levels>, now: Instant) -> Option<Change> {
+        let started = self.started;
+        let rule = &self.rules[i];
+        let spec = &rule.spec;
+        let value = match (spec.window, levels) {
+            (Some(window), _) => {
+                let n = self.counts.within(&spec.signal, window, now) as f64;
+                // Before a whole window has been watched, a count can only
+                // be trusted where more watching could only raise it.
+                let proven = now.duration_since(started) >= window
+                    || matches!(spec.op, stockade_spec::AlertOp::Gt | stockade_spec::AlertOp::Ge);
+                if !proven && spec.op.holds(n, spec.value) {
+                    return None;
+                }
+                n
+            }
+            (None, Some(levels)) => level(&spec.signal, levels)?,
+            (None, None) => return None,
+        };
+        let holds = spec.op.holds(value, spec.value);
+        let rule = &mut self.rules[i];
+        if !holds {
+            rule.holding_since = None;
+            if !rule.firing {
+                return None;
+            }
+            rule.firing = false;
+            let signal = &rule.spec.signal;
+            let message = format!(
+                "{signal} = {}{}; no longer {} {}",
+                show(signal, value),
+                over(&rule.spec),
+                rule.spec.op.as_str(),
+                show(signal, rule.spec.value)
+            );
+            return Some(change(&rule.spec, false, message));
+        }
+        let since = *rule.holding_since.get_or_insert(now);
+        if rule.firing || now.duration_since(since) < rule.spec.for_ {
+            return None;
+        }
+        rule.firing = true;
+        let held = if rule.spec.for_.is_zero() {
+            String::new()
+        } else {
+            format!(" for {}", human(rule.spec.for_))
+        };
+        let signal = &rule.spec.signal;
+        let message = format!(
+            "{signal} = {}{} ({} {}){held}",
+            show(signal, value),
+            over(&rule.spec),
+            rule.spec.op.as_str(),
+            show(signal, rule.spec.value)
+        );
+        Some(change(&rule.spec, true, message))
+    }
+}
+
+fn change(spec: &AlertSpec, firing: bool, message: String) -> Change {
+    Change { alert: spec.name.clone(), unit: spec.signal.unit().to_owned(), firing, message }
+}
+
+/// " in the last 1h" for a count rule.
+fn over(spec: &AlertSpec) -> String {
+    spec.window.map(|w| format!(" in the last {}", human(w))).unwrap_or_default()
+}
+
+/// The counted signal an event adds one to, if any: a replica going to
+/// `backoff` to restart (a requested restart after a stop is not counted), a
+/// job ending `succeeded` or `failed`.
+fn counted(event: &Event) -> Option<AlertSignal> {
+    if let Some((service, _)) = super::restarts::restart_of(event) {
+        return Some(AlertSignal::Restarts { service: service.to_owned() });
+    }
+    let unit = event.unit.clone();
+    match &event.kind {
+        EventKind::JobState { state: JobState::Succeeded, .. } => {
+            Some(AlertSignal::Successes { template: unit })
+        }
+        EventKind::JobState { state: JobState::Failed, .. } => {
+            Some(AlertSignal::Failures { template: unit })
+        }
+        _ => None,
+    }
+}
+
+/// The value of a level signal, when this sample knows it.
+fn level(signal: &AlertSignal, levels: &Levels) -> Option<f64> {
+    let host = levels.host.as_ref();
+    let psi = |resource: PsiResource, full: bool| {
+        let p = host?.pressure?;
+        let r = match resource {
+            PsiResource::Cpu => p.cpu,
+            PsiResource::Memory => p.memory,
+            PsiResource::Io => p.io,
+        };
+        if full { r.full.map(|l| l.avg10) } else { Some(r.some.avg10) }
+    };
+    match signal {
+        AlertSignal::QueueDepth { pool } => levels.pools.get(pool).map(|(q, _)| *q as f64),
+        AlertSignal::Running { pool } => levels.pools.get(pool).map(|(_, r)| *r as f64),
+        AlertSignal::HeadroomMemory => host?.memory.map(|b| b as f64),
+        AlertSignal::HeadroomPids => host?.tasks.map(|n| n as f64),
+        AlertSignal::Psi { resource, full } => psi(*resource, *full),
+        _ => None,
+    }
+}
+
+/// A value of `signal` as a person reads it: `3`, `512 MiB`, `12.5%`.
+fn show(signal: &AlertSignal, n: f64) -> String {
+    match signal {
+        AlertSignal::HeadroomMemory => leak::size(n.max(0.0) as u64),
+        AlertSignal::Psi { .. } => format!("{}%", number(n)),
+        _ => number(n),
+    }
+}
+
+/// A number as a person writes it: `3`, `0.5`.
+fn number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 { format!("{}", n as i64) } else { format!("{n:.2}") }
+}
+
+/// "1h", "10m", "90s", "250ms".
+pub(crate) fn human(d: Duration) -> String {
+    let secs = d.as_secs();
+    match () {
+        _ if d.subsec_millis() != 0 || secs == 0 => format!("{}ms", d.as_millis()),
+        _ if secs.is_multiple_of(3600) => format!("{}h", secs / 3600),
+        _ if secs.is_multiple_of(60) => format!("{}m", secs / 60),
+        _ => format!("{secs}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests;
