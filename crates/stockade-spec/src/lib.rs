@@ -42,6 +42,7 @@
 mod box_env;
 mod duration;
 mod error;
+mod interpolate;
 mod model;
 mod problem;
 mod read;
@@ -57,7 +58,7 @@ pub use box_env::{
     BoxEnvDefaults, BoxEnvSources, DEFAULT_HOME, DEFAULT_LANG, DEFAULT_PATH, DEFAULT_TERM, box_env,
 };
 pub use duration::{DurationError, parse_duration};
-pub use error::{SpecDiagnostic, SpecError};
+pub use error::{SpecDiagnostic, SpecError, SpecWarning};
 pub use model::{
     Backoff, Concurrency, DEFAULT_CRITICAL_PERCENT, DEFAULT_EVENT_RETENTION,
     DEFAULT_HYSTERESIS_PERCENT, DEFAULT_ID_RANGE, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE,

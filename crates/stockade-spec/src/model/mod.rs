@@ -67,6 +67,8 @@ pub struct Spec {
     pub services: Vec<ServiceSpec>,
     /// Job templates by name.
     pub jobs: BTreeMap<String, JobSpec>,
+    /// What `stockade check` warns about (undefined `${VAR}`s), in file order.
+    pub warnings: Vec<crate::SpecWarning>,
 }
 
 impl Spec {
