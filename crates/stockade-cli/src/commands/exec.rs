@@ -41,7 +41,18 @@ pub fn request(args: &ExecArgs) -> anyhow::Result<ExecRequest> {
             ));
         }
         Err(_) => {
-            ExecTarget::Service { service: args.target.clone(), replica: args.replica.unwrap_or(0) }
+            let named = crate::target::Target::parse(&args.target)?;
+            let replica = match (named.replica, args.replica) {
+                (Some(a), Some(b)) if a != b => {
+                    return Err(fail(
+                        USAGE,
+                        format!("`{}` and --replica {b} name different replicas", args.target),
+                        Some("give the replica once: `name[N]` or --replica N".to_string()),
+                    ));
+                }
+                (a, b) => a.or(b).unwrap_or(0),
+            };
+            ExecTarget::Service { service: named.name, replica }
         }
     };
     let mut request = ExecRequest::new(target, args.command.clone());

@@ -8,6 +8,7 @@
 mod daemon;
 mod error;
 mod events;
+pub use events::TYPES as EVENT_TYPES;
 mod exec;
 mod health;
 mod isolation;
@@ -47,6 +48,10 @@ pub struct AppState {
     /// Whether an upgrade keeps the agents (`stockade daemon`; not `up`,
     /// whose agents die with its threads).
     pub upgradable: bool,
+    /// The most memory one run could ever get: the host's total memory less
+    /// `reserve_memory`, read once at start (`None`: unknown). A job whose
+    /// limit is above it is refused at submission.
+    pub memory_ceiling: Option<u64>,
 }
 
 /// Every route.
@@ -61,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/jobs/{id}/logs", get(logs::job))
         .route("/api/services", get(services::list))
         .route("/api/services/{name}/logs", get(logs::service))
+        .route("/api/services/{name}/scale", post(services::scale))
         .route("/api/services/{name}/{action}", post(services::control))
         .route("/api/events", get(events::stream))
         .route("/api/exec", post(exec::exec))
