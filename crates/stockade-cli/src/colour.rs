@@ -42,6 +42,15 @@ pub fn enabled() -> bool {
     })
 }
 
+/// Whether `stream` (stderr, say) gets colour, by the same rule.
+pub fn enabled_on(stream: &impl IsTerminal) -> bool {
+    decide(
+        stream.is_terminal(),
+        std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+        std::env::var("TERM").is_ok_and(|t| t == "dumb"),
+    )
+}
+
 fn decide(terminal: bool, no_color: bool, dumb: bool) -> bool {
     terminal && !no_color && !dumb
 }
