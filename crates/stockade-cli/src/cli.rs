@@ -58,7 +58,7 @@ pub enum Command {
     Status(JsonArg),
     /// Show a service's or a job's output.
     Logs(LogsArgs),
-    /// Show events; with -f, follow them.
+    /// Show events (the newest that match --unit/--type); with -F, follow them.
     Events(EventsArgs),
     /// Explain why a run ended: `run:ID`, `job:ID` (or a bare job id), or a service name.
     Postmortem(PostmortemArgs),
