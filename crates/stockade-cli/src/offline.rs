@@ -117,7 +117,7 @@ pub fn events(offline: &Offline, args: &EventsArgs) -> anyhow::Result<ExitCode> 
         let value = serde_json::to_value(event)?;
         let kind = value["type"].as_str().unwrap_or_default().to_owned();
         Ok(args.unit.as_ref().is_none_or(|u| *u == event.unit)
-            && (args.kind.is_empty() || args.kind.iter().any(|k| *k == kind)))
+            && (args.kind.is_empty() || args.kind.contains(&kind)))
     };
     let mut shown = Vec::new();
     match args.since {

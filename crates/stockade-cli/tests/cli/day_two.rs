@@ -92,9 +92,9 @@ limits = { memory = "64TiB" }
     let err = text(&huge.stderr);
     assert!(err.contains("can never give one run more than"), "{err}");
     assert!(err.contains("hint: lower limits.memory of [job.huge]"), "{err}");
-    let id = ok(&daemon.run(&["run", "t", "--priority", "-5"])).trim().to_owned();
+    let id: u64 = ok(&daemon.run(&["run", "t", "--priority", "-5"])).trim().parse().expect("an id");
     let job: Value = serde_json::from_str(&ok(&daemon.run(&["ps", "--all", "--json"]))).unwrap();
-    let mine = job["jobs"].as_array().unwrap().iter().find(|j| j["id"].to_string() == id).cloned();
+    let mine = job["jobs"].as_array().unwrap().iter().find(|j| j["id"] == id).cloned();
     assert_eq!(mine.expect("the job is listed")["priority"], -5);
     let max = daemon.run(&["cancel", "18446744073709551615"]);
     assert_eq!(max.status.code(), Some(1));

@@ -71,7 +71,7 @@ impl Heights {
         let mut left = height.saturating_sub(fixed);
         let replicas = model.replicas.len().max(1).min(left.saturating_sub(6).max(1)).min(10);
         left = left.saturating_sub(replicas);
-        let jobs = model.jobs.len().max(1).min(4).min(left.saturating_sub(4).max(1));
+        let jobs = model.jobs.len().clamp(1, 4).min(left.saturating_sub(4).max(1));
         left = left.saturating_sub(jobs);
         let events = 3.min(left.saturating_sub(2));
         left = left.saturating_sub(events);
