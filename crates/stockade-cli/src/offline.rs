@@ -99,7 +99,7 @@ pub fn postmortem(offline: &Offline, args: &PostmortemArgs) -> anyhow::Result<Ex
         ));
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&pm)?);
+        crate::render::print_json(&pm)?;
     } else {
         print!("{}", crate::commands::postmortem::render(&pm));
     }

@@ -92,7 +92,16 @@ pub fn snake_keys(value: serde_json::Value) -> serde_json::Value {
     }
 }
 
+/// `maxConcurrency` → `max_concurrency`. Only a camelCase key changes (a
+/// lowercase start, letters and digits only): names that are data — an env
+/// key like `MODEL_PATH`, a unit name with `-` — are left exactly as they are.
 fn snake(key: &str) -> String {
+    let camel = key.starts_with(|c: char| c.is_ascii_lowercase())
+        && key.chars().all(|c| c.is_ascii_alphanumeric())
+        && key.chars().any(|c| c.is_ascii_uppercase());
+    if !camel {
+        return key.to_owned();
+    }
     let mut out = String::with_capacity(key.len() + 4);
     for (i, c) in key.chars().enumerate() {
         if c.is_ascii_uppercase() {
@@ -177,11 +186,11 @@ mod tests {
     #[test]
     fn json_keys_are_snake_case() {
         let v = snake_keys(
-            serde_json::json!({"maxConcurrency": 4, "queue": [{"queuedAt": 1}], "already_snake": 2}),
+            serde_json::json!({"maxConcurrency": 4, "queue": [{"queuedAt": 1}], "already_snake": 2, "env": {"MODEL_PATH": "x", "Content-Type": "y"}}),
         );
         assert_eq!(
             v,
-            serde_json::json!({"max_concurrency": 4, "queue": [{"queued_at": 1}], "already_snake": 2})
+            serde_json::json!({"max_concurrency": 4, "queue": [{"queued_at": 1}], "already_snake": 2, "env": {"MODEL_PATH": "x", "Content-Type": "y"}})
         );
     }
 

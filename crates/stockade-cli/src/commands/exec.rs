@@ -157,7 +157,7 @@ async fn send(writer: &mut (impl tokio::io::AsyncWrite + Unpin), frame: Frame) {
 /// Print the exit cause as asked and turn it into the exit status.
 pub fn finish(exit: &ExecExit, json: bool) -> ExitCode {
     if json {
-        println!("{}", serde_json::to_string(exit).unwrap_or_default());
+        let _ = crate::render::print_json_line(exit);
     } else if let stockade_proto::ExitCause::SpawnFailed { message, hint, .. } = &exit.cause {
         eprintln!("error: {message}\n  hint: {hint}");
     }

@@ -10,7 +10,7 @@ use stockade_proto::{StatusView, Unwalled, now_millis};
 pub async fn run(client: Client, json: bool) -> anyhow::Result<ExitCode> {
     let raw: serde_json::Value = client.get("/api/status").await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&raw)?);
+        crate::render::print_json(&raw)?;
         return Ok(ExitCode::SUCCESS);
     }
     let unwalled: Unwalled = serde_json::from_value(raw.clone()).unwrap_or_default();
