@@ -41,8 +41,8 @@ pub struct Cli {
 pub enum Command {
     /// Write a commented starter spec.
     Init(InitArgs),
-    /// Validate a spec; report every error at once.
-    Check,
+    /// Validate a spec; report every error at once (and warn of undefined `${VAR}`s).
+    Check(JsonArg),
     /// Run the daemon in the foreground with a live view (Ctrl-C stops everything cleanly).
     Up(UpArgs),
     /// Run the daemon headless (logs to stderr), for systemd, containers and scripts;
@@ -58,20 +58,24 @@ pub enum Command {
     Status(JsonArg),
     /// Show a service's or a job's output.
     Logs(LogsArgs),
-    /// Show events; with -f, follow them.
+    /// Show events (the newest that match --unit/--type); with -F, follow them.
     Events(EventsArgs),
     /// Explain why a run ended: `run:ID`, `job:ID` (or a bare job id), or a service name.
     Postmortem(PostmortemArgs),
     /// Run a command inside a running service replica's or job's box.
     Exec(ExecArgs),
-    /// Cancel a queued or running job.
-    Cancel(IdArg),
-    /// Stop a service (every replica) and keep it down.
-    Stop(NameArg),
-    /// Start a service (clears `gave_up`).
-    Start(NameArg),
-    /// Restart a service (clears `gave_up`).
-    Restart(NameArg),
+    /// Cancel queued or running jobs.
+    Cancel(CancelArgs),
+    /// Stop services (or one replica, `name[3]`) and keep them down, across daemon restarts.
+    Stop(ServiceArgs),
+    /// Start services (or one replica, `name[3]`); clears `gave_up`.
+    Start(ServiceArgs),
+    /// Restart services (or one replica, `name[3]`); clears `gave_up`.
+    Restart(ServiceArgs),
+    /// Run N replicas of a service from now on (until the spec is reloaded).
+    Scale(ScaleArgs),
+    /// Print a shell completion script: `stockade completions bash > /etc/bash_completion.d/stockade`.
+    Completions(CompletionsArgs),
     /// Check the host's limits before they bite; with --plan, how many agents fit.
     Doctor(crate::commands::doctor::DoctorArgs),
     /// A live view of every run's usage against its limits, with the latest events.
@@ -84,6 +88,9 @@ pub struct InitArgs {
     /// Overwrite an existing file.
     #[arg(long)]
     pub force: bool,
+    /// Print `{"path": ...}` instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `up`.
@@ -116,6 +123,9 @@ pub struct DownArgs {
     /// `--drain=30s`), then stop as usual.
     #[arg(long, value_name = "GRACE", num_args = 0..=1, require_equals = true)]
     pub drain: Option<Option<String>>,
+    /// Print `{"pid": N, "stopped": true}` once it stopped.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `--new-store`, shared by `up` and `daemon`.
@@ -136,12 +146,16 @@ pub struct RunArgs {
     /// Extra environment, `KEY=VALUE` (repeatable).
     #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
     pub env: Vec<String>,
-    /// Priority; higher runs first.
-    #[arg(long)]
+    /// Priority; higher runs first (negative values run after the default 0).
+    #[arg(long, allow_hyphen_values = true, value_name = "N")]
     pub priority: Option<i32>,
     /// Follow the job; exit 0 only if it succeeds.
     #[arg(long)]
     pub wait: bool,
+    /// Follow the job and stream its output here (implies --wait); Ctrl-C
+    /// stops following, the job keeps running.
+    #[arg(long)]
+    pub attach: bool,
     /// Print the submission as JSON.
     #[arg(long)]
     pub json: bool,
@@ -153,9 +167,9 @@ pub struct RunArgs {
 /// `exec`.
 #[derive(Debug, Args)]
 pub struct ExecArgs {
-    /// A service name, or a running job's id.
+    /// A service name (`name[3]`: replica 3), or a running job's id.
     pub target: String,
-    /// Which replica of a service (default 0).
+    /// Which replica of a service (default 0; same as `name[N]`).
     #[arg(long)]
     pub replica: Option<u32>,
     /// Forward stdin to the command.
@@ -178,9 +192,12 @@ pub struct PsArgs {
     /// JSON instead of tables.
     #[arg(long)]
     pub json: bool,
-    /// Also finished jobs (the newest 50).
+    /// Also finished jobs, and every row (no --limit).
     #[arg(long, short = 'a')]
     pub all: bool,
+    /// Show at most N jobs (the rest are counted, not listed).
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub limit: usize,
 }
 
 /// A `--json` flag.
@@ -214,12 +231,15 @@ pub struct EventsArgs {
     /// Only events of this service or job template.
     #[arg(long)]
     pub unit: Option<String>,
-    /// Only events of this type (service_state, job_state, run_started, run_exited, oom_kill, alert, schedule_fired, schedule_skipped, alert_firing, alert_resolved, daemon).
-    #[arg(long = "type")]
-    pub kind: Option<String>,
-    /// Start after this sequence number (default: the last 20 events).
+    /// Only events of these types (comma-separated or repeated).
+    #[arg(long = "type", value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(stockade_daemon::EVENT_TYPES))]
+    pub kind: Vec<String>,
+    /// Start after this sequence number (default: the last --tail matching events).
     #[arg(long)]
     pub since: Option<u64>,
+    /// How many past events that match the filters to show first.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub tail: u64,
     /// One JSON object per line.
     #[arg(long)]
     pub json: bool,
@@ -235,18 +255,55 @@ pub struct PostmortemArgs {
     pub json: bool,
 }
 
-/// A job id.
+/// `cancel`.
 #[derive(Debug, Args)]
-pub struct IdArg {
-    /// The job id.
-    pub id: u64,
+pub struct CancelArgs {
+    /// Job ids.
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<u64>,
+    /// One JSON object per job instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
-/// A service name.
+/// `stop | start | restart`.
 #[derive(Debug, Args)]
-pub struct NameArg {
+pub struct ServiceArgs {
+    /// Services, or `name[3]` for one replica.
+    #[arg(value_name = "NAME", required_unless_present = "all", conflicts_with = "all")]
+    pub names: Vec<String>,
+    /// Every service of the spec.
+    #[arg(long)]
+    pub all: bool,
+    /// Wait until every replica asked for is there (running, or stopped),
+    /// with progress on stderr; exit 1 if one gives up instead.
+    #[arg(long)]
+    pub wait: bool,
+    /// JSON (the replicas) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `scale`.
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
     /// The service.
     pub name: String,
+    /// How many replicas.
+    pub replicas: u32,
+    /// Wait until the new replicas run (or the removed ones stopped).
+    #[arg(long)]
+    pub wait: bool,
+    /// JSON (the replicas) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
 }
 
 /// `--timeout`: seconds, or a duration like 30s, 5m; more than zero.

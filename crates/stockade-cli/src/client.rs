@@ -75,9 +75,14 @@ impl Client {
         }
     }
 
-    /// Whether a daemon accepts connections on the socket now.
+    /// Whether a daemon accepts connections on the socket now, or refuses
+    /// this user (`EACCES`): then the verb goes to the daemon and says so
+    /// instead of reading the store behind its back.
     pub fn connects(&self) -> bool {
-        std::os::unix::net::UnixStream::connect(&self.socket).is_ok()
+        match std::os::unix::net::UnixStream::connect(&self.socket) {
+            Ok(_) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::PermissionDenied,
+        }
     }
 
     /// `GET path`, decoded.
@@ -162,6 +167,9 @@ impl Client {
         hyper::client::conn::http1::Connection<TokioIo<UnixStream>, Full<Bytes>>,
     )> {
         let stream = UnixStream::connect(&self.socket).await.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                return permission_denied(&self.socket);
+            }
             fail(
                 UNREACHABLE,
                 format!("the daemon is not reachable at {}: {e}", self.socket.display()),
@@ -197,6 +205,39 @@ impl Client {
                 Some("is it shutting down?".to_string()),
             )
         })
+    }
+}
+
+/// `EACCES` on the socket: whose it is and what to do, not "not reachable".
+fn permission_denied(socket: &Path) -> anyhow::Error {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid(2) cannot fail and has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    let hint = "run as root (sudo), or set `socket_group = \"GROUP\"` in [daemon] and add your user to that group (the socket becomes mode 0660)".to_string();
+    match std::fs::metadata(socket) {
+        Ok(meta) => {
+            let owner = match meta.uid() {
+                0 => "root".to_string(),
+                n => format!("uid {n}"),
+            };
+            fail(
+                UNREACHABLE,
+                format!(
+                    "the socket at {} is owned by {owner} and mode {:04o}: this user (uid {uid}) may not connect",
+                    socket.display(),
+                    meta.mode() & 0o7777
+                ),
+                Some(hint),
+            )
+        }
+        Err(_) => fail(
+            UNREACHABLE,
+            format!(
+                "the socket at {} is not reachable for this user (uid {uid}): permission denied on it or a directory above it",
+                socket.display()
+            ),
+            Some(hint),
+        ),
     }
 }
 

@@ -6,11 +6,13 @@
 
 mod cli;
 mod client;
+mod colour;
 mod commands;
 mod exit;
 mod offline;
 mod pid1;
 mod render;
+mod target;
 mod terminal;
 
 use clap::Parser;

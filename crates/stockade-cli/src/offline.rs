@@ -13,8 +13,6 @@ use stockade_proto::{JobId, JobState, PostMortem, RunId, Seq, now_millis};
 use stockade_spec::Spec;
 use stockade_store::{JobFilter, Store};
 
-/// How many past events are shown when no `--since` is given.
-const BACKLOG: u64 = 20;
 /// The most bytes of a log printed (its end), as the daemon sends.
 const TAIL_BYTES: u64 = 1 << 20;
 
@@ -101,40 +99,64 @@ pub fn postmortem(offline: &Offline, args: &PostmortemArgs) -> anyhow::Result<Ex
         ));
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&pm)?);
+        crate::render::print_json(&pm)?;
     } else {
         print!("{}", crate::commands::postmortem::render(&pm));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// `events` from the store (no following).
+/// `events` from the store (no following): the filters apply before the
+/// window, as the daemon's stream does.
 pub fn events(offline: &Offline, args: &EventsArgs) -> anyhow::Result<ExitCode> {
     let store = &offline.store;
-    let mut after = match args.since {
-        Some(seq) => Seq(seq),
-        None => Seq(store.last_seq()?.0.saturating_sub(BACKLOG)),
-    };
     if args.follow {
         eprintln!("stockade: not following: no events happen while the daemon is down");
     }
-    loop {
-        let page = store.events_since(after, 500)?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for event in &page {
-            let value = serde_json::to_value(event)?;
-            let kind = value["type"].as_str().unwrap_or_default();
-            if args.unit.as_ref().is_some_and(|u| *u != event.unit)
-                || args.kind.as_ref().is_some_and(|k| k != kind)
-            {
-                continue;
+    let wanted = |event: &stockade_proto::Event| -> anyhow::Result<bool> {
+        let value = serde_json::to_value(event)?;
+        let kind = value["type"].as_str().unwrap_or_default().to_owned();
+        Ok(args.unit.as_ref().is_none_or(|u| *u == event.unit)
+            && (args.kind.is_empty() || args.kind.contains(&kind)))
+    };
+    let mut shown = Vec::new();
+    match args.since {
+        Some(seq) => {
+            let mut after = Seq(seq);
+            loop {
+                let page = store.events_since(after, 500)?;
+                let Some(last) = page.last() else { break };
+                after = last.seq;
+                for event in page {
+                    if wanted(&event)? {
+                        shown.push(event);
+                    }
+                }
             }
-            if args.json {
-                println!("{value}");
-            } else {
-                println!("{}", event_line(event));
+        }
+        None => {
+            let mut before = Seq(store.last_seq()?.0.saturating_add(1));
+            'back: while (shown.len() as u64) < args.tail {
+                let page = store.events_before(before, 500)?;
+                let Some(oldest) = page.last() else { break };
+                before = oldest.seq;
+                for event in page {
+                    if wanted(&event)? {
+                        shown.push(event);
+                        if shown.len() as u64 == args.tail {
+                            break 'back;
+                        }
+                    }
+                }
             }
+            shown.reverse();
+        }
+    }
+    for event in &shown {
+        if args.json {
+            crate::render::print_json_line(event)?;
+        } else {
+            println!("{}", event_line(event));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -144,26 +166,11 @@ pub fn events(offline: &Offline, args: &EventsArgs) -> anyhow::Result<ExitCode> 
 /// the newest 50 finished ones too).
 pub fn ps(offline: &Offline, args: &PsArgs) -> anyhow::Result<ExitCode> {
     let store = &offline.store;
-    let live = JobFilter {
-        states: vec![JobState::Queued, JobState::Running],
-        limit: Some(1000),
-        ..JobFilter::default()
-    };
-    let mut jobs = store.jobs(&live)?;
-    if args.all {
-        let done = JobFilter {
-            states: vec![
-                JobState::Succeeded,
-                JobState::Failed,
-                JobState::Cancelled,
-                JobState::Expired,
-                JobState::Rejected,
-            ],
-            limit: Some(50),
-            ..JobFilter::default()
-        };
-        jobs.extend(store.jobs(&done)?);
-    }
+    let states = if args.all { Vec::new() } else { vec![JobState::Queued, JobState::Running] };
+    let limit = if args.all { None } else { Some(args.limit.max(1)) };
+    let (jobs, total) =
+        store.job_page(&JobFilter { states, limit, ..JobFilter::default() }, None)?;
+    let left_out = total.saturating_sub(jobs.len() as u64);
     let views: Vec<_> = jobs.iter().map(stockade_engine::job_view_from_record).collect();
     let mut services = Vec::new();
     for service in &offline.spec.services {
@@ -184,9 +191,14 @@ pub fn ps(offline: &Offline, args: &PsArgs) -> anyhow::Result<ExitCode> {
                 })
             })
             .collect();
-        let body =
-            serde_json::json!({"daemon": "not_running", "services": services, "jobs": views});
-        println!("{}", serde_json::to_string_pretty(&body)?);
+        let body = serde_json::json!({
+            "daemon": "not_running",
+            "services": services,
+            "jobs": views,
+            "jobs_total": total,
+            "jobs_left_out": left_out,
+        });
+        crate::render::print_json(&body)?;
         return Ok(ExitCode::SUCCESS);
     }
     if !services.is_empty() {
@@ -238,6 +250,12 @@ pub fn ps(offline: &Offline, args: &PsArgs) -> anyhow::Result<ExitCode> {
             })
             .collect();
         print!("{}", table(&["JOB", "TEMPLATE", "STATE", "POOL", "ATTEMPT", "AGE", "WHY"], &rows));
+    }
+    if left_out > 0 {
+        println!(
+            "… {left_out} more job(s) not shown ({} of {total}; --limit N shows more, --all every job)",
+            views.len()
+        );
     }
     if services.is_empty() && views.is_empty() {
         println!("nothing recorded (no services in the spec, no jobs in the store)");

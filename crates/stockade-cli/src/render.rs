@@ -1,9 +1,33 @@
-//! Human output: aligned tables, sizes, durations, and one line per event.
+//! Human output: aligned tables (states and causes coloured on a terminal),
+//! sizes, durations, one line per event; and [`print_json`], the one way
+//! every `--json` prints (snake_case keys throughout).
 
+use crate::colour::{Paint, of_cause, of_state, paint};
 use stockade_proto::{Event, EventKind, UnixMillis};
 
 /// Left-aligned columns, two spaces apart.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    table_painted(headers, rows, &|_, _| None)
+}
+
+/// [`table`] with the columns named `STATE` painted by state and `WHY` /
+/// `CAUSE` by cause (on a terminal only; see `colour.rs`).
+pub fn status_table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let kinds: Vec<&str> = headers.to_vec();
+    table_painted(headers, rows, &|column, cell| match kinds.get(column) {
+        Some(&"STATE") => of_state(cell),
+        Some(&"WHY" | &"CAUSE") => of_cause(cell),
+        _ => None,
+    })
+}
+
+/// [`table`], each cell painted by `painter(column, text)` after padding,
+/// so escape codes never shift the columns.
+pub fn table_painted(
+    headers: &[&str],
+    rows: &[Vec<String>],
+    painter: &dyn Fn(usize, &str) -> Option<Paint>,
+) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -12,20 +36,82 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
             }
         }
     }
-    let line = |cells: Vec<&str>| {
+    let line = |cells: Vec<&str>, painted: bool| {
         let mut out = String::new();
         for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                out.push_str(cell);
+            let last = i + 1 == cells.len();
+            let padded = if last {
+                cell.trim_end().to_string()
             } else {
-                out.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+                format!("{cell:<width$}  ", width = widths[i])
+            };
+            let colour = if painted { painter(i, cell) } else { None };
+            match colour {
+                Some(_) => {
+                    let (text, pad) = padded.split_at(cell.len().min(padded.len()));
+                    out.push_str(&paint(text, colour));
+                    out.push_str(pad);
+                }
+                None => out.push_str(&padded),
             }
         }
         out.trim_end().to_string() + "\n"
     };
-    let mut out = line(headers.to_vec());
+    let mut out = line(headers.to_vec(), false);
     for row in rows {
-        out.push_str(&line(row.iter().map(String::as_str).collect()));
+        out.push_str(&line(row.iter().map(String::as_str).collect(), true));
+    }
+    out
+}
+
+/// Print `value` as pretty JSON with every key in snake_case (the API keeps
+/// a few camelCase keys its first users script against; the CLI has one
+/// casing).
+pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let value = snake_keys(serde_json::to_value(value)?);
+    println!("{}", serde_json::to_string_pretty(&value)?);
+    Ok(())
+}
+
+/// [`print_json`] on one line (streams: one object per line).
+pub fn print_json_line(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let value = snake_keys(serde_json::to_value(value)?);
+    println!("{}", serde_json::to_string(&value)?);
+    Ok(())
+}
+
+/// `value` with every object key turned from camelCase into snake_case.
+pub fn snake_keys(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (snake(&k), snake_keys(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(snake_keys).collect()),
+        other => other,
+    }
+}
+
+/// `maxConcurrency` → `max_concurrency`. Only a camelCase key changes (a
+/// lowercase start, letters and digits only): names that are data — an env
+/// key like `MODEL_PATH`, a unit name with `-` — are left exactly as they are.
+fn snake(key: &str) -> String {
+    let camel = key.starts_with(|c: char| c.is_ascii_lowercase())
+        && key.chars().all(|c| c.is_ascii_alphanumeric())
+        && key.chars().any(|c| c.is_ascii_uppercase());
+    if !camel {
+        return key.to_owned();
+    }
+    let mut out = String::with_capacity(key.len() + 4);
+    for (i, c) in key.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
     }
     out
 }
@@ -119,6 +205,17 @@ mod tests {
         assert_eq!(duration_ms(192_000), "3m12s");
         assert_eq!(duration_ms(7_500_000), "2h05m");
         assert_eq!(clock(3_723_000), "01:02:03");
+    }
+
+    #[test]
+    fn json_keys_are_snake_case() {
+        let v = snake_keys(
+            serde_json::json!({"maxConcurrency": 4, "queue": [{"queuedAt": 1}], "already_snake": 2, "env": {"MODEL_PATH": "x", "Content-Type": "y"}}),
+        );
+        assert_eq!(
+            v,
+            serde_json::json!({"max_concurrency": 4, "queue": [{"queued_at": 1}], "already_snake": 2, "env": {"MODEL_PATH": "x", "Content-Type": "y"}})
+        );
     }
 
     #[test]

@@ -24,6 +24,7 @@ mod retention;
 mod sampler;
 mod stop;
 
+pub use api::EVENT_TYPES;
 pub use config::Config;
 pub use listen::ListenError;
 pub use preflight::PreflightError;
@@ -85,6 +86,10 @@ pub async fn run_with(
     if let Err(err) = stockade_sandbox::raise_nofile_limit() {
         tracing::warn!(%err, "could not raise RLIMIT_NOFILE; many agents may exhaust file descriptors");
     }
+    // A daemon already on this state directory holds every port its agents
+    // listen on: say that, before the preflight lists each port as taken.
+    Store::check_unlocked(&config.spec.daemon.state_dir.join("stockade.db"))
+        .map_err(explain_store_error)?;
     listen::check(&config.spec.daemon)?;
     preflight::check(&config.spec)?;
     let new_store = config.new_store;
@@ -138,6 +143,17 @@ pub async fn run_with(
         host_samples: Some(samples),
     };
     let (engine, engine_task) = stockade_engine::start(engine_config)?;
+    let memory_ceiling = {
+        let root = config.host_root.clone();
+        let reserve = daemon.reserve_memory;
+        tokio::task::spawn_blocking(move || {
+            stockade_host::HostFacts::read(&root).snapshot().mem_total
+        })
+        .await
+        .ok()
+        .flatten()
+        .map(|total| total.saturating_sub(reserve))
+    };
     let state = api::AppState {
         engine: engine.clone(),
         store: store.clone(),
@@ -146,6 +162,7 @@ pub async fn run_with(
         stopper: stops.stopper(),
         upgradable: config.parent_death == stockade_sandbox::ParentDeath::Survive,
         alerts: alerts.clone(),
+        memory_ceiling,
     };
     let mut servers = listen::serve(&spec.daemon, state).await?;
     let codes = spec.services.iter().map(|s| (s.name.clone(), s.exit_codes.clone())).collect();
@@ -234,7 +251,7 @@ fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
 fn explain_store_error(err: StoreError) -> anyhow::Error {
     match &err {
         StoreError::Locked { holder_pid, path } => anyhow::anyhow!(
-            "another stockade daemon (pid {}) already uses this state directory ({}); stop it first, or give this spec its own `state_dir`",
+            "stockade is already running (pid {}) on this state directory ({}); stop it first (`stockade down`), or give this spec its own `state_dir`",
             holder_pid.map(|p| p.to_string()).unwrap_or_else(|| "unknown".into()),
             path.display()
         ),

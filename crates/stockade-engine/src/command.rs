@@ -31,7 +31,18 @@ pub enum Command {
         name: String,
         /// What to do.
         action: ServiceAction,
+        /// Only this replica (`name[3]`); `None`: every replica.
+        replica: Option<u32>,
         /// Answered once the action is under way.
+        reply: Reply<Vec<ReplicaView>>,
+    },
+    /// Run `replicas` replicas of a service from now on.
+    Scale {
+        /// The service.
+        name: String,
+        /// How many.
+        replicas: u32,
+        /// The service's replicas once the change is under way.
         reply: Reply<Vec<ReplicaView>>,
     },
     /// Submit jobs (one or a batch); answered once committed.

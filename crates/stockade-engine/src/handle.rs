@@ -34,8 +34,27 @@ impl EngineHandle {
         name: &str,
         action: ServiceAction,
     ) -> Result<Vec<ReplicaView>, EngineError> {
+        self.service_replica(name, None, action).await
+    }
+
+    /// Start, stop or restart one replica of a service (`replica`), or every
+    /// one (`None`). Stopping every replica is remembered across daemon
+    /// restarts; starting or restarting the service forgets it.
+    pub async fn service_replica(
+        &self,
+        name: &str,
+        replica: Option<u32>,
+        action: ServiceAction,
+    ) -> Result<Vec<ReplicaView>, EngineError> {
         let name = name.to_string();
-        self.ask(|reply| Command::Service { name, action, reply }).await
+        self.ask(|reply| Command::Service { name, action, replica, reply }).await
+    }
+
+    /// Run `replicas` replicas of `name` from now on (`stockade scale`):
+    /// new ones start, retired ones are stopped and leave the table.
+    pub async fn scale(&self, name: &str, replicas: u32) -> Result<Vec<ReplicaView>, EngineError> {
+        let name = name.to_string();
+        self.ask(|reply| Command::Scale { name, replicas, reply }).await
     }
 
     /// Submit one job; returns once it is committed.

@@ -106,8 +106,14 @@ async fn exec(argv: &[String]) -> (bool, String) {
     }
 }
 
+/// The most of a response body an HTTP probe reads before it closes.
+const HTTP_DRAIN: usize = 1 << 20;
+
 /// A minimal HTTP/1.0 GET: 2xx and 3xx pass. No client library: the probe
-/// needs one request line and one status line.
+/// needs one request line and one status line. It reads the whole response
+/// (up to [`HTTP_DRAIN`]) before closing: closing a socket with unread data
+/// makes the kernel send a reset, and the agent sees `ConnectionResetError`
+/// on every probe instead of a clean close.
 async fn http(host: &str, port: u16, path: &str) -> (bool, String) {
     let mut stream = match TcpStream::connect((host, port)).await {
         Ok(s) => s,
@@ -119,21 +125,22 @@ async fn http(host: &str, port: u16, path: &str) -> (bool, String) {
     if let Err(e) = stream.write_all(request.as_bytes()).await {
         return (false, format!("http {host}:{port}: {e}"));
     }
-    let mut head = [0u8; 64];
-    let mut n = 0;
-    while n < head.len() {
-        match stream.read(&mut head[n..]).await {
+    let mut response = Vec::with_capacity(512);
+    let mut buf = [0u8; 8192];
+    loop {
+        match stream.read(&mut buf).await {
             Ok(0) => break,
-            Ok(k) => {
-                n += k;
-                if head[..n].contains(&b'\n') {
-                    break;
-                }
-            }
-            Err(e) => return (false, format!("http {host}:{port}: {e}")),
+            Ok(k) if response.len() < HTTP_DRAIN => response.extend_from_slice(&buf[..k]),
+            // Past the cap: keep reading (and dropping) to the server's close.
+            Ok(_) => {}
+            Err(e) if response.is_empty() => return (false, format!("http {host}:{port}: {e}")),
+            // The status line is in; a broken body does not change it.
+            Err(_) => break,
         }
     }
-    let line = String::from_utf8_lossy(&head[..n]);
+    let _ = stream.shutdown().await;
+    let head = &response[..response.len().min(256)];
+    let line = String::from_utf8_lossy(head);
     let code = line.split_whitespace().nth(1).and_then(|c| c.parse::<u16>().ok());
     match code {
         Some(c) if (200..400).contains(&c) => (true, format!("HTTP {c}")),
@@ -168,6 +175,33 @@ mod tests {
         let port = serve_once("503 Service Unavailable").await;
         let bad = check(&http_check(port), Duration::from_secs(5)).await;
         assert_eq!(bad, (false, "HTTP 503".to_string()));
+    }
+
+    /// A server like Python's `http.server`: the status line, then a body
+    /// in pieces, then it reads until the client closes. A probe that hung up
+    /// after the status line made every later write fail with a reset.
+    #[tokio::test]
+    async fn http_probe_reads_the_whole_response_and_closes_cleanly() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 512];
+            let _ = s.read(&mut buf).await.unwrap();
+            s.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n").await?;
+            for _ in 0..32 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                s.write_all(&[b'x'; 16 << 10]).await?;
+            }
+            s.shutdown().await?;
+            // The client's side: a clean close is EOF, a reset is an error.
+            let read = s.read(&mut buf).await?;
+            Ok::<usize, std::io::Error>(read)
+        });
+        let ok = check(&http_check(port), Duration::from_secs(5)).await;
+        assert_eq!(ok, (true, "HTTP 200".to_string()));
+        let server = server.await.unwrap();
+        assert!(matches!(server, Ok(0)), "the server saw {server:?}, not a clean close");
     }
 
     #[tokio::test]

@@ -61,3 +61,4 @@ pub use render::{render_text, summary};
 pub use report::{doctor, worst};
 pub use reserve::Reserve;
 pub use root::HostRoot;
+pub use size::human_bytes;

@@ -50,7 +50,20 @@ impl SpecDiagnostic {
     }
 }
 
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+/// Something in a valid spec that is probably not what was meant (an
+/// undefined `${VAR}`): `stockade check` prints it; the spec still loads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecWarning {
+    /// What it is and what to do.
+    pub message: String,
+    /// 1-based line of the value in the spec.
+    pub line: usize,
+    /// 1-based column of the value.
+    pub column: usize,
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;

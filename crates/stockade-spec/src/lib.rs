@@ -42,6 +42,7 @@
 mod box_env;
 mod duration;
 mod error;
+mod interpolate;
 mod model;
 mod problem;
 mod read;
@@ -57,7 +58,7 @@ pub use box_env::{
     BoxEnvDefaults, BoxEnvSources, DEFAULT_HOME, DEFAULT_LANG, DEFAULT_PATH, DEFAULT_TERM, box_env,
 };
 pub use duration::{DurationError, format_duration, parse_duration};
-pub use error::{SpecDiagnostic, SpecError};
+pub use error::{SpecDiagnostic, SpecError, SpecWarning};
 pub use model::{
     ALERT_OPS, ALERT_SIGNAL_NAMES, ALERT_SIGNALS, AlertOp, AlertSignal, AlertSpec, Backoff,
     CatchUp, Concurrency, DEFAULT_CRITICAL_PERCENT, DEFAULT_EVENT_RETENTION,

@@ -351,6 +351,12 @@ pub enum Problem {
         #[source]
         source: std::io::Error,
     },
+    /// A `${...}` in a value that cannot be interpolated.
+    #[error("bad interpolation: {message}")]
+    BadInterpolation {
+        /// What is wrong.
+        message: String,
+    },
     /// A bad line in an `env_file`.
     #[error("env_file {}:{} for `{key}`: {reason}", path.display(), line)]
     BadEnvFileLine {
@@ -554,6 +560,9 @@ impl Problem {
             Problem::BadEnvFileLine { .. } => {
                 "write KEY=VALUE; lines starting with # are comments".to_owned()
             }
+            Problem::BadInterpolation { .. } => {
+                "write ${VAR} or ${VAR:-default} (a name of letters, digits and `_`); $${ is a literal ${".to_owned()
+            }
             Problem::BadEnvName { .. } => {
                 "write variable names such as \"MODEL\" or prefixes such as \"AWS_*\"".to_owned()
             }
@@ -627,6 +636,7 @@ impl Problem {
             Problem::BadMountTarget { .. } => "bad target",
             Problem::EnvFileUnreadable { .. } => "unreadable",
             Problem::BadEnvFileLine { .. } => "bad line in this file",
+            Problem::BadInterpolation { .. } => "bad ${...}",
             Problem::BadEnvName { .. } => "not a name",
             Problem::ForbiddenSubmitEnv { .. } => "never submittable",
             Problem::BadIdRange { .. } => "bad range",

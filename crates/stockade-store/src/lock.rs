@@ -27,6 +27,38 @@ impl StateLock {
         PathBuf::from(name)
     }
 
+    /// Whether another process holds the lock for `db` now, without taking
+    /// it (a shared lock, dropped at once): [`StoreError::Locked`] naming the
+    /// holder's pid when one does. No lock file means no holder; nothing is
+    /// created. A check before the daemon's preflight, so a second daemon is
+    /// told "already running" instead of every port its agents hold.
+    pub(crate) fn check_free(db: &Path) -> Result<(), StoreError> {
+        let path = Self::path_for(db);
+        let mut file = match OpenOptions::new().read(true).open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                return Err(StoreError::Io {
+                    action: "open lock file",
+                    path: path.clone(),
+                    source: Arc::new(e),
+                });
+            }
+        };
+        match flock(&file, FlockOperation::NonBlockingLockShared) {
+            Ok(()) => Ok(()),
+            Err(rustix::io::Errno::WOULDBLOCK) => {
+                let mut text = String::new();
+                let holder_pid =
+                    file.read_to_string(&mut text).ok().and_then(|_| text.trim().parse().ok());
+                Err(StoreError::Locked { path, holder_pid })
+            }
+            Err(errno) => {
+                Err(StoreError::Io { action: "lock", path, source: Arc::new(errno.into()) })
+            }
+        }
+    }
+
     /// Take the lock for `db` without waiting, and record our pid in it.
     pub(crate) fn acquire(db: &Path) -> Result<StateLock, StoreError> {
         let path = Self::path_for(db);

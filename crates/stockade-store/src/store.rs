@@ -52,6 +52,13 @@ pub struct StoreStats {
 }
 
 impl Store {
+    /// Whether another process (a running daemon) holds the store at `path`
+    /// now: [`StoreError::Locked`] with its pid. Takes nothing and creates
+    /// nothing; [`Store::open`] still takes the lock for real.
+    pub fn check_unlocked(path: &Path) -> Result<(), StoreError> {
+        StateLock::check_free(path)
+    }
+
     /// Open (or create) the store at `path`: take `<path>.lock`, refuse a
     /// store that was lost, tighten modes, check integrity, migrate, allocate
     /// the reserve, start the writer thread.

@@ -95,6 +95,14 @@ pub enum Write {
         /// What happened.
         kind: EventKind,
     },
+    /// Remember that `service` was stopped by hand (`held`), so the next
+    /// daemon keeps it down, or forget it (started again). → [`Applied::Done`].
+    ServiceHeld {
+        /// The service.
+        service: String,
+        /// Stopped and kept down (`true`), or free to start (`false`).
+        held: bool,
+    },
 }
 
 /// What one [`Write`] became once committed.

@@ -104,7 +104,12 @@ pub fn init_logging(target: LogTarget) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     let _ = match target {
-        LogTarget::Stderr => builder.with_writer(std::io::stderr).try_init(),
+        // Colour only for a person at a terminal: never ANSI into a file,
+        // a pipe or journald (`colour.rs` has the rule).
+        LogTarget::Stderr => builder
+            .with_ansi(crate::colour::enabled_on(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .try_init(),
         LogTarget::File(file) => {
             builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).try_init()
         }

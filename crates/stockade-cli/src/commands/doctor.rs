@@ -74,7 +74,7 @@ pub fn run(args: &DoctorArgs, spec_path: &Path) -> anyhow::Result<ExitCode> {
     all.extend(stockade_host::kill_mode_check(unit.as_ref()));
     if args.json {
         let report = Report { checks: &all, plan: planned.as_ref() };
-        println!("{}", serde_json::to_string_pretty(&report).context("encoding the report")?);
+        crate::render::print_json(&report).context("encoding the report")?;
     } else {
         print!("{}", render_text(&all));
         if let Some(plan) = &planned {

@@ -37,7 +37,11 @@ pub async fn run(client: Client, args: &DownArgs) -> anyhow::Result<ExitCode> {
     while pid > 0 && alive(pid) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    println!("stopped: daemon pid {pid}");
+    if args.json {
+        crate::render::print_json(&json!({"pid": pid, "stopped": true}))?;
+    } else {
+        println!("stopped: daemon pid {pid}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -41,7 +41,18 @@ pub fn request(args: &ExecArgs) -> anyhow::Result<ExecRequest> {
             ));
         }
         Err(_) => {
-            ExecTarget::Service { service: args.target.clone(), replica: args.replica.unwrap_or(0) }
+            let named = crate::target::Target::parse(&args.target)?;
+            let replica = match (named.replica, args.replica) {
+                (Some(a), Some(b)) if a != b => {
+                    return Err(fail(
+                        USAGE,
+                        format!("`{}` and --replica {b} name different replicas", args.target),
+                        Some("give the replica once: `name[N]` or --replica N".to_string()),
+                    ));
+                }
+                (a, b) => a.or(b).unwrap_or(0),
+            };
+            ExecTarget::Service { service: named.name, replica }
         }
     };
     let mut request = ExecRequest::new(target, args.command.clone());
@@ -146,7 +157,7 @@ async fn send(writer: &mut (impl tokio::io::AsyncWrite + Unpin), frame: Frame) {
 /// Print the exit cause as asked and turn it into the exit status.
 pub fn finish(exit: &ExecExit, json: bool) -> ExitCode {
     if json {
-        println!("{}", serde_json::to_string(exit).unwrap_or_default());
+        let _ = crate::render::print_json_line(exit);
     } else if let stockade_proto::ExitCause::SpawnFailed { message, hint, .. } = &exit.cause {
         eprintln!("error: {message}\n  hint: {hint}");
     }

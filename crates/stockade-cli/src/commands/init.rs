@@ -17,6 +17,10 @@ pub fn run(path: &Path, args: &InitArgs) -> anyhow::Result<ExitCode> {
     }
     std::fs::write(path, stockade_spec::STARTER_SPEC)
         .with_context(|| format!("cannot write {}", path.display()))?;
+    if args.json {
+        crate::render::print_json(&serde_json::json!({"path": path, "written": true}))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     println!("wrote {}", path.display());
     println!("next: `stockade check -f {0}`, then `stockade up -f {0}`", path.display());
     Ok(ExitCode::SUCCESS)

@@ -2,6 +2,7 @@
 //! current-thread runtime; `up` and `daemon` build the daemon's runtime.
 
 pub mod check;
+pub mod completions;
 pub mod control;
 pub mod daemon;
 pub mod doctor;
@@ -32,7 +33,8 @@ use stockade_spec::Spec;
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Init(args) => init::run(&cli.file, args),
-        Command::Check => check::run(&cli.file),
+        Command::Check(args) => check::run(&cli.file, args.json),
+        Command::Completions(args) => completions::run(args),
         Command::Up(args) => up::run(&cli.file, args),
         Command::Daemon(args) if args.upgrade => client_verb(&cli, upgrade::request),
         Command::Daemon(args) => daemon::run(&cli.file, args),
@@ -54,10 +56,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let exit = exec::run(c, args).await?;
             Ok(exec::finish(&exit, args.json))
         }),
-        Command::Cancel(args) => client_verb(&cli, |c| control::cancel(c, args.id)),
-        Command::Stop(args) => client_verb(&cli, |c| control::service(c, &args.name, "stop")),
-        Command::Start(args) => client_verb(&cli, |c| control::service(c, &args.name, "start")),
-        Command::Restart(args) => client_verb(&cli, |c| control::service(c, &args.name, "restart")),
+        Command::Cancel(args) => client_verb(&cli, |c| control::cancel(c, args)),
+        Command::Stop(args) => client_verb(&cli, |c| control::service(c, args, "stop")),
+        Command::Start(args) => client_verb(&cli, |c| control::service(c, args, "start")),
+        Command::Restart(args) => client_verb(&cli, |c| control::service(c, args, "restart")),
+        Command::Scale(args) => client_verb(&cli, |c| control::scale(c, args)),
         Command::Top(args) => client_verb(&cli, |c| top::run(c, args)),
     }
 }

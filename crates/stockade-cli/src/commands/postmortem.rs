@@ -22,7 +22,7 @@ pub async fn run(client: Client, args: &PostmortemArgs) -> anyhow::Result<ExitCo
     };
     let pm: PostMortem = client.get(&path).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&pm)?);
+        crate::render::print_json(&pm)?;
     } else {
         print!("{}", render(&pm));
     }

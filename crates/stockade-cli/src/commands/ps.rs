@@ -3,7 +3,7 @@
 
 use crate::cli::PsArgs;
 use crate::client::Client;
-use crate::render::{bytes, duration_ms, table};
+use crate::render::{bytes, duration_ms, print_json, status_table};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use std::process::ExitCode;
@@ -18,7 +18,13 @@ async fn views<T: DeserializeOwned>(
     path: &str,
 ) -> anyhow::Result<(serde_json::Value, Vec<(T, bool)>)> {
     // Every list is a page, `{"items", "next", "total"}`.
-    let page: serde_json::Value = client.get(path).await?;
+    split(client.get(path).await?)
+}
+
+/// A page's items as views, each with whether its unit is unwalled.
+fn split<T: DeserializeOwned>(
+    page: serde_json::Value,
+) -> anyhow::Result<(serde_json::Value, Vec<(T, bool)>)> {
     let raw = page.get("items").cloned().unwrap_or(page);
     let views: Vec<T> = serde_json::from_value(raw.clone())
         .map_err(|e| anyhow::anyhow!("the daemon's answer is not what this CLI expects: {e}"))?;
@@ -37,32 +43,71 @@ fn why(unwalled: bool, reason: Option<String>) -> String {
     }
 }
 
+/// Jobs as `ps` lists them: newest first, at most `--limit` (with `--all`
+/// every job, finished ones too, a page at a time), and how many matched.
+async fn jobs(
+    client: &Client,
+    args: &PsArgs,
+) -> anyhow::Result<(Vec<serde_json::Value>, Vec<(JobView, bool)>, u64)> {
+    let (states, page) =
+        if args.all { ("", 1000) } else { ("&state=queued,running", args.limit.clamp(1, 10_000)) };
+    let mut raw = Vec::new();
+    let mut views_all = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let after = cursor.as_ref().map(|c| format!("&cursor={c}")).unwrap_or_default();
+        let path = format!("/api/jobs?limit={page}{states}{after}");
+        let whole: serde_json::Value = client.get(&path).await?;
+        let total = whole.get("total").and_then(serde_json::Value::as_u64).unwrap_or(0);
+        cursor = whole.get("next").and_then(|n| n.as_str()).map(str::to_owned);
+        let (items, views) = split::<JobView>(whole)?;
+        raw.extend(items.as_array().cloned().unwrap_or_default());
+        views_all.extend(views);
+        if !args.all || cursor.is_none() {
+            return Ok((raw, views_all, total));
+        }
+    }
+}
+
 /// List services and jobs.
 pub async fn run(client: Client, args: &PsArgs) -> anyhow::Result<ExitCode> {
     let (raw_services, services) = views::<ReplicaView>(&client, "/api/services").await?;
-    let (raw_live, live) =
-        views::<JobView>(&client, "/api/jobs?state=queued,running&limit=1000").await?;
-    let (raw_done, done) = if args.all {
-        views::<JobView>(
-            &client,
-            "/api/jobs?state=succeeded,failed,cancelled,expired,rejected&limit=50",
-        )
-        .await?
-    } else {
-        (serde_json::Value::Array(Vec::new()), Vec::new())
-    };
+    let (raw_jobs, jobs_found, total) = jobs(&client, args).await?;
+    let left_out = total.saturating_sub(jobs_found.len() as u64);
     let raw_schedules: serde_json::Value = client.get("/api/schedules").await?;
     if args.json {
-        let jobs: Vec<&serde_json::Value> =
-            [&raw_live, &raw_done].into_iter().filter_map(|v| v.as_array()).flatten().collect();
-        let all = json!({"services": raw_services, "jobs": jobs, "schedules": raw_schedules});
-        println!("{}", serde_json::to_string_pretty(&all)?);
+        print_json(&json!({
+            "services": raw_services,
+            "jobs": raw_jobs,
+            "jobs_total": total,
+            "jobs_left_out": left_out,
+            "schedules": raw_schedules,
+        }))?;
         return Ok(ExitCode::SUCCESS);
     }
     let schedules: Vec<ScheduleView> = serde_json::from_value(raw_schedules).map_err(|e| {
         anyhow::anyhow!("the daemon's schedules are not what this CLI expects: {e}")
     })?;
     let now = now_millis();
+    print!("{}", render(&services, &jobs_found, left_out, total, now));
+    if let Some(table) = super::schedules::schedule_table(&schedules, now) {
+        if !services.is_empty() || !jobs_found.is_empty() {
+            println!();
+        }
+        print!("{table}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The text `ps` prints: the replicas, the jobs, and what was left out.
+fn render(
+    services: &[(ReplicaView, bool)],
+    jobs: &[(JobView, bool)],
+    left_out: u64,
+    total: u64,
+    now: stockade_proto::UnixMillis,
+) -> String {
+    let mut out = String::new();
     if !services.is_empty() {
         let rows: Vec<Vec<String>> = services
             .iter()
@@ -84,15 +129,14 @@ pub async fn run(client: Client, args: &PsArgs) -> anyhow::Result<ExitCode> {
                 ]
             })
             .collect();
-        print!(
-            "{}",
-            table(&["SERVICE", "STATE", "PID", "RESTARTS", "MEMORY", "UPTIME", "WHY"], &rows)
-        );
+        out.push_str(&status_table(
+            &["SERVICE", "STATE", "PID", "RESTARTS", "MEMORY", "UPTIME", "WHY"],
+            &rows,
+        ));
     }
-    let jobs: Vec<&(JobView, bool)> = live.iter().chain(done.iter()).collect();
     if !jobs.is_empty() {
         if !services.is_empty() {
-            println!();
+            out.push('\n');
         }
         let rows: Vec<Vec<String>> = jobs
             .iter()
@@ -114,19 +158,56 @@ pub async fn run(client: Client, args: &PsArgs) -> anyhow::Result<ExitCode> {
                 ]
             })
             .collect();
-        print!(
-            "{}",
-            table(&["JOB", "TEMPLATE", "STATE", "POOL", "ATTEMPT", "PID", "AGE", "WHY"], &rows)
-        );
+        out.push_str(&status_table(
+            &["JOB", "TEMPLATE", "STATE", "POOL", "ATTEMPT", "PID", "AGE", "WHY"],
+            &rows,
+        ));
     }
-    if let Some(table) = super::schedules::schedule_table(&schedules, now) {
-        if !services.is_empty() || !jobs.is_empty() {
-            println!();
-        }
-        print!("{table}");
+    if left_out > 0 {
+        out.push_str(&format!(
+            "… {left_out} more job(s) not shown ({} of {total}; --limit N shows more, --all every job)\n",
+            jobs.len()
+        ));
     }
-    if services.is_empty() && jobs.is_empty() && schedules.is_empty() {
-        println!("nothing is running (no services in the spec, no live jobs)");
+    if services.is_empty() && jobs.is_empty() {
+        out.push_str("nothing is running (no services in the spec, no live jobs)\n");
     }
-    Ok(ExitCode::SUCCESS)
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replica(r: u32, state: &str, reason: Option<&str>) -> ReplicaView {
+        serde_json::from_value(json!({
+            "service": "player", "replica": r, "state": state, "reason": reason,
+            "pid": 4100 + r, "restarts": r, "started_at": 1_000_000 - 125_000,
+            "usage": {"memory_current": 90_u64 << 20}, "limits": {"memory": 256_u64 << 20},
+        }))
+        .unwrap_or_else(|e| panic!("a ReplicaView: {e}"))
+    }
+
+    fn job(id: u64, state: &str, waiting: Option<&str>) -> JobView {
+        serde_json::from_value(json!({
+            "id": id, "template": "selfplay", "pool": "default", "state": state, "args": [],
+            "priority": 0, "attempt": 1, "max_attempts": 3, "waiting": waiting,
+            "submitted_at": 1_000_000 - 61_000, "runs": [],
+        }))
+        .unwrap_or_else(|e| panic!("a JobView: {e}"))
+    }
+
+    #[test]
+    fn the_ps_table() {
+        let services = vec![
+            (replica(0, "ready", None), false),
+            (replica(1, "backoff", Some("restarting after exit code 1")), false),
+            (replica(2, "running", None), true),
+        ];
+        let jobs = vec![
+            (job(12, "running", None), false),
+            (job(13, "queued", Some("pool default is full (2/2 running)")), false),
+        ];
+        insta::assert_snapshot!("ps", render(&services, &jobs, 40, 42, 1_000_000));
+    }
 }

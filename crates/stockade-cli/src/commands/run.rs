@@ -1,5 +1,7 @@
 //! `stockade run TEMPLATE [-- ARGS]`: submit a job; with `--wait`, follow it
-//! and exit 0 only if it succeeds.
+//! and exit 0 only if it succeeds; with `--attach`, also stream its output
+//! (the job log's follow endpoint) — Ctrl-C then stops following and says
+//! the job keeps running.
 
 use crate::cli::RunArgs;
 use crate::client::{Client, next_chunk};
@@ -38,14 +40,20 @@ pub async fn run(client: Client, args: &RunArgs) -> anyhow::Result<ExitCode> {
     };
     let submitted: Submitted = client.post("/api/jobs", &request).await?;
     if args.json {
-        println!("{}", serde_json::to_string(&submitted)?);
+        crate::render::print_json_line(&submitted)?;
+    } else if args.attach {
+        eprintln!("job {}", submitted.id);
     } else {
         println!("{}", submitted.id);
     }
-    if !args.wait {
+    if args.attach {
+        if let Some(code) = attach(&client, submitted.id.0).await? {
+            return Ok(code);
+        }
+    } else if !args.wait {
         return Ok(ExitCode::SUCCESS);
     }
-    let bar = if std::io::stderr().is_terminal() {
+    let bar = if std::io::stderr().is_terminal() && !args.attach {
         ProgressBar::new_spinner()
     } else {
         ProgressBar::hidden()
@@ -69,6 +77,30 @@ pub async fn run(client: Client, args: &RunArgs) -> anyhow::Result<ExitCode> {
             format!("job {} {}: {reason}", view.id, view.state),
             Some(format!("see `stockade postmortem {}` and `stockade logs {}`", view.id, view.id)),
         ))
+    }
+}
+
+/// Copy the job's output to stdout until it ends; `Some(130)` if Ctrl-C
+/// stopped the copy first (the job runs on).
+async fn attach(client: &Client, id: u64) -> anyhow::Result<Option<ExitCode>> {
+    use std::io::Write;
+    let mut body = client.stream(&format!("/api/jobs/{id}/logs?follow=true")).await?;
+    let copy = async {
+        let mut out = std::io::stdout();
+        while let Some(chunk) = next_chunk(&mut body).await? {
+            out.write_all(&chunk)?;
+            out.flush()?;
+        }
+        anyhow::Ok(())
+    };
+    tokio::select! {
+        copied = copy => copied.map(|()| None),
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!(
+                "\nstockade: stopped following; job {id} keeps running (`stockade logs {id} -F` to follow again, `stockade cancel {id}` to stop it)"
+            );
+            Ok(Some(ExitCode::from(130)))
+        }
     }
 }
 

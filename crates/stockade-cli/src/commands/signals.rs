@@ -4,11 +4,19 @@
 //! |---|---|
 //! | SIGTERM, first SIGINT | stop (services in reverse order; jobs requeued or left, per `on_stop`) |
 //! | second SIGINT | force: kill every box now, skip the graces |
+//! | a SIGINT within 250 ms of the first | the same Ctrl-C: `timeout -s INT` and a terminal's Ctrl-C reach the process twice (directly and through its process group) |
 //! | SIGHUP | logged at warn and ignored (reload is issue 14) — never a silent death |
 //! | SIGUSR2 | `daemon`: upgrade in place; `up`: logged and ignored (its agents die with it) |
 
+use std::time::{Duration, Instant};
 use stockade_daemon::{Stop, Stopper};
 use tokio::signal::unix::{SignalKind, signal};
+
+/// SIGINTs this close to the first one are the same interrupt, delivered
+/// twice: `timeout -s INT` sends it to the process and to its process
+/// group, and so does a shell for a wrapper script. No person presses
+/// Ctrl-C twice this fast on purpose.
+const SAME_INTERRUPT: Duration = Duration::from_millis(250);
 
 /// Which verb runs the daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,18 +46,19 @@ pub async fn handle_signals(stopper: Stopper, mode: Mode) {
         }
     }
     let [term, int, hup, usr2] = &mut streams[..] else { return };
-    let mut interrupts = 0u32;
+    let mut first_interrupt: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = term.recv() => {
                 stopper.stop(Stop::Now);
             }
             _ = int.recv() => {
-                interrupts += 1;
-                if interrupts == 1 {
+                let first = *first_interrupt.get_or_insert_with(Instant::now);
+                if first.elapsed() < SAME_INTERRUPT {
                     if mode == Mode::Daemon {
                         tracing::info!("SIGINT: stopping (again to force: kill every box now)");
                     }
+                    // The first one, or the same one delivered again.
                     stopper.stop(Stop::Now);
                 } else {
                     tracing::warn!("second SIGINT: forcing the stop: killing every box now, skipping the graces");

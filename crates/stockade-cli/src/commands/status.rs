@@ -11,39 +11,48 @@ use stockade_proto::{FiringAlert, FiringAlerts, StatusView, UnixMillis, Unwalled
 pub async fn run(client: Client, json: bool) -> anyhow::Result<ExitCode> {
     let raw: serde_json::Value = client.get("/api/status").await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&raw)?);
+        crate::render::print_json(&raw)?;
         return Ok(ExitCode::SUCCESS);
     }
     let unwalled: Unwalled = serde_json::from_value(raw.clone()).unwrap_or_default();
     let alerts: FiringAlerts = serde_json::from_value(raw.clone()).unwrap_or_default();
     let status: StatusView = serde_json::from_value(raw)
         .map_err(|e| anyhow::anyhow!("the daemon's status is not what this CLI expects: {e}"))?;
-    println!(
-        "daemon   pid {}, up {}",
+    print!("{}", render(&status, &unwalled, &alerts, now_millis()));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The text `status` prints.
+fn render(status: &StatusView, unwalled: &Unwalled, alerts: &FiringAlerts, now: UnixMillis) -> String {
+    let mut out = format!(
+        "daemon   pid {}, up {}\nspec     {}\nboxes    {}\n",
         status.pid,
-        duration_ms(now_millis().saturating_sub(status.started_at))
+        duration_ms(now.saturating_sub(status.started_at)),
+        status.spec,
+        status.sandbox
     );
-    println!("spec     {}", status.spec);
-    println!("boxes    {}", status.sandbox);
     for warning in &status.warnings {
-        println!("warning  {warning}");
+        out.push_str(&format!("warning  {warning}\n"));
     }
     if !unwalled.unwalled.is_empty() {
-        println!(
-            "UNWALLED {} — isolation = \"none\": no namespaces, the daemon's user and environment",
+        out.push_str(&format!(
+            "UNWALLED {} — isolation = \"none\": no namespaces, the daemon's user and environment\n",
             unwalled.unwalled.join(", ")
-        );
+        ));
     }
-    for line in alert_lines(&alerts.alerts, now_millis()) {
-        println!("{line}");
+    for line in alert_lines(&alerts.alerts, now) {
+        out.push_str(&line);
+        out.push('\n');
     }
     let mut states: BTreeMap<String, u32> = BTreeMap::new();
     for replica in &status.services {
         *states.entry(replica.state.to_string()).or_default() += 1;
     }
     let summary: Vec<String> = states.iter().map(|(s, n)| format!("{n} {s}")).collect();
-    println!("replicas {}", if summary.is_empty() { "none".into() } else { summary.join(", ") });
-    println!();
+    out.push_str(&format!(
+        "replicas {}\n\n",
+        if summary.is_empty() { "none".into() } else { summary.join(", ") }
+    ));
     let rows: Vec<Vec<String>> = status
         .pools
         .iter()
@@ -58,12 +67,12 @@ pub async fn run(client: Client, json: bool) -> anyhow::Result<ExitCode> {
             ]
         })
         .collect();
-    print!("{}", table(&["POOL", "RUNNING", "QUEUED", "LIMIT", "UTIL", "WAITING BECAUSE"], &rows));
-    if let Some(schedules) = super::schedules::schedule_table(&status.schedules, now_millis()) {
-        println!();
-        print!("{schedules}");
+    out.push_str(&table(&["POOL", "RUNNING", "QUEUED", "LIMIT", "UTIL", "WAITING BECAUSE"], &rows));
+    if let Some(schedules) = super::schedules::schedule_table(&status.schedules, now) {
+        out.push('\n');
+        out.push_str(&schedules);
     }
-    Ok(ExitCode::SUCCESS)
+    out
 }
 
 /// One line per firing alert: `ALERT    flappy (worker) for 3m: restarts{…} = 4 …`.
@@ -81,6 +90,29 @@ pub(crate) fn alert_lines(alerts: &[FiringAlert], now: UnixMillis) -> Vec<String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_status_table() {
+        let status: StatusView = serde_json::from_value(serde_json::json!({
+            "pid": 4242, "started_at": 10_000_000 - 3_723_000, "spec": "/srv/herd/stockade.toml",
+            "sandbox": "cgroup v1 (memory, pids, cpu) + walls", "warnings": ["no PSI on this kernel"],
+            "services": [
+                {"service": "router", "replica": 0, "state": "ready", "restarts": 0, "limits": {}},
+                {"service": "player", "replica": 0, "state": "running", "restarts": 2, "limits": {}},
+                {"service": "player", "replica": 1, "state": "backoff", "restarts": 5, "limits": {}},
+            ],
+            "pools": [
+                {"name": "default", "running": 2, "queued": 9, "max_concurrency": 2, "mode": "fixed", "utilization_percent": 100, "max_queued": 10000, "blocking_reason": "pool default is full (2/2 running)"},
+                {"name": "ci", "running": 0, "queued": 0, "max_concurrency": 4, "mode": "auto", "utilization_percent": 0, "max_queued": 10000},
+            ],
+        }))
+        .unwrap_or_else(|e| panic!("a StatusView: {e}"));
+        let unwalled = Unwalled { unwalled: vec!["service router".into()] };
+        insta::assert_snapshot!(
+            "status",
+            render(&status, &unwalled, &FiringAlerts::default(), 10_000_000)
+        );
+    }
 
     #[test]
     fn firing_alerts_read_as_one_line_each() {

@@ -482,8 +482,7 @@ fn start_after_kill(env: &Env, name: &str) -> (Daemon, usize) {
         }
         let log = daemon.log();
         assert!(
-            log.contains("already uses this state directory")
-                && t.elapsed() < Duration::from_secs(2),
+            log.contains("is already running (pid") && t.elapsed() < Duration::from_secs(2),
             "the daemon exited early:\n{log}"
         );
         daemon.child = None;

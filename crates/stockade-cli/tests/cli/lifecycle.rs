@@ -182,6 +182,9 @@ stop = { grace = "60s" }
         let state = status["services"][0]["state"].as_str().unwrap_or_default().to_owned();
         (state == "stopping").then_some(()).ok_or(state)
     });
+    // A person's second Ctrl-C (one within 250 ms is the same interrupt
+    // delivered twice, as `timeout -s INT` does).
+    std::thread::sleep(Duration::from_millis(400));
     let forced_at = Instant::now();
     signal(up.pid(), libc::SIGINT);
     let status =

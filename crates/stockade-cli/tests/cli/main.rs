@@ -2,11 +2,13 @@
 //! exit codes (`commands`), `top` in a pseudo-terminal (`top`), `exec -it`
 //! in one (`exec`), the kill -9 recovery proof (`recovery`), adoption across
 //! daemon deaths (`survival`), planned stops (`lifecycle`) and the chaos
-//! suite (`chaos`). `support`
+//! suite (`chaos`), the day-two verbs and the defects found in use
+//! (`day_two`). `support`
 //! starts daemon processes.
 
 mod chaos;
 mod commands;
+mod day_two;
 mod exec;
 mod lifecycle;
 mod recovery;

@@ -15,6 +15,25 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Poll `check` every 50 ms for up to `limit`; panic naming `what` with the
+/// check's last word. The one wait loop of the CLI tests.
+pub fn wait_until<T>(
+    what: &str,
+    limit: Duration,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(last) if Instant::now() > deadline => {
+                panic!("{what}: not within {limit:?}: {last}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
 /// Send `sig` to a process this test spawned.
 pub fn signal(pid: u32, sig: i32) {
     // SAFETY: kill(2) on a pid this test spawned and has not reaped.
@@ -123,6 +142,14 @@ impl Daemon {
             .timeout(Duration::from_secs(60))
             .output()
             .unwrap()
+    }
+
+    /// SIGTERM and wait, keeping the state directory for [`Daemon::restart`];
+    /// the daemon's exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        signal(child.id(), libc::SIGTERM);
+        child.wait().ok()?.code()
     }
 
     /// SIGTERM, and the daemon's exit code.

@@ -134,7 +134,7 @@ pub fn path_id(raw: &str, what: &str) -> Result<u64, Failure> {
         _ => Err(Failure::new(
             StatusCode::NOT_FOUND,
             format!("unknown_{what}").as_str(),
-            format!("no {what} {raw}"),
+            format!("no {what} with id {raw}"),
             format!("no {what} id is that large; list them to find the one you mean"),
         )),
     }

@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
 use stockade_proto::{Event, Seq};
-use stockade_store::Store;
+use stockade_store::{Store, StoreError};
 use tokio::sync::broadcast;
 
 /// How many events one store read returns.
@@ -63,9 +63,7 @@ struct Follow {
     last: Seq,
     backlog: VecDeque<Event>,
     replaying: bool,
-    unit: Option<String>,
-    job: Option<u64>,
-    kinds: Vec<String>,
+    filter: Filter,
 }
 
 /// The event stream. A resume (`Last-Event-ID` or `?since=`) past the newest
@@ -110,21 +108,37 @@ pub async fn stream(
             ));
         }
     }
-    let (last, replaying) = match (resume, query.tail) {
-        (Some(seq), _) => (Seq(seq), true),
-        (None, Some(tail)) => (Seq(state.store.last_seq()?.0.saturating_sub(tail)), true),
-        (None, None) => (state.store.last_seq()?, false),
-    };
-    let follow = Follow {
+    let mut follow = Follow {
         store: state.store.clone(),
         live,
-        last,
+        last: Seq(0),
         backlog: VecDeque::new(),
-        replaying,
-        unit: query.unit,
-        job: query.job,
-        kinds,
+        replaying: true,
+        filter: Filter { unit: query.unit, job: query.job, kinds },
     };
+    match (resume, query.tail) {
+        (Some(seq), _) => follow.last = Seq(seq),
+        (None, Some(tail)) => {
+            // The tail counts the events the filters keep, not the newest
+            // `tail` of all events filtered afterwards.
+            let filter = follow.filter.clone();
+            let store = state.store.clone();
+            follow.last = tokio::task::spawn_blocking(move || tail_start(&store, &filter, tail))
+                .await
+                .map_err(|e| {
+                    Failure::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "store_failed",
+                        format!("reading the event tail failed: {e}"),
+                        "see the daemon's log",
+                    )
+                })??;
+        }
+        (None, None) => {
+            follow.last = state.store.last_seq()?;
+            follow.replaying = false;
+        }
+    }
     let stream = futures_util::stream::unfold(follow, |mut f| async move {
         let event = f.next().await?;
         let data = serde_json::to_string(&event).unwrap_or_default();
@@ -136,6 +150,50 @@ pub async fn stream(
         Some((Ok(sse), f))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// What a stream keeps: by unit, job and type.
+#[derive(Debug, Clone)]
+struct Filter {
+    unit: Option<String>,
+    job: Option<u64>,
+    kinds: Vec<String>,
+}
+
+impl Filter {
+    fn wanted(&self, event: &Event) -> bool {
+        let job = match &event.kind {
+            stockade_proto::EventKind::JobState { job, .. } => Some(job.0),
+            _ => None,
+        };
+        self.unit.as_ref().is_none_or(|u| *u == event.unit)
+            && self.job.is_none_or(|j| job == Some(j))
+            && (self.kinds.is_empty() || self.kinds.iter().any(|k| k == type_name(event)))
+    }
+}
+
+/// The seq to replay after so that the stream starts with the newest `tail`
+/// events `filter` keeps (walking back through the store page by page).
+fn tail_start(store: &Store, filter: &Filter, tail: u64) -> Result<Seq, StoreError> {
+    let newest = store.last_seq()?;
+    if tail == 0 {
+        return Ok(newest);
+    }
+    let mut before = Seq(newest.0.saturating_add(1));
+    let mut kept = 0u64;
+    loop {
+        let page = store.events_before(before, PAGE)?;
+        let Some(oldest) = page.last() else { return Ok(Seq(0)) };
+        before = oldest.seq;
+        for event in &page {
+            if filter.wanted(event) {
+                kept += 1;
+                if kept == tail {
+                    return Ok(Seq(event.seq.0.saturating_sub(1)));
+                }
+            }
+        }
+    }
 }
 
 impl Follow {
@@ -170,13 +228,7 @@ impl Follow {
     }
 
     fn wanted(&self, event: &Event) -> bool {
-        let job = match &event.kind {
-            stockade_proto::EventKind::JobState { job, .. } => Some(job.0),
-            _ => None,
-        };
-        self.unit.as_ref().is_none_or(|u| *u == event.unit)
-            && self.job.is_none_or(|j| job == Some(j))
-            && (self.kinds.is_empty() || self.kinds.iter().any(|k| k == type_name(event)))
+        self.filter.wanted(event)
     }
 }
 

@@ -82,6 +82,7 @@ pub async fn submit(
         check_strings(request)?;
         check_key(request)?;
         check_submit_env(&state, request)?;
+        check_fits(&state, request)?;
     }
     let keyed = requests.iter().any(|r| r.idempotency_key.is_some());
     // Keyed submissions take turns, so two retries racing each other cannot
@@ -235,6 +236,37 @@ fn check_submit_env(state: &AppState, request: &JobRequest) -> Result<(), Failur
         format!(
             "drop {key} from the request's env, or add it to `submit_env` of [job.{}] in the spec (PATH, HOME, LD_* and interpreter paths can never be added)",
             request.template
+        ),
+    ))
+}
+
+/// 422 if the template's memory limit is more than the host could ever
+/// give one run (its total memory less `reserve_memory`): admission counts a
+/// template with no history by its limit, so such a job would wait in the
+/// queue forever, held for host headroom.
+fn check_fits(state: &AppState, request: &JobRequest) -> Result<(), Failure> {
+    let Some(template) = state.spec.job(&request.template) else { return Ok(()) };
+    let (Some(memory), Some(ceiling)) = (template.limits.memory, state.memory_ceiling) else {
+        return Ok(());
+    };
+    if memory <= ceiling {
+        return Ok(());
+    }
+    let human = stockade_host::human_bytes;
+    Err(Failure::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "never_fits",
+        format!(
+            "job template `{}` asks for {} of memory, but this host can never give one run more than {} (its memory less the {} reserve); it would wait in the queue forever",
+            request.template,
+            human(memory),
+            human(ceiling),
+            human(state.spec.daemon.reserve_memory),
+        ),
+        format!(
+            "lower limits.memory of [job.{}] to at most {} (or `reserve_memory` in [daemon]), then submit again",
+            request.template,
+            human(ceiling)
         ),
     ))
 }

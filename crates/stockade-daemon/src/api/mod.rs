@@ -8,6 +8,7 @@
 mod daemon;
 mod error;
 mod events;
+pub use events::TYPES as EVENT_TYPES;
 mod exec;
 mod health;
 mod isolation;
@@ -49,6 +50,10 @@ pub struct AppState {
     pub upgradable: bool,
     /// The alerts firing now (rules and the leak detector), for status and metrics.
     pub alerts: crate::monitor::AlertBoard,
+    /// The most memory one run could ever get: the host's total memory less
+    /// `reserve_memory`, read once at start (`None`: unknown). A job whose
+    /// limit is above it is refused at submission.
+    pub memory_ceiling: Option<u64>,
 }
 
 /// Every route.
@@ -64,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/jobs/{id}/logs", get(logs::job))
         .route("/api/services", get(services::list))
         .route("/api/services/{name}/logs", get(logs::service))
+        .route("/api/services/{name}/scale", post(services::scale))
         .route("/api/services/{name}/{action}", post(services::control))
         .route("/api/events", get(events::stream))
         .route("/api/exec", post(exec::exec))

@@ -391,10 +391,21 @@ impl Doc {
             vec![
                 path_param("name", json!({"type": "string"}), "The service."),
                 path_param("action", json!({"enum": ["start", "stop", "restart"]}), "What to do."),
+                query("replica", json!({"type": "integer", "minimum": 0}), "Only this replica (`name[3]`); stopping every replica is kept across daemon restarts."),
             ],
             None,
+            responses([("200", "The replicas acted on.", json_body(replicas.clone()))]),
+            &[("400", "No such replica."), ("404", "No such service or action."), ("409", "Not a legal move now.")],
+        );
+        self.op(
+            "post",
+            "/api/services/{name}/scale",
+            "scale_service",
+            "Run N replicas from now on (until the daemon restarts); retired replicas stop.",
+            vec![path_param("name", json!({"type": "string"}), "The service.")],
+            Some(json!({"required": true, "content": json_body(json!({"type": "object", "required": ["replicas"], "additionalProperties": false, "properties": {"replicas": {"type": "integer", "minimum": 1}}}))})),
             responses([("200", "Its replicas.", json_body(replicas))]),
-            &[("404", "No such service or action."), ("409", "Not a legal move now.")],
+            &[("400", "Zero replicas."), ("404", "No such service."), ("422", "Not {\"replicas\": N}.")],
         );
         self.op(
             "get",
@@ -526,6 +537,7 @@ mod tests {
             "/api/jobs/{id}/logs",
             "/api/services",
             "/api/services/{name}/{action}",
+            "/api/services/{name}/scale",
             "/api/services/{name}/logs",
             "/api/events",
             "/api/exec",

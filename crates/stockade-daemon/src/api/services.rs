@@ -38,11 +38,24 @@ pub async fn list(
     Ok(Json(json!({"items": items, "next": next, "total": total})))
 }
 
-/// `POST /api/services/{name}/{start|stop|restart}`.
+/// Query of `POST /api/services/{name}/{action}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlQuery {
+    /// Only this replica (`stockade stop name[3]`).
+    replica: Option<u32>,
+}
+
+/// `POST /api/services/{name}/{start|stop|restart}[?replica=N]`: every
+/// replica, or only replica N. Stopping every replica is remembered across
+/// daemon restarts until the service is started again. Answers the replicas
+/// acted on.
 pub async fn control(
     State(state): State<AppState>,
     Path((name, action)): Path<(String, String)>,
+    query: Result<Query<ControlQuery>, QueryRejection>,
 ) -> Result<Json<Vec<ReplicaView>>, Failure> {
+    let Query(query) = query?;
     let action = match action.as_str() {
         "start" => ServiceAction::Start,
         "stop" => ServiceAction::Stop,
@@ -56,5 +69,32 @@ pub async fn control(
             ));
         }
     };
-    Ok(Json(state.engine.service(&name, action).await?))
+    Ok(Json(state.engine.service_replica(&name, query.replica, action).await?))
+}
+
+/// Body of `POST /api/services/{name}/scale`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleBody {
+    /// How many replicas from now on (at least 1).
+    replicas: u32,
+}
+
+/// `POST /api/services/{name}/scale` with `{"replicas": N}`: run N replicas
+/// from now on (until the daemon restarts); answers every replica, the
+/// retired ones while they stop.
+pub async fn scale(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Result<Json<ScaleBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Vec<ReplicaView>>, Failure> {
+    let Json(body) = body.map_err(|e| {
+        Failure::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_request",
+            format!("the scale request does not fit: {e}"),
+            "send {\"replicas\": N} with N at least 1",
+        )
+    })?;
+    Ok(Json(state.engine.scale(&name, body.replicas).await?))
 }

@@ -37,6 +37,7 @@ mod schedules;
 mod service_control;
 mod service_deps;
 mod service_probes;
+mod service_scale;
 mod services;
 mod shell;
 mod shutdown;
@@ -255,8 +256,11 @@ impl Engine {
     fn on_command(&mut self, command: Command) {
         match command {
             Command::Status(reply) => self.reply_status(reply),
-            Command::Service { name, action, reply } => {
-                let _ = reply.send(self.service_action(&name, action));
+            Command::Service { name, action, replica, reply } => {
+                let _ = reply.send(self.service_action(&name, action, replica));
+            }
+            Command::Scale { name, replicas, reply } => {
+                let _ = reply.send(self.scale_service(&name, replicas));
             }
             Command::Submit { requests, reply } => self.submit(requests, reply),
             Command::Job { id, reply } => match self.job_view_by_id(id) {

@@ -50,6 +50,7 @@ impl Engine {
                 self.requests.seed(name, peaks.memory_peak, peaks.pids_peak);
             }
         }
+        self.hold_services(&store.held_services()?);
         let mut writes = Vec::new();
         let mut jobs: HashMap<JobId, Found> = HashMap::new();
         for run in store.open_runs()? {

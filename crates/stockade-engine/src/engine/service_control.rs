@@ -1,5 +1,8 @@
 //! Service actions (`stockade start | stop | restart`): what each means in
 //! each replica state; a move the replica table refuses reaches the caller.
+//! An action on one replica (`name[3]`) moves only that one and leaves the
+//! service's desired state alone; stopping a whole service is journaled
+//! ([`Write::ServiceHeld`]) so the next daemon keeps it down.
 
 use super::Engine;
 use super::services::Desired;
@@ -8,12 +11,14 @@ use crate::command::ServiceAction;
 use crate::launcher::StopReason;
 use crate::replica::{ReplicaEvent, ReplicaState};
 use stockade_proto::ReplicaView;
+use stockade_store::Write;
 
 impl Engine {
     pub(super) fn service_action(
         &mut self,
         name: &str,
         action: ServiceAction,
+        only: Option<u32>,
     ) -> Result<Vec<ReplicaView>, EngineError> {
         if self.shutdown.is_some() {
             return Err(EngineError::ShuttingDown);
@@ -22,12 +27,32 @@ impl Engine {
             let known = self.services.iter().map(|svc| svc.spec.name.clone()).collect();
             return Err(EngineError::UnknownService { name: name.into(), known });
         };
-        for r in 0..self.services[s].replicas.len() as u32 {
+        let count = self.services[s].replicas.len() as u32;
+        let chosen = match only {
+            Some(r) if r >= count => {
+                return Err(EngineError::BadRequest {
+                    message: format!(
+                        "service `{name}` has {count} replica(s), {name}[0] to {name}[{}]; there is no {name}[{r}]",
+                        count.saturating_sub(1)
+                    ),
+                });
+            }
+            Some(r) => r..r + 1,
+            None => 0..count,
+        };
+        let whole = only.is_none();
+        if whole {
+            let held = action == ServiceAction::Stop;
+            self.persist(vec![Write::ServiceHeld { service: name.to_owned(), held }]);
+        }
+        for r in chosen {
             let state = self.services[s].replicas[r as usize].state.clone();
             let live = state.run().is_some();
             match action {
                 ServiceAction::Stop => {
-                    self.services[s].desired = Desired::Down;
+                    if whole {
+                        self.services[s].desired = Desired::Down;
+                    }
                     if live {
                         self.stop_replica(s, r, StopReason::Asked);
                     } else if !matches!(state, ReplicaState::Stopped { .. }) {
@@ -40,7 +65,9 @@ impl Engine {
                     }
                 }
                 ServiceAction::Start | ServiceAction::Restart => {
-                    self.services[s].desired = Desired::Up;
+                    if whole {
+                        self.services[s].desired = Desired::Up;
+                    }
                     let replica = &mut self.services[s].replicas[r as usize];
                     replica.window.clear();
                     replica.failures = 0;
@@ -73,7 +100,26 @@ impl Engine {
             }
         }
         self.reconcile();
-        Ok(self.replica_views(Some(s)))
+        let views = self.replica_views(Some(s));
+        Ok(match only {
+            Some(r) => views.into_iter().filter(|v| v.replica == r).collect(),
+            None => views,
+        })
+    }
+
+    /// At start: keep down the services a `stockade stop` left down (the
+    /// store's held services that the spec still has).
+    pub(super) fn hold_services(&mut self, held: &[String]) {
+        for service in self.services.iter_mut().filter(|s| held.contains(&s.spec.name)) {
+            service.desired = Desired::Down;
+            for replica in &mut service.replicas {
+                if matches!(replica.state, ReplicaState::Pending) {
+                    replica.state = ReplicaState::Stopped { last: None };
+                    replica.reason =
+                        Some("stopped by `stockade stop`; `stockade start` brings it back".into());
+                }
+            }
+        }
     }
 }
 

@@ -84,7 +84,7 @@ impl Service {
 }
 
 impl Replica {
-    fn new(index: u32) -> Replica {
+    pub(super) fn new(index: u32) -> Replica {
         Replica {
             index,
             state: ReplicaState::Pending,
@@ -237,7 +237,10 @@ impl Engine {
                 return;
             }
         };
-        if self.shutdown.is_some() || self.services[s].desired == Desired::Down {
+        if self.shutdown.is_some()
+            || self.services[s].desired == Desired::Down
+            || self.retired(s, r)
+        {
             // Journaled but never launched: close the run so recovery finds nothing open.
             let cause = ExitCause::Stopped;
             let evidence = Evidence {
@@ -245,6 +248,7 @@ impl Engine {
                 ..Evidence::default()
             };
             self.persist(vec![Write::EndRun { run, cause, evidence, ended_at: now_millis() }]);
+            self.trim_retired(s);
             return;
         }
         self.move_replica(s, r, ReplicaEvent::Launch { run });
@@ -361,6 +365,7 @@ impl Engine {
         }
         self.persist(writes);
         self.move_replica(s, r, ReplicaEvent::Exited { next });
+        self.trim_retired(s);
     }
 
     /// Send the stop to a live replica (no-op otherwise).

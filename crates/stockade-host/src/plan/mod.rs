@@ -14,9 +14,13 @@
 //! 4. A pool's slot can run any of its templates, so a pool is sized by the
 //!    largest need of its templates in each dimension; what is left after
 //!    services is shared equally by the pools.
-//! 5. CPU quotas slow agents down rather than kill them: `full_speed` is
-//!    reported, but never binds. File handles do not bind either: `nofile` is
-//!    a ceiling agents rarely approach, and `fs.file-max` is checked by the doctor.
+//! 5. CPU counts in the recommendation, not in what fits: agents past
+//!    `full_speed` (online CPUs / the largest declared quota; with no quota,
+//!    the CPUs themselves) only wait for a CPU, so the recommended
+//!    `max_concurrency` is the lower of the pool's share and its share of
+//!    that — and never 0 (one agent is admitted once room frees). File
+//!    handles do not bind: `nofile` is a ceiling agents rarely approach, and
+//!    `fs.file-max` is checked by the doctor.
 
 mod render;
 mod verdict;
@@ -300,8 +304,17 @@ fn pool_plans(units: &[UnitPlan], left: &Amounts, cpus: Option<u32>) -> Vec<Pool
                 (Some(n), Some(c)) if c > 0.0 => Some((f64::from(n) / c).floor() as u64),
                 _ => None,
             };
-            let recommended =
-                fit.map(|(count, _)| if count == 0 { 0 } else { (count / shares).max(1) });
+            // CPU counts: more agents than run at full speed only queue for
+            // the CPUs, so the share is capped there too (a pool whose
+            // templates declare no quota is capped at the host's CPUs).
+            let cpu_cap = full_speed.or(cpus.map(u64::from)).map(|n| (n / shares).max(1));
+            // Never 0: a pool with max_concurrency 0 runs nothing, and one
+            // agent always fits once the host frees room (admission waits
+            // for it); "not one fits now" is the verdict's to say.
+            let recommended = fit.map(|(count, _)| {
+                let share = (count / shares).max(1);
+                cpu_cap.map_or(share, |cap| share.min(cap))
+            });
             let mut inputs = Vec::new();
             for d in DIMENSIONS {
                 if let (Some(l), Some(p)) = (left.get(d), per.get(d))
@@ -325,10 +338,14 @@ fn pool_plans(units: &[UnitPlan], left: &Amounts, cpus: Option<u32>) -> Vec<Pool
             {
                 inputs.push(format!("shared equally by {shares} pools: {count} / {shares}"));
             }
-            if let (Some(n), Some(c), Some(fs)) = (cpus, max_cpus, full_speed) {
-                inputs.push(format!(
-                    "cpu: {n} CPUs / {c} per agent = {fs} at full speed (does not bind)"
-                ));
+            match (cpus, max_cpus, full_speed) {
+                (Some(n), Some(c), Some(fs)) => inputs.push(format!(
+                    "cpu: {n} CPUs / {c} per agent = {fs} at full speed; the recommendation stays within it"
+                )),
+                (Some(n), _, _) => inputs.push(format!(
+                    "cpu: {n} CPUs, no quota declared: at most {n} at full speed; the recommendation stays within it"
+                )),
+                _ => {}
             }
             PoolPlan {
                 pool,

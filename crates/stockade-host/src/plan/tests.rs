@@ -41,7 +41,8 @@ fn on_the_field_reports_host_tasks_bind_and_nothing_is_left_for_jobs() {
     assert_eq!(plan.services.overrun, Some(Dimension::Tasks));
     let pool = &plan.pools[0];
     assert_eq!(pool.binding, Some(Dimension::Tasks));
-    assert_eq!(pool.recommended_max_concurrency, Some(0));
+    assert_eq!(pool.fits_alone, Some(0));
+    assert_eq!(pool.recommended_max_concurrency, Some(1), "never 0: one runs once room frees");
     assert!(
         plan.notes.iter().any(|n| n.contains("services alone need more tasks")),
         "{:?}",
@@ -65,7 +66,11 @@ fn on_a_roomy_host_memory_binds_and_pools_share_what_services_leave() {
     assert_eq!((default.fits_alone, default.binding), (Some(4), Some(Dimension::Memory)));
     assert_eq!(default.recommended_max_concurrency, Some(2), "9 GiB / 2 GiB = 4, two pools share");
     let ci = by_name("ci");
-    assert_eq!((ci.fits_alone, ci.recommended_max_concurrency), (Some(9), Some(4)));
+    assert_eq!(
+        (ci.fits_alone, ci.recommended_max_concurrency),
+        (Some(9), Some(4)),
+        "9 fit; 8 CPUs / 2 pools = 4"
+    );
     assert_eq!(ci.full_speed, Some(8), "8 CPUs / 1.0");
 }
 
@@ -99,4 +104,30 @@ fn the_plan_renders() {
     let mut needs = traitorsim();
     needs.push(AgentNeed { memory: None, ..job("probe", "ci", 0, 10) });
     insta::assert_snapshot!(render_plan(&plan(&needs, &facts(&f), &Reserve::default())));
+}
+
+#[test]
+fn cpu_caps_the_recommendation_and_it_is_never_zero() {
+    let mut f = Fixture::roomy();
+    // 16 GiB free: 64 agents of 256 MiB fit, but the host has its CPUs only.
+    f.set("proc/meminfo", "MemTotal: 25165824 kB\nMemAvailable: 16777216 kB\n");
+    let small = job("small", "default", 256 << 20, 10);
+    let quota = plan(std::slice::from_ref(&small), &facts(&f), &Reserve::default());
+    let pool = &quota.pools[0];
+    assert!(pool.fits_alone.unwrap() > 50, "{pool:?}");
+    let cpus = quota.budget.cpus.map(u64::from).unwrap();
+    assert_eq!(pool.recommended_max_concurrency, Some(cpus), "1 CPU each: as many as CPUs");
+    let mut no_quota = small.clone();
+    no_quota.cpus = None;
+    let unquoted = plan(&[no_quota], &facts(&f), &Reserve::default());
+    assert_eq!(
+        unquoted.pools[0].recommended_max_concurrency,
+        Some(cpus),
+        "no quota: the CPUs cap it"
+    );
+    let mut huge = small;
+    huge.memory = Some(1 << 40);
+    let none = plan(&[huge], &facts(&f), &Reserve::default());
+    assert_eq!(none.pools[0].fits_alone, Some(0));
+    assert_eq!(none.pools[0].recommended_max_concurrency, Some(1));
 }

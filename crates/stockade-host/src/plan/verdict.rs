@@ -58,6 +58,14 @@ pub fn plan_checks(plan: &Plan, pools: &[(String, Configured)]) -> Vec<Check> {
             Configured::Auto { min, max } => format!("auto {min}..{max}"),
         };
         let (status, message, fix) = match (pool.recommended_max_concurrency, pool.binding) {
+            (Some(_), Some(d)) if pool.fits_alone == Some(0) => (
+                CheckStatus::Fail,
+                format!(
+                    "not one agent fits now: {} runs out first (1 is admitted once room frees)",
+                    d.name()
+                ),
+                None,
+            ),
             (None, _) | (_, None) => (
                 CheckStatus::Unknown,
                 "no declared limit meets a known host limit; declare limits.memory and limits.pids"
@@ -161,7 +169,7 @@ mod tests {
         let tight = planned(2 << 20);
         let none = verdict(&tight, Configured::Fixed(1));
         assert_eq!(none.status, CheckStatus::Fail);
-        assert!(none.message.contains("not one agent fits: memory"), "{}", none.message);
+        assert!(none.message.contains("not one agent fits now: memory"), "{}", none.message);
         let (_dir, root) = Fixture::default().write();
         let blind = plan(&[], &HostFacts::read(&root), &Reserve::default());
         assert!(plan_checks(&blind, &[("default".into(), Configured::Fixed(1))]).is_empty());

@@ -114,30 +114,49 @@ pub struct EnvFileLineError {
     pub reason: &'static str,
 }
 
-/// Parse the text of an env file: `KEY=VALUE` per line, blank lines and lines
-/// starting with `#` ignored. The value is everything after the first `=`,
-/// taken literally (no quotes removed, no `$` expanded), as `docker run
-/// --env-file` reads it.
+/// Parse the text of an env file in dotenv syntax (the `dotenvy` crate, as
+/// docker compose's `env_file` reads it): `KEY=VALUE` per line, `export`
+/// allowed before the name, values optionally single- or double-quoted
+/// (double quotes take `\n` escapes and may span lines), `#` comments, and
+/// `$VAR` / `${VAR}` in unquoted and double-quoted values replaced from the
+/// earlier lines and the daemon's environment (single-quote a value to keep
+/// a `$`).
 pub fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, EnvFileLineError> {
     let mut vars = Vec::new();
-    for (index, raw) in text.lines().enumerate() {
-        let line = raw.trim_start();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let error = |reason| EnvFileLineError { line: index + 1, reason };
-        let Some((key, value)) = line.split_once('=') else {
-            return Err(error("expected KEY=VALUE"));
+    for item in dotenvy::from_read_iter(text.as_bytes()) {
+        let (key, value) = match item {
+            Ok(pair) => pair,
+            Err(dotenvy::Error::LineParse(line, _)) => {
+                return Err(EnvFileLineError {
+                    line: line_of(text, &line),
+                    reason: "expected KEY=VALUE (dotenv syntax: `export` allowed, values may be quoted)",
+                });
+            }
+            Err(_) => {
+                return Err(EnvFileLineError { line: 1, reason: "not readable as a dotenv file" });
+            }
         };
-        if !valid_env_name(key) {
-            return Err(error("the name before `=` must be letters, digits and `_`"));
+        if !valid_env_name(&key) {
+            return Err(EnvFileLineError {
+                line: line_of(text, &key),
+                reason: "the name before `=` must be letters, digits and `_`",
+            });
         }
         if value.contains('\0') {
-            return Err(error("a value cannot contain a NUL byte"));
+            return Err(EnvFileLineError {
+                line: line_of(text, &key),
+                reason: "a value cannot contain a NUL byte",
+            });
         }
-        vars.push((key.to_owned(), value.to_owned()));
+        vars.push((key, value));
     }
     Ok(vars)
+}
+
+/// The 1-based line of `text` where `needle`'s first line first appears.
+fn line_of(text: &str, needle: &str) -> usize {
+    let first = needle.lines().next().unwrap_or(needle).trim();
+    text.lines().position(|l| !first.is_empty() && l.contains(first)).map_or(1, |i| i + 1)
 }
 
 #[cfg(test)]
@@ -145,9 +164,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn env_files_take_values_literally_and_skip_comments() {
-        let vars = parse_env_file("# c\n\nA=1\n  B=x=y\nC=\"q\"\nD=\n").unwrap();
-        let want = [("A", "1"), ("B", "x=y"), ("C", "\"q\""), ("D", "")];
+    fn env_files_are_dotenv_quotes_export_and_comments() {
+        let vars = parse_env_file(
+            "# c\n\nA=1\nB=x=y\nC=\"q r\"\nexport D=\nE='$KEEP'\nF=\"${A}-2\" # note\n",
+        )
+        .unwrap();
+        let want =
+            [("A", "1"), ("B", "x=y"), ("C", "q r"), ("D", ""), ("E", "$KEEP"), ("F", "1-2")];
         assert_eq!(
             vars,
             want.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>()

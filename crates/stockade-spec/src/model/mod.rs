@@ -78,6 +78,8 @@ pub struct Spec {
     pub jobs: BTreeMap<String, JobSpec>,
     /// `[alert.NAME]` rules in file order.
     pub alerts: Vec<AlertSpec>,
+    /// What `stockade check` warns about (undefined `${VAR}`s), in file order.
+    pub warnings: Vec<crate::SpecWarning>,
 }
 
 impl Spec {

@@ -62,7 +62,7 @@ pub(crate) fn read(
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Spec, SpecError> {
-    let root = match toml::de::DeTable::parse(source) {
+    let mut root = match toml::de::DeTable::parse(source) {
         Ok(root) => root,
         Err(e) => {
             let problem = Problem::Syntax { message: e.message().trim_end().to_owned() };
@@ -74,13 +74,20 @@ pub(crate) fn read(
             ));
         }
     };
-    let mut reader = Reader { diagnostics: Vec::new(), env, base_dir: base_dir(path) };
+    let mut diagnostics = Vec::new();
+    let mut found = Vec::new();
+    let vars = crate::interpolate::Vars::new(env, &base_dir(path), &mut diagnostics);
+    crate::interpolate::table(root.get_mut(), &vars, &mut diagnostics, &mut found);
+    let mut reader = Reader { diagnostics, env, base_dir: base_dir(path) };
     let root_value = toml::Spanned::new(0..0, toml::de::DeValue::Table(root.into_inner()));
     let spec = reader
         .open(String::new(), 0..0, &root_value, ROOT_KEYS)
         .map(|root| reader.spec(&root, path));
     match spec {
-        Some(spec) if reader.diagnostics.is_empty() => Ok(spec),
+        Some(mut spec) if reader.diagnostics.is_empty() => {
+            spec.warnings = crate::interpolate::place(source, found);
+            Ok(spec)
+        }
         _ => Err(SpecError::new(path, source, reader.diagnostics)),
     }
 }
@@ -158,6 +165,7 @@ impl Reader<'_> {
             services: services.into_iter().map(|s| s.spec).collect(),
             jobs: jobs.into_iter().map(|j| (j.spec.name.clone(), j.spec)).collect(),
             alerts,
+            warnings: Vec::new(),
         }
     }
 

@@ -253,7 +253,7 @@ fn replica_placeholders_expand_per_replica() {
         r#"
 [service.player]
 command = ["python3", "player.py", "--port", "{replica+9100}", "--name", "p{replica}"]
-env = { PLAYER = "{replica}", HOME_DIR = "${HOME}" }
+env = { PLAYER = "{replica}", HOME_DIR = "$${HOME}" }
 replicas = 22
 readiness = { http = "http://127.0.0.1:{replica+9100}/health" }
 liveness = { exec = ["check", "{replica}"] }
@@ -267,7 +267,10 @@ liveness = { exec = ["check", "{replica}"] }
     let last = template.for_replica(21);
     assert_eq!(last.command, ["python3", "player.py", "--port", "9121", "--name", "p21"]);
     assert_eq!(last.env["PLAYER"], "21");
-    assert_eq!(last.env["HOME_DIR"], "${HOME}", "other braces are left alone");
+    assert_eq!(
+        last.env["HOME_DIR"], "${HOME}",
+        "`$${{` is a literal `${{`; other braces are left alone"
+    );
     assert_eq!(
         last.readiness.unwrap().check,
         ProbeCheck::Http {

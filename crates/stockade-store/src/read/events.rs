@@ -24,6 +24,22 @@ impl Store {
         })
     }
 
+    /// Up to `limit` events with `seq < before`, newest first: for walking
+    /// back from the end (a `tail` of events that match a filter).
+    pub fn events_before(&self, before: Seq, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let before = i64::try_from(before.0).unwrap_or(i64::MAX);
+        self.readers().with(|conn, path| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT seq, at, unit, body FROM events WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2",
+                )
+                .at(path)?;
+            let rows = stmt.query(rusqlite::params![before, limit]).at(path)?;
+            collect(rows, path, event_from_row)
+        })
+    }
+
     /// The highest seq ever assigned (0 for a new store). Taken from SQLite's
     /// AUTOINCREMENT counter, so it stays right even when every event was pruned.
     pub fn last_seq(&self) -> Result<Seq, StoreError> {

@@ -11,6 +11,18 @@ use stockade_proto::{JobId, RunId};
 const PEAK_WINDOW: u32 = 100;
 
 impl Store {
+    /// The services a `stockade stop` left down ([`crate::Write::ServiceHeld`]),
+    /// by name.
+    pub fn held_services(&self) -> Result<Vec<String>, StoreError> {
+        self.readers().with(|conn, path| {
+            let mut stmt = conn
+                .prepare_cached("SELECT service FROM held_services ORDER BY service")
+                .at(path)?;
+            let rows = stmt.query([]).at(path)?;
+            collect(rows, path, |row, path| row.get::<_, String>(0).at(path))
+        })
+    }
+
     /// One run, or `None`.
     pub fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError> {
         self.query_runs(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"), [id.0])

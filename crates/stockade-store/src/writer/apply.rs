@@ -53,7 +53,26 @@ impl Applier<'_> {
                 self.schedule_slot(template, slot, kind).map(Applied::Event)
             }
             Write::Event { unit, kind } => self.event(unit, kind, now_millis()).map(Applied::Event),
+            Write::ServiceHeld { service, held } => {
+                self.service_held(&service, held).map(|()| Applied::Done)
+            }
         }
+    }
+
+    fn service_held(&mut self, service: &str, held: bool) -> Result<(), StoreError> {
+        let result = if held {
+            self.conn
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO held_services (service, at) VALUES (?1, ?2)",
+                )
+                .and_then(|mut stmt| stmt.execute(params![service, now_millis()]))
+        } else {
+            self.conn
+                .prepare_cached("DELETE FROM held_services WHERE service = ?1")
+                .and_then(|mut stmt| stmt.execute(params![service]))
+        };
+        result.at(self.path)?;
+        Ok(())
     }
 
     fn submit(&mut self, job: NewJob) -> Result<Applied, StoreError> {
