@@ -27,6 +27,7 @@ mod id_range;
 mod ids;
 mod limits;
 mod outcome;
+mod plan;
 mod postmortem;
 mod state;
 mod usage;
@@ -44,12 +45,13 @@ pub use id_range::{IDS_PER_BOX, IdRange};
 pub use ids::{JobId, RunId, Seq, UnitKind};
 pub use limits::Limits;
 pub use outcome::Outcome;
+pub use plan::{PlanAction, PlanUnit, ReloadPlan, SettingChange, UnitChange};
 pub use postmortem::{HostSnapshot, LogTail, PostMortem, ProbeRecord};
 pub use state::{JobState, ServiceState};
 pub use usage::Usage;
 pub use view::{
     Isolated, Isolation, JobRequest, JobView, Page, PoolView, QueuePosition, QueueStatus,
-    ReplicaView, RunView, StatusView, Submitted, Unwalled,
+    ReplicaView, RunView, SpecFileView, StatusView, Submitted, Unwalled,
 };
 
 /// Milliseconds since the Unix epoch; the one timestamp format on the wire.

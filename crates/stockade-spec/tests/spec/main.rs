@@ -3,6 +3,7 @@
 //! diagnostics (with snapshots of what users see), `files` the committed
 //! files (starter spec, examples, JSON schema).
 
+mod diff;
 mod errors;
 mod files;
 mod monitor;
