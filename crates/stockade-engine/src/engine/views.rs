@@ -203,6 +203,7 @@ impl Engine {
             spec: self.spec.path.display().to_string(),
             services: self.replica_views(None),
             pools: self.pool_views(),
+            spec_file: None,
         };
         let mut asks: Vec<(usize, oneshot::Receiver<Usage>)> = Vec::new();
         for (i, replica) in view.services.iter().enumerate() {

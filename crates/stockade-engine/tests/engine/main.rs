@@ -8,4 +8,5 @@ mod commands;
 mod helpers;
 mod jobs;
 mod recovery;
+mod reload;
 mod services;
