@@ -13,11 +13,11 @@ limits = { memory = "64MiB", pids = 32 }
 
 [service.api]
 command = ["api"]
-depends_on = ["db"]
+depends_on = { db = "started" }
 
 [service.web]
 command = ["web"]
-depends_on = ["api"]
+depends_on = { api = "started" }
 
 [job.train]
 command = ["train"]
@@ -39,7 +39,7 @@ fn action(plan: &ReloadPlan, kind: PlanUnit, name: &str) -> PlanAction {
 fn the_same_spec_is_an_empty_plan() {
     let plan = plan(|s| s.to_string());
     assert!(plan.is_empty(), "{plan:#?}");
-    assert_eq!(plan.count(PlanAction::Keep), 5);
+    assert_eq!(plan.count(PlanAction::Keep), 6, "3 services, a template, its pool and `default`");
 }
 
 #[test]
@@ -73,7 +73,7 @@ fn each_change_gets_its_action() {
 #[test]
 fn added_and_removed_units_in_dependency_order() {
     let plan = plan(|s| {
-        s.replace("[service.web]\ncommand = [\"web\"]\ndepends_on = [\"api\"]\n", "")
+        s.replace("[service.web]\ncommand = [\"web\"]\ndepends_on = { api = \"started\" }\n", "")
             .replace("[job.train]", "[service.cache]\ncommand = [\"cache\"]\n\n[job.train]")
     });
     assert_eq!(action(&plan, PlanUnit::Service, "web"), PlanAction::Remove);
@@ -83,7 +83,7 @@ fn added_and_removed_units_in_dependency_order() {
         pos(a) < pos(b)
     };
     assert!(removed_then_api("db", "api"), "services in start order: {plan:#?}");
-    assert_eq!(plan.summary(), "1 added, 1 removed, 0 updated, 0 restarted, 4 unchanged");
+    assert_eq!(plan.summary(), "1 added, 1 removed, 0 updated, 0 restarted, 5 unchanged");
 }
 
 #[test]
