@@ -80,6 +80,12 @@ pub fn event_line(event: &Event) -> String {
         EventKind::OomKill { run } => format!("{}  run {run}: OOM kill inside its box", event.unit),
         EventKind::Alert { level, message } => format!("{}  {level}: {message}", event.unit),
         EventKind::Daemon { message } => format!("daemon  {message}"),
+        EventKind::SpecReloaded { summary, units } if units.is_empty() => {
+            format!("daemon  spec reloaded: {summary}")
+        }
+        EventKind::SpecReloaded { summary, units } => {
+            format!("daemon  spec reloaded: {summary} ({})", units.join(", "))
+        }
     };
     format!("{}  #{:<6} {what}", clock(event.at), event.seq.0)
 }

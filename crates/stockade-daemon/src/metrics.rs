@@ -91,7 +91,7 @@ type Finished = (BTreeMap<(String, String), u64>, BTreeMap<(String, String), u64
 
 fn finished_jobs(state: &AppState) -> Result<Finished, Failure> {
     let mut finished = BTreeMap::new();
-    for template in state.spec.jobs.keys() {
+    for template in state.spec().jobs.keys() {
         for job_state in FINISHED {
             finished.insert((template.clone(), job_state.as_str().to_owned()), 0);
         }
@@ -602,6 +602,7 @@ mod tests {
                     replica("worker", 0, ServiceState::GaveUp, None),
                 ],
                 pools: vec![pool],
+                spec_file: None,
             },
             stats,
             process: ProcessFacts {

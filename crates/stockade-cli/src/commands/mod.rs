@@ -12,6 +12,7 @@ pub mod init;
 pub mod logs;
 pub mod postmortem;
 pub mod ps;
+pub mod reload;
 pub mod run;
 pub mod signals;
 pub mod status;
@@ -58,6 +59,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Start(args) => client_verb(&cli, |c| control::service(c, &args.name, "start")),
         Command::Restart(args) => client_verb(&cli, |c| control::service(c, &args.name, "restart")),
         Command::Top(args) => client_verb(&cli, |c| top::run(c, args)),
+        Command::Reload(args) => {
+            let client = reload::client(cli.socket.as_deref(), &cli.file, cli.timeout)?;
+            on_runtime(client, |c| reload::run(c, &cli.file, args.plan, args.json))
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | SIGTERM, first SIGINT | stop (services in reverse order; jobs requeued or left, per `on_stop`) |
 //! | second SIGINT | force: kill every box now, skip the graces |
-//! | SIGHUP | logged at warn and ignored (reload is issue 14) — never a silent death |
+//! | SIGHUP | reload the spec file, as `stockade reload` (the plan goes to the log) |
 //! | SIGUSR2 | `daemon`: upgrade in place; `up`: logged and ignored (its agents die with it) |
 
 use stockade_daemon::{Stop, Stopper};
@@ -58,7 +58,8 @@ pub async fn handle_signals(stopper: Stopper, mode: Mode) {
                 }
             }
             _ = hup.recv() => {
-                tracing::warn!("SIGHUP: reload is not implemented yet (issue 14); ignoring");
+                tracing::info!("SIGHUP: reloading the spec file");
+                stopper.reload();
             }
             _ = usr2.recv() => match mode {
                 Mode::Daemon => {

@@ -22,6 +22,22 @@ pub async fn run(client: Client, json: bool) -> anyhow::Result<ExitCode> {
         duration_ms(now_millis().saturating_sub(status.started_at))
     );
     println!("spec     {}", status.spec);
+    if let Some(file) = &status.spec_file {
+        let reloads = match file.reloads {
+            0 => String::new(),
+            n => format!(", {n} reload(s) since start"),
+        };
+        match (&file.disk_hash, file.changed_on_disk) {
+            (None, _) => println!(
+                "         the spec file cannot be read now; the daemon runs what it loaded{reloads}"
+            ),
+            (Some(_), true) => println!(
+                "         CHANGED ON DISK since it was loaded {} ago — `stockade reload --plan` shows what would change{reloads}",
+                duration_ms(now_millis().saturating_sub(file.loaded_at))
+            ),
+            (Some(_), false) => println!("         running as on disk{reloads}"),
+        }
+    }
     println!("boxes    {}", status.sandbox);
     for warning in &status.warnings {
         println!("warning  {warning}");

@@ -10,6 +10,7 @@ mod commands;
 mod exec;
 mod lifecycle;
 mod recovery;
+mod reload;
 mod support;
 mod survival;
 mod top;

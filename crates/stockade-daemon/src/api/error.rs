@@ -52,7 +52,9 @@ impl From<EngineError> for Failure {
             | EngineError::UnknownTemplate { .. }
             | EngineError::UnknownJob { .. } => StatusCode::NOT_FOUND,
             EngineError::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
-            EngineError::AlreadyFinished { .. } | EngineError::IllegalMove { .. } => {
+            EngineError::AlreadyFinished { .. }
+            | EngineError::IllegalMove { .. }
+            | EngineError::ReloadRefused { .. } => {
                 StatusCode::CONFLICT
             }
             EngineError::BadRequest { .. } => StatusCode::BAD_REQUEST,

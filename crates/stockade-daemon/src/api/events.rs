@@ -28,8 +28,16 @@ const PAGE: usize = 500;
 const RETRY: Duration = Duration::from_secs(1);
 
 /// Every event type, as `?type=` takes them.
-pub const TYPES: [&str; 7] =
-    ["service_state", "job_state", "run_started", "run_exited", "oom_kill", "alert", "daemon"];
+pub const TYPES: [&str; 8] = [
+    "service_state",
+    "job_state",
+    "run_started",
+    "run_exited",
+    "oom_kill",
+    "alert",
+    "daemon",
+    "spec_reloaded",
+];
 
 /// Query of `GET /api/events`.
 #[derive(Debug, Deserialize)]
@@ -180,5 +188,6 @@ fn type_name(event: &Event) -> &'static str {
         K::OomKill { .. } => "oom_kill",
         K::Alert { .. } => "alert",
         K::Daemon { .. } => "daemon",
+        K::SpecReloaded { .. } => "spec_reloaded",
     }
 }

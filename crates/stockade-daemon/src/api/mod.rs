@@ -15,6 +15,7 @@ mod jobs;
 mod logs;
 pub mod openapi;
 mod postmortems;
+mod reload;
 mod services;
 mod status;
 
@@ -38,8 +39,8 @@ pub struct AppState {
     pub engine: EngineHandle,
     /// The store, for reads of finished things.
     pub store: Store,
-    /// The spec the daemon runs.
-    pub spec: Arc<Spec>,
+    /// The spec the daemon runs, and reloads of it.
+    pub reloader: Arc<crate::reload::Reloader>,
     /// Runs `stockade exec` commands inside boxes.
     pub exec: Arc<dyn crate::exec::BoxExec>,
     /// Asks the daemon to stop (`POST /api/daemon/*`).
@@ -47,6 +48,13 @@ pub struct AppState {
     /// Whether an upgrade keeps the agents (`stockade daemon`; not `up`,
     /// whose agents die with its threads).
     pub upgradable: bool,
+}
+
+impl AppState {
+    /// The spec the daemon runs now (it changes at a reload).
+    pub fn spec(&self) -> Arc<Spec> {
+        self.reloader.spec()
+    }
 }
 
 /// Every route.
@@ -68,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/postmortems/{run}", get(postmortems::get))
         .route("/api/daemon/shutdown", post(daemon::shutdown))
         .route("/api/daemon/upgrade", post(daemon::upgrade))
+        .route("/api/daemon/reload", post(reload::reload))
         .route("/metrics", get(crate::metrics::scrape))
         .route("/api/openapi.json", get(openapi::serve))
         // `lifecycle` adds `POST /api/daemon/shutdown` here.

@@ -260,6 +260,7 @@ pub(super) mod tests {
             spec: "stockade.toml".into(),
             services,
             pools: Vec::new(),
+            spec_file: None,
         }
     }
 
