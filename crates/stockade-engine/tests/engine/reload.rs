@@ -18,12 +18,12 @@ limits = { memory = "64MiB", pids = 32 }
 [service.api]
 command = ["api"]
 restart = "always"
-depends_on = ["db"]
+depends_on = { db = "started" }
 
 [service.web]
 command = ["web"]
 restart = "always"
-depends_on = ["api"]
+depends_on = { api = "started" }
 "#;
 
 async fn reload(h: &Harness, toml: &str, dry_run: bool) -> stockade_proto::ReloadPlan {
@@ -123,7 +123,7 @@ limits = { memory = "64MiB", pids = 32 }
 
 [service.cache]
 command = ["cache"]
-depends_on = ["db"]
+depends_on = { db = "started" }
 "#;
     let plan = reload(&h, new, false).await;
     let actions: Vec<(&str, PlanAction)> = plan
