@@ -137,9 +137,9 @@ pub async fn run_with(
     };
     let (engine, engine_task) = stockade_engine::start(engine_config)?;
     let reloader = Arc::new(reload::Reloader::new(spec.clone()));
-    let reloads = stops.take_reloads().map(|requests| {
-        tokio::spawn(reload::follow(reloader.clone(), engine.clone(), requests))
-    });
+    let reloads = stops
+        .take_reloads()
+        .map(|requests| tokio::spawn(reload::follow(reloader.clone(), engine.clone(), requests)));
     let state = api::AppState {
         engine: engine.clone(),
         store: store.clone(),

@@ -125,8 +125,8 @@ fn read_spec(path: &Path) -> Result<(Spec, String), ReloadError> {
     let bytes = std::fs::read(path)
         .map_err(|source| ReloadError::Read { path: path.to_path_buf(), source })?;
     let text = String::from_utf8_lossy(&bytes);
-    let spec = Spec::parse(&text, path, &|name| std::env::var(name).ok())
-        .map_err(ReloadError::Invalid)?;
+    let spec =
+        Spec::parse(&text, path, &|name| std::env::var(name).ok()).map_err(ReloadError::Invalid)?;
     Ok((spec, hex(&Sha256::digest(&bytes))))
 }
 

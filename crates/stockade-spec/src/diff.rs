@@ -65,7 +65,11 @@ fn service_change(old: &ServiceSpec, new: &ServiceSpec) -> UnitChange {
     let mut update = Vec::new();
     let mut field = |changed: bool, name: &str, needs_process: bool| {
         if changed {
-            if needs_process { restart.push(name.to_string()) } else { update.push(name.to_string()) }
+            if needs_process {
+                restart.push(name.to_string())
+            } else {
+                update.push(name.to_string())
+            }
         }
     };
     field(old.command != new.command, "command", true);
@@ -175,7 +179,7 @@ fn bytes(n: u64) -> String {
     for (unit, shift) in [("GiB", 30), ("MiB", 20), ("KiB", 10)] {
         let size = 1u64 << shift;
         if n >= size {
-            return if n % size == 0 {
+            return if n.is_multiple_of(size) {
                 format!("{} {unit}", n / size)
             } else {
                 format!("{:.1} {unit}", n as f64 / size as f64)

@@ -12,7 +12,12 @@ use std::time::Duration;
 use stockade_proto::{PlanUnit, ReloadPlan};
 
 /// Ask the daemon to reload (or only plan), print the plan.
-pub async fn run(client: Client, spec: &Path, plan_only: bool, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    client: Client,
+    spec: &Path,
+    plan_only: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let path = if plan_only { "/api/daemon/reload?dry_run=true" } else { "/api/daemon/reload" };
     let plan: ReloadPlan = match client.post(path, &serde_json::json!({})).await {
         Ok(plan) => plan,
@@ -34,7 +39,10 @@ pub async fn run(client: Client, spec: &Path, plan_only: bool, json: bool) -> an
         Some(note) => Err(fail(
             FAILED,
             format!("the reload is applied, but some limits did not reach their box: {note}"),
-            Some("see the daemon's log; `stockade restart NAME` starts the unit with them".to_string()),
+            Some(
+                "see the daemon's log; `stockade restart NAME` starts the unit with them"
+                    .to_string(),
+            ),
         )),
         None => Ok(ExitCode::SUCCESS),
     }
@@ -43,11 +51,9 @@ pub async fn run(client: Client, spec: &Path, plan_only: bool, json: bool) -> an
 /// A spec that cannot be read or is invalid, as the reload's refusal.
 fn refused(local: anyhow::Error) -> anyhow::Error {
     match local.downcast_ref::<crate::exit::Fail>() {
-        Some(f) => fail(
-            f.code,
-            format!("reload refused, nothing changed: {}", f.message),
-            f.hint.clone(),
-        ),
+        Some(f) => {
+            fail(f.code, format!("reload refused, nothing changed: {}", f.message), f.hint.clone())
+        }
         None => local.context("reload refused, nothing changed"),
     }
 }
@@ -131,7 +137,13 @@ mod tests {
     use super::*;
     use stockade_proto::{PlanAction, SettingChange, UnitChange};
 
-    fn unit(kind: PlanUnit, name: &str, action: PlanAction, changes: &[&str], note: &str) -> UnitChange {
+    fn unit(
+        kind: PlanUnit,
+        name: &str,
+        action: PlanAction,
+        changes: &[&str],
+        note: &str,
+    ) -> UnitChange {
         UnitChange {
             kind,
             name: name.into(),
@@ -148,11 +160,29 @@ mod tests {
         let plan = ReloadPlan {
             spec: "/srv/herd/stockade.toml".into(),
             units: vec![
-                unit(Service, "db", Update, &["memory 64 MiB → 128 MiB"], "in place, no restart; 1 live replica(s)"),
-                unit(Service, "api", Restart, &["command"], "1 live replica(s) stop, then start with the new spec"),
+                unit(
+                    Service,
+                    "db",
+                    Update,
+                    &["memory 64 MiB → 128 MiB"],
+                    "in place, no restart; 1 live replica(s)",
+                ),
+                unit(
+                    Service,
+                    "api",
+                    Restart,
+                    &["command"],
+                    "1 live replica(s) stop, then start with the new spec",
+                ),
                 unit(Service, "cache", Add, &[], ""),
                 unit(Service, "web", Remove, &[], "stops after its dependents"),
-                unit(Job, "train", Update, &["command"], "new runs use the new template (0 queued included); 1 running keep theirs"),
+                unit(
+                    Job,
+                    "train",
+                    Update,
+                    &["command"],
+                    "new runs use the new template (0 queued included); 1 running keep theirs",
+                ),
                 unit(Pool, "default", Keep, &[], ""),
             ],
             settings: vec![
@@ -163,7 +193,10 @@ mod tests {
         };
         insta::assert_snapshot!(render(&plan, false));
         let only = ReloadPlan { applied: false, ..plan };
-        assert!(render(&only, true).ends_with("plan only: nothing changed (`stockade reload` applies it)\n"));
+        assert!(
+            render(&only, true)
+                .ends_with("plan only: nothing changed (`stockade reload` applies it)\n")
+        );
         let empty = ReloadPlan { spec: "s.toml".into(), ..ReloadPlan::default() };
         assert!(render(&empty, false).contains("nothing to do"));
     }

@@ -140,8 +140,10 @@ fn reload_changes_limits_live_restarts_only_what_changed_and_refuses_a_cycle() {
     assert!(status.contains("running as on disk, 1 reload(s) since start"), "{status}");
 
     // A cycle: refused with line and column, nothing changes.
-    let cycle = spec("32MiB", r#"["sleep", "302"]"#, CACHE)
-        .replace("isolation = \"none\"\nlimits", "isolation = \"none\"\ndepends_on = { rlcache = \"started\" }\nlimits");
+    let cycle = spec("32MiB", r#"["sleep", "302"]"#, CACHE).replace(
+        "isolation = \"none\"\nlimits",
+        "isolation = \"none\"\ndepends_on = { rlcache = \"started\" }\nlimits",
+    );
     std::fs::write(&daemon.spec, &cycle).unwrap();
     let refused = daemon.run(&["reload"]);
     assert!(!refused.status.success());
@@ -160,11 +162,9 @@ fn reload_changes_limits_live_restarts_only_what_changed_and_refuses_a_cycle() {
     // SIGHUP does what `reload` does.
     std::fs::write(&daemon.spec, spec("96MiB", r#"["sleep", "301"]"#, CACHE)).unwrap();
     signal(daemon.pid(), libc::SIGHUP);
-    wait_until(Duration::from_secs(20), "the SIGHUP reload", || {
-        match memory_limit(db) {
-            limit if limit == 96 * MIB => Ok(()),
-            limit => Err(format!("memory.limit_in_bytes = {limit}")),
-        }
+    wait_until(Duration::from_secs(20), "the SIGHUP reload", || match memory_limit(db) {
+        limit if limit == 96 * MIB => Ok(()),
+        limit => Err(format!("memory.limit_in_bytes = {limit}")),
     });
     assert_eq!(running(&daemon), after, "a limit change restarts nothing");
     assert!(daemon.log_text().contains("SIGHUP: reloaded"), "{}", daemon.log_text());

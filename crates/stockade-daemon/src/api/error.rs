@@ -54,9 +54,7 @@ impl From<EngineError> for Failure {
             EngineError::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
             EngineError::AlreadyFinished { .. }
             | EngineError::IllegalMove { .. }
-            | EngineError::ReloadRefused { .. } => {
-                StatusCode::CONFLICT
-            }
+            | EngineError::ReloadRefused { .. } => StatusCode::CONFLICT,
             EngineError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             EngineError::Store(StoreError::DiskFull { .. }) => StatusCode::INSUFFICIENT_STORAGE,
             EngineError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,

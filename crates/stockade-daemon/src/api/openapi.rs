@@ -11,8 +11,8 @@ use schemars::generate::{SchemaGenerator, SchemaSettings};
 use schemars::{JsonSchema, Schema};
 use serde_json::{Map, Value, json};
 use stockade_proto::{
-    ApiError, Event, Isolated, JobRequest, JobView, Page, PostMortem, QueueStatus, ReplicaView,
-    ReloadPlan, StatusView, Submitted, Unwalled,
+    ApiError, Event, Isolated, JobRequest, JobView, Page, PostMortem, QueueStatus, ReloadPlan,
+    ReplicaView, StatusView, Submitted, Unwalled,
 };
 
 /// `GET /api/openapi.json`.

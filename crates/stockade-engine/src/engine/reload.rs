@@ -31,6 +31,9 @@ use stockade_spec::Spec;
 use stockade_store::Write;
 use tokio::sync::oneshot;
 
+/// A live limit write in flight: the unit, the run, and its answer.
+type LimitWrite = (String, RunId, oneshot::Receiver<Result<(), String>>);
+
 /// How long the reply waits for live limit writes to be confirmed.
 const LIMITS_WAIT: Duration = Duration::from_secs(2);
 
@@ -52,7 +55,9 @@ impl Engine {
         for change in plan.units.clone() {
             match (change.kind, change.action) {
                 (_, PlanAction::Keep) => {}
-                (PlanUnit::Service, action) => self.reload_service(&change.name, action, &mut limit_writes),
+                (PlanUnit::Service, action) => {
+                    self.reload_service(&change.name, action, &mut limit_writes)
+                }
                 (PlanUnit::Job, PlanAction::Update) => {
                     let limits_changed = old.jobs.get(&change.name).map(|t| &t.limits)
                         != self.spec.jobs.get(&change.name).map(|t| &t.limits);
@@ -70,7 +75,8 @@ impl Engine {
                         match self.pools.get_mut(&change.name) {
                             Some(pool) => pool.reconfigure(spec),
                             None => {
-                                self.pools.insert(change.name.clone(), super::queue::Pool::new(spec));
+                                self.pools
+                                    .insert(change.name.clone(), super::queue::Pool::new(spec));
                             }
                         }
                     }
@@ -183,19 +189,15 @@ impl Engine {
         service.replicas.iter().filter_map(|r| live_run(&r.state)).collect()
     }
 
-    fn reload_service(
-        &mut self,
-        name: &str,
-        action: PlanAction,
-        writes: &mut Vec<(String, RunId, oneshot::Receiver<Result<(), String>>)>,
-    ) {
+    fn reload_service(&mut self, name: &str, action: PlanAction, writes: &mut Vec<LimitWrite>) {
         let existing = self.services.iter().position(|s| s.spec.name == name);
         let new = self.spec.service(name).cloned();
         match (action, existing, new) {
             (PlanAction::Add, None, Some(spec)) => self.services.push(Service::new(spec)),
             // Re-added while it still stops: it comes back once stopped.
             (PlanAction::Add, Some(s), Some(spec)) => {
-                self.services[s].pending = Some(Pending::Replace { spec, desired: Desired::Up });
+                self.services[s].pending =
+                    Some(Pending::Replace { spec: Box::new(spec), desired: Desired::Up });
             }
             (PlanAction::Update, Some(s), Some(spec)) => {
                 let limits_changed = self.services[s].spec.limits != spec.limits;
@@ -209,32 +211,31 @@ impl Engine {
             }
             (PlanAction::Restart, Some(s), Some(spec)) => {
                 let desired = self.services[s].desired;
-                self.services[s].pending = Some(Pending::Replace { spec, desired });
+                self.services[s].pending = Some(Pending::Replace { spec: Box::new(spec), desired });
             }
             (PlanAction::Remove, Some(s), None) => {
                 self.services[s].pending = Some(Pending::Remove);
             }
             (action, existing, _) => {
-                tracing::error!(service = name, ?action, ?existing, "reload: plan and engine disagree")
+                tracing::error!(
+                    service = name,
+                    ?action,
+                    ?existing,
+                    "reload: plan and engine disagree"
+                )
             }
         }
     }
 
-    fn job_limits(
-        &mut self,
-        template: &str,
-        writes: &mut Vec<(String, RunId, oneshot::Receiver<Result<(), String>>)>,
-    ) {
+    fn job_limits(&mut self, template: &str, writes: &mut Vec<LimitWrite>) {
         let Some(limits) = self.spec.jobs.get(template).map(|t| t.limits.clone()) else { return };
         let runs: Vec<RunId> = self
             .runs
             .iter()
             .filter_map(|(run, owner)| match owner {
-                Owner::Job(id) => self
-                    .jobs
-                    .get(id)
-                    .filter(|j| j.record.template == template)
-                    .map(|_| *run),
+                Owner::Job(id) => {
+                    self.jobs.get(id).filter(|j| j.record.template == template).map(|_| *run)
+                }
                 Owner::Replica { .. } => None,
             })
             .collect();
@@ -294,13 +295,11 @@ impl Engine {
         let launching = self.services.iter().any(|s| s.replicas.iter().any(|r| r.launching));
         let mut s = 0;
         while s < self.services.len() {
-            let quiet = self.services[s]
-                .replicas
-                .iter()
-                .all(|r| r.state.run().is_none() && !r.launching);
+            let quiet =
+                self.services[s].replicas.iter().all(|r| r.state.run().is_none() && !r.launching);
             match self.services[s].pending.take() {
                 Some(Pending::Replace { spec, desired }) if quiet => {
-                    let mut fresh = Service::new(spec);
+                    let mut fresh = Service::new(*spec);
                     fresh.desired = desired;
                     self.services[s] = fresh;
                 }
@@ -324,9 +323,9 @@ impl Engine {
 
 fn live_run(state: &ReplicaState) -> Option<RunId> {
     match state {
-        ReplicaState::Starting { .. } | ReplicaState::Running { .. } | ReplicaState::Ready { .. } => {
-            state.run()
-        }
+        ReplicaState::Starting { .. }
+        | ReplicaState::Running { .. }
+        | ReplicaState::Ready { .. } => state.run(),
         _ => None,
     }
 }

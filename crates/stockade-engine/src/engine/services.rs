@@ -42,7 +42,7 @@ pub(super) struct Service {
 /// What a reload does to a service once none of its replicas is live.
 pub(super) enum Pending {
     /// Start fresh replicas of this spec (a `restart`), wanted as before.
-    Replace { spec: ServiceSpec, desired: Desired },
+    Replace { spec: Box<ServiceSpec>, desired: Desired },
     /// Leave the engine (removed from the spec; stops after its dependents).
     Remove,
 }

@@ -73,10 +73,8 @@ async fn a_limit_change_is_written_to_the_live_box_and_nothing_restarts() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(h.launcher.stops().is_empty(), "nothing stopped");
     assert_eq!(h.launcher.launches().len(), 3, "nothing launched");
-    let reloaded = event(&mut h, "spec_reloaded", |e| {
-        matches!(&e.kind, EventKind::SpecReloaded { .. })
-    })
-    .await;
+    let reloaded =
+        event(&mut h, "spec_reloaded", |e| matches!(&e.kind, EventKind::SpecReloaded { .. })).await;
     let EventKind::SpecReloaded { summary, units } = reloaded.kind else { unreachable!() };
     assert_eq!(summary, "0 added, 0 removed, 1 updated, 0 restarted, 3 unchanged");
     assert_eq!(units, ["update service db"]);

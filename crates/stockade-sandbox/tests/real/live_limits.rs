@@ -12,15 +12,15 @@ use crate::support::{MIB, TestTree, spec};
 async fn new_limits_reach_the_live_box_and_the_agent_keeps_running() {
     let Some(tree) = TestTree::new("live-limits") else { return };
     let limits = Limits { memory: Some(64 * MIB), pids: Some(32), ..Limits::default() };
-    let mut agent =
-        tree.sandbox.spawn(spec("live/0/1", &["sleep", "30"], limits)).await.unwrap();
+    let mut agent = tree.sandbox.spawn(spec("live/0/1", &["sleep", "30"], limits)).await.unwrap();
     let pid = agent.pid();
     let read = |c: &str, f: &str| {
         std::fs::read_to_string(tree.box_dir(c, "live/0/1").join(f)).unwrap().trim().to_string()
     };
     assert_eq!(read("memory", "memory.limit_in_bytes"), (64 * MIB).to_string());
 
-    let raised = Limits { memory: Some(128 * MIB), pids: Some(8), cpus: Some(0.25), ..Limits::default() };
+    let raised =
+        Limits { memory: Some(128 * MIB), pids: Some(8), cpus: Some(0.25), ..Limits::default() };
     agent.set_limits(raised).unwrap();
     assert_eq!(read("memory", "memory.limit_in_bytes"), (128 * MIB).to_string());
     assert_eq!(read("pids", "pids.max"), "8");
@@ -47,13 +47,19 @@ async fn a_lowered_pids_limit_is_enforced_at_once() {
     let script = "while true; do sleep 0.2 & sleep 1; done";
     let mut agent =
         tree.sandbox.spawn(spec("pidcut/0/1", &["sh", "-c", script], limits)).await.unwrap();
-    agent.set_limits(Limits { memory: Some(64 * MIB), pids: Some(1), ..Limits::default() }).unwrap();
+    agent
+        .set_limits(Limits { memory: Some(64 * MIB), pids: Some(1), ..Limits::default() })
+        .unwrap();
     let events = tree.box_dir("pids", "pidcut/0/1").join("pids.events");
     let refused = crate::support::wait_until(Duration::from_secs(10), || {
         std::fs::read_to_string(&events).is_ok_and(|e| e.trim() != "max 0")
     })
     .await;
-    assert!(refused, "a fork past the new pids.max is refused: {:?}", std::fs::read_to_string(&events));
+    assert!(
+        refused,
+        "a fork past the new pids.max is refused: {:?}",
+        std::fs::read_to_string(&events)
+    );
     let stopped = agent.stop(libc::SIGTERM, Duration::from_secs(2)).await;
     agent.finish(stopped.status, EndReason::Stopped).await;
 }

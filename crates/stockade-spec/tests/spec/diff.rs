@@ -42,23 +42,96 @@ fn the_same_spec_is_an_empty_plan() {
     assert_eq!(plan.count(PlanAction::Keep), 6, "3 services, a template, its pool and `default`");
 }
 
+/// (what, the edit, the unit, its expected action, an expected change item)
+type Row = (&'static str, fn(&str) -> String, PlanUnit, &'static str, PlanAction, &'static str);
+
 #[test]
 fn each_change_gets_its_action() {
     use PlanAction::*;
     use PlanUnit::*;
     // (edit, unit, expected action, expected change item)
-    let rows: Vec<(&str, fn(&str) -> String, PlanUnit, &str, PlanAction, &str)> = vec![
-        ("memory", |s| s.replace("64MiB", "128MiB"), Service, "db", Update, "memory 64 MiB → 128 MiB"),
+    let rows: Vec<Row> = vec![
+        (
+            "memory",
+            |s| s.replace("64MiB", "128MiB"),
+            Service,
+            "db",
+            Update,
+            "memory 64 MiB → 128 MiB",
+        ),
         ("pids", |s| s.replace("pids = 32", "pids = 64"), Service, "db", Update, "pids 32 → 64"),
-        ("nofile", |s| s.replace("pids = 32", "pids = 32, nofile = 100"), Service, "db", Restart, "nofile"),
-        ("command", |s| s.replace(r#"["api"]"#, r#"["api", "-v"]"#), Service, "api", Restart, "command"),
-        ("env", |s| s.replace("command = [\"web\"]", "command = [\"web\"]\nenv = { A = \"1\" }"), Service, "web", Restart, "env"),
-        ("restart", |s| s.replace("command = [\"web\"]", "command = [\"web\"]\nrestart = \"always\""), Service, "web", Update, "restart"),
-        ("replicas", |s| s.replace("command = [\"web\"]", "command = [\"web\"]\nreplicas = 2"), Service, "web", Restart, "replicas"),
-        ("walls", |s| s.replace("command = [\"web\"]", "command = [\"web\"]\nisolation = \"none\""), Service, "web", Restart, "walls"),
-        ("job command", |s| s.replace(r#"["train"]"#, r#"["train", "2"]"#), Job, "train", Update, "command"),
-        ("job memory", |s| s.replace("pool = \"gpu\"", "pool = \"gpu\"\nlimits = { memory = \"1GiB\" }"), Job, "train", Update, "memory"),
-        ("pool", |s| s.replace("max_concurrency = 2", "max_concurrency = 3"), Pool, "gpu", Update, "max_concurrency 2 → 3"),
+        (
+            "nofile",
+            |s| s.replace("pids = 32", "pids = 32, nofile = 100"),
+            Service,
+            "db",
+            Restart,
+            "nofile",
+        ),
+        (
+            "command",
+            |s| s.replace(r#"["api"]"#, r#"["api", "-v"]"#),
+            Service,
+            "api",
+            Restart,
+            "command",
+        ),
+        (
+            "env",
+            |s| s.replace("command = [\"web\"]", "command = [\"web\"]\nenv = { A = \"1\" }"),
+            Service,
+            "web",
+            Restart,
+            "env",
+        ),
+        (
+            "restart",
+            |s| s.replace("command = [\"web\"]", "command = [\"web\"]\nrestart = \"always\""),
+            Service,
+            "web",
+            Update,
+            "restart",
+        ),
+        (
+            "replicas",
+            |s| s.replace("command = [\"web\"]", "command = [\"web\"]\nreplicas = 2"),
+            Service,
+            "web",
+            Restart,
+            "replicas",
+        ),
+        (
+            "walls",
+            |s| s.replace("command = [\"web\"]", "command = [\"web\"]\nisolation = \"none\""),
+            Service,
+            "web",
+            Restart,
+            "walls",
+        ),
+        (
+            "job command",
+            |s| s.replace(r#"["train"]"#, r#"["train", "2"]"#),
+            Job,
+            "train",
+            Update,
+            "command",
+        ),
+        (
+            "job memory",
+            |s| s.replace("pool = \"gpu\"", "pool = \"gpu\"\nlimits = { memory = \"1GiB\" }"),
+            Job,
+            "train",
+            Update,
+            "memory",
+        ),
+        (
+            "pool",
+            |s| s.replace("max_concurrency = 2", "max_concurrency = 3"),
+            Pool,
+            "gpu",
+            Update,
+            "max_concurrency 2 → 3",
+        ),
     ];
     for (what, edit, kind, name, expected, item) in rows {
         let plan = plan(edit);
