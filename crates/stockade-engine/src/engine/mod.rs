@@ -331,4 +331,6 @@ fn answer<T>(reply: oneshot::Sender<T>, value: T) {
 }
 
 #[cfg(test)]
+mod reload_step_tests;
+#[cfg(test)]
 mod step_tests;
