@@ -173,7 +173,16 @@ impl Engine {
                     Some(format!("{live} live replica(s) stop, then start with the new spec"))
                 }
                 (PlanUnit::Service, PlanAction::Remove) => {
-                    Some("stops after its dependents".to_string())
+                    let dependents: Vec<&str> = self
+                        .services
+                        .iter()
+                        .filter(|other| other.spec.depends_on.iter().any(|d| d.service == u.name))
+                        .map(|other| other.spec.name.as_str())
+                        .collect();
+                    Some(match dependents.is_empty() {
+                        true => "stops now".to_string(),
+                        false => format!("stops after its dependents ({})", dependents.join(", ")),
+                    })
                 }
                 (PlanUnit::Pool, PlanAction::Update) => Some("applies at once".to_string()),
                 _ => None,
