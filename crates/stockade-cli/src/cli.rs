@@ -76,6 +76,16 @@ pub enum Command {
     Scale(ScaleArgs),
     /// Print a shell completion script: `stockade completions bash > /etc/bash_completion.d/stockade`.
     Completions(CompletionsArgs),
+    /// Re-read the spec file the daemon runs, print the plan (units added,
+    /// removed, updated in place, restarted) and apply it; same as SIGHUP.
+    ///
+    /// Changed cgroup limits (memory, pids, cpus) are written to the live
+    /// boxes without a restart; a changed command, environment, walls,
+    /// rlimits, replicas or probes restart only that service; added services
+    /// start, removed ones stop in reverse dependency order; job templates
+    /// apply to new runs, running jobs keep theirs; pool limits apply at
+    /// once. An invalid spec changes nothing.
+    Reload(ReloadArgs),
     /// Check the host's limits before they bite; with --plan, how many agents fit.
     Doctor(crate::commands::doctor::DoctorArgs),
     /// A live view of every run's usage against its limits, with the latest events.
@@ -124,6 +134,17 @@ pub struct DownArgs {
     #[arg(long, value_name = "GRACE", num_args = 0..=1, require_equals = true)]
     pub drain: Option<Option<String>>,
     /// Print `{"pid": N, "stopped": true}` once it stopped.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `reload`.
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    /// Only print the plan; change nothing.
+    #[arg(long)]
+    pub plan: bool,
+    /// Print the plan as JSON.
     #[arg(long)]
     pub json: bool,
 }

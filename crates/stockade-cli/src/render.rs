@@ -185,6 +185,12 @@ pub fn event_line(event: &Event) -> String {
             format!("{}  alert {alert} resolved: {message}", unit_or_host(&event.unit))
         }
         EventKind::Daemon { message } => format!("daemon  {message}"),
+        EventKind::SpecReloaded { summary, units } if units.is_empty() => {
+            format!("daemon  spec reloaded: {summary}")
+        }
+        EventKind::SpecReloaded { summary, units } => {
+            format!("daemon  spec reloaded: {summary} ({})", units.join(", "))
+        }
     };
     format!("{}  #{:<6} {what}", clock(event.at), event.seq.0)
 }

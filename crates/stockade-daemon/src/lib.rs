@@ -20,6 +20,7 @@ mod metrics;
 mod monitor;
 pub mod notify;
 mod preflight;
+mod reload;
 mod retention;
 mod sampler;
 mod stop;
@@ -154,10 +155,14 @@ pub async fn run_with(
         .flatten()
         .map(|total| total.saturating_sub(reserve))
     };
+    let reloader = Arc::new(reload::Reloader::new(spec.clone()));
+    let reloads = stops
+        .take_reloads()
+        .map(|requests| tokio::spawn(reload::follow(reloader.clone(), engine.clone(), requests)));
     let state = api::AppState {
         engine: engine.clone(),
         store: store.clone(),
-        spec: spec.clone(),
+        reloader,
         exec: Arc::new(exec::SandboxExec::new(sandbox.clone())),
         stopper: stops.stopper(),
         upgradable: config.parent_death == stockade_sandbox::ParentDeath::Survive,
@@ -228,6 +233,9 @@ pub async fn run_with(
     let report = report.context("the engine ended before it could shut down")?;
     let _ = engine_task.await;
     sampler.abort();
+    if let Some(task) = reloads {
+        task.abort();
+    }
     servers.stop().await;
     drop(store);
     if !upgrade && report.left.is_empty() && report.left_replicas == 0 {

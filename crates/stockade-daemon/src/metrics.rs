@@ -92,7 +92,7 @@ type Finished = (BTreeMap<(String, String), u64>, BTreeMap<(String, String), u64
 
 fn finished_jobs(state: &AppState) -> Result<Finished, Failure> {
     let mut finished = BTreeMap::new();
-    for template in state.spec.jobs.keys() {
+    for template in state.spec().jobs.keys() {
         for job_state in FINISHED {
             finished.insert((template.clone(), job_state.as_str().to_owned()), 0);
         }
@@ -620,6 +620,7 @@ mod tests {
                 ],
                 pools: vec![pool],
                 schedules: vec![],
+                spec_file: None,
             },
             stats,
             process: ProcessFacts {

@@ -42,16 +42,24 @@ impl From<()> for Stop {
     }
 }
 
-/// Sends [`Stop`]s to a running daemon. Cheap to clone.
+/// Sends [`Stop`]s — and reload requests (SIGHUP) — to a running daemon.
+/// Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Stopper {
     tx: mpsc::UnboundedSender<Stop>,
+    reload_tx: mpsc::UnboundedSender<()>,
 }
 
 impl Stopper {
     /// Ask the daemon to stop; `false` if it already ended.
     pub fn stop(&self, stop: Stop) -> bool {
         self.tx.send(stop).is_ok()
+    }
+
+    /// Ask the daemon to reload its spec file (as `stockade reload`); the
+    /// plan or the error goes to its log. `false` if it already ended.
+    pub fn reload(&self) -> bool {
+        self.reload_tx.send(()).is_ok()
     }
 }
 
@@ -61,11 +69,19 @@ pub struct Stops {
     rx: mpsc::UnboundedReceiver<Stop>,
     /// Kept so the API can hand out stoppers of its own.
     tx: mpsc::UnboundedSender<Stop>,
+    reload_tx: mpsc::UnboundedSender<()>,
+    /// Taken by the daemon's reload task.
+    reloads: Option<mpsc::UnboundedReceiver<()>>,
 }
 
 impl Stops {
     pub(crate) fn stopper(&self) -> Stopper {
-        Stopper { tx: self.tx.clone() }
+        Stopper { tx: self.tx.clone(), reload_tx: self.reload_tx.clone() }
+    }
+
+    /// The reload requests (once).
+    pub(crate) fn take_reloads(&mut self) -> Option<mpsc::UnboundedReceiver<()>> {
+        self.reloads.take()
     }
 
     pub(crate) async fn next(&mut self) -> Stop {
@@ -77,7 +93,9 @@ impl Stops {
 /// A stopper and the stops it sends.
 pub fn stop_channel() -> (Stopper, Stops) {
     let (tx, rx) = mpsc::unbounded_channel();
-    (Stopper { tx: tx.clone() }, Stops { rx, tx })
+    let (reload_tx, reloads) = mpsc::unbounded_channel();
+    let stopper = Stopper { tx: tx.clone(), reload_tx: reload_tx.clone() };
+    (stopper, Stops { rx, tx, reload_tx, reloads: Some(reloads) })
 }
 
 /// How the daemon ended.

@@ -103,6 +103,17 @@ pub enum Command {
         /// Answered once everything stopped is stopped and every write committed.
         reply: Reply<ShutdownReport>,
     },
+    /// Reload: plan the move from the running spec to `spec` and, unless
+    /// `dry_run`, carry it out. Answered with the plan once it is under way
+    /// (limits written, stops sent); restarts and starts follow.
+    Reload {
+        /// The new, validated spec.
+        spec: std::sync::Arc<stockade_spec::Spec>,
+        /// Only plan.
+        dry_run: bool,
+        /// The plan, annotated with what the engine knows.
+        reply: Reply<stockade_proto::ReloadPlan>,
+    },
     /// Admit nothing new (submissions are refused with `draining`, queued
     /// jobs stay queued); running jobs go on. Answered at once.
     Drain(Reply<()>),

@@ -74,6 +74,14 @@ pub enum EngineError {
     /// --drain`): running jobs may finish, nothing new is taken.
     #[error("the daemon is draining before it stops and takes no new jobs")]
     Draining,
+    /// A reload would strand live work; nothing was changed.
+    #[error("reload refused: {message}")]
+    ReloadRefused {
+        /// What stands in the way.
+        message: String,
+        /// What to do.
+        hint: String,
+    },
 }
 
 impl EngineError {
@@ -91,6 +99,7 @@ impl EngineError {
             EngineError::Store(_) => "store_failed",
             EngineError::ShuttingDown => "shutting_down",
             EngineError::Draining => "draining",
+            EngineError::ReloadRefused { .. } => "reload_refused",
         }
     }
 
@@ -122,6 +131,7 @@ impl EngineError {
             EngineError::Draining => {
                 "submit again once the daemon is back (`stockade up` / `stockade daemon`)".into()
             }
+            EngineError::ReloadRefused { hint, .. } => hint.clone(),
         }
     }
 

@@ -7,7 +7,7 @@ use crate::launcher::{
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use stockade_proto::{ExitCause, RunId, SpawnErrorKind, Usage};
+use stockade_proto::{ExitCause, Limits, RunId, SpawnErrorKind, Usage};
 use tokio::sync::{mpsc, oneshot};
 
 /// Records launches and stops; see the module docs. Clones share one record,
@@ -30,6 +30,7 @@ struct Recorded {
     survivors: HashMap<String, Option<ExitCause>>,
     adoptions: Vec<AdoptRequest>,
     reclaimed: Vec<String>,
+    limit_changes: Vec<(RunId, Limits)>,
 }
 
 impl RecordingLauncher {
@@ -72,6 +73,11 @@ impl RecordingLauncher {
     /// Every launch so far, in order.
     pub fn launches(&self) -> Vec<LaunchRequest> {
         self.lock().launches.clone()
+    }
+
+    /// Every live limit change so far, in order.
+    pub fn limit_changes(&self) -> Vec<(RunId, Limits)> {
+        self.lock().limit_changes.clone()
     }
 
     /// Every stop so far, in order.
@@ -147,6 +153,19 @@ impl Launcher for RecordingLauncher {
     fn usage(&mut self, run: RunId, reply: oneshot::Sender<Usage>) {
         if self.lock().live.contains_key(&run) {
             let _ = reply.send(Usage { memory_current: Some(1 << 20), ..Usage::default() });
+        }
+    }
+
+    fn set_limits(
+        &mut self,
+        run: RunId,
+        limits: Limits,
+        reply: oneshot::Sender<Result<(), String>>,
+    ) {
+        let mut rec = self.lock();
+        if rec.live.contains_key(&run) {
+            rec.limit_changes.push((run, limits));
+            let _ = reply.send(Ok(()));
         }
     }
 

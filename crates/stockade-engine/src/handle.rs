@@ -143,6 +143,16 @@ impl EngineHandle {
         self.ask(Command::Drain).await
     }
 
+    /// Plan the move to `spec` and, unless `dry_run`, carry it out
+    /// (`stockade reload`, SIGHUP).
+    pub async fn reload(
+        &self,
+        spec: std::sync::Arc<stockade_spec::Spec>,
+        dry_run: bool,
+    ) -> Result<stockade_proto::ReloadPlan, EngineError> {
+        self.ask(|reply| Command::Reload { spec, dry_run, reply }).await
+    }
+
     /// Events as they are committed, from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()

@@ -159,6 +159,14 @@ pub trait Launcher: Send + 'static {
     /// Ask for a run's current usage; the answer arrives on `reply`
     /// (dropped when the run is unknown or gone).
     fn usage(&mut self, run: RunId, reply: oneshot::Sender<Usage>);
+    /// Write new cgroup limits to a live run's box (`stockade reload`); the
+    /// result goes to `reply` (dropped when the run is unknown or gone).
+    fn set_limits(
+        &mut self,
+        run: RunId,
+        limits: Limits,
+        reply: oneshot::Sender<Result<(), String>>,
+    );
     /// The run has exited and been handled; drop what is kept for it.
     fn forget(&mut self, run: RunId);
     /// Daemon recovery: kill whatever is still in a box left by an earlier

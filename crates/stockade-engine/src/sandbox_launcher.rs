@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use stockade_host::{HostFacts, HostRoot};
-use stockade_proto::{ExitCause, RunId, Usage};
+use stockade_proto::{ExitCause, Limits, RunId, Usage};
 use stockade_sandbox::{
     AdoptSpec, Agent, AgentEvent, BindMount, BoxUser, EndReason, EnvMode, Identity, Network,
     Output, ParentDeath, Sandbox, SpawnSpec, Walls,
@@ -95,6 +95,7 @@ impl WallsSite {
 enum Control {
     Stop(StopRequest),
     Usage(oneshot::Sender<Usage>),
+    SetLimits(Limits, oneshot::Sender<Result<(), String>>),
 }
 
 impl SandboxLauncher {
@@ -141,6 +142,17 @@ impl Launcher for SandboxLauncher {
     fn usage(&mut self, run: RunId, reply: oneshot::Sender<Usage>) {
         if let Some(control) = self.runs.get(&run) {
             let _ = control.send(Control::Usage(reply));
+        }
+    }
+
+    fn set_limits(
+        &mut self,
+        run: RunId,
+        limits: Limits,
+        reply: oneshot::Sender<Result<(), String>>,
+    ) {
+        if let Some(control) = self.runs.get(&run) {
+            let _ = control.send(Control::SetLimits(limits, reply));
         }
     }
 
@@ -387,6 +399,9 @@ where
             message = control.recv() => match message {
                 Some(Control::Usage(reply)) => {
                     let _ = reply.send(agent.usage());
+                }
+                Some(Control::SetLimits(limits, reply)) => {
+                    let _ = reply.send(agent.set_limits(limits).map_err(|e| e.to_string()));
                 }
                 Some(Control::Stop(request)) => {
                     let outcome = agent.stop(request.signal, request.grace).await;

@@ -97,6 +97,14 @@ pub enum EventKind {
         /// Why it resolved, with the numbers.
         message: String,
     },
+    /// `stockade reload` (or SIGHUP) applied a new spec.
+    SpecReloaded {
+        /// `1 added, 0 removed, 1 updated, 1 restarted, 2 unchanged`.
+        summary: String,
+        /// The units that changed: `restart service web`, `add job train`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        units: Vec<String>,
+    },
     /// The daemon started or stopped.
     Daemon {
         /// What the daemon did.

@@ -27,6 +27,7 @@ mod id_range;
 mod ids;
 mod limits;
 mod outcome;
+mod plan;
 mod postmortem;
 mod schedule;
 mod state;
@@ -45,13 +46,15 @@ pub use id_range::{IDS_PER_BOX, IdRange};
 pub use ids::{JobId, RunId, Seq, UnitKind};
 pub use limits::Limits;
 pub use outcome::Outcome;
+pub use plan::{PlanAction, PlanUnit, ReloadPlan, SettingChange, UnitChange};
 pub use postmortem::{HostSnapshot, LogTail, PostMortem, ProbeRecord};
 pub use schedule::{JobSource, ScheduleView};
 pub use state::{JobState, ServiceState};
 pub use usage::Usage;
 pub use view::{
     FiringAlert, FiringAlerts, Isolated, Isolation, JobRequest, JobView, Page, PoolView,
-    QueuePosition, QueueStatus, ReplicaView, RunView, StatusView, Submitted, Unwalled,
+    QueuePosition, QueueStatus, ReplicaView, RunView, SpecFileView, StatusView, Submitted,
+    Unwalled,
 };
 
 /// Milliseconds since the Unix epoch; the one timestamp format on the wire.

@@ -210,6 +210,21 @@ pub struct QueueStatus {
     pub pools: Vec<PoolView>,
 }
 
+/// The spec the daemon runs, against the spec file on disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SpecFileView {
+    /// SHA-256 of the file's bytes when it was loaded (at start or the last reload).
+    pub loaded_hash: String,
+    /// SHA-256 of the file's bytes now (`None`: it cannot be read).
+    pub disk_hash: Option<String>,
+    /// The file on disk differs from what runs: `stockade reload` applies it.
+    pub changed_on_disk: bool,
+    /// When it was loaded.
+    pub loaded_at: UnixMillis,
+    /// How many reloads were applied since the daemon started.
+    pub reloads: u32,
+}
+
 /// `GET /api/status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StatusView {
@@ -231,6 +246,10 @@ pub struct StatusView {
     /// Every job template's schedule (`every`, `cron`).
     #[serde(default)]
     pub schedules: Vec<ScheduleView>,
+    /// The spec as loaded against the file on disk now (set by the daemon;
+    /// absent from an older one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_file: Option<SpecFileView>,
 }
 
 /// Whether a unit's boxes have walls, as the daemon adds it to every replica

@@ -232,6 +232,24 @@ impl Agent {
         }
     }
 
+    /// Write new cgroup limits to the live box (`stockade reload`); the
+    /// processes keep running and the end is classified against them.
+    /// rlimits stay as they were at spawn.
+    pub fn set_limits(&mut self, limits: Limits) -> Result<(), SandboxError> {
+        let Some(cgroup) = &self.cgroup else {
+            return Err(SandboxError::BoxVanished {
+                name: self.box_name.clone(),
+                path: std::path::PathBuf::from(&self.box_name),
+            });
+        };
+        cgroup.set_limits(&limits)?;
+        self.limits.memory = limits.memory;
+        self.limits.memory_high = limits.memory_high;
+        self.limits.cpus = limits.cpus;
+        self.limits.pids = limits.pids;
+        Ok(())
+    }
+
     /// Whether the box is walled (its main process is an init).
     pub fn is_walled(&self) -> bool {
         self.child.walled().is_some()

@@ -8,7 +8,8 @@
 //! come back together as one [`SpecError`], whose [`SpecError::render`] draws
 //! them with the offending text underlined. `model` holds the validated types
 //! the engine consumes; `schema` the JSON Schema published at
-//! `schema/stockade.schema.json`; [`STARTER_SPEC`] is what `stockade init` writes.
+//! `schema/stockade.schema.json`; [`STARTER_SPEC`] is what `stockade init` writes;
+//! [`diff`] is the plan of a reload from one spec to another.
 //!
 //! Value syntax: durations are strings with units (`"100ms"`, `"5m"`,
 //! `"1h30m"`, see [`parse_duration`]); sizes are strings with binary or decimal
@@ -40,6 +41,7 @@
 #![deny(missing_docs)]
 
 mod box_env;
+mod diff;
 mod duration;
 mod error;
 mod interpolate;
@@ -57,6 +59,7 @@ mod unit_env;
 pub use box_env::{
     BoxEnvDefaults, BoxEnvSources, DEFAULT_HOME, DEFAULT_LANG, DEFAULT_PATH, DEFAULT_TERM, box_env,
 };
+pub use diff::{diff, limit_changes};
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use error::{SpecDiagnostic, SpecError, SpecWarning};
 pub use model::{

@@ -1,8 +1,8 @@
 //! `stockade daemon`: the daemon, headless. Logs go to stderr
 //! (`STOCKADE_LOG` sets the filter, default `info`); SIGTERM or SIGINT stops
 //! every service in reverse dependency order and exits 0 if all stopped
-//! within their grace (a second SIGINT forces it); SIGHUP is logged and
-//! ignored; SIGUSR2 (or `stockade daemon --upgrade`) replaces the daemon with
+//! within their grace (a second SIGINT forces it); SIGHUP reloads the spec
+//! file (`stockade reload`); SIGUSR2 (or `stockade daemon --upgrade`) replaces the daemon with
 //! the binary on disk, same pid, same arguments (`upgrade.rs`).
 
 use super::signals::{Mode, handle_signals};

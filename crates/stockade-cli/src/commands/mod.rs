@@ -13,6 +13,7 @@ pub mod init;
 pub mod logs;
 pub mod postmortem;
 pub mod ps;
+pub mod reload;
 pub mod run;
 pub mod schedules;
 pub mod signals;
@@ -62,6 +63,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Restart(args) => client_verb(&cli, |c| control::service(c, args, "restart")),
         Command::Scale(args) => client_verb(&cli, |c| control::scale(c, args)),
         Command::Top(args) => client_verb(&cli, |c| top::run(c, args)),
+        Command::Reload(args) => {
+            let client = reload::client(cli.socket.as_deref(), &cli.file, cli.timeout)?;
+            on_runtime(client, |c| reload::run(c, &cli.file, args.plan, args.json))
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 //! | SIGTERM, first SIGINT | stop (services in reverse order; jobs requeued or left, per `on_stop`) |
 //! | second SIGINT | force: kill every box now, skip the graces |
 //! | a SIGINT within 250 ms of the first | the same Ctrl-C: `timeout -s INT` and a terminal's Ctrl-C reach the process twice (directly and through its process group) |
-//! | SIGHUP | logged at warn and ignored (reload is issue 14) — never a silent death |
+//! | SIGHUP | reload the spec file, as `stockade reload` (the plan goes to the log) |
 //! | SIGUSR2 | `daemon`: upgrade in place; `up`: logged and ignored (its agents die with it) |
 
 use std::time::{Duration, Instant};
@@ -67,7 +67,8 @@ pub async fn handle_signals(stopper: Stopper, mode: Mode) {
                 }
             }
             _ = hup.recv() => {
-                tracing::warn!("SIGHUP: reload is not implemented yet (issue 14); ignoring");
+                tracing::info!("SIGHUP: reloading the spec file");
+                stopper.reload();
             }
             _ = usr2.recv() => match mode {
                 Mode::Daemon => {

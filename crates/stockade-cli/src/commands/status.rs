@@ -25,12 +25,29 @@ pub async fn run(client: Client, json: bool) -> anyhow::Result<ExitCode> {
 /// The text `status` prints.
 fn render(status: &StatusView, unwalled: &Unwalled, alerts: &FiringAlerts, now: UnixMillis) -> String {
     let mut out = format!(
-        "daemon   pid {}, up {}\nspec     {}\nboxes    {}\n",
+        "daemon   pid {}, up {}\nspec     {}\n",
         status.pid,
         duration_ms(now.saturating_sub(status.started_at)),
         status.spec,
-        status.sandbox
     );
+    if let Some(file) = &status.spec_file {
+        let reloads = match file.reloads {
+            0 => String::new(),
+            n => format!(", {n} reload(s) since start"),
+        };
+        let line = match (&file.disk_hash, file.changed_on_disk) {
+            (None, _) => format!(
+                "the spec file cannot be read now; the daemon runs what it loaded{reloads}"
+            ),
+            (Some(_), true) => format!(
+                "CHANGED ON DISK since it was loaded {} ago — `stockade reload --plan` shows what would change{reloads}",
+                duration_ms(now.saturating_sub(file.loaded_at))
+            ),
+            (Some(_), false) => format!("running as on disk{reloads}"),
+        };
+        out.push_str(&format!("         {line}\n"));
+    }
+    out.push_str(&format!("boxes    {}\n", status.sandbox));
     for warning in &status.warnings {
         out.push_str(&format!("warning  {warning}\n"));
     }

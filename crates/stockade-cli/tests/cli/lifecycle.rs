@@ -140,7 +140,7 @@ fn down_drain_lets_a_running_job_finish_and_refuses_new_submissions() {
 }
 
 #[test]
-fn sighup_is_logged_and_leaves_the_daemon_running() {
+fn sighup_reloads_and_leaves_the_daemon_running() {
     if no_cgroups() {
         return;
     }
@@ -149,9 +149,7 @@ fn sighup_is_logged_and_leaves_the_daemon_running() {
     signal(daemon.pid(), libc::SIGHUP);
     wait_for("the SIGHUP log line", Duration::from_secs(10), || {
         let log = daemon.log_text();
-        log.contains("SIGHUP: reload is not implemented yet (issue 14); ignoring")
-            .then_some(())
-            .ok_or(log)
+        log.contains("SIGHUP: reloaded").then_some(()).ok_or(log)
     });
     assert_eq!(json(&daemon, "/health/live").unwrap()["status"], "ok");
     assert_eq!(daemon.stop(), Some(0));

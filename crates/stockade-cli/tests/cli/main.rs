@@ -13,6 +13,7 @@ mod exec;
 mod lifecycle;
 mod recovery;
 mod schedules;
+mod reload;
 mod support;
 mod survival;
 mod top;

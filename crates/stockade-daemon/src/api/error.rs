@@ -52,9 +52,9 @@ impl From<EngineError> for Failure {
             | EngineError::UnknownTemplate { .. }
             | EngineError::UnknownJob { .. } => StatusCode::NOT_FOUND,
             EngineError::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
-            EngineError::AlreadyFinished { .. } | EngineError::IllegalMove { .. } => {
-                StatusCode::CONFLICT
-            }
+            EngineError::AlreadyFinished { .. }
+            | EngineError::IllegalMove { .. }
+            | EngineError::ReloadRefused { .. } => StatusCode::CONFLICT,
             EngineError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             EngineError::Store(StoreError::DiskFull { .. }) => StatusCode::INSUFFICIENT_STORAGE,
             EngineError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -28,7 +28,7 @@ const PAGE: usize = 500;
 const RETRY: Duration = Duration::from_secs(1);
 
 /// Every event type, as `?type=` takes them.
-pub const TYPES: [&str; 11] = [
+pub const TYPES: [&str; 12] = [
     "service_state",
     "job_state",
     "run_started",
@@ -40,6 +40,7 @@ pub const TYPES: [&str; 11] = [
     "alert_firing",
     "alert_resolved",
     "daemon",
+    "spec_reloaded",
 ];
 
 /// Query of `GET /api/events`.
@@ -247,5 +248,6 @@ fn type_name(event: &Event) -> &'static str {
         K::AlertFiring { .. } => "alert_firing",
         K::AlertResolved { .. } => "alert_resolved",
         K::Daemon { .. } => "daemon",
+        K::SpecReloaded { .. } => "spec_reloaded",
     }
 }

@@ -107,10 +107,11 @@ async fn resolve(state: &AppState, target: &ExecTarget) -> Result<Unit, Failure>
             "see `stockade ps`; exec enters only a live run",
         )
     };
+    let running = state.spec();
     match target {
         ExecTarget::Service { service, replica } => {
-            let Some(spec) = state.spec.service(service) else {
-                let known = state.spec.services.iter().map(|s| s.name.clone()).collect();
+            let Some(spec) = running.service(service) else {
+                let known = running.services.iter().map(|s| s.name.clone()).collect();
                 return Err(EngineError::UnknownService { name: service.clone(), known }.into());
             };
             let status = state.engine.status().await?;
@@ -131,8 +132,8 @@ async fn resolve(state: &AppState, target: &ExecTarget) -> Result<Unit, Failure>
         ExecTarget::Job { job } => {
             let view = state.engine.job(*job).await?;
             let pid = view.pid.ok_or_else(|| not_running(format!("job {}", job.0)))?;
-            let Some(spec) = state.spec.job(&view.template) else {
-                let known = state.spec.jobs.keys().cloned().collect();
+            let Some(spec) = running.job(&view.template) else {
+                let known = running.jobs.keys().cloned().collect();
                 return Err(
                     EngineError::UnknownTemplate { name: view.template.clone(), known }.into()
                 );

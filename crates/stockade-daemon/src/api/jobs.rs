@@ -222,7 +222,8 @@ fn check_strings(request: &JobRequest) -> Result<(), Failure> {
 /// 400 if `request` sets an env key its template does not list in
 /// `submit_env`. An unknown template is left to the engine (404).
 fn check_submit_env(state: &AppState, request: &JobRequest) -> Result<(), Failure> {
-    let Some(template) = state.spec.job(&request.template) else { return Ok(()) };
+    let running = state.spec();
+    let Some(template) = running.job(&request.template) else { return Ok(()) };
     let allowed = &template.submit_env;
     let Some(key) = request.env.keys().find(|k| !allowed.contains(k)) else { return Ok(()) };
     let list = if allowed.is_empty() { "none".to_owned() } else { allowed.join(", ") };
@@ -245,7 +246,8 @@ fn check_submit_env(state: &AppState, request: &JobRequest) -> Result<(), Failur
 /// template with no history by its limit, so such a job would wait in the
 /// queue forever, held for host headroom.
 fn check_fits(state: &AppState, request: &JobRequest) -> Result<(), Failure> {
-    let Some(template) = state.spec.job(&request.template) else { return Ok(()) };
+    let spec = state.spec();
+    let Some(template) = spec.job(&request.template) else { return Ok(()) };
     let (Some(memory), Some(ceiling)) = (template.limits.memory, state.memory_ceiling) else {
         return Ok(());
     };
@@ -261,7 +263,7 @@ fn check_fits(state: &AppState, request: &JobRequest) -> Result<(), Failure> {
             request.template,
             human(memory),
             human(ceiling),
-            human(state.spec.daemon.reserve_memory),
+            human(spec.daemon.reserve_memory),
         ),
         format!(
             "lower limits.memory of [job.{}] to at most {} (or `reserve_memory` in [daemon]), then submit again",
@@ -342,7 +344,7 @@ pub async fn list(
         .map(|r| live.get(&r.id).cloned().unwrap_or_else(|| job_view_from_record(r)))
         .collect();
     let mut items = serde_json::to_value(items).unwrap_or_default();
-    super::isolation::mark(&state.spec, &mut items);
+    super::isolation::mark(&state.spec(), &mut items);
     Ok(Json(serde_json::json!({"items": items, "next": next.flatten(), "total": total})))
 }
 
@@ -400,7 +402,7 @@ pub async fn get(
         })
         .collect();
     let mut value = serde_json::to_value(view).unwrap_or_default();
-    super::isolation::mark(&state.spec, &mut value);
+    super::isolation::mark(&state.spec(), &mut value);
     Ok(Json(value))
 }
 

@@ -41,7 +41,7 @@ pub async fn job(
     if state.store.job(id)?.is_none() {
         return Err(EngineError::UnknownJob { id }.into());
     }
-    let path = state.spec.daemon.state_dir.join("logs/jobs").join(format!("{id}.log"));
+    let path = state.spec().daemon.state_dir.join("logs/jobs").join(format!("{id}.log"));
     let engine = state.engine.clone();
     let store = state.store.clone();
     let done = move || {
@@ -63,12 +63,12 @@ pub async fn service(
     query: Result<Query<LogQuery>, QueryRejection>,
 ) -> Result<Response, Failure> {
     let Query(query) = query?;
-    if state.spec.service(&name).is_none() {
-        let known = state.spec.services.iter().map(|s| s.name.clone()).collect();
+    if state.spec().service(&name).is_none() {
+        let known = state.spec().services.iter().map(|s| s.name.clone()).collect();
         return Err(EngineError::UnknownService { name, known }.into());
     }
     let path =
-        state.spec.daemon.state_dir.join("logs").join(format!("{name}.{}.log", query.replica));
+        state.spec().daemon.state_dir.join("logs").join(format!("{name}.{}.log", query.replica));
     Ok(serve(path, query.follow, || async { false }))
 }
 

@@ -16,6 +16,7 @@ mod jobs;
 mod logs;
 pub mod openapi;
 mod postmortems;
+mod reload;
 mod services;
 mod status;
 
@@ -39,8 +40,8 @@ pub struct AppState {
     pub engine: EngineHandle,
     /// The store, for reads of finished things.
     pub store: Store,
-    /// The spec the daemon runs.
-    pub spec: Arc<Spec>,
+    /// The spec the daemon runs, and reloads of it.
+    pub reloader: Arc<crate::reload::Reloader>,
     /// Runs `stockade exec` commands inside boxes.
     pub exec: Arc<dyn crate::exec::BoxExec>,
     /// Asks the daemon to stop (`POST /api/daemon/*`).
@@ -54,6 +55,13 @@ pub struct AppState {
     /// `reserve_memory`, read once at start (`None`: unknown). A job whose
     /// limit is above it is refused at submission.
     pub memory_ceiling: Option<u64>,
+}
+
+impl AppState {
+    /// The spec the daemon runs now (it changes at a reload).
+    pub fn spec(&self) -> Arc<Spec> {
+        self.reloader.spec()
+    }
 }
 
 /// Every route.
@@ -77,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/postmortems/{run}", get(postmortems::get))
         .route("/api/daemon/shutdown", post(daemon::shutdown))
         .route("/api/daemon/upgrade", post(daemon::upgrade))
+        .route("/api/daemon/reload", post(reload::reload))
         .route("/metrics", get(crate::metrics::scrape))
         .route("/api/openapi.json", get(openapi::serve))
         // `lifecycle` adds `POST /api/daemon/shutdown` here.

@@ -12,7 +12,7 @@ use schemars::{JsonSchema, Schema};
 use serde_json::{Map, Value, json};
 use stockade_proto::{
     ApiError, Event, FiringAlerts, Isolated, JobRequest, JobView, Page, PostMortem, QueueStatus,
-    ReplicaView, ScheduleView, StatusView, Submitted, Unwalled,
+    ReloadPlan, ReplicaView, ScheduleView, StatusView, Submitted, Unwalled,
 };
 
 /// `GET /api/openapi.json`.
@@ -157,6 +157,7 @@ impl Doc {
         self.services();
         self.streams();
         self.postmortems();
+        self.reload();
     }
 
     fn health(&mut self) {
@@ -489,6 +490,25 @@ impl Doc {
     }
 }
 
+impl Doc {
+    fn reload(&mut self) {
+        let plan = self.schema::<ReloadPlan>();
+        self.op(
+            "post",
+            "/api/daemon/reload",
+            "reload",
+            "Re-read the spec file, plan the move to it and (unless dry_run) apply it; the plan.",
+            vec![query("dry_run", json!({"type": "boolean", "default": false}), "Only plan.")],
+            None,
+            responses([("200", "The plan (`applied`: carried out).", json_body(plan))]),
+            &[
+                ("409", "Refused: it would strand queued or running jobs (`reload_refused`)."),
+                ("422", "The spec is invalid (`invalid_spec`, each problem at file:line:col) or unreadable; nothing changed."),
+            ],
+        );
+    }
+}
+
 fn json_body(schema: Value) -> Value {
     json!({"application/json": {"schema": schema}})
 }
@@ -546,6 +566,7 @@ mod tests {
             "/api/status",
             "/api/queue/status",
             "/api/openapi.json",
+            "/api/daemon/reload",
             "/health/live",
             "/health/ready",
             "/metrics",

@@ -34,7 +34,7 @@ pub async fn list(
     let end = from.saturating_add(limit).min(total);
     let next = (end < total).then(|| end.to_string());
     let mut items = serde_json::to_value(&services[from..end]).unwrap_or_default();
-    super::isolation::mark(&state.spec, &mut items);
+    super::isolation::mark(&state.spec(), &mut items);
     Ok(Json(json!({"items": items, "next": next, "total": total})))
 }
 

@@ -12,9 +12,10 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<serde_json::Va
     let status = state.engine.status().await?;
     let mut value = serde_json::to_value(status).unwrap_or_default();
     if let Some(services) = value.get_mut("services") {
-        super::isolation::mark(&state.spec, services);
+        super::isolation::mark(&state.spec(), services);
     }
-    value["unwalled"] = json!(super::isolation::unwalled(&state.spec));
+    value["unwalled"] = json!(super::isolation::unwalled(&state.spec()));
+    value["spec_file"] = json!(state.reloader.file_view().await);
     value["alerts"] = json!(state.alerts.firing());
     Ok(Json(value))
 }

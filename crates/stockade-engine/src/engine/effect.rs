@@ -6,7 +6,7 @@ use super::commit::{Done, Followup};
 use crate::command::Command;
 use crate::launcher::{LaunchRequest, RunEvent, StopRequest};
 use crate::probe::{ProbeKind, ProbeResult};
-use stockade_proto::{Event, RunId, Usage};
+use stockade_proto::{Event, Limits, RunId, Usage};
 use stockade_spec::ProbeSpec;
 use stockade_store::Write;
 use tokio::sync::oneshot;
@@ -53,6 +53,15 @@ pub enum Effect {
         /// Where the usage goes.
         reply: oneshot::Sender<Usage>,
     },
+    /// Write new cgroup limits to a live run's box; the result goes to `reply`.
+    SetLimits {
+        /// The run.
+        run: RunId,
+        /// The new limits (rlimits in it are not applied to a live box).
+        limits: Limits,
+        /// Whether it took.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
     /// The run ended and was handled: the launcher may drop it.
     Forget(RunId),
     /// Publish a committed event to subscribers.
@@ -76,6 +85,9 @@ impl std::fmt::Debug for Effect {
             Effect::Launch(r) => write!(f, "Launch({} {})", r.run, r.box_name),
             Effect::Stop { run, request } => write!(f, "Stop({run}, {:?})", request.reason),
             Effect::AskUsage { run, .. } => write!(f, "AskUsage({run})"),
+            Effect::SetLimits { run, limits, .. } => {
+                write!(f, "SetLimits({run}, memory {:?}, pids {:?})", limits.memory, limits.pids)
+            }
             Effect::Forget(run) => write!(f, "Forget({run})"),
             Effect::Publish(e) => write!(f, "Publish({:?})", e.kind),
             Effect::StartProbes { run, probes } => {

@@ -12,7 +12,7 @@
 //! `submit.rs`, `admission.rs` with `ledger.rs` and `request.rs` (who may
 //! start), `job_runs.rs` (a run from admission to its end), `retry.rs` (how
 //! an end leaves the job), `job_control.rs` (timers, stop, cancel),
-//! `recover.rs`; `commit.rs` (the ordered pipeline of store writes) and
+//! `recover.rs`; `reload.rs` (a new spec, planned and applied); `commit.rs` (the ordered pipeline of store writes) and
 //! `views.rs` (what the API sees).
 //!
 //! Invariant: nothing here blocks. Spawning happens on the sandbox's spawner
@@ -31,6 +31,7 @@ mod ledger;
 mod queue;
 mod ranked;
 mod recover;
+mod reload;
 mod request;
 mod retry;
 mod schedules;
@@ -232,6 +233,7 @@ impl Engine {
         if self.shutdown.is_some() {
             self.drive_shutdown();
         } else {
+            self.drive_reload();
             self.start_services(now);
             if !self.draining {
                 self.admit_jobs(now);
@@ -292,6 +294,7 @@ impl Engine {
             }
             Command::Shutdown(reply) => self.begin_shutdown(Default::default(), reply),
             Command::ShutdownWith { plan, reply } => self.begin_shutdown(plan, reply),
+            Command::Reload { spec, dry_run, reply } => self.reload(spec, dry_run, reply),
             Command::Drain(reply) => {
                 if !self.draining {
                     tracing::info!("draining: admitting nothing new; running jobs go on");
@@ -355,6 +358,8 @@ fn answer<T>(reply: oneshot::Sender<T>, value: T) {
     let _ = reply.send(value);
 }
 
+#[cfg(test)]
+mod reload_step_tests;
 #[cfg(test)]
 mod step_tests;
 

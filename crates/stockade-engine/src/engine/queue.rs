@@ -92,6 +92,19 @@ impl Pool {
         }
     }
 
+    /// Take a reloaded spec: a new `max_concurrency` applies at once (an
+    /// `auto` pool starts again from its `min`); the queue is kept.
+    pub fn reconfigure(&mut self, spec: PoolSpec) {
+        if spec.max_concurrency != self.spec.max_concurrency {
+            let fresh = Pool::new(spec.clone());
+            self.limit = fresh.limit;
+            self.adaptive = fresh.adaptive;
+            self.limit_reason = None;
+            self.hold = None;
+        }
+        self.spec = spec;
+    }
+
     /// Jobs ahead of `key` in the queue, in O(log n).
     pub fn position(&self, key: &QueueKey) -> u64 {
         self.queue.rank(key) as u64

@@ -35,6 +35,16 @@ pub(super) struct Service {
     pub spec: ServiceSpec,
     pub desired: Desired,
     pub replicas: Vec<Replica>,
+    /// A reload's change waiting for every replica to stop (`reload.rs`).
+    pub pending: Option<Pending>,
+}
+
+/// What a reload does to a service once none of its replicas is live.
+pub(super) enum Pending {
+    /// Start fresh replicas of this spec (a `restart`), wanted as before.
+    Replace { spec: Box<ServiceSpec>, desired: Desired },
+    /// Leave the engine (removed from the spec; stops after its dependents).
+    Remove,
 }
 
 pub(super) struct Replica {
@@ -61,7 +71,7 @@ pub(super) struct Replica {
 impl Service {
     pub fn new(spec: ServiceSpec) -> Service {
         let replicas = (0..spec.replicas.max(1)).map(Replica::new).collect();
-        Service { spec, desired: Desired::Up, replicas }
+        Service { spec, desired: Desired::Up, replicas, pending: None }
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {

@@ -94,6 +94,9 @@ impl Shell {
                 Effect::Launch(request) => self.launcher.launch(*request, self.run_tx.clone()),
                 Effect::Stop { run, request } => self.launcher.stop(run, request),
                 Effect::AskUsage { run, reply } => self.launcher.usage(run, reply),
+                Effect::SetLimits { run, limits, reply } => {
+                    self.launcher.set_limits(run, limits, reply)
+                }
                 Effect::Forget(run) => self.launcher.forget(run),
                 // No subscribers is fine; lagging ones are told by the channel.
                 Effect::Publish(event) => {

@@ -81,6 +81,11 @@ impl JobTable {
         Some(result)
     }
 
+    /// Every live job, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Job> + '_ {
+        self.jobs.values()
+    }
+
     /// Ids shown in `state`.
     pub fn in_state(&self, state: JobState) -> impl Iterator<Item = JobId> + '_ {
         self.by_state[slot(state)].iter().copied()

@@ -205,6 +205,7 @@ impl Engine {
             services: self.replica_views(None),
             pools: self.pool_views(),
             schedules: self.schedule_views(),
+            spec_file: None,
         };
         let mut asks: Vec<(usize, oneshot::Receiver<Usage>)> = Vec::new();
         for (i, replica) in view.services.iter().enumerate() {

@@ -9,4 +9,5 @@ mod helpers;
 mod jobs;
 mod recovery;
 mod schedules;
+mod reload;
 mod services;

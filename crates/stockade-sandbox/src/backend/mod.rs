@@ -48,6 +48,10 @@ pub(crate) trait Cgroup: Send + Sync {
     fn kill_pass(&self) -> Result<usize, SandboxError>;
     /// The box's counters now; what cannot be read is in `notes`.
     fn counters(&self) -> Counters;
+    /// Write `limits` to the live box (`stockade reload`): every cgroup
+    /// limit is set, an unset one to "unlimited"; rlimits are fixed at spawn
+    /// and not touched. The processes inside keep running.
+    fn set_limits(&self, limits: &Limits) -> Result<(), SandboxError>;
     /// A watch that wakes when the box's OOM state changes.
     fn oom_watch(&self) -> Result<OomWatch, SandboxError>;
     /// Remove the box's cgroup(s), then any ancestors it leaves empty.

@@ -105,6 +105,14 @@ impl Cgroup for ProcessGroup {
         }
     }
 
+    fn set_limits(&self, _limits: &Limits) -> Result<(), SandboxError> {
+        Err(SandboxError::BackendUnavailable {
+            wanted: "a cgroup backend",
+            reason: "the none backend has no cgroup whose limits could change".to_string(),
+            hint: "restart the unit (`stockade restart NAME`) for new rlimits; cgroup limits need cgroup v1 or v2",
+        })
+    }
+
     fn oom_watch(&self) -> Result<OomWatch, SandboxError> {
         Ok(OomWatch::Never)
     }

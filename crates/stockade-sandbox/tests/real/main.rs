@@ -9,6 +9,7 @@ mod errors;
 mod exec;
 mod hostile;
 mod lifecycle;
+mod live_limits;
 mod rootless;
 mod support;
 mod walls;

@@ -4,6 +4,7 @@
 //! files (starter spec, examples, JSON schema).
 
 mod alerts;
+mod diff;
 mod errors;
 mod files;
 mod monitor;

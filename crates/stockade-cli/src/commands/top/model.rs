@@ -261,6 +261,7 @@ pub(super) mod tests {
             services,
             pools: Vec::new(),
             schedules: Vec::new(),
+            spec_file: None,
         }
     }
 

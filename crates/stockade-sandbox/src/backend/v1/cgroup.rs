@@ -11,8 +11,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::V1Hierarchy;
+use stockade_proto::Limits;
+
 use crate::SandboxError;
 use crate::backend::{Cgroup, Counters, file, open_procs, signal_pids};
+use crate::limits::{CFS_PERIOD_US, cfs_quota_us};
 use crate::name::BoxName;
 use crate::oom_watch::OomWatch;
 
@@ -24,11 +27,53 @@ const UNLIMITED: u64 = 1 << 62;
 pub(crate) struct V1Box {
     name: BoxName,
     dirs: Vec<(V1Hierarchy, PathBuf)>,
+    /// Swap exists, so `memory.memsw.limit_in_bytes` is set with the memory limit.
+    swap: bool,
 }
 
 impl V1Box {
-    pub(crate) fn new(name: BoxName, dirs: Vec<(V1Hierarchy, PathBuf)>) -> V1Box {
-        V1Box { name, dirs }
+    pub(crate) fn new(name: BoxName, dirs: Vec<(V1Hierarchy, PathBuf)>, swap: bool) -> V1Box {
+        V1Box { name, dirs, swap }
+    }
+
+    /// Write the box's memory limit (`-1`: unlimited). With swap, memsw
+    /// may never be below the memory limit: raising writes memsw first,
+    /// lowering writes it last.
+    pub(crate) fn write_memory(&self, memory: Option<u64>) -> Result<(), SandboxError> {
+        let Some(dir) = self.dir("memory") else { return Ok(()) };
+        let value = memory.map_or("-1".to_string(), |m| m.to_string());
+        let limit = dir.join("memory.limit_in_bytes");
+        let memsw = dir.join("memory.memsw.limit_in_bytes");
+        if !(self.swap && memsw.exists()) {
+            return file::write(&limit, &value);
+        }
+        let current = file::read_u64(&limit)?.unwrap_or(u64::MAX);
+        if memory.unwrap_or(u64::MAX) > current {
+            file::write(&memsw, &value)?;
+            file::write(&limit, &value)
+        } else {
+            file::write(&limit, &value)?;
+            file::write(&memsw, &value)
+        }
+    }
+
+    /// Write the cpu quota (`None`: `-1`, no quota).
+    pub(crate) fn write_cpus(&self, cpus: Option<f64>) -> Result<(), SandboxError> {
+        let Some(dir) = self.dir("cpu") else {
+            return match cpus {
+                None => Ok(()),
+                Some(cpus) => Err(SandboxError::BackendUnavailable {
+                    wanted: "cgroup v1 cpu controller",
+                    reason: format!(
+                        "`cpus = {cpus}` needs the cpu hierarchy, which is not mounted"
+                    ),
+                    hint: "mount the cpu controller or remove `cpus` from the limits",
+                }),
+            };
+        };
+        file::write(&dir.join("cpu.cfs_period_us"), &CFS_PERIOD_US.to_string())?;
+        let quota = cpus.map_or("-1".to_string(), |c| cfs_quota_us(c).to_string());
+        file::write(&dir.join("cpu.cfs_quota_us"), &quota)
     }
 
     pub(crate) fn push(&mut self, hierarchy: V1Hierarchy, dir: PathBuf) {
@@ -133,6 +178,15 @@ impl Cgroup for V1Box {
                 c.take(file::read_u64(&acct.join("cpuacct.usage"))).flatten().map(|ns| ns / 1000);
         }
         c
+    }
+
+    fn set_limits(&self, limits: &Limits) -> Result<(), SandboxError> {
+        self.write_memory(limits.memory)?;
+        if let Some(dir) = self.dir("pids") {
+            let pids = limits.pids.map_or("max".to_string(), |p| p.to_string());
+            file::write(&dir.join("pids.max"), &pids)?;
+        }
+        self.write_cpus(limits.cpus)
     }
 
     fn oom_watch(&self) -> Result<OomWatch, SandboxError> {

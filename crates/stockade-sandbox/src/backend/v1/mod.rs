@@ -13,7 +13,6 @@ use stockade_proto::Limits;
 
 use crate::backend::{Backend, Cgroup, file, retry_on_prune};
 use crate::detect::Hierarchy;
-use crate::limits::{CFS_PERIOD_US, cfs_quota_us};
 use crate::name::BoxName;
 use crate::{BackendKind, SandboxError};
 
@@ -96,7 +95,7 @@ impl V1 {
             // Said where it applies, not as a standing warning for every spec.
             tracing::warn!(box_name = %name.as_str(), "cgroup v1 has no `memory.high`: this box's `memory_high` is not applied (`memory` still is)");
         }
-        let mut made = V1Box::new(name.clone(), Vec::new());
+        let mut made = V1Box::new(name.clone(), Vec::new(), self.swap);
         for h in &self.hierarchies {
             let dir = h.parent_dir.join(name.as_str());
             if let Some(up) = dir.parent() {
@@ -124,35 +123,22 @@ impl V1 {
         Ok(made)
     }
 
+    /// A new box's limits: only the set ones are written (a fresh cgroup is unlimited).
     fn write_limits(&self, b: &V1Box, limits: &Limits) -> Result<(), SandboxError> {
-        if let (Some(memory), Some(dir)) = (limits.memory, b.dir("memory")) {
-            file::write(&dir.join("memory.limit_in_bytes"), &memory.to_string())?;
-            let memsw = dir.join("memory.memsw.limit_in_bytes");
-            if self.swap && memsw.exists() {
-                file::write(&memsw, &memory.to_string())?;
-            }
+        if limits.memory.is_some() {
+            b.write_memory(limits.memory)?;
         }
         if let (Some(pids), Some(dir)) = (limits.pids, b.dir("pids")) {
             file::write(&dir.join("pids.max"), &pids.to_string())?;
         }
-        if let Some(cpus) = limits.cpus {
-            let Some(dir) = b.dir("cpu") else {
-                return Err(SandboxError::BackendUnavailable {
-                    wanted: "cgroup v1 cpu controller",
-                    reason: format!(
-                        "`cpus = {cpus}` needs the cpu hierarchy, which is not mounted"
-                    ),
-                    hint: "mount the cpu controller or remove `cpus` from the limits",
-                });
-            };
-            file::write(&dir.join("cpu.cfs_period_us"), &CFS_PERIOD_US.to_string())?;
-            file::write(&dir.join("cpu.cfs_quota_us"), &cfs_quota_us(cpus).to_string())?;
+        if limits.cpus.is_some() {
+            b.write_cpus(limits.cpus)?;
         }
         Ok(())
     }
 
     fn box_at(&self, name: &BoxName) -> V1Box {
-        let mut b = V1Box::new(name.clone(), Vec::new());
+        let mut b = V1Box::new(name.clone(), Vec::new(), self.swap);
         for h in &self.hierarchies {
             b.push(h.clone(), h.parent_dir.join(name.as_str()));
         }

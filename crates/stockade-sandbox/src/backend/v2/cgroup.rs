@@ -4,8 +4,11 @@
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
+use stockade_proto::Limits;
+
 use crate::SandboxError;
 use crate::backend::{Cgroup, Counters, file, open_procs, signal_pids};
+use crate::limits::{CFS_PERIOD_US, cfs_quota_us};
 use crate::name::BoxName;
 use crate::oom_watch::OomWatch;
 
@@ -82,6 +85,29 @@ impl Cgroup for V2Box {
         c.pids_limit = c.take(file::read_u64(&d.join("pids.max"))).flatten();
         c.cpu_usec = c.take(file::read_key(&d.join("cpu.stat"), "usage_usec"));
         c
+    }
+
+    fn set_limits(&self, limits: &Limits) -> Result<(), SandboxError> {
+        // A limit that is set is written (a missing file is the error); an
+        // unset one goes back to `max` where its controller is enabled.
+        let put = |name: &str, value: Option<String>| {
+            let path = self.dir.join(name);
+            match value {
+                Some(value) => file::write(&path, &value),
+                None if path.exists() => file::write(&path, "max"),
+                None => Ok(()),
+            }
+        };
+        put("memory.max", limits.memory.map(|m| m.to_string()))?;
+        put("memory.high", limits.memory_high.map(|m| m.to_string()))?;
+        put("pids.max", limits.pids.map(|p| p.to_string()))?;
+        let cpu = limits.cpus.map(|c| format!("{} {CFS_PERIOD_US}", cfs_quota_us(c)));
+        let cpu_path = self.dir.join("cpu.max");
+        match cpu {
+            Some(cpu) => file::write(&cpu_path, &cpu),
+            None if cpu_path.exists() => file::write(&cpu_path, &format!("max {CFS_PERIOD_US}")),
+            None => Ok(()),
+        }
     }
 
     fn oom_watch(&self) -> Result<OomWatch, SandboxError> {

@@ -255,6 +255,40 @@ mod tests {
     }
 
     #[test]
+    fn set_limits_rewrites_a_live_box_and_unsets_to_max() {
+        let root = tempfile::tempdir().unwrap();
+        let name = BoxName::parse("web/3").unwrap();
+        let b = V2Box::new(name, root.path().to_path_buf());
+        let files = ["memory.max", "memory.high", "pids.max", "cpu.max"];
+        let reset = || fake_dir(b.dir(), &files.map(|f| (f, "")));
+        let read = |f: &str| fs::read_to_string(b.dir().join(f)).unwrap();
+        reset();
+        let limits = Limits {
+            memory: Some(128 << 20),
+            memory_high: Some(96 << 20),
+            cpus: Some(0.5),
+            pids: Some(8),
+            nofile: Some(10),
+            ..Limits::default()
+        };
+        b.set_limits(&limits).unwrap();
+        assert_eq!(read("memory.max"), (128u64 << 20).to_string());
+        assert_eq!(read("memory.high"), (96u64 << 20).to_string());
+        assert_eq!(read("pids.max"), "8");
+        assert_eq!(read("cpu.max"), "50000 100000");
+        reset();
+        b.set_limits(&Limits { memory: Some(1 << 30), ..Limits::default() }).unwrap();
+        assert_eq!(read("memory.max"), (1u64 << 30).to_string());
+        assert_eq!(read("memory.high"), "max");
+        assert_eq!(read("pids.max"), "max");
+        assert_eq!(read("cpu.max"), "max 100000");
+        // A limit whose controller file is missing is an error naming it.
+        fs::remove_file(b.dir().join("pids.max")).unwrap();
+        let err = b.set_limits(&Limits { pids: Some(4), ..Limits::default() }).unwrap_err();
+        assert!(err.to_string().contains("pids.max"), "{err}");
+    }
+
+    #[test]
     fn a_failed_limit_write_leaves_no_box_and_names_the_file() {
         let root = tempfile::tempdir().unwrap();
         let found = hierarchy(root.path(), "memory pids cpu");
