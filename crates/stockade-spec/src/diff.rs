@@ -89,6 +89,11 @@ fn service_change(old: &ServiceSpec, new: &ServiceSpec) -> UnitChange {
     let (live, spawn_only) = limit_changes(&old.limits, &new.limits);
     restart.extend(spawn_only);
     update.extend(live);
+    // A field this list does not name yet restarts the service (the safe
+    // side), never a silent keep.
+    if restart.is_empty() && update.is_empty() && old != new {
+        restart.push("other settings".to_string());
+    }
     let action = if !restart.is_empty() {
         PlanAction::Restart
     } else if !update.is_empty() {
@@ -118,9 +123,14 @@ fn job_change(old: &JobSpec, new: &JobSpec) -> UnitChange {
     field(old.priority != new.priority, "priority");
     field(old.retries != new.retries, "retries");
     field(old.on_interrupt != new.on_interrupt, "on_interrupt");
+    field(old.schedule != new.schedule, "schedule");
     let (live, spawn_only) = limit_changes(&old.limits, &new.limits);
     changes.extend(live);
     changes.extend(spawn_only);
+    // A field this list does not name yet still shows, never a silent keep.
+    if changes.is_empty() && old != new {
+        changes.push("other settings".to_string());
+    }
     let action = if changes.is_empty() { PlanAction::Keep } else { PlanAction::Update };
     unit(PlanUnit::Job, &new.name, action, changes)
 }

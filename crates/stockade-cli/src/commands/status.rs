@@ -23,7 +23,12 @@ pub async fn run(client: Client, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 /// The text `status` prints.
-fn render(status: &StatusView, unwalled: &Unwalled, alerts: &FiringAlerts, now: UnixMillis) -> String {
+fn render(
+    status: &StatusView,
+    unwalled: &Unwalled,
+    alerts: &FiringAlerts,
+    now: UnixMillis,
+) -> String {
     let mut out = format!(
         "daemon   pid {}, up {}\nspec     {}\n",
         status.pid,
@@ -36,9 +41,9 @@ fn render(status: &StatusView, unwalled: &Unwalled, alerts: &FiringAlerts, now: 
             n => format!(", {n} reload(s) since start"),
         };
         let line = match (&file.disk_hash, file.changed_on_disk) {
-            (None, _) => format!(
-                "the spec file cannot be read now; the daemon runs what it loaded{reloads}"
-            ),
+            (None, _) => {
+                format!("the spec file cannot be read now; the daemon runs what it loaded{reloads}")
+            }
             (Some(_), true) => format!(
                 "CHANGED ON DISK since it was loaded {} ago — `stockade reload --plan` shows what would change{reloads}",
                 duration_ms(now.saturating_sub(file.loaded_at))

@@ -83,6 +83,9 @@ impl Engine {
                 }
             }
         }
+        if plan.units.iter().any(|u| u.kind == PlanUnit::Job && u.action != PlanAction::Keep) {
+            self.reschedule();
+        }
         plan.applied = true;
         let units = plan
             .units

@@ -339,3 +339,47 @@ async fn a_draining_engine_fires_nothing() {
     assert!(tick(&mut engine).is_empty());
     assert!(engine.next_deadline().is_none(), "no wake-ups for slots that cannot fire");
 }
+
+fn spec_with(schedule: &str) -> Arc<Spec> {
+    let toml = format!(
+        "[pool.p]\nmax_concurrency = 4\n\n[job.t]\ncommand = [\"agent\"]\npool = \"p\"\n{schedule}\n"
+    );
+    let path = std::path::Path::new("/nonexistent/stockade.toml");
+    Arc::new(Spec::parse(&toml, path, &|_| None).unwrap_or_else(|e| panic!("{}", e.render())))
+}
+
+fn reload(engine: &mut Engine, spec: Arc<Spec>) {
+    let (reply, mut answer) = oneshot::channel();
+    engine.step(Input::Command(Command::Reload { spec, dry_run: false, reply }));
+    let plan = answer.try_recv().expect("answered at once").expect("a plan");
+    assert!(plan.applied, "{plan:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_changes_the_schedule_keeping_its_last_slot_and_firing_nothing_missed() {
+    let (mut engine, clock) = engine_at("every = \"10m\"", T0 + 3 * MIN);
+    clock.set(T0 + 10 * MIN);
+    let batches = tick(&mut engine);
+    assert_eq!(slot_writes(&batches), vec![fired(T0 + 10 * MIN, 0)]);
+    let admitted = commit_submission(&mut engine, batches, 1);
+    run_to_success(&mut engine, admitted, 1);
+
+    // Every 10m becomes every 1h at 12:14: the next slot is 13:00, the last stays 12:10.
+    clock.set(T0 + 14 * MIN);
+    reload(&mut engine, spec_with("every = \"1h\""));
+    let v = view(&mut engine);
+    assert_eq!(
+        (v.rule.as_str(), v.next_at, v.last_at),
+        ("every 1h", Some(T0 + 60 * MIN), Some(T0 + 10 * MIN))
+    );
+    clock.set(T0 + 20 * MIN);
+    assert!(slot_writes(&tick(&mut engine)).is_empty(), "the old 12:20 slot is gone");
+
+    // Unscheduled, then scheduled again: no schedule, then one from now.
+    reload(&mut engine, spec_with(""));
+    let (reply, mut answer) = oneshot::channel();
+    engine.step(Input::Command(Command::Schedules(reply)));
+    assert!(answer.try_recv().unwrap().unwrap().is_empty());
+    reload(&mut engine, spec_with("every = \"10m\""));
+    assert_eq!(view(&mut engine).next_at, Some(T0 + 30 * MIN));
+}

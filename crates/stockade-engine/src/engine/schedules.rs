@@ -166,6 +166,30 @@ impl Engine {
         }
     }
 
+    /// After a reload: the new spec's schedules. One whose rule is unchanged
+    /// keeps where it stands; a changed one keeps its last slot and live jobs
+    /// and starts at its next slot from now (a reload misses nothing); a
+    /// removed one is forgotten (its live jobs stay ordinary jobs).
+    pub(super) fn reschedule(&mut self) {
+        let now = (self.clock)();
+        let mut old = std::mem::take(&mut self.schedules);
+        self.schedules = from_spec(&self.spec);
+        for (name, fresh) in &mut self.schedules {
+            let Some(before) = old.remove(name) else {
+                fresh.next = fresh.schedule.next_after(now);
+                continue;
+            };
+            if before.schedule == fresh.schedule {
+                *fresh = before;
+                continue;
+            }
+            fresh.last = before.last;
+            fresh.live = before.live;
+            fresh.submitting = before.submitting;
+            fresh.next = fresh.schedule.next_after(now);
+        }
+    }
+
     /// The earliest moment a schedule needs the engine (capped, so a jump of
     /// the wall clock is seen within a minute); none while draining or
     /// shutting down, when nothing fires.

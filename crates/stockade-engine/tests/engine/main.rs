@@ -8,6 +8,6 @@ mod commands;
 mod helpers;
 mod jobs;
 mod recovery;
-mod schedules;
 mod reload;
+mod schedules;
 mod services;
