@@ -49,7 +49,6 @@ mod oom_watch;
 mod rlimit;
 mod sandbox;
 mod spawn;
-mod spawn_hint;
 mod spawner;
 mod walls;
 

@@ -15,7 +15,6 @@ use crate::main_proc::MainProc;
 use crate::name::BoxName;
 use crate::rlimit::RlimitPlan;
 use crate::spawn::{PreExec, SpawnSpec, classify_spawn_error, command, resolve_program};
-use crate::spawn_hint::{TaskFacts, Use};
 use crate::spawner::Spawner;
 use crate::walls::exec::{BoxEntry, Registration, Registry};
 use crate::walls::process::WalledChild;
@@ -26,6 +25,7 @@ use crate::{
 };
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
+use stockade_linux::{TaskFacts, Use};
 use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
 
 /// The box factory. Cheap to clone; all clones share one backend and one
@@ -130,7 +130,7 @@ impl Sandbox {
                     let c = cgroup.counters();
                     let box_pids =
                         c.pids_current.zip(c.pids_limit).map(|(used, limit)| Use { used, limit });
-                    hint = TaskFacts::gather(&self.inner.config.proc_root, box_pids).eagain_hint();
+                    hint = TaskFacts::gather(&self.inner.config.proc_root, box_pids).hint();
                 }
                 let program = program.display().to_string();
                 let err = SpawnError::Exec {
@@ -159,7 +159,7 @@ impl Sandbox {
     fn eagain_hint(&self, cgroup: &dyn Cgroup) -> String {
         let c = cgroup.counters();
         let box_pids = c.pids_current.zip(c.pids_limit).map(|(used, limit)| Use { used, limit });
-        TaskFacts::gather(&self.inner.config.proc_root, box_pids).eagain_hint()
+        TaskFacts::gather(&self.inner.config.proc_root, box_pids).hint()
     }
 
     /// A walled spawn: check against the box root, create the box, clone
