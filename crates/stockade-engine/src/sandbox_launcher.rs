@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use stockade_host::{HostFacts, HostRoot};
-use stockade_proto::{ExitCause, RunId, Usage};
+use stockade_proto::{RunId, Usage};
 use stockade_sandbox::{
     AdoptSpec, Agent, AgentEvent, BindMount, BoxUser, EndReason, EnvMode, Identity, Network,
     Output, ParentDeath, Sandbox, SpawnSpec, Walls,
@@ -99,8 +99,7 @@ enum Control {
 
 impl SandboxLauncher {
     /// A launcher over `sandbox`; `parent_death` says whether agents die
-    /// with the daemon; `host` is read for snapshots at death and to explain
-    /// EAGAIN spawn failures.
+    /// with the daemon; `host` is read for snapshots at death.
     pub fn new(sandbox: Sandbox, parent_death: ParentDeath, host: HostRoot) -> SandboxLauncher {
         SandboxLauncher {
             sandbox,
@@ -257,8 +256,9 @@ async fn watch(
         Ok(agent) => agent,
         Err(err) => {
             tracing::warn!(%run, box_name = %request.box_name, %err, "spawn failed");
-            let cause = explain_eagain(err.cause(), host).await;
-            send(RunEventKind::SpawnFailed { cause });
+            // The sandbox named the limit behind an EAGAIN itself, at the
+            // moment of the failure (`stockade_linux::eagain`).
+            send(RunEventKind::SpawnFailed { cause: err.cause() });
             return;
         }
     };
@@ -336,25 +336,6 @@ async fn follow(
     };
     let exit = Exit { cause: death.cause, evidence: death.evidence, logs: tail, killed, host };
     send(RunEventKind::Exited(Box::new(exit)));
-}
-
-/// An EAGAIN spawn failure names the limit that bound, from the same host
-/// probes `stockade doctor` uses — unless the box's own `pids.max` already
-/// explains it (the sandbox checks that one itself, at the moment of failure).
-async fn explain_eagain(cause: ExitCause, host: HostRoot) -> ExitCause {
-    match cause {
-        ExitCause::SpawnFailed { error, errno: Some(errno), message, hint }
-            if errno == libc::EAGAIN && !hint.contains("pids.max") =>
-        {
-            let facts = tokio::task::spawn_blocking(move || HostFacts::read(&host)).await;
-            let hint = match facts {
-                Ok(facts) => stockade_host::explain_eagain(&facts, None, None),
-                Err(_) => hint,
-            };
-            ExitCause::SpawnFailed { error, errno: Some(errno), message, hint }
-        }
-        other => other,
-    }
 }
 
 /// Wait for the main process, forwarding OOM kills and answering requests,
