@@ -15,8 +15,9 @@ use std::io::{IsTerminal, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use stockade_daemon::{Config, Running};
+use stockade_linux::CpuSample;
 use stockade_proto::{Event, StatusView, now_millis};
 use stockade_sandbox::ParentDeath;
 use tokio::sync::broadcast::error::RecvError;
@@ -101,7 +102,7 @@ async fn show(running: Running, live: bool) {
     }
     let mut recent: VecDeque<String> = VecDeque::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut previous_cpu: HashMap<(String, u32), (u64, u64)> = HashMap::new();
+    let mut previous_cpu: HashMap<(String, u32), CpuSample> = HashMap::new();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -129,22 +130,23 @@ fn draw(
     running: &Running,
     status: &StatusView,
     recent: &VecDeque<String>,
-    previous_cpu: &mut HashMap<(String, u32), (u64, u64)>,
+    previous_cpu: &mut HashMap<(String, u32), CpuSample>,
 ) -> String {
     let now = now_millis();
+    let sampled = Instant::now();
     let rows: Vec<Vec<String>> = status
         .services
         .iter()
         .map(|r| {
             let usage = r.usage.clone().unwrap_or_default();
             let cpu = match (usage.cpu_usec, previous_cpu.get(&(r.service.clone(), r.replica))) {
-                (Some(used), Some((before, at))) if now > *at && used >= *before => {
-                    format!("{:.0}%", (used - before) as f64 / ((now - at) as f64 * 10.0))
-                }
+                (Some(used), Some(before)) => CpuSample::new(used, sampled)
+                    .percent_since(before)
+                    .map_or_else(|| "-".into(), |percent| format!("{percent:.0}%")),
                 _ => "-".into(),
             };
             if let Some(used) = usage.cpu_usec {
-                previous_cpu.insert((r.service.clone(), r.replica), (used, now));
+                previous_cpu.insert((r.service.clone(), r.replica), CpuSample::new(used, sampled));
             }
             let memory = match (usage.memory_current, r.limits.memory) {
                 (Some(m), Some(limit)) => format!("{} / {}", bytes(m), bytes(limit)),
