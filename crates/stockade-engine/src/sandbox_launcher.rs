@@ -17,7 +17,6 @@ use crate::log_file;
 use crate::logs;
 use std::collections::HashMap;
 use std::fs::File;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -26,7 +25,7 @@ use stockade_host::{HostFacts, HostRoot};
 use stockade_proto::{RunId, Usage};
 use stockade_sandbox::{
     AdoptSpec, Agent, AgentEvent, BindMount, BoxUser, EndReason, EnvMode, Identity, Network,
-    Output, ParentDeath, Sandbox, SpawnSpec, Walls,
+    Output, ParentDeath, Sandbox, SpawnSpec, WaitError, Walls,
 };
 use stockade_spec::{Isolation, NetworkMode, UserSpec, WallsSpec};
 use tokio::sync::{mpsc, oneshot};
@@ -312,7 +311,7 @@ async fn follow(
     // from death to event), and not at all for a clean exit or an asked-for
     // stop, which get no post-mortem (0.3 ms of CPU saved per job).
     let abnormal = match reason {
-        EndReason::Exited => !status.success(),
+        EndReason::Exited => !status.as_ref().is_ok_and(|status| status.success()),
         EndReason::Stopped => false,
         EndReason::TimedOut | EndReason::LivenessFailed => true,
     };
@@ -339,14 +338,14 @@ async fn follow(
 }
 
 /// Wait for the main process, forwarding OOM kills and answering requests,
-/// until it exits or a stop finishes. Returns its status, what stockade did,
+/// until it exits or a stop finishes. Returns its status (or why it could not be read), what stockade did,
 /// and whether the box had to be killed.
 async fn supervise<R>(
     agent: &mut Agent,
     control: &mut mpsc::UnboundedReceiver<Control>,
     send: &impl Fn(RunEventKind),
     rotate: &impl Fn() -> R,
-) -> (std::process::ExitStatus, EndReason, bool)
+) -> (Result<std::process::ExitStatus, WaitError>, EndReason, bool)
 where
     R: std::future::Future<Output = ()>,
 {
@@ -357,10 +356,11 @@ where
             _ = rotation.tick() => rotate().await,
             event = agent.next_event() => match event {
                 AgentEvent::Exited(status) => {
-                    let status = status.unwrap_or_else(|err| {
-                        tracing::error!(pid = agent.pid(), %err, "could not wait for the main process");
-                        std::process::ExitStatus::from_raw(libc::SIGKILL)
-                    });
+                    // A failed wait stays an error: `finish` reports the
+                    // status as unknown instead of a made-up SIGKILL.
+                    if let Err(err) = &status {
+                        tracing::error!(%err, "could not wait for the main process");
+                    }
                     return (status, EndReason::Exited, false);
                 }
                 AgentEvent::OomKill(count) => send(RunEventKind::OomKill { count }),
@@ -380,8 +380,7 @@ where
                 }
                 // The engine forgot the run; keep watching until it exits.
                 None => {
-                    let status = agent.wait().await.unwrap_or_else(|_| std::process::ExitStatus::from_raw(libc::SIGKILL));
-                    return (status, EndReason::Exited, false);
+                    return (agent.wait().await, EndReason::Exited, false);
                 }
             },
         }

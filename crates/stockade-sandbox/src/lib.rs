@@ -50,6 +50,7 @@ mod rlimit;
 mod sandbox;
 mod spawn;
 mod spawner;
+mod wait_error;
 mod walls;
 
 pub use adopt::{AdoptError, AdoptSpec, Identity, START_WINDOW, boot_time_ms, start_time};
@@ -61,6 +62,7 @@ pub use error::{SandboxError, SpawnError};
 pub use rlimit::raise_nofile_limit;
 pub use sandbox::Sandbox;
 pub use spawn::{EnvMode, Output, ParentDeath, SpawnSpec};
+pub use wait_error::{WaitError, Waited};
 pub use walls::{
     BindMount, BoxUser, ExecProcess, ExecSpec, IDS_PER_BOX, IdRange, Network, PtyMaster, Walls,
 };
