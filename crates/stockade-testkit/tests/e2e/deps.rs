@@ -111,9 +111,14 @@ fn the_checker_sees_every_workspace_crate() {
     // Guards the check above against a metadata shape change that would make
     // it pass vacuously.
     let packages = declared();
-    for name in
-        ["stockade-proto", "stockade-linux", "stockade-sandbox", "stockade-engine", "stockade-daemon", "stockade-cli"]
-    {
+    for name in [
+        "stockade-proto",
+        "stockade-linux",
+        "stockade-sandbox",
+        "stockade-engine",
+        "stockade-daemon",
+        "stockade-cli",
+    ] {
         assert!(
             packages.contains_key(name),
             "cargo metadata did not list {name}: {:?}",
