@@ -127,10 +127,7 @@ impl Sandbox {
             Ok(Err(source)) => {
                 let (kind, mut hint) = classify_spawn_error(&source, &program);
                 if source.raw_os_error() == Some(libc::EAGAIN) {
-                    let c = cgroup.counters();
-                    let box_pids =
-                        c.pids_current.zip(c.pids_limit).map(|(used, limit)| Use { used, limit });
-                    hint = TaskFacts::gather(&self.inner.config.proc_root, box_pids).hint();
+                    hint = self.eagain_hint(cgroup.as_ref());
                 }
                 let program = program.display().to_string();
                 let err = SpawnError::Exec {
@@ -155,7 +152,8 @@ impl Sandbox {
         }))
     }
 
-    /// The EAGAIN hint for a box: which limit bound.
+    /// The EAGAIN hint for a box: which limit bound, from the one explainer
+    /// (`stockade_linux::eagain`), read at the moment of the failure.
     fn eagain_hint(&self, cgroup: &dyn Cgroup) -> String {
         let c = cgroup.counters();
         let box_pids = c.pids_current.zip(c.pids_limit).map(|(used, limit)| Use { used, limit });
