@@ -116,20 +116,8 @@ fn snake(key: &str) -> String {
     out
 }
 
-/// `512.0 MiB`, `3.2 GiB`, `900 B`.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut value = n as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
+/// `512 MiB`, `3.2 GiB`, `900 B`: the one [`stockade_linux::human_bytes`].
+pub use stockade_linux::human_bytes as bytes;
 
 /// `45s`, `3m12s`, `2h05m`, `3d04h`.
 pub fn duration_ms(ms: u64) -> String {
@@ -206,7 +194,7 @@ mod tests {
 
     #[test]
     fn units_read_naturally() {
-        assert_eq!(bytes(512 << 20), "512.0 MiB");
+        assert_eq!(bytes(512 << 20), "512 MiB");
         assert_eq!(bytes(900), "900 B");
         assert_eq!(duration_ms(192_000), "3m12s");
         assert_eq!(duration_ms(7_500_000), "2h05m");

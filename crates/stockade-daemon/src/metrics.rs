@@ -195,29 +195,17 @@ impl ProcessFacts {
     /// a tempdir in tests).
     pub fn read(dir: &Path) -> ProcessFacts {
         let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
-                .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
-        };
+        let field = |name: &str| stockade_linux::proc::status_number(&status, name);
         let limits = std::fs::read_to_string(dir.join("limits")).unwrap_or_default();
         let max_fds = limits
             .lines()
             .find_map(|line| line.strip_prefix("Max open files"))
             .and_then(|rest| rest.split_whitespace().next()?.parse().ok());
         let open_fds = std::fs::read_dir(dir.join("fd")).ok().map(|d| d.count() as u64);
-        // `stat`: the fields after the `)` that ends the command name; utime
-        // and stime are the 12th and 13th of those, in clock ticks.
         let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
-        // procfs counts in USER_HZ, 100 on every Linux ABI.
-        let ticks = 100.0;
-        let cpu_seconds = stat.rsplit_once(')').and_then(|(_, rest)| {
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            let utime: u64 = fields.get(11)?.parse().ok()?;
-            let stime: u64 = fields.get(12)?.parse().ok()?;
-            Some((utime + stime) as f64 / ticks)
-        });
+        let ticks = stockade_linux::proc::clock_ticks_per_second() as f64;
+        let cpu_seconds = stockade_linux::proc::parse_pid_stat(&stat)
+            .map(|stat| (stat.utime + stat.stime) as f64 / ticks);
         ProcessFacts {
             threads: field("Threads"),
             resident_bytes: field("VmRSS").map(|kib| kib * 1024),
@@ -767,7 +755,7 @@ mod tests {
         .expect("write limits");
         std::fs::write(
             dir.path().join("stat"),
-            "1 (stock ade) S 1 1 1 0 -1 0 0 0 0 0 150 50 0 0\n",
+            "1 (stock ade) S 1 1 1 0 -1 0 0 0 0 0 150 50 0 0 20 0 1 0 12345\n",
         )
         .expect("write stat");
         std::fs::create_dir(dir.path().join("fd")).expect("fd dir");

@@ -3,8 +3,8 @@
 //! The engine never touches a cgroup or a process. It asks a launcher to start
 //! or stop a run and hears back through [`RunEvent`]s on a channel. The real
 //! launcher ([`crate::SandboxLauncher`]) drives `stockade-sandbox`; engine tests
-//! use [`crate::RecordingLauncher`], which records requests and lets the test
-//! decide what each run does.
+//! use `RecordingLauncher` (the `test-support` feature), which records
+//! requests and lets the test decide what each run does.
 
 use std::path::PathBuf;
 use std::time::Duration;

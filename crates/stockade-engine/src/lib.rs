@@ -5,8 +5,8 @@
 //! effects out; a thin shell task performs them) and [`EngineHandle`] (how the
 //! daemon talks to it). The engine never touches a process or a cgroup: it
 //! asks a [`Launcher`] to start and stop boxes ([`SandboxLauncher`] for real,
-//! [`RecordingLauncher`] in tests) and hears back through run events. It never
-//! waits on SQLite inline either: writes go through the store's writer
+//! `RecordingLauncher` in tests, behind the `test-support` feature) and hears
+//! back through run events. It never waits on SQLite inline either: writes go through the store's writer
 //! thread, and events are published only once committed.
 //!
 //! ```text
@@ -23,6 +23,7 @@ mod backoff;
 mod command;
 pub mod engine;
 mod error;
+#[cfg(feature = "test-support")]
 mod fake_launcher;
 mod handle;
 mod launcher;
@@ -39,6 +40,7 @@ pub use command::{Command, JobPage, ServiceAction, ShutdownPlan, ShutdownReport}
 pub use engine::views::job_view_from_record;
 pub use engine::{EngineConfig, HostSnapshotFn, start};
 pub use error::EngineError;
+#[cfg(feature = "test-support")]
 pub use fake_launcher::RecordingLauncher;
 pub use handle::EngineHandle;
 pub use launcher::{

@@ -2,6 +2,7 @@
 //! what happened and what to do.
 
 use crate::launcher::Exit;
+use stockade_linux::{Signal, human_bytes};
 use stockade_proto::{
     Evidence, ExitCause, HostSnapshot, Limits, PostMortem, ProbeRecord, RunId, now_millis,
 };
@@ -56,21 +57,21 @@ pub fn summarize(cause: &ExitCause, ev: &Evidence, limits: &Limits, host: &HostS
         || matches!((host.mem_available, host.mem_total), (Some(a), Some(t)) if t > 0 && a * 100 / t < 3);
     match cause {
         ExitCause::OomKilled => {
-            let peak = ev.memory_peak.map(mib).unwrap_or_else(|| "unknown".into());
+            let peak = ev.memory_peak.map(human_bytes).unwrap_or_else(|| "unknown".into());
             match ev.memory_limit.or(limits.memory) {
                 Some(limit) if ev.memory_peak.is_some_and(|p| p + (1 << 20) >= limit) => format!(
                     "killed by the OOM killer inside its box: peak {peak} = its limit; raise `memory` or fix the leak"
                 ),
                 Some(limit) => format!(
                     "killed by the OOM killer inside its box (peak {peak}, limit {}); raise `memory` or fix the leak",
-                    mib(limit)
+                    human_bytes(limit)
                 ),
                 None => format!("killed by the OOM killer (peak {peak}); set a `memory` limit so one agent cannot starve the host"),
             }
         }
         ExitCause::Signaled { signal: 9, .. } if host_starved => format!(
             "killed by SIGKILL while the host was short of memory (MemAvailable {}, PSI memory full {}): the host, not its box, ran out; run fewer agents or add memory",
-            host.mem_available.map(mib).unwrap_or_else(|| "unknown".into()),
+            host.mem_available.map(human_bytes).unwrap_or_else(|| "unknown".into()),
             host.psi_memory_full.map(|p| format!("{p:.1}%")).unwrap_or_else(|| "unknown".into()),
         ),
         ExitCause::PidsLimit => format!(
@@ -96,30 +97,9 @@ pub fn summarize(cause: &ExitCause, ev: &Evidence, limits: &Limits, host: &HostS
         }
         ExitCause::Signaled { signal, core_dumped } => format!(
             "killed by signal {signal} ({}){}, sent from outside stockade",
-            signal_name(*signal),
+            Signal::name_of(*signal).unwrap_or("signal"),
             if *core_dumped { ", core dumped" } else { "" }
         ),
-    }
-}
-
-fn mib(bytes: u64) -> String {
-    format!("{} MiB", bytes / (1 << 20))
-}
-
-fn signal_name(signal: i32) -> &'static str {
-    match signal {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        3 => "SIGQUIT",
-        4 => "SIGILL",
-        6 => "SIGABRT",
-        7 => "SIGBUS",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        11 => "SIGSEGV",
-        13 => "SIGPIPE",
-        15 => "SIGTERM",
-        _ => "signal",
     }
 }
 

@@ -17,16 +17,15 @@ use crate::log_file;
 use crate::logs;
 use std::collections::HashMap;
 use std::fs::File;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use stockade_host::{HostFacts, HostRoot};
-use stockade_proto::{ExitCause, Limits, RunId, Usage};
+use stockade_proto::{Limits, RunId, Usage};
 use stockade_sandbox::{
     AdoptSpec, Agent, AgentEvent, BindMount, BoxUser, EndReason, EnvMode, Identity, Network,
-    Output, ParentDeath, Sandbox, SpawnSpec, Walls,
+    Output, ParentDeath, Sandbox, SpawnSpec, WaitError, Walls,
 };
 use stockade_spec::{Isolation, NetworkMode, UserSpec, WallsSpec};
 use tokio::sync::{mpsc, oneshot};
@@ -100,8 +99,7 @@ enum Control {
 
 impl SandboxLauncher {
     /// A launcher over `sandbox`; `parent_death` says whether agents die
-    /// with the daemon; `host` is read for snapshots at death and to explain
-    /// EAGAIN spawn failures.
+    /// with the daemon; `host` is read for snapshots at death.
     pub fn new(sandbox: Sandbox, parent_death: ParentDeath, host: HostRoot) -> SandboxLauncher {
         SandboxLauncher {
             sandbox,
@@ -269,8 +267,9 @@ async fn watch(
         Ok(agent) => agent,
         Err(err) => {
             tracing::warn!(%run, box_name = %request.box_name, %err, "spawn failed");
-            let cause = explain_eagain(err.cause(), host).await;
-            send(RunEventKind::SpawnFailed { cause });
+            // The sandbox named the limit behind an EAGAIN itself, at the
+            // moment of the failure (`stockade_linux::eagain`).
+            send(RunEventKind::SpawnFailed { cause: err.cause() });
             return;
         }
     };
@@ -324,7 +323,7 @@ async fn follow(
     // from death to event), and not at all for a clean exit or an asked-for
     // stop, which get no post-mortem (0.3 ms of CPU saved per job).
     let abnormal = match reason {
-        EndReason::Exited => !status.success(),
+        EndReason::Exited => !status.as_ref().is_ok_and(|status| status.success()),
         EndReason::Stopped => false,
         EndReason::TimedOut | EndReason::LivenessFailed => true,
     };
@@ -350,34 +349,15 @@ async fn follow(
     send(RunEventKind::Exited(Box::new(exit)));
 }
 
-/// An EAGAIN spawn failure names the limit that bound, from the same host
-/// probes `stockade doctor` uses — unless the box's own `pids.max` already
-/// explains it (the sandbox checks that one itself, at the moment of failure).
-async fn explain_eagain(cause: ExitCause, host: HostRoot) -> ExitCause {
-    match cause {
-        ExitCause::SpawnFailed { error, errno: Some(errno), message, hint }
-            if errno == libc::EAGAIN && !hint.contains("pids.max") =>
-        {
-            let facts = tokio::task::spawn_blocking(move || HostFacts::read(&host)).await;
-            let hint = match facts {
-                Ok(facts) => stockade_host::explain_eagain(&facts, None, None),
-                Err(_) => hint,
-            };
-            ExitCause::SpawnFailed { error, errno: Some(errno), message, hint }
-        }
-        other => other,
-    }
-}
-
 /// Wait for the main process, forwarding OOM kills and answering requests,
-/// until it exits or a stop finishes. Returns its status, what stockade did,
+/// until it exits or a stop finishes. Returns its status (or why it could not be read), what stockade did,
 /// and whether the box had to be killed.
 async fn supervise<R>(
     agent: &mut Agent,
     control: &mut mpsc::UnboundedReceiver<Control>,
     send: &impl Fn(RunEventKind),
     rotate: &impl Fn() -> R,
-) -> (std::process::ExitStatus, EndReason, bool)
+) -> (Result<std::process::ExitStatus, WaitError>, EndReason, bool)
 where
     R: std::future::Future<Output = ()>,
 {
@@ -388,10 +368,11 @@ where
             _ = rotation.tick() => rotate().await,
             event = agent.next_event() => match event {
                 AgentEvent::Exited(status) => {
-                    let status = status.unwrap_or_else(|err| {
-                        tracing::error!(pid = agent.pid(), %err, "could not wait for the main process");
-                        std::process::ExitStatus::from_raw(libc::SIGKILL)
-                    });
+                    // A failed wait stays an error: `finish` reports the
+                    // status as unknown instead of a made-up SIGKILL.
+                    if let Err(err) = &status {
+                        tracing::error!(%err, "could not wait for the main process");
+                    }
                     return (status, EndReason::Exited, false);
                 }
                 AgentEvent::OomKill(count) => send(RunEventKind::OomKill { count }),
@@ -414,8 +395,7 @@ where
                 }
                 // The engine forgot the run; keep watching until it exits.
                 None => {
-                    let status = agent.wait().await.unwrap_or_else(|_| std::process::ExitStatus::from_raw(libc::SIGKILL));
-                    return (status, EndReason::Exited, false);
+                    return (agent.wait().await, EndReason::Exited, false);
                 }
             },
         }

@@ -5,10 +5,10 @@
 //! A dimension that could not be measured does not hold work back: a hidden
 //! `/proc` file must not stall every queue forever. The doctor reports it.
 
-use crate::size::human_bytes;
 use crate::{AgentNeed, HostFacts, Reserve, TaskCeiling};
 use serde::Serialize;
 use std::fmt;
+use stockade_linux::human_bytes;
 
 /// What the host can still give to new agents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -181,7 +181,7 @@ mod tests {
         room.take(&need(2 << 30, 100)).unwrap();
         let held = room.take(&need(2 << 30, 100)).unwrap_err();
         assert_eq!(held, HoldReason::Memory { need: 2 << 30, free: 0, reserve: 1 << 30 });
-        assert!(held.to_string().starts_with("memory headroom: needs 2.0 GiB, 0 B free"), "{held}");
+        assert!(held.to_string().starts_with("memory headroom: needs 2 GiB, 0 B free"), "{held}");
     }
 
     #[test]

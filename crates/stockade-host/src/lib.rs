@@ -13,7 +13,6 @@
 //! - [`plan()`] answers "how many of these agents fit, and which limit binds";
 //! - [`headroom()`] and [`admits`] are admission by headroom, [`AdaptiveLimit`]
 //!   the `max_concurrency = "auto"` state machine;
-//! - [`explain_eagain`] names the limit behind a failed fork.
 //!
 //! Nothing here writes to the host. The engine and the CLI do the wiring.
 
@@ -21,7 +20,6 @@
 
 mod adaptive;
 mod checks;
-mod eagain;
 mod facts;
 #[cfg(test)]
 mod fixture;
@@ -34,7 +32,6 @@ mod render;
 mod report;
 mod reserve;
 mod root;
-mod size;
 
 pub use adaptive::{
     AdaptiveConfig, AdaptiveLimit, Decision, Direction, LimitReason, PressureSignals, Signal,
@@ -43,7 +40,6 @@ pub use checks::{
     IdRange, SystemdUnit, UsageRule, checks, kill_mode_check, kill_mode_of_file, rootless_check,
     unit_of_cgroup, walls_checks,
 };
-pub use eagain::explain_eagain;
 pub use facts::{
     CgroupFacts, CgroupMode, CgroupVersion, Depth, FileNr, Hierarchy, HostFacts, InotifyLimits,
     InotifyUsage, Meminfo, Pressure, PressureError, ProcessLimits, PsiLine, PsiResource,
@@ -61,4 +57,3 @@ pub use render::{render_text, summary};
 pub use report::{doctor, worst};
 pub use reserve::Reserve;
 pub use root::HostRoot;
-pub use size::human_bytes;

@@ -33,6 +33,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::Duration;
 
+use stockade_linux::{proc, proc_cgroup};
 use stockade_proto::Limits;
 
 use crate::agent::{Agent, AgentParts};
@@ -108,32 +109,15 @@ pub enum AdoptError {
     Sandbox(#[from] SandboxError),
 }
 
-/// Field 22 of `/proc/<pid>/stat` (after the `comm`, which may hold spaces).
+/// Field 22 of `/proc/<pid>/stat`: when the process started, in clock ticks after boot.
 pub fn start_time(proc_root: &Path, pid: u32) -> io::Result<u64> {
-    let stat = std::fs::read_to_string(proc_root.join(pid.to_string()).join("stat"))?;
-    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
-    // After `)`: field 3 (state) is the first word, so field 22 is the 20th.
-    after
-        .split_whitespace()
-        .nth(19)
-        .and_then(|w| w.parse().ok())
-        .ok_or_else(|| io::Error::other(format!("no start time in /proc/{pid}/stat")))
+    proc::read_pid_stat(proc_root, pid).map(|stat| stat.starttime)
 }
 
 /// When this boot began, unix milliseconds (`btime` in `/proc/stat`).
 pub fn boot_time_ms(proc_root: &Path) -> io::Result<u64> {
     let stat = std::fs::read_to_string(proc_root.join("stat"))?;
-    stat.lines()
-        .find_map(|l| l.strip_prefix("btime ").and_then(|v| v.trim().parse::<u64>().ok()))
-        .map(|s| s * 1000)
-        .ok_or_else(|| io::Error::other("no btime in /proc/stat"))
-}
-
-/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`).
-fn ticks_per_second() -> u64 {
-    // SAFETY: sysconf(3) has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if hz > 0 { hz as u64 } else { 100 }
+    proc::boot_time_ms(&stat).ok_or_else(|| io::Error::other("no btime in /proc/stat"))
 }
 
 impl Sandbox {
@@ -212,7 +196,7 @@ impl Sandbox {
         let proc_root = &self.inner.config.proc_root;
         let pid = spec.identity.pid;
         let Ok(ticks) = start_time(proc_root, pid) else { return false };
-        let began = booted_at_ms + ticks * 1000 / ticks_per_second();
+        let began = booted_at_ms + ticks * 1000 / proc::clock_ticks_per_second();
         let run = spec.identity.started_at_ms;
         let (before, after) =
             (START_WINDOW.0.as_millis() as u64, START_WINDOW.1.as_millis() as u64);
@@ -224,7 +208,7 @@ impl Sandbox {
             return false;
         };
         let want = format!("/{}/{}", self.inner.config.parent.trim_matches('/'), spec.box_name);
-        cgroups.lines().any(|line| line.rsplit(':').next().is_some_and(|p| p.ends_with(&want)))
+        proc_cgroup::parse(&cgroups).iter().any(|entry| entry.path.ends_with(&want))
     }
 
     /// The process in box `box_name` whose parent is outside it.
@@ -232,10 +216,7 @@ impl Sandbox {
         let pids = self.live_pids(box_name).ok()?;
         let proc_root = &self.inner.config.proc_root;
         pids.iter().copied().find(|pid| {
-            let stat = std::fs::read_to_string(proc_root.join(pid.to_string()).join("stat"));
-            let ppid = stat
-                .ok()
-                .and_then(|s| s.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse::<u32>().ok());
+            let ppid = proc::read_pid_stat(proc_root, *pid).ok().map(|stat| stat.ppid);
             ppid.is_some_and(|pp| !pids.contains(&pp))
         })
     }

@@ -12,7 +12,6 @@
 //! signals the init (which forwards to the agent's process group), and when
 //! the init exits its pid namespace takes every leftover process with it.
 
-use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::sync::Arc;
@@ -27,6 +26,7 @@ use crate::backend::{Cgroup, Counters};
 use crate::classify::{ClassifyInput, EndReason, classify};
 use crate::main_proc::MainProc;
 use crate::oom_watch::{OomTracker, OomWatch};
+use crate::wait_error::{WaitError, Waited};
 
 /// How long killing a box may take before it is reported as not empty.
 const KILL_DEADLINE: Duration = Duration::from_secs(10);
@@ -66,17 +66,17 @@ pub(crate) struct AgentParts {
 /// What [`Agent::next_event`] saw.
 #[derive(Debug)]
 pub enum AgentEvent {
-    /// The main process exited (or waiting for it failed).
-    Exited(io::Result<ExitStatus>),
+    /// The main process exited, or waiting for it failed (its status is unknown).
+    Exited(Result<ExitStatus, WaitError>),
     /// The box's OOM-kill count rose; the new count since the box was made.
     OomKill(u64),
 }
 
 /// How a stop went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StopOutcome {
-    /// The main process's exit status.
-    pub status: ExitStatus,
+    /// The main process's exit status, or why it could not be read.
+    pub status: Result<ExitStatus, WaitError>,
     /// True if the grace period ran out and the box had to be killed.
     pub killed: bool,
 }
@@ -176,11 +176,13 @@ impl Agent {
 
     /// Wait for the main process to exit. Cancel-safe; returns the same
     /// status on every call after the exit.
-    pub async fn wait(&mut self) -> io::Result<ExitStatus> {
+    pub async fn wait(&mut self) -> Result<ExitStatus, WaitError> {
         if let Some(status) = self.status {
             return Ok(status);
         }
-        let status = self.child.wait().await?;
+        let pid = self.child.pid();
+        let status =
+            self.child.wait().await.map_err(|err| WaitError::new(&self.box_name, pid, &err))?;
         self.status = Some(status);
         Ok(status)
     }
@@ -203,7 +205,8 @@ impl Agent {
                 if let Ok(exit) = &exited {
                     *status = Some(*exit);
                 }
-                AgentEvent::Exited(exited)
+                let pid = child.pid();
+                AgentEvent::Exited(exited.map_err(|err| WaitError::new(box_name, pid, &err)))
             }
         }
     }
@@ -292,20 +295,17 @@ impl Agent {
         })
         .await;
         if let Ok(Ok(status)) = graceful {
-            return StopOutcome { status, killed: false };
+            return StopOutcome { status: Ok(status), killed: false };
         }
         if let Err(err) = self.kill_box().await {
             tracing::error!(box_name = %self.box_name, %err, "box did not empty after SIGKILL");
         }
-        let status = match self.wait().await {
-            Ok(status) => status,
-            Err(err) => {
-                // Waiting on our own child only fails if the pidfd broke;
-                // SIGKILL is what we sent, so report that.
-                tracing::error!(box_name = %self.box_name, %err, "could not wait for the main process");
-                ExitStatus::from_raw(libc::SIGKILL)
-            }
-        };
+        // Waiting on our own child only fails if the pidfd broke: then the
+        // status is unknown and said so, not assumed to be the SIGKILL we sent.
+        let status = self.wait().await;
+        if let Err(err) = &status {
+            tracing::error!(%err, "could not wait for the main process");
+        }
         StopOutcome { status, killed: true }
     }
 
@@ -331,7 +331,8 @@ impl Agent {
     /// survives), read the evidence, classify, and remove the cgroup.
     /// `status` is the main process's status from [`Agent::wait`] or
     /// [`Agent::stop`]; `reason` is what stockade did.
-    pub async fn finish(mut self, status: ExitStatus, reason: EndReason) -> Death {
+    pub async fn finish(mut self, status: impl Into<Waited>, reason: EndReason) -> Death {
+        let Waited(status) = status.into();
         let mut notes = Vec::new();
         if let Err(err) = self.kill_box().await {
             notes.push(err.to_string());
@@ -349,19 +350,19 @@ impl Agent {
         let pids_max_hits = rise(counters.pids_max_hits, self.baseline.pids_max_hits);
         let input = ClassifyInput {
             reason,
-            exit_code: status.code(),
-            signal: status.signal(),
-            core_dumped: status.core_dumped(),
+            exit_code: status.as_ref().ok().and_then(ExitStatus::code),
+            signal: status.as_ref().ok().and_then(ExitStatus::signal),
+            core_dumped: status.as_ref().is_ok_and(ExitStatus::core_dumped),
             oom_kills,
             pids_max_hits,
         };
         let (mut cause, mut decided_by) = classify(&input);
-        let unknown = self.child.walled().is_some_and(|init| init.unknown_end());
-        if unknown && reason == EndReason::Exited {
-            cause = ExitCause::Interrupted;
-            decided_by = "the box's init ended without an exit record (killed from outside?): \
-                          the agent's status cannot be known"
-                .to_string();
+        if let Err(err) = &status {
+            notes.push(err.to_string());
+            if reason == EndReason::Exited {
+                cause = ExitCause::Interrupted;
+                decided_by = format!("{err}; what became of the run cannot be known");
+            }
         }
         let sampled = self.pids_peak_sampled.load(Ordering::Relaxed);
         let evidence = Evidence {

@@ -6,6 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+use stockade_linux::{mountinfo, proc_cgroup};
+
 use crate::SandboxError;
 use crate::backend::file;
 
@@ -59,98 +61,32 @@ pub fn own_cgroup_dirs() -> Vec<PathBuf> {
 /// Read the layout from `proc_root` for mounts under `cgroup_root`.
 pub(crate) fn detect(cgroup_root: &Path, proc_root: &Path) -> Result<Layout, SandboxError> {
     let mountinfo = file::read(&proc_root.join("self/mountinfo"))?;
-    let own = file::read(&proc_root.join("self/cgroup"))?;
+    let own = proc_cgroup::parse(&file::read(&proc_root.join("self/cgroup"))?);
     let mut layout = Layout::default();
-    for mount in mountinfo.lines().filter_map(parse_mount) {
-        if !mount.point.starts_with(cgroup_root) {
+    for mount in mountinfo::parse(&mountinfo) {
+        if !mount.mount_point.starts_with(cgroup_root) {
             continue;
         }
-        if mount.fstype == "cgroup2" {
-            let Some(path) = own_path(&own, None) else { continue };
-            let own_dir = join_inside(&mount.point, mount.root, &path);
+        if mount.is_cgroup_v2() {
+            let Some(path) = proc_cgroup::path_in(&own, &mount) else { continue };
+            let own_dir = mount.dir_of(path);
             let controllers = std::fs::read_to_string(own_dir.join("cgroup.controllers"))
                 .unwrap_or_default()
                 .split_whitespace()
                 .map(str::to_string)
                 .collect();
             layout.v2 = Some(Hierarchy { controllers, own_dir });
-        } else if mount.fstype == "cgroup" {
-            let controllers: Vec<String> = mount
-                .super_options
-                .split(',')
-                .filter(|o| {
-                    matches!(
-                        *o,
-                        "memory"
-                            | "pids"
-                            | "cpu"
-                            | "cpuacct"
-                            | "freezer"
-                            | "cpuset"
-                            | "blkio"
-                            | "devices"
-                    )
-                })
-                .map(str::to_string)
-                .collect();
+        } else if mount.is_cgroup_v1() {
+            let controllers = mount.v1_controllers();
             if controllers.is_empty() {
                 continue;
             }
-            let Some(path) = own_path(&own, Some(&controllers)) else { continue };
-            let own_dir = join_inside(&mount.point, mount.root, &path);
+            let Some(path) = proc_cgroup::path_in(&own, &mount) else { continue };
+            let own_dir = mount.dir_of(path);
             layout.v1.push(Hierarchy { controllers, own_dir });
         }
     }
     Ok(layout)
-}
-
-struct Mount<'a> {
-    root: &'a str,
-    point: PathBuf,
-    fstype: &'a str,
-    super_options: &'a str,
-}
-
-/// One mountinfo line: `id parent maj:min root point opts [tags] - fstype source superopts`.
-fn parse_mount(line: &str) -> Option<Mount<'_>> {
-    let (left, right) = line.split_once(" - ")?;
-    let fields: Vec<&str> = left.split_whitespace().collect();
-    let mut right = right.split_whitespace();
-    Some(Mount {
-        root: fields.get(3)?,
-        point: PathBuf::from(unescape(fields.get(4)?)),
-        fstype: right.next()?,
-        super_options: right.nth(1).unwrap_or(""),
-    })
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape(field: &str) -> String {
-    field.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
-}
-
-/// The daemon's path in the hierarchy with these controllers (`None` = v2's `0::` line).
-fn own_path(text: &str, controllers: Option<&[String]>) -> Option<String> {
-    text.lines().find_map(|line| {
-        let mut parts = line.splitn(3, ':');
-        let (id, list, path) = (parts.next()?, parts.next()?, parts.next()?);
-        let matches = match controllers {
-            None => id == "0" && list.is_empty(),
-            Some(wanted) => {
-                let have: Vec<&str> = list.split(',').collect();
-                !list.is_empty() && wanted.iter().all(|c| have.contains(&c.as_str()))
-            }
-        };
-        matches.then(|| path.to_string())
-    })
-}
-
-/// `point` + (`path` relative to the mount's `root`). Inside a container the
-/// mount root can be the container's own cgroup, which `/proc/self/cgroup` repeats.
-fn join_inside(point: &Path, root: &str, path: &str) -> PathBuf {
-    let relative = if root != "/" { path.strip_prefix(root).unwrap_or(path) } else { path };
-    let relative = relative.trim_start_matches('/');
-    if relative.is_empty() { point.to_path_buf() } else { point.join(relative) }
 }
 
 #[cfg(test)]

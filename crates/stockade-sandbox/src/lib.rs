@@ -49,8 +49,8 @@ mod oom_watch;
 mod rlimit;
 mod sandbox;
 mod spawn;
-mod spawn_hint;
 mod spawner;
+mod wait_error;
 mod walls;
 
 pub use adopt::{AdoptError, AdoptSpec, Identity, START_WINDOW, boot_time_ms, start_time};
@@ -62,6 +62,7 @@ pub use error::{SandboxError, SpawnError};
 pub use rlimit::raise_nofile_limit;
 pub use sandbox::Sandbox;
 pub use spawn::{EnvMode, Output, ParentDeath, SpawnSpec};
+pub use wait_error::{WaitError, Waited};
 pub use walls::{
     BindMount, BoxUser, ExecProcess, ExecSpec, IDS_PER_BOX, IdRange, Network, PtyMaster, Walls,
 };

@@ -63,9 +63,8 @@ fn has_cap_sys_resource() -> bool {
         std::fs::read_to_string("/proc/self/status")
             .ok()
             .and_then(|status| {
-                let hex =
-                    status.lines().find_map(|l| l.strip_prefix("CapEff:"))?.trim().to_string();
-                u64::from_str_radix(&hex, 16).ok()
+                let hex = stockade_linux::proc::status_field(&status, "CapEff")?;
+                u64::from_str_radix(hex, 16).ok()
             })
             .is_some_and(|caps| caps & (1 << 24) != 0)
     })

@@ -15,7 +15,6 @@ use crate::main_proc::MainProc;
 use crate::name::BoxName;
 use crate::rlimit::RlimitPlan;
 use crate::spawn::{PreExec, SpawnSpec, classify_spawn_error, command, resolve_program};
-use crate::spawn_hint::{TaskFacts, Use};
 use crate::spawner::Spawner;
 use crate::walls::exec::{BoxEntry, Registration, Registry};
 use crate::walls::process::WalledChild;
@@ -26,6 +25,7 @@ use crate::{
 };
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
+use stockade_linux::{TaskFacts, Use};
 use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
 
 /// The box factory. Cheap to clone; all clones share one backend and one
@@ -127,10 +127,7 @@ impl Sandbox {
             Ok(Err(source)) => {
                 let (kind, mut hint) = classify_spawn_error(&source, &program);
                 if source.raw_os_error() == Some(libc::EAGAIN) {
-                    let c = cgroup.counters();
-                    let box_pids =
-                        c.pids_current.zip(c.pids_limit).map(|(used, limit)| Use { used, limit });
-                    hint = TaskFacts::gather(&self.inner.config.proc_root, box_pids).eagain_hint();
+                    hint = self.eagain_hint(cgroup.as_ref());
                 }
                 let program = program.display().to_string();
                 let err = SpawnError::Exec {
@@ -155,11 +152,12 @@ impl Sandbox {
         }))
     }
 
-    /// The EAGAIN hint for a box: which limit bound.
+    /// The EAGAIN hint for a box: which limit bound, from the one explainer
+    /// (`stockade_linux::eagain`), read at the moment of the failure.
     fn eagain_hint(&self, cgroup: &dyn Cgroup) -> String {
         let c = cgroup.counters();
         let box_pids = c.pids_current.zip(c.pids_limit).map(|(used, limit)| Use { used, limit });
-        TaskFacts::gather(&self.inner.config.proc_root, box_pids).eagain_hint()
+        TaskFacts::gather(&self.inner.config.proc_root, box_pids).hint()
     }
 
     /// A walled spawn: check against the box root, create the box, clone

@@ -50,7 +50,6 @@ mod problem;
 mod read;
 mod replica;
 mod schema;
-mod signal;
 mod size;
 mod starter;
 mod suggest;

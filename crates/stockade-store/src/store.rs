@@ -221,6 +221,8 @@ impl Store {
 
     /// [`Store::apply`] for threads outside a runtime (blocks until committed).
     /// Panics if called on an async runtime thread, like every blocking call.
+    /// Only with the `test-support` feature: nothing outside tests needs it.
+    #[cfg(feature = "test-support")]
     pub fn apply_blocking(&self, writes: Vec<Write>) -> Result<Vec<Applied>, StoreError> {
         let answer = self.send(writes)?;
         answer.blocking_recv().map_err(|_| self.closed())?

@@ -61,12 +61,7 @@ fn parse_grace(text: &str) -> anyhow::Result<f64> {
 
 /// Whether `pid` is a live process (a zombie counts as gone: it has exited).
 fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state =
-                stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
-            !matches!(state, Some('Z' | 'X'))
-        }
-        Err(_) => false,
-    }
+    let Ok(pid) = u32::try_from(pid) else { return false };
+    stockade_linux::proc::read_pid_stat(std::path::Path::new("/proc"), pid)
+        .is_ok_and(|stat| !stat.has_exited())
 }

@@ -284,7 +284,7 @@ fn once_prints_every_run_with_its_usage_against_its_limits() {
         assert!(header.contains(column), "{column} missing from {header}");
     }
     let web = frame.lines().find(|l| l.contains("web[0]")).unwrap();
-    assert!(web.contains("/ 64.0 MiB ("), "memory against its limit: {web}");
+    assert!(web.contains("/ 64 MiB ("), "memory against its limit: {web}");
     assert!(web.contains("2 / 50 (4%)"), "the agent and its box's init, of 50 allowed: {web}");
     assert!(frame.contains("latest events"), "{frame}");
     assert!(frame.contains("worker[0]  running"), "the state change is in the events: {frame}");

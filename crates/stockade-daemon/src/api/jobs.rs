@@ -254,7 +254,7 @@ fn check_fits(state: &AppState, request: &JobRequest) -> Result<(), Failure> {
     if memory <= ceiling {
         return Ok(());
     }
-    let human = stockade_host::human_bytes;
+    let human = stockade_linux::human_bytes;
     Err(Failure::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         "never_fits",

@@ -3,76 +3,29 @@
 //! `/proc/self/mountinfo` (v1 per-controller mounts and the v2 mount alike).
 
 use std::path::{Path, PathBuf};
-
-/// One cgroup hierarchy mounted on this host.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct CgroupMount {
-    /// v1 controllers (and `name=…`) from the super options; empty for v2.
-    controllers: Vec<String>,
-    /// The mount's root inside its hierarchy (usually `/`).
-    root: String,
-    /// Where it is mounted.
-    point: PathBuf,
-}
+use stockade_linux::{Mount, mountinfo, proc_cgroup};
 
 /// The cgroup directories of the process whose `/proc/PID/cgroup` is
 /// `target`, in every hierarchy where it differs from the daemon's own
 /// (`own`): exactly the box's cgroups, never the daemon's.
 pub fn box_dirs(mountinfo: &str, own: &str, target: &str) -> Vec<PathBuf> {
-    let mounts = mounts(mountinfo);
-    let own: Vec<(&str, &str)> = own.lines().filter_map(entry).collect();
+    let mounts: Vec<Mount> = mountinfo::parse(mountinfo)
+        .into_iter()
+        .filter(|m| m.is_cgroup_v1() || m.is_cgroup_v2())
+        .collect();
+    let own = proc_cgroup::parse(own);
     let mut dirs = Vec::new();
-    for (controllers, path) in target.lines().filter_map(entry) {
-        if own.iter().any(|(c, p)| *c == controllers && *p == path) {
+    for entry in proc_cgroup::parse(target) {
+        if own.contains(&entry) {
             continue;
         }
-        let wanted: Vec<&str> = controllers.split(',').filter(|c| !c.is_empty()).collect();
-        let mount = mounts.iter().find(|m| {
-            if wanted.is_empty() {
-                m.controllers.is_empty()
-            } else {
-                wanted.iter().all(|w| m.controllers.iter().any(|c| c == w))
-            }
-        });
-        if let Some(m) = mount
-            && let Some(relative) = Path::new(path).strip_prefix(&m.root).ok()
+        if let Some(mount) = mounts.iter().find(|m| entry.belongs_to(m))
+            && let Ok(relative) = Path::new(&entry.path).strip_prefix(&mount.root)
         {
-            dirs.push(m.point.join(relative));
+            dirs.push(mount.mount_point.join(relative));
         }
     }
     dirs
-}
-
-/// `ID:CONTROLLERS:PATH` → (controllers, path).
-fn entry(line: &str) -> Option<(&str, &str)> {
-    let mut parts = line.splitn(3, ':');
-    let _id = parts.next()?;
-    Some((parts.next()?, parts.next()?))
-}
-
-fn mounts(mountinfo: &str) -> Vec<CgroupMount> {
-    mountinfo
-        .lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let left: Vec<&str> = left.split(' ').collect();
-            let right: Vec<&str> = right.split(' ').collect();
-            let (root, point) = (*left.get(3)?, *left.get(4)?);
-            let controllers = match *right.first()? {
-                "cgroup2" => Vec::new(),
-                "cgroup" => right
-                    .get(2)?
-                    .split(',')
-                    .filter(|o| {
-                        !matches!(*o, "rw" | "ro") && !o.contains("xattr") && *o != "noprefix"
-                    })
-                    .map(str::to_owned)
-                    .collect(),
-                _ => return None,
-            };
-            Some(CgroupMount { controllers, root: root.to_owned(), point: PathBuf::from(point) })
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -161,7 +161,8 @@ impl Ids {
 
 /// The real id on a `Uid:`/`Gid:` line of `/proc/PID/status`.
 fn id_of(status: &str, field: &str) -> Option<u32> {
-    status.lines().find_map(|l| l.strip_prefix(field)?.split_whitespace().next()?.parse().ok())
+    let key = field.trim_end_matches(':');
+    stockade_linux::proc::status_number(status, key).and_then(|id| u32::try_from(id).ok())
 }
 
 struct HostControl {

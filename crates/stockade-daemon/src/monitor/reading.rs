@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::time::Instant;
+use stockade_linux::cpu::{CpuSample, percent_of_quota};
 use stockade_proto::{Limits, RunId, Usage};
 
 /// What a percentage is of.
@@ -66,10 +67,10 @@ impl Reading {
         before: Option<CpuMark>,
     ) -> Reading {
         let cpu = match (now, before, limits.cpus) {
-            (Some(now), Some(before), Some(cpus)) if now.run == before.run && cpus > 0.0 => {
-                let wall = now.at.saturating_duration_since(before.at).as_secs_f64();
-                let used = now.cpu_usec.saturating_sub(before.cpu_usec) as f64 / 1e6;
-                (wall > 0.0).then(|| 100.0 * used / wall / cpus)
+            (Some(now), Some(before), Some(cpus)) if now.run == before.run => {
+                CpuSample::new(now.cpu_usec, now.at)
+                    .percent_since(&CpuSample::new(before.cpu_usec, before.at))
+                    .and_then(|percent| percent_of_quota(percent, cpus))
             }
             _ => None,
         };

@@ -8,6 +8,7 @@ use super::level::Level;
 use super::reading::{CpuMark, Reading, Resource};
 use std::collections::BTreeMap;
 use std::time::Instant;
+use stockade_linux::human_bytes;
 use stockade_proto::{JobView, Limits, ReplicaView, RunId, Usage};
 use stockade_spec::Thresholds;
 
@@ -123,7 +124,7 @@ impl UsageWatch {
         alerts
     }
 
-    /// "memory at 86% of the 125MiB limit (replica 0, warning at 80%)".
+    /// "memory at 86% of the 125 MiB limit (replica 0, warning at 80%)".
     fn describe(&self, resource: Resource, percent: f64, level: Level, w: &Watched) -> String {
         let limit = limit_text(resource, &w.limits);
         let t = &self.thresholds;
@@ -139,24 +140,9 @@ impl UsageWatch {
 fn limit_text(resource: Resource, limits: &Limits) -> String {
     match resource {
         Resource::Cpu => format!("the {}-cpu quota", limits.cpus.unwrap_or_default()),
-        Resource::Memory => format!("the {} limit", bytes(limits.memory.unwrap_or_default())),
+        Resource::Memory => format!("the {} limit", human_bytes(limits.memory.unwrap_or_default())),
         Resource::Pids => format!("the limit of {} tasks", limits.pids.unwrap_or_default()),
     }
-}
-
-fn bytes(n: u64) -> String {
-    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
-    for (unit, size) in UNITS {
-        if n >= size {
-            let value = n as f64 / size as f64;
-            return if n.is_multiple_of(size) {
-                format!("{}{unit}", n / size)
-            } else {
-                format!("{value:.1}{unit}")
-            };
-        }
-    }
-    format!("{n}B")
 }
 
 #[cfg(test)]
@@ -197,10 +183,13 @@ mod tests {
             all.extend(watch.observe(&[replica(1, memory)], t0 + Duration::from_secs(i as u64)));
         }
         assert_eq!(levels(&all), ["warning", "critical", "cleared"]);
-        assert_eq!(all[0].message, "memory at 85% of the 100MiB limit (replica 0, warning at 80%)");
+        assert_eq!(
+            all[0].message,
+            "memory at 85% of the 100 MiB limit (replica 0, warning at 80%)"
+        );
         assert_eq!(
             all[2].message,
-            "memory back to 60% of the 100MiB limit (replica 0, cleared below 70%)"
+            "memory back to 60% of the 100 MiB limit (replica 0, cleared below 70%)"
         );
         assert!(all.iter().all(|a| a.unit == "hog"));
     }

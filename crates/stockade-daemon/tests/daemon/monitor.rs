@@ -209,7 +209,7 @@ limits = { memory = "128MiB" }
     .await;
     assert_one_episode(&memory);
     let warning = memory[0]["message"].as_str().unwrap();
-    assert!(warning.contains("of the 128MiB limit (replica 0, warning at 80%)"), "{warning}");
+    assert!(warning.contains("of the 128 MiB limit (replica 0, warning at 80%)"), "{warning}");
     let hog = d.api.get("/api/services").await.json["items"][0].clone();
     assert_eq!(hog["restarts"], 0, "the hog was watched, not killed: {hog}");
     d.stop().await.unwrap();

@@ -52,7 +52,7 @@ limits = { memory = "1GiB", pids = 100 }
     assert_eq!(waiting.state, JobState::Queued);
     assert_eq!(
         waiting.waiting.as_deref(),
-        Some("host memory headroom: needs 1.0 GiB, 512.0 MiB free above the 1.0 GiB reserve")
+        Some("host memory headroom: needs 1 GiB, 512 MiB free above the 1 GiB reserve")
     );
     // Tasks bind too: plenty of memory, room for one job's 100 pids only.
     h.host.send(room(64 * GIB, 150)).unwrap();

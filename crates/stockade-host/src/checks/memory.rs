@@ -5,7 +5,7 @@
 
 use super::{UsageRule, percent, sysctl_fix, unknown};
 use crate::HostFacts;
-use crate::size::human_bytes;
+use stockade_linux::human_bytes;
 use stockade_proto::{Check, CheckStatus};
 
 const MEMORY: UsageRule = UsageRule {

@@ -100,17 +100,7 @@ pub(crate) fn percent(used: u64, limit: u64) -> String {
     if limit == 0 { "100%".into() } else { format!("{:.0}%", used as f64 * 100.0 / limit as f64) }
 }
 
-/// The sysctl fix: set it now and keep it across reboots.
-pub(crate) fn sysctl_fix(name: &str, value: u64) -> String {
-    format!("sysctl -w {name}={value} && echo '{name} = {value}' >> /etc/sysctl.d/90-stockade.conf")
-}
-
-/// A value to recommend for a task limit: at least 65536 (the field report's
-/// fix), at least four times what is in use, rounded to a power of two, never
-/// above what the kernel accepts.
-pub(crate) fn recommend_tasks(in_use: u64, kernel_max: u64) -> u64 {
-    in_use.saturating_mul(4).max(65536).next_power_of_two().min(kernel_max)
-}
+pub(crate) use stockade_linux::eagain::{recommend_tasks, sysctl_fix};
 
 #[cfg(test)]
 mod tests {

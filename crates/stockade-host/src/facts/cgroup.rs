@@ -9,6 +9,7 @@
 use crate::HostRoot;
 use crate::probe::{Probe, Unknown, read_text};
 use std::path::{Path, PathBuf};
+use stockade_linux::{CgroupEntry, Mount, mountinfo, proc_cgroup};
 
 /// The controllers a box needs: memory and pids limits, cpu quota.
 pub const REQUIRED_CONTROLLERS: [&str; 3] = ["memory", "pids", "cpu"];
@@ -91,36 +92,22 @@ impl CgroupFacts {
     }
 }
 
-/// v1 controller names; anything else in a v1 mount's options is a mount flag.
-const V1_CONTROLLERS: [&str; 14] = [
-    "cpu",
-    "cpuacct",
-    "cpuset",
-    "memory",
-    "devices",
-    "freezer",
-    "net_cls",
-    "blkio",
-    "perf_event",
-    "net_prio",
-    "hugetlb",
-    "pids",
-    "rdma",
-    "misc",
-];
-
 /// Read the layout through `root`.
 pub fn read_cgroup(root: &HostRoot) -> Probe<CgroupFacts> {
     let mountinfo = read_text(root, &root.proc.join("self/mountinfo"))?;
     // Without /proc/self/cgroup writability is judged on the hierarchy root.
     let own = read_text(root, &root.proc.join("self/cgroup")).unwrap_or_default();
-    let mounts = parse_mountinfo(&mountinfo);
+    let mounts: Vec<Mount> = mountinfo::parse(&mountinfo)
+        .into_iter()
+        .filter(|m| m.is_cgroup_v1() || m.is_cgroup_v2())
+        .collect();
     if mounts.is_empty() && !mountinfo.trim().is_empty() && !mountinfo.contains(" - ") {
         return Err(Unknown::new(
             root.display(&root.proc.join("self/mountinfo")),
             "not in mountinfo format",
         ));
     }
+    let own = proc_cgroup::parse(&own);
     let hierarchies = mounts.iter().map(|m| hierarchy(root, m, &own)).collect::<Vec<_>>();
     let mode = mode_of(&hierarchies);
     Ok(CgroupFacts { mode, hierarchies })
@@ -142,77 +129,16 @@ fn mode_of(hierarchies: &[Hierarchy]) -> CgroupMode {
     }
 }
 
-/// One cgroup line of mountinfo.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Mount {
-    version: CgroupVersion,
-    root: String,
-    mount_point: PathBuf,
-    options: Vec<String>,
-}
-
-fn parse_mountinfo(text: &str) -> Vec<Mount> {
-    text.lines().filter_map(parse_mount_line).collect()
-}
-
-/// `32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu`
-fn parse_mount_line(line: &str) -> Option<Mount> {
-    let (head, tail) = line.split_once(" - ")?;
-    let head: Vec<&str> = head.split(' ').collect();
-    let mut tail = tail.split(' ');
-    let version = match tail.next()? {
-        "cgroup" => CgroupVersion::V1,
-        "cgroup2" => CgroupVersion::V2,
-        _ => return None,
-    };
-    let _source = tail.next()?;
-    let options = tail.next().unwrap_or("").split(',').map(str::to_string).collect();
-    Some(Mount {
-        version,
-        root: unescape(head.get(3)?),
-        mount_point: PathBuf::from(unescape(head.get(4)?)),
-        options,
-    })
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let code = (bytes[i] == b'\\')
-            .then(|| field.get(i + 1..i + 4))
-            .flatten()
-            .and_then(|octal| u8::from_str_radix(octal, 8).ok());
-        match code {
-            Some(code) => {
-                out.push(code);
-                i += 4;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hierarchy(root: &HostRoot, mount: &Mount, own_cgroups: &str) -> Hierarchy {
+fn hierarchy(root: &HostRoot, mount: &Mount, own_cgroups: &[CgroupEntry]) -> Hierarchy {
     let dir = rebase(root, &mount.mount_point);
-    let own_path = own_path(mount, own_cgroups);
+    let own_path = proc_cgroup::path_in(own_cgroups, mount).map(str::to_string);
     let own_dir = match &own_path {
-        Some(own) => {
-            let relative = own.strip_prefix(mount.root.as_str()).unwrap_or(own);
-            dir.join(relative.trim_start_matches('/'))
-        }
+        Some(own) => mountinfo::join_inside(&dir, &mount.root, own),
         None => dir.clone(),
     };
-    let controllers = match mount.version {
-        CgroupVersion::V1 => {
-            mount.options.iter().filter(|o| V1_CONTROLLERS.contains(&o.as_str())).cloned().collect()
-        }
+    let version = if mount.is_cgroup_v2() { CgroupVersion::V2 } else { CgroupVersion::V1 };
+    let controllers = match version {
+        CgroupVersion::V1 => mount.v1_controllers(),
         CgroupVersion::V2 => {
             // The root lists what the kernel has; the own directory what is
             // enabled for us. Prefer the latter when it exists.
@@ -226,10 +152,10 @@ fn hierarchy(root: &HostRoot, mount: &Mount, own_cgroups: &str) -> Hierarchy {
     let writable = rustix::fs::access(&own_dir, rustix::fs::Access::WRITE_OK)
         .map_err(|e| format!("{}: {}", root.display(&own_dir), e));
     Hierarchy {
-        version: mount.version,
+        version,
         mount_point: mount.mount_point.clone(),
         controllers,
-        options: mount.options.clone(),
+        options: mount.super_options.split(',').map(str::to_string).collect(),
         own_path,
         writable,
     }
@@ -241,24 +167,6 @@ fn rebase(root: &HostRoot, path: &Path) -> PathBuf {
         Ok(rest) => root.sys.join(rest),
         Err(_) => path.to_path_buf(),
     }
-}
-
-/// The daemon's path in this hierarchy from `/proc/self/cgroup`
-/// (`4:memory:/process_api/x`, `0::/` for v2).
-fn own_path(mount: &Mount, own_cgroups: &str) -> Option<String> {
-    own_cgroups.lines().find_map(|line| {
-        let mut parts = line.splitn(3, ':');
-        let _id = parts.next()?;
-        let names = parts.next()?;
-        let path = parts.next()?;
-        let matches = match mount.version {
-            CgroupVersion::V2 => names.is_empty(),
-            CgroupVersion::V1 => {
-                !names.is_empty() && names.split(',').all(|n| mount.options.iter().any(|o| o == n))
-            }
-        };
-        matches.then(|| path.to_string())
-    })
 }
 
 #[cfg(test)]
@@ -337,13 +245,6 @@ mod tests {
         let empty = tempfile::tempdir().unwrap();
         let err = read_cgroup(&HostRoot::under(empty.path())).unwrap_err();
         assert_eq!(err.what, "/proc/self/mountinfo");
-    }
-
-    #[test]
-    fn escaped_mount_points_unescape() {
-        assert_eq!(unescape(r"/a\040b"), "/a b");
-        assert_eq!(unescape(r"/plain"), "/plain");
-        assert_eq!(unescape(r"/end\04"), r"/end\04");
     }
 
     #[test]

@@ -11,14 +11,13 @@ mod inotify;
 mod meminfo;
 mod pressure;
 mod rlimits;
-mod tasks;
 
 pub use cgroup::{CgroupFacts, CgroupMode, CgroupVersion, Hierarchy, REQUIRED_CONTROLLERS};
 pub use inotify::{InotifyLimits, InotifyUsage};
 pub use meminfo::Meminfo;
 pub use pressure::{Pressure, PressureError, PsiLine, PsiResource, read_pressure};
 pub use rlimits::{ProcessLimits, Rlimit};
-pub use tasks::Tasks;
+pub use stockade_linux::proc::Tasks;
 
 use crate::HostRoot;
 use crate::probe::{Probe, Unknown, read_text, read_u64};
@@ -88,7 +87,7 @@ impl HostFacts {
         let loadavg = root.proc.join("loadavg");
         HostFacts {
             tasks: read_text(root, &loadavg).and_then(|t| {
-                tasks::parse_loadavg(&t).ok_or_else(|| {
+                stockade_linux::proc::parse_loadavg(&t).ok_or_else(|| {
                     Unknown::new(
                         root.display(&loadavg),
                         format!("no running/total field in {:?}", t.trim()),

@@ -199,9 +199,9 @@ fn budget(host: &HostFacts, reserve: &Reserve) -> Budget {
     if let (Ok(m), Some(free)) = (&host.memory, room.memory) {
         inputs.push(format!(
             "memory: {} available - {} reserve = {}",
-            crate::size::human_bytes(m.available),
-            crate::size::human_bytes(reserve.memory),
-            crate::size::human_bytes(free)
+            stockade_linux::human_bytes(m.available),
+            stockade_linux::human_bytes(reserve.memory),
+            stockade_linux::human_bytes(free)
         ));
     }
     if let (Some((ceiling, max)), Ok(tasks), Some(free)) =
@@ -321,7 +321,7 @@ fn pool_plans(units: &[UnitPlan], left: &Amounts, cpus: Option<u32>) -> Vec<Pool
                     && p > 0
                 {
                     let show = |v: u64| match d {
-                        Dimension::Memory => crate::size::human_bytes(v),
+                        Dimension::Memory => stockade_linux::human_bytes(v),
                         _ => v.to_string(),
                     };
                     inputs.push(format!(

@@ -1,7 +1,7 @@
 //! The human form of a [`Plan`].
 
 use super::{Plan, UnitPlan};
-use crate::size::human_bytes;
+use stockade_linux::human_bytes;
 use stockade_proto::UnitKind;
 
 /// Render a plan as `stockade doctor --plan` prints it.

@@ -28,9 +28,6 @@ pub(crate) struct WalledChild {
     /// Not our child (adopted from an earlier daemon): exit is seen as the
     /// pidfd turning readable, and only the record can give a status.
     adopted: bool,
-    /// It exited without writing a record (killed from outside): the
-    /// agent's end cannot be known.
-    unknown: bool,
 }
 
 /// Parse an exit record line into a raw wait status.
@@ -105,7 +102,7 @@ impl WalledChild {
         // SAFETY: the Arc keeps the pidfd open for the AsyncFd's whole life,
         // and nobody closes it while an Arc is alive.
         let pidfd = unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE) }?;
-        Ok(WalledChild { pid, pidfd, record, status: None, adopted: false, unknown: false })
+        Ok(WalledChild { pid, pidfd, record, status: None, adopted: false })
     }
 
     /// An init an earlier daemon started, found alive by its pidfd
@@ -115,11 +112,6 @@ impl WalledChild {
         let mut child = Self::new(pid, pidfd, record)?;
         child.adopted = true;
         Ok(child)
-    }
-
-    /// Whether it ended without an exit record, so the status is a guess.
-    pub(crate) fn unknown_end(&self) -> bool {
-        self.unknown
     }
 
     pub(crate) fn pid(&self) -> u32 {
@@ -136,7 +128,7 @@ impl WalledChild {
             return Ok(Some(status));
         }
         if self.adopted {
-            return Ok(self.try_adopted_exit());
+            return self.try_adopted_exit();
         }
         // SAFETY: a zeroed siginfo is a valid out-parameter for waitid.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
@@ -164,25 +156,26 @@ impl WalledChild {
     }
 
     /// An adopted init: exited once its pidfd polls readable (the host's
-    /// init reaps it); the status is the record's, or SIGKILL marked unknown.
-    fn try_adopted_exit(&mut self) -> Option<ExitStatus> {
+    /// init reaps it); the status is the record's. With no record (the init
+    /// was killed from outside) the agent's status cannot be known: an error,
+    /// never a made-up status.
+    fn try_adopted_exit(&mut self) -> io::Result<Option<ExitStatus>> {
         let mut poll =
             libc::pollfd { fd: self.pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         // SAFETY: poll(2) on one valid pollfd, without blocking.
         let ready = unsafe { libc::poll(&mut poll, 1, 0) };
         if ready <= 0 || poll.revents & (libc::POLLIN | libc::POLLHUP) == 0 {
-            return None;
+            return Ok(None);
         }
         let raw = self.record.as_ref().and_then(read_record).or_else(|| exit_info(self.pidfd()));
-        let status = match raw {
-            Some(raw) => ExitStatus::from_raw(raw),
-            None => {
-                self.unknown = true;
-                ExitStatus::from_raw(libc::SIGKILL)
-            }
+        let Some(raw) = raw else {
+            return Err(io::Error::other(
+                "the box's init ended without an exit record (killed from outside?)",
+            ));
         };
+        let status = ExitStatus::from_raw(raw);
         self.status = Some(status);
-        Some(status)
+        Ok(Some(status))
     }
 
     /// Wait for the exit; the agent's status from the record when there is

@@ -2,7 +2,7 @@
 
 use stockade_proto::{ExitCause, Limits, SpawnErrorKind};
 use stockade_sandbox::{
-    BackendChoice, EndReason, Sandbox, SandboxConfig, SandboxError, SpawnError,
+    BackendChoice, EndReason, Sandbox, SandboxConfig, SandboxError, SpawnError, WaitError,
 };
 
 use crate::support::{TestTree, spec};
@@ -139,4 +139,33 @@ async fn an_unwritable_cgroup_root_falls_back_to_none_or_fails_typed() {
     let sandbox = Sandbox::new(SandboxConfig { mode: BackendChoice::Auto, ..config }).unwrap();
     assert_eq!(sandbox.kind(), stockade_sandbox::BackendKind::None);
     assert!(sandbox.warnings()[0].contains("/proc/stockade-nope/"), "{:?}", sandbox.warnings());
+}
+
+#[tokio::test]
+async fn a_failed_wait_is_an_unknown_status_not_a_made_up_sigkill() {
+    let Some(tree) = TestTree::new("waitfail") else { return };
+    let mut agent = tree.sandbox.spawn(spec("w", &["true"], Limits::default())).await.unwrap();
+    agent.wait().await.unwrap();
+    // What `finish` is told when `wait` failed (a broken pidfd: ECHILD).
+    let failed = WaitError::new("w", agent.pid(), &std::io::Error::from_raw_os_error(libc::ECHILD));
+    let death = agent.finish(Err::<std::process::ExitStatus, _>(failed), EndReason::Exited).await;
+    assert_eq!(death.cause, ExitCause::Interrupted, "{:?}", death.evidence);
+    assert_eq!((death.evidence.signal, death.evidence.exit_code), (None, None));
+    let decided = &death.evidence.decided_by;
+    assert!(decided.contains("could not read the exit status"), "{decided}");
+    assert!(decided.contains("No child processes"), "{decided}");
+    assert!(!tree.box_dir("memory", "w").exists(), "the box is removed all the same");
+
+    // A stop stockade asked for stays a stop; the unknown status is a note.
+    let mut agent = tree.sandbox.spawn(spec("w2", &["true"], Limits::default())).await.unwrap();
+    agent.wait().await.unwrap();
+    let failed = WaitError::new("w2", 0, &std::io::Error::other("pidfd broke"));
+    let death = agent.finish(Err::<std::process::ExitStatus, _>(failed), EndReason::Stopped).await;
+    assert_eq!(death.cause, ExitCause::Stopped);
+    assert!(death.evidence.decided_by.contains("status unknown"), "{}", death.evidence.decided_by);
+    assert!(
+        death.evidence.notes.iter().any(|n| n.contains("pidfd broke")),
+        "{:?}",
+        death.evidence.notes
+    );
 }

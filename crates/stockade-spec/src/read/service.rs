@@ -11,8 +11,8 @@ use crate::model::{
 };
 use crate::problem::Problem;
 use crate::replica::check_placeholders;
-use crate::signal;
 use crate::suggest::closest;
+use stockade_linux::Signal;
 
 pub(crate) const SERVICE_KEYS: &[&str] = &[
     "command",
@@ -181,16 +181,16 @@ impl Reader<'_> {
         let mut stop = StopSpec::default();
         let Some(s) = self.sub(t, "stop", STOP_KEYS) else { return stop };
         if let Some(name) = self.string(&s, "signal") {
-            match signal::lookup(&name) {
-                Some((canonical, number)) => {
-                    stop.signal = number;
-                    stop.signal_name = canonical.to_owned();
+            match Signal::from_name(&name) {
+                Some(signal) => {
+                    stop.signal = signal.number();
+                    stop.signal_name = signal.name().to_owned();
                 }
                 None => {
                     let upper = name.to_ascii_uppercase();
-                    let suggestion = closest(&upper, signal::SIGNALS.iter().map(|(n, _)| *n))
-                        .or_else(|| {
-                            closest(&format!("SIG{upper}"), signal::SIGNALS.iter().map(|(n, _)| *n))
+                    let suggestion =
+                        closest(&upper, Signal::all().map(Signal::name)).or_else(|| {
+                            closest(&format!("SIG{upper}"), Signal::all().map(Signal::name))
                         });
                     let problem =
                         Problem::UnknownSignal { key: s.key("signal"), value: name, suggestion };

@@ -6,8 +6,6 @@ use std::borrow::Cow;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 
-use crate::signal::SIGNALS;
-
 const DURATION_PATTERN: &str = "^(0|([0-9]+(ms|s|m|h|d))+)$";
 const SIZE_PATTERN: &str = "^[0-9]+(\\.[0-9]+)? ?(B|K|KB|KiB|M|MB|MiB|G|GB|GiB|T|TB|TiB)?$";
 /// Names of services, jobs and pools (see `read::valid_name`).
@@ -152,7 +150,8 @@ impl JsonSchema for Signal {
     }
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        let names: Vec<&str> = SIGNALS.iter().map(|(n, _)| *n).collect();
+        let names: Vec<&str> =
+            stockade_linux::Signal::all().map(stockade_linux::Signal::name).collect();
         json_schema!({
             "description": "A signal name, e.g. \"SIGTERM\" (the SIG prefix and case are optional).",
             "type": "string",

@@ -1,6 +1,7 @@
 //! The dependency rules of DESIGN §3, checked over `cargo metadata` rather
-//! than by review: `proto` depends on nothing of ours; `sandbox`, `host`,
-//! `store` and `spec` only on `proto`; the engine never imports axum or clap;
+//! than by review: `proto` and `linux` depend on nothing of ours; `sandbox`,
+//! `host`, `store` and `spec` only on `proto` and `linux`; the engine never
+//! imports axum or clap;
 //! only `daemon` and `cli` use anyhow; miette's terminal rendering (`fancy`)
 //! only in the CLI. A rule broken here fails CI with the edge that broke it.
 
@@ -61,17 +62,19 @@ fn the_crate_graph_follows_the_design_rules() {
     let ours = |d: &&&Dep| d.name.starts_with("stockade-");
     let mut broken = Vec::new();
 
-    for dep in normal(&packages, "stockade-proto").iter().filter(ours) {
-        broken.push(format!(
-            "stockade-proto depends on {} (it must depend on nothing of ours)",
-            dep.name
-        ));
+    for base in ["stockade-proto", "stockade-linux"] {
+        for dep in normal(&packages, base).iter().filter(ours) {
+            broken.push(format!(
+                "{base} depends on {} (it must depend on nothing of ours)",
+                dep.name
+            ));
+        }
     }
     for leaf in ["stockade-sandbox", "stockade-host", "stockade-store", "stockade-spec"] {
         for dep in normal(&packages, leaf).iter().filter(ours) {
-            if dep.name != "stockade-proto" {
+            if !["stockade-proto", "stockade-linux"].contains(&dep.name.as_str()) {
                 broken.push(format!(
-                    "{leaf} depends on {} (only stockade-proto is allowed)",
+                    "{leaf} depends on {} (only stockade-proto and stockade-linux are allowed)",
                     dep.name
                 ));
             }
@@ -108,9 +111,14 @@ fn the_checker_sees_every_workspace_crate() {
     // Guards the check above against a metadata shape change that would make
     // it pass vacuously.
     let packages = declared();
-    for name in
-        ["stockade-proto", "stockade-sandbox", "stockade-engine", "stockade-daemon", "stockade-cli"]
-    {
+    for name in [
+        "stockade-proto",
+        "stockade-linux",
+        "stockade-sandbox",
+        "stockade-engine",
+        "stockade-daemon",
+        "stockade-cli",
+    ] {
         assert!(
             packages.contains_key(name),
             "cargo metadata did not list {name}: {:?}",

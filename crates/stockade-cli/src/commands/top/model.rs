@@ -8,6 +8,7 @@ use clap::ValueEnum;
 use ratatui::crossterm::event::{Event as TermEvent, KeyCode, KeyEventKind, KeyModifiers};
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
+use stockade_linux::CpuSample;
 use stockade_proto::{Event, JobView, StatusView, now_millis};
 
 /// How many past events the pane starts with, and how many it keeps.
@@ -122,9 +123,8 @@ impl Model {
             let cpu = usage.cpu_usec.and_then(|used| {
                 seen.insert(name.clone(), (used, at));
                 let (before, then) = self.cpu_seen.get(&name)?;
-                let window = at.checked_duration_since(*then)?.as_micros() as f64;
                 // A smaller counter is a new run in the same slot: no rate yet.
-                (window > 0.0 && used >= *before).then(|| (used - before) as f64 * 100.0 / window)
+                CpuSample::new(used, at).percent_since(&CpuSample::new(*before, *then))
             });
             rows.push(Row {
                 order: (r.service.clone(), u64::from(r.replica)),

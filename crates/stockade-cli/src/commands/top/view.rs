@@ -197,7 +197,7 @@ mod tests {
         );
         let frame = model.plain_text();
         let web = frame.lines().find(|l| l.contains("web[0]")).expect(&frame);
-        assert!(web.contains("95.0 MiB / 100.0 MiB (95%)"), "{web}");
+        assert!(web.contains("95 MiB / 100 MiB (95%)"), "{web}");
         assert!(web.contains("4 / 10 (40%)"), "{web}");
         let job = frame.lines().find(|l| l.contains("job:7 (agent)")).expect(&frame);
         assert!(job.contains("4242"), "{job}");

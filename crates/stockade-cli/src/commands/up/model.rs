@@ -4,6 +4,8 @@
 //! [`UpModel`]'s methods change it; `view.rs` draws it.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::time::Instant;
+use stockade_linux::CpuSample;
 use stockade_proto::{Event, EventKind, JobState, JobView, ReplicaView, StatusView, UnixMillis};
 
 /// How many events are kept.
@@ -30,8 +32,8 @@ pub struct ReplicaRow {
     pub cpu: Option<f64>,
     /// When its run started.
     pub started_at: Option<UnixMillis>,
-    /// (cpu µs, sampled at) of the previous sample, for the CPU %.
-    cpu_before: Option<(u64, UnixMillis)>,
+    /// The previous CPU reading, for the CPU % (one formula: `stockade_linux::CpuSample`).
+    cpu_before: Option<CpuSample>,
 }
 
 /// One job row.
@@ -83,7 +85,8 @@ impl UpModel {
     /// A usage sample: every replica's state, usage and limits; the pools.
     pub fn apply_status(&mut self, status: &StatusView, now: UnixMillis) {
         self.now = now;
-        let before: BTreeMap<String, Option<(u64, UnixMillis)>> =
+        let sampled = Instant::now();
+        let before: BTreeMap<String, Option<CpuSample>> =
             self.replicas.iter().map(|r| (r.name.clone(), r.cpu_before)).collect();
         self.replicas = status
             .services
@@ -93,9 +96,7 @@ impl UpModel {
                 let usage = r.usage.clone().unwrap_or_default();
                 let previous = before.get(&name).copied().flatten();
                 let cpu = match (usage.cpu_usec, previous) {
-                    (Some(used), Some((was, at))) if now > at && used >= was => {
-                        Some((used - was) as f64 / ((now - at) as f64 * 10.0))
-                    }
+                    (Some(used), Some(was)) => CpuSample::new(used, sampled).percent_since(&was),
                     _ => None,
                 };
                 ReplicaRow {
@@ -107,7 +108,7 @@ impl UpModel {
                     memory_limit: r.limits.memory,
                     cpu,
                     started_at: r.started_at,
-                    cpu_before: usage.cpu_usec.map(|u| (u, now)),
+                    cpu_before: usage.cpu_usec.map(|u| CpuSample::new(u, sampled)),
                 }
             })
             .collect();
