@@ -55,7 +55,14 @@ struct Follow {
     unit: Option<String>,
     job: Option<u64>,
     kinds: Vec<String>,
+    /// Events taken from the backlog since the task last yielded.
+    unyielded: usize,
 }
+
+/// How many backlog events one poll of the stream may encode before it
+/// yields: a replay of thousands is ready at once, and encoding it all in
+/// one go would hold the runtime for tens of milliseconds.
+const YIELD_EVERY: usize = 32;
 
 /// The event stream. A resume (`Last-Event-ID` or `?since=`) past the newest
 /// stored event is refused with 400 `resume_past_end`: the id cannot be one
@@ -86,7 +93,7 @@ pub async fn stream(
         kinds.push(name.to_owned());
     }
     if let Some(seq) = resume {
-        let newest = state.store.last_seq()?;
+        let newest = super::read::store(&state.store, |s| s.last_seq()).await?;
         if seq > newest.0 {
             return Err(Failure::new(
                 StatusCode::BAD_REQUEST,
@@ -101,8 +108,13 @@ pub async fn stream(
     }
     let (last, replaying) = match (resume, query.tail) {
         (Some(seq), _) => (Seq(seq), true),
-        (None, Some(tail)) => (Seq(state.store.last_seq()?.0.saturating_sub(tail)), true),
-        (None, None) => (state.store.last_seq()?, false),
+        (None, tail) => {
+            let newest = super::read::store(&state.store, |s| s.last_seq()).await?;
+            match tail {
+                Some(tail) => (Seq(newest.0.saturating_sub(tail)), true),
+                None => (newest, false),
+            }
+        }
     };
     let follow = Follow {
         store: state.store.clone(),
@@ -113,6 +125,7 @@ pub async fn stream(
         unit: query.unit,
         job: query.job,
         kinds,
+        unyielded: 0,
     };
     let stream = futures_util::stream::unfold(follow, |mut f| async move {
         let event = f.next().await?;
@@ -131,6 +144,11 @@ impl Follow {
     async fn next(&mut self) -> Option<Event> {
         loop {
             if let Some(event) = self.backlog.pop_front() {
+                self.unyielded += 1;
+                if self.unyielded >= YIELD_EVERY {
+                    self.unyielded = 0;
+                    tokio::task::yield_now().await;
+                }
                 self.last = event.seq;
                 if self.wanted(&event) {
                     return Some(event);
@@ -138,11 +156,12 @@ impl Follow {
                 continue;
             }
             if self.replaying {
-                match self.store.events_since(self.last, PAGE) {
+                let last = self.last;
+                match super::read::store(&self.store, move |s| s.events_since(last, PAGE)).await {
                     Ok(page) if page.is_empty() => self.replaying = false,
                     Ok(page) => self.backlog.extend(page),
                     Err(err) => {
-                        tracing::warn!(%err, "event replay failed; ending the stream");
+                        tracing::warn!(?err, "event replay failed; ending the stream");
                         return None;
                     }
                 }

@@ -15,9 +15,22 @@ use stockade_proto::{
     StatusView, Submitted, Unwalled,
 };
 
-/// `GET /api/openapi.json`.
+/// `GET /api/openapi.json`. The document is built once (tens of ms of
+/// schema generation), on the blocking pool, and kept.
 pub async fn serve() -> Result<Json<Value>, Failure> {
-    Ok(Json(document()))
+    static DOCUMENT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    if let Some(built) = DOCUMENT.get() {
+        return Ok(Json(built.clone()));
+    }
+    let built = tokio::task::spawn_blocking(document).await.map_err(|e| {
+        Failure::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "openapi_failed",
+            format!("could not build the OpenAPI document: {e}"),
+            "this is a bug in stockade; the rest of the API is unaffected",
+        )
+    })?;
+    Ok(Json(DOCUMENT.get_or_init(|| built).clone()))
 }
 
 /// Error statuses every operation may answer (`{"code","message","hint"}`).

@@ -1,6 +1,7 @@
 //! The daemon's integration tests, one binary: the real daemon in-process
 //! (`stockade_testkit::TestDaemon`), real boxes, its real socket.
 
+mod blocking;
 mod contract;
 mod disk;
 mod door;
