@@ -186,7 +186,7 @@ retries = { max = 100, on = ["lost"], backoff = "20ms" }
     let restart = t.elapsed();
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let (code, body) = Api::with_timeout(&env.socket(), Duration::from_secs(10))
+        let (code, body) = Api::with_timeout(env.socket(), Duration::from_secs(10))
             .request("GET", "/api/jobs?state=queued,running&limit=1", None)
             .unwrap();
         assert_eq!(code, 200, "{body}");
@@ -298,7 +298,7 @@ fn a_frozen_daemon_times_out_clients_cleanly_and_resumes() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let t = Instant::now();
-    let frozen = Api::with_timeout(&env.socket(), Duration::from_millis(500)).request(
+    let frozen = Api::with_timeout(env.socket(), Duration::from_millis(500)).request(
         "GET",
         "/health/live",
         None,
@@ -378,7 +378,7 @@ start_limit = { burst = 10000, interval = "60s" }
             .to_owned()
     };
     let restarts = || -> u64 {
-        let (_, all) = Api::with_timeout(&env.socket(), Duration::from_secs(5))
+        let (_, all) = Api::with_timeout(env.socket(), Duration::from_secs(5))
             .request("GET", "/api/services", None)
             .unwrap();
         all["items"]

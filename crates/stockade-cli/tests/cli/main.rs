@@ -11,5 +11,8 @@ mod exec;
 mod lifecycle;
 mod recovery;
 mod support;
+mod support_boxes;
+mod support_env;
+mod support_http;
 mod survival;
 mod top;

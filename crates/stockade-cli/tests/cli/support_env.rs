@@ -2,7 +2,7 @@
 //! test process (so its boxes are this test's alone), and the skip checks
 //! of tests that need real cgroup boxes.
 
-use super::Api;
+use crate::support::Api;
 use std::path::{Path, PathBuf};
 
 /// Why a test that needs real boxes cannot run here, if it cannot.
