@@ -92,11 +92,10 @@ pub async fn run_with(
     Store::check_unlocked(&config.spec.daemon.state_dir.join("stockade.db"))
         .map_err(explain_store_error)?;
     listen::check(&config.spec.daemon)?;
-    preflight::check(&config.spec)?;
     let new_store = config.new_store;
     let spec = Arc::new(config.spec);
+    preflight::check(&spec).await?;
     let daemon = &spec.daemon;
-    create_private_dir(&daemon.state_dir)?;
     let db = daemon.state_dir.join("stockade.db");
     let synchronous = match daemon.synchronous {
         stockade_spec::Synchronous::Full => stockade_store::Synchronous::Full,
@@ -108,10 +107,20 @@ pub async fn run_with(
         new_store,
         ..StoreOptions::default()
     };
-    let store = Store::open(&db, options).map_err(explain_store_error)?;
     let mut sandbox_config = config.sandbox;
     sandbox_config.id_range = daemon.id_range;
-    let sandbox = Sandbox::new(sandbox_config).context("cannot set up the boxes")?;
+    // Opening the store (migrations, fsyncs) and making the cgroup parent
+    // block on the disk and cgroupfs: on the blocking pool, so a daemon run
+    // on a shared (or current-thread) runtime stalls nobody while it starts.
+    let state_dir = daemon.state_dir.clone();
+    let (store, sandbox) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        create_private_dir(&state_dir)?;
+        let store = Store::open(&db, options).map_err(explain_store_error)?;
+        let sandbox = Sandbox::new(sandbox_config).context("cannot set up the boxes")?;
+        Ok((store, sandbox))
+    })
+    .await
+    .context("the startup task failed")??;
     let kind = sandbox.kind().to_string();
     // `Sandbox::new` logged these already; they go on into status and doctor.
     let warnings = sandbox.warnings().to_vec();
@@ -127,9 +136,15 @@ pub async fn run_with(
         tasks: daemon.reserve_tasks,
         ..stockade_host::Reserve::default()
     };
+    let latest = sampler::Latest::default();
     let (host_levels_tx, host_levels) = tokio::sync::watch::channel(None);
-    let sampler =
-        tokio::spawn(sampler::run(host_root.clone(), reserve, samples_tx, host_levels_tx));
+    let sampler = tokio::spawn(sampler::run(
+        host_root.clone(),
+        reserve,
+        samples_tx,
+        latest.clone(),
+        host_levels_tx,
+    ));
     let alerts = monitor::AlertBoard::new(&spec.alerts);
     let engine_config = EngineConfig {
         spec: spec.clone(),
@@ -140,10 +155,21 @@ pub async fn run_with(
         ),
         sandbox: kind.clone(),
         sandbox_warnings: warnings.clone(),
-        host_snapshot: Arc::new(move || stockade_host::HostFacts::read(&host_root).snapshot()),
+        // The sampler's newest read: the engine's task never reads `/proc`
+        // (only before the first sample, within the first second, does it).
+        host_snapshot: Arc::new(move || {
+            let newest = latest.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            newest.unwrap_or_else(|| stockade_host::HostFacts::read(&host_root).snapshot())
+        }),
         host_samples: Some(samples),
     };
-    let (engine, engine_task) = stockade_engine::start(engine_config)?;
+    // Recovery reads the store and may kill and remove leftover boxes
+    // (seconds, in the worst case): on the blocking pool too. The engine's
+    // task is spawned from there onto this runtime.
+    let (engine, engine_task) =
+        tokio::task::spawn_blocking(move || stockade_engine::start(engine_config))
+            .await
+            .context("the engine's startup task failed")??;
     let memory_ceiling = {
         let root = config.host_root.clone();
         let reserve = daemon.reserve_memory;
@@ -237,7 +263,8 @@ pub async fn run_with(
         task.abort();
     }
     servers.stop().await;
-    drop(store);
+    // The last handle closes the store, which joins its writer thread.
+    let _ = tokio::task::spawn_blocking(move || drop(store)).await;
     if !upgrade && report.left.is_empty() && report.left_replicas == 0 {
         let release = tokio::task::spawn_blocking(move || sandbox.release()).await;
         if let Ok(Err(err)) = release {

@@ -60,10 +60,13 @@ pub async fn scrape(
     headers: HeaderMap,
 ) -> Result<Response, Failure> {
     let (status, stats) = tokio::join!(state.engine.status(), state.engine.stats());
-    // procfs answers from kernel memory without touching a disk, so this read
-    // stays on the async task (tens of microseconds even with many fds).
-    let process = ProcessFacts::read(Path::new("/proc/self"));
-    let (finished, failed) = finished_jobs(&state)?;
+    // The store's `GROUP BY` and the procfs reads (one entry per open fd) on
+    // the blocking pool, never on an async worker.
+    let (counts, process) = crate::api::read_store(&state.store, |s| {
+        Ok((s.finished_counts()?, ProcessFacts::read(Path::new("/proc/self"))))
+    })
+    .await?;
+    let (finished, failed) = finished_jobs(&state, counts);
     let alerts = state.alerts.gauge();
     let snapshot = Snapshot { status: status?, stats: stats?, process, finished, failed, alerts };
     let openmetrics = headers
@@ -90,7 +93,7 @@ pub async fn scrape(
 /// (template, cause kind of the last run): one `GROUP BY` in the store.
 type Finished = (BTreeMap<(String, String), u64>, BTreeMap<(String, String), u64>);
 
-fn finished_jobs(state: &AppState) -> Result<Finished, Failure> {
+fn finished_jobs(state: &AppState, counts: Vec<(String, String, Option<String>, u64)>) -> Finished {
     let mut finished = BTreeMap::new();
     for template in state.spec().jobs.keys() {
         for job_state in FINISHED {
@@ -98,14 +101,14 @@ fn finished_jobs(state: &AppState) -> Result<Finished, Failure> {
         }
     }
     let mut failed = BTreeMap::new();
-    for (template, job_state, cause, n) in state.store.finished_counts()? {
+    for (template, job_state, cause, n) in counts {
         if job_state == JobState::Failed.as_str() {
             let cause = cause.unwrap_or_else(|| "none".to_owned());
             *failed.entry((template.clone(), cause)).or_insert(0) += n;
         }
         *finished.entry((template, job_state)).or_insert(0) += n;
     }
-    Ok((finished, failed))
+    (finished, failed)
 }
 
 /// The OpenMetrics text as Prometheus text 0.0.4: no `# EOF` or `# UNIT`, a

@@ -9,14 +9,24 @@
 //! program runs from the box's working directory, by default the workspace
 //! `/workspace`, which starts empty.
 
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+//!
+//! It runs on the daemon's async task, so nothing here blocks it: program
+//! lookups (`stat` on the disk) go to the blocking pool, the probe hosts
+//! are resolved with tokio's resolver and connected to with tokio's
+//! sockets, each under a timeout.
+
+use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use stockade_spec::{DEFAULT_HOME, DEFAULT_PATH, Isolation, ProbeCheck, Spec, WallsSpec};
 
 /// How long a probe-port check waits for a connection.
 const CONNECT: Duration = Duration::from_millis(200);
+/// How long a probe host's name may take to resolve; a slower resolver
+/// skips the check (the probe itself reports the host later).
+const RESOLVE: Duration = Duration::from_secs(2);
 
 /// Every reason the spec's services cannot start here.
 #[derive(Debug, thiserror::Error)]
@@ -27,20 +37,13 @@ pub struct PreflightError {
 }
 
 /// Check every service of `spec`.
-pub fn check(spec: &Spec) -> Result<(), PreflightError> {
+pub async fn check(spec: &Arc<Spec>) -> Result<(), PreflightError> {
+    let lookups = spec.clone();
+    let programs = tokio::task::spawn_blocking(move || programs(&lookups)).await.map_err(|e| {
+        PreflightError { problems: vec![format!("the program lookups failed: {e}")] }
+    })?;
     let mut problems = Vec::new();
-    for service in &spec.services {
-        let found = match (&service.isolation, service.command.first()) {
-            (_, None) => Ok(()),
-            (Isolation::None, Some(program)) => {
-                let cwd = service.cwd.clone().unwrap_or_else(|| spec.base_dir.clone());
-                find_program(program, &cwd).map(drop)
-            }
-            (Isolation::Walls(walls), Some(program)) => {
-                let path = service.env.get("PATH").map_or(DEFAULT_PATH, String::as_str);
-                find_in_box(walls, program, service.cwd.as_deref(), path)
-            }
-        };
+    for (service, found) in spec.services.iter().zip(programs) {
         if let Err(why) = found {
             problems.push(format!("service `{}`: {why}", service.name));
         }
@@ -56,7 +59,7 @@ pub fn check(spec: &Spec) -> Result<(), PreflightError> {
                     }
                     ProbeCheck::Exec(_) => continue,
                 };
-                if let Some(addr) = taken(host, port) {
+                if let Some(addr) = taken(host, port).await {
                     problems.push(format!(
                         "service `{}` replica {replica}: its {kind} probe target {addr} already accepts connections before the service started; another process holds the port, so the probe would test that process — stop it or change the port",
                         service.name
@@ -66,6 +69,25 @@ pub fn check(spec: &Spec) -> Result<(), PreflightError> {
         }
     }
     if problems.is_empty() { Ok(()) } else { Err(PreflightError { problems }) }
+}
+
+/// For each service, whether its program can be found (blocking: `stat`s).
+fn programs(spec: &Spec) -> Vec<Result<(), String>> {
+    let found = |service: &stockade_spec::ServiceSpec| match (
+        &service.isolation,
+        service.command.first(),
+    ) {
+        (_, None) => Ok(()),
+        (Isolation::None, Some(program)) => {
+            let cwd = service.cwd.clone().unwrap_or_else(|| spec.base_dir.clone());
+            find_program(program, &cwd).map(drop)
+        }
+        (Isolation::Walls(walls), Some(program)) => {
+            let path = service.env.get("PATH").map_or(DEFAULT_PATH, String::as_str);
+            find_in_box(walls, program, service.cwd.as_deref(), path)
+        }
+    };
+    spec.services.iter().map(found).collect()
 }
 
 /// The program `name` resolves to, or why it does not.
@@ -169,24 +191,39 @@ fn executable(path: &Path) -> Result<(), String> {
 }
 
 /// The address of `host:port` if it is local and something already listens there.
-fn taken(host: &str, port: u16) -> Option<SocketAddr> {
-    let addrs = (host, port).to_socket_addrs().ok()?;
-    addrs
-        .filter(|a| a.ip().is_loopback() || a.ip().is_unspecified())
-        .find(|a| TcpStream::connect_timeout(a, CONNECT).is_ok())
+async fn taken(host: &str, port: u16) -> Option<SocketAddr> {
+    let resolved = tokio::time::timeout(RESOLVE, tokio::net::lookup_host((host, port))).await;
+    let addrs = match resolved {
+        Ok(Ok(addrs)) => addrs,
+        Ok(Err(_)) => return None,
+        Err(_) => {
+            tracing::warn!(
+                host,
+                "resolving a probe host took over {RESOLVE:?}; its port is not checked"
+            );
+            return None;
+        }
+    };
+    for addr in addrs.filter(|a| a.ip().is_loopback() || a.ip().is_unspecified()) {
+        let connect = tokio::net::TcpStream::connect(addr);
+        if let Ok(Ok(_)) = tokio::time::timeout(CONNECT, connect).await {
+            return Some(addr);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn spec(toml: &str) -> Spec {
+    fn spec(toml: &str) -> Arc<Spec> {
         let dir = std::env::temp_dir();
-        Spec::parse(toml, &dir.join("stockade.toml"), &|_| None).expect("valid spec")
+        Arc::new(Spec::parse(toml, &dir.join("stockade.toml"), &|_| None).expect("valid spec"))
     }
 
-    #[test]
-    fn a_missing_program_and_a_taken_probe_port_are_both_reported() {
+    #[tokio::test]
+    async fn a_missing_program_and_a_taken_probe_port_are_both_reported() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let spec = spec(&format!(
@@ -199,7 +236,7 @@ command = ["sleep", "60"]
 readiness = {{ http = "http://127.0.0.1:{port}/health" }}
 "#
         ));
-        let err = check(&spec).unwrap_err();
+        let err = check(&spec).await.unwrap_err();
         assert_eq!(err.problems.len(), 2, "{err}");
         assert!(err.problems[0].starts_with(
             "service `ghost`: command `definitely-not-a-program-xyz` is not in the box (the host's root"
@@ -207,12 +244,12 @@ readiness = {{ http = "http://127.0.0.1:{port}/health" }}
         assert!(err.problems[1].contains(&format!("127.0.0.1:{port} already accepts connections")));
     }
 
-    #[test]
-    fn a_runnable_spec_passes() {
+    #[tokio::test]
+    async fn a_runnable_spec_passes() {
         let spec = spec(
             "[service.ok]\ncommand = [\"sleep\", \"1\"]\nreadiness = { tcp = \"127.0.0.1:1\" }\n",
         );
-        check(&spec).unwrap();
+        check(&spec).await.unwrap();
     }
 
     #[test]

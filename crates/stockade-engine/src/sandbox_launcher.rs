@@ -158,6 +158,8 @@ impl Launcher for SandboxLauncher {
         self.runs.remove(&run);
     }
 
+    /// Blocks (kill passes and `rmdir` retries, up to seconds): only the
+    /// engine's recovery calls it, which the daemon runs on the blocking pool.
     fn reclaim(&mut self, box_name: &str) -> Result<u32, String> {
         let pids = self.sandbox.live_pids(box_name).map_err(|e| e.to_string())?;
         self.sandbox.remove_stale(box_name).map_err(|e| e.to_string())?;
@@ -239,16 +241,26 @@ async fn watch(
     let send = |kind| {
         let _ = events.send(RunEvent { run, kind });
     };
-    let log = match log_file::open(&request.log) {
-        Ok(file) => Some(file),
+    // Opening (creating) the log and reading its length touch the state
+    // directory's filesystem, which may wait on its journal: on the
+    // blocking pool. Where this run's lines begin is read before the spawn,
+    // since the agent may write (and even exit) before `spawn` returns.
+    let target = request.log.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        log_file::open(&target).map(|file| {
+            let start = file.metadata().map_or(0, |m| m.len());
+            (file, start)
+        })
+    })
+    .await
+    .unwrap_or_else(|err| Err(std::io::Error::other(err)));
+    let (log, log_start) = match opened {
+        Ok((file, start)) => (Some(file), start),
         Err(err) => {
             tracing::warn!(%run, path = %request.log.path.display(), %err, "cannot write the run's log; output is kept only in memory");
-            None
+            (None, 0)
         }
     };
-    // Where this run's lines begin: read before the spawn, since the agent
-    // may write (and even exit) before `spawn` returns.
-    let log_start = log.as_ref().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len());
     let output = log.as_ref().and_then(|f| f.try_clone().ok()).map(|f| Output(Arc::new(f.into())));
     let spec = SpawnSpec {
         box_name: request.box_name.clone(),
@@ -333,7 +345,11 @@ async fn follow(
     let tail = match (&log, pump) {
         (Some(file), _) => {
             rotate().await;
-            log_file::tail(file, log_start.load(Relaxed))
+            // The tail is a file read: on the blocking pool too.
+            let (file, from) = (file.clone(), log_start.load(Relaxed));
+            tokio::task::spawn_blocking(move || log_file::tail(&file, from))
+                .await
+                .unwrap_or_default()
         }
         (None, Some(pump)) => match tokio::time::timeout(DRAIN, pump).await {
             Ok(Ok((tail, _))) => tail.into_log_tail(),

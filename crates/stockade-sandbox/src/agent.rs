@@ -25,6 +25,7 @@ use crate::SandboxError;
 use crate::backend::{Cgroup, Counters};
 use crate::classify::{ClassifyInput, EndReason, classify};
 use crate::main_proc::MainProc;
+use crate::offload::offload;
 use crate::oom_watch::{OomTracker, OomWatch};
 use crate::wait_error::{WaitError, Waited};
 
@@ -322,7 +323,7 @@ impl Agent {
     /// Kill passes until the box is empty.
     async fn kill_box(&self) -> Result<(), SandboxError> {
         match &self.cgroup {
-            Some(cgroup) => kill_until_empty(cgroup.as_ref(), &self.box_name).await,
+            Some(cgroup) => kill_until_empty(cgroup, &self.box_name).await,
             None => Ok(()),
         }
     }
@@ -341,7 +342,11 @@ impl Agent {
         if self.status.is_none() {
             let _ = tokio::time::timeout(KILL_DEADLINE, self.wait()).await;
         }
-        let counters = self.cgroup.as_ref().map(|c| c.counters()).unwrap_or_default();
+        let counters = match self.cgroup.clone() {
+            // memory.stat and friends: off the async worker with the rest.
+            Some(c) => offload(move || Ok(c.counters())).await.unwrap_or_default(),
+            None => Counters::default(),
+        };
         notes.extend(counters.notes.iter().cloned());
         let rise = |now: Option<u64>, before: Option<u64>| {
             now.map(|n| n.saturating_sub(before.unwrap_or(0)))
@@ -382,7 +387,7 @@ impl Agent {
             notes,
         };
         if let Some(cgroup) = self.cgroup.take()
-            && let Err(err) = remove_retrying(cgroup.as_ref()).await
+            && let Err(err) = remove_retrying(&cgroup).await
         {
             tracing::error!(box_name = %self.box_name, %err, "could not remove the box's cgroup");
         }
@@ -392,7 +397,7 @@ impl Agent {
 
 /// Kill passes with a short, growing pause until the box is empty.
 pub(crate) async fn kill_until_empty(
-    cgroup: &dyn Cgroup,
+    cgroup: &Arc<dyn Cgroup>,
     box_name: &str,
 ) -> Result<(), SandboxError> {
     let deadline = Instant::now() + KILL_DEADLINE;
@@ -405,12 +410,10 @@ pub(crate) async fn kill_until_empty(
         _ => {}
     }
     loop {
-        match cgroup.kill_pass() {
-            Ok(_) => {}
-            Err(err) if err.is_not_found() => return Ok(()),
-            Err(err) => return Err(err),
-        }
-        match cgroup.procs() {
+        // Freeze, kill, thaw and re-read on the blocking pool (`offload`).
+        let c = cgroup.clone();
+        let passed = offload(move || Ok(c.kill_pass().and_then(|_| c.procs()))).await?;
+        match passed {
             Ok(p) if p.is_empty() => return Ok(()),
             Err(err) if err.is_not_found() => return Ok(()),
             Err(err) => return Err(err),
@@ -424,12 +427,14 @@ pub(crate) async fn kill_until_empty(
     }
 }
 
-/// `rmdir` the box, retrying while the kernel still reports it busy.
-pub(crate) async fn remove_retrying(cgroup: &dyn Cgroup) -> Result<(), SandboxError> {
+/// `rmdir` the box (on the blocking pool), retrying while the kernel still
+/// reports it busy.
+pub(crate) async fn remove_retrying(cgroup: &Arc<dyn Cgroup>) -> Result<(), SandboxError> {
     let deadline = Instant::now() + REMOVE_DEADLINE;
     let mut delay = Duration::from_millis(1);
     loop {
-        match cgroup.remove() {
+        let c = cgroup.clone();
+        match offload(move || Ok(c.remove())).await? {
             Err(SandboxError::Io { source, .. })
                 if source.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline =>
             {
@@ -466,12 +471,12 @@ impl Drop for Agent {
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
                 handle.spawn(async move {
-                    let _ = kill_until_empty(cgroup.as_ref(), &box_name).await;
+                    let _ = kill_until_empty(&cgroup, &box_name).await;
                     if let Some(mut init) = walled {
                         let _ = tokio::time::timeout(KILL_DEADLINE, init.wait()).await;
                     }
                     drop(hold);
-                    if let Err(err) = remove_retrying(cgroup.as_ref()).await {
+                    if let Err(err) = remove_retrying(&cgroup).await {
                         tracing::warn!(%box_name, %err, "dropped agent's box could not be removed");
                     }
                 });

@@ -45,6 +45,7 @@ mod error;
 mod limits;
 mod main_proc;
 mod name;
+mod offload;
 mod oom_watch;
 mod rlimit;
 mod sandbox;

@@ -13,6 +13,8 @@ use crate::backend::{Backend, Cgroup, Counters};
 use crate::detect::{Layout, detect};
 use crate::main_proc::MainProc;
 use crate::name::BoxName;
+use crate::offload::offload;
+use crate::oom_watch::OomWatch;
 use crate::rlimit::RlimitPlan;
 use crate::spawn::{PreExec, SpawnSpec, classify_spawn_error, command, resolve_program};
 use crate::spawner::Spawner;
@@ -107,11 +109,10 @@ impl Sandbox {
         let name = BoxName::parse(&spec.box_name).map_err(boxed)?;
         crate::limits::validate(&spec.limits).map_err(boxed)?;
         let program = resolve_program(&spec)?;
-        let cgroup = self.inner.backend.create(&name, &spec.limits).map_err(boxed)?;
-        let prepared = cgroup.join_fds().and_then(|join| Ok((join, cgroup.oom_watch()?)));
+        let (cgroup, prepared) = self.create_box(&name, &spec.limits).await.map_err(boxed)?;
         let (join, oom) = match prepared {
             Ok(ok) => ok,
-            Err(err) => return Err(self.abandon(cgroup.as_ref(), boxed(err)).await),
+            Err(err) => return Err(self.abandon(&cgroup, boxed(err)).await),
         };
         // The box is new (create refuses an existing one), so every event
         // counter starts at zero: no baseline read on the spawn path.
@@ -137,9 +138,9 @@ impl Sandbox {
                     hint,
                     source,
                 };
-                return Err(self.abandon(cgroup.as_ref(), err).await);
+                return Err(self.abandon(&cgroup, err).await);
             }
-            Err(err) => return Err(self.abandon(cgroup.as_ref(), boxed(err)).await),
+            Err(err) => return Err(self.abandon(&cgroup, boxed(err)).await),
         };
         Ok(Agent::new(AgentParts {
             child: MainProc::Plain(child),
@@ -150,6 +151,27 @@ impl Sandbox {
             limits: spec.limits,
             walls: None,
         }))
+    }
+
+    /// Create the box, then open what the child joins it by and its OOM
+    /// watch — on the blocking pool (`offload`): `mkdir` in every hierarchy
+    /// and the limit writes take the kernel's cgroup lock.
+    #[allow(clippy::type_complexity)]
+    async fn create_box(
+        &self,
+        name: &BoxName,
+        limits: &stockade_proto::Limits,
+    ) -> Result<
+        (Arc<dyn Cgroup>, Result<(Vec<std::os::fd::OwnedFd>, OomWatch), SandboxError>),
+        SandboxError,
+    > {
+        let (this, name, limits) = (self.clone(), name.clone(), limits.clone());
+        offload(move || {
+            let cgroup = this.inner.backend.create(&name, &limits)?;
+            let prepared = cgroup.join_fds().and_then(|join| Ok((join, cgroup.oom_watch()?)));
+            Ok((cgroup, prepared))
+        })
+        .await
     }
 
     /// The EAGAIN hint for a box: which limit bound, from the one explainer
@@ -183,15 +205,14 @@ impl Sandbox {
                 hint: "every id slot is in use: widen [daemon] id_range or run fewer walled boxes",
             })
         })?;
-        let cgroup = self.inner.backend.create(&name, &spec.limits).map_err(boxed)?;
-        let prepared = cgroup.join_fds().and_then(|join| Ok((join, cgroup.oom_watch()?)));
+        let (cgroup, prepared) = self.create_box(&name, &spec.limits).await.map_err(boxed)?;
         let (join, oom) = match prepared {
             Ok(ok) => ok,
-            Err(err) => return Err(self.abandon(cgroup.as_ref(), boxed(err)).await),
+            Err(err) => return Err(self.abandon(&cgroup, boxed(err)).await),
         };
         let (launch, ends) = match start::prepare(&spec, &checked, kit, slot.base(), join) {
             Ok(ready) => ready,
-            Err(err) => return Err(self.abandon(cgroup.as_ref(), err).await),
+            Err(err) => return Err(self.abandon(&cgroup, err).await),
         };
         let launched = match self.inner.spawner.run(move || clone::launch(launch)).await {
             Ok(Ok(launched)) => launched,
@@ -199,9 +220,9 @@ impl Sandbox {
                 let err = launch_error::spawn_error(&spec.box_name, &checked.program, err, || {
                     self.eagain_hint(cgroup.as_ref())
                 });
-                return Err(self.abandon(cgroup.as_ref(), err).await);
+                return Err(self.abandon(&cgroup, err).await);
             }
-            Err(err) => return Err(self.abandon(cgroup.as_ref(), boxed(err)).await),
+            Err(err) => return Err(self.abandon(&cgroup, boxed(err)).await),
         };
         let pid = launched.pid;
         let entry_pidfd = Arc::new(launched.pidfd);
@@ -225,7 +246,7 @@ impl Sandbox {
                     format!("box {}", spec.box_name),
                     e,
                 ));
-                let err = self.abandon(cgroup.as_ref(), err).await;
+                let err = self.abandon(&cgroup, err).await;
                 // The killed init is our child: reap it.
                 clone::reap(&entry_pidfd);
                 return Err(err);
@@ -343,7 +364,7 @@ impl Sandbox {
     }
 
     /// Remove a box whose spawn failed, keeping the spawn error.
-    async fn abandon(&self, cgroup: &dyn Cgroup, err: SpawnError) -> SpawnError {
+    async fn abandon(&self, cgroup: &Arc<dyn Cgroup>, err: SpawnError) -> SpawnError {
         let _ = crate::agent::kill_until_empty(cgroup, "").await;
         if let Err(remove) = remove_retrying(cgroup).await {
             tracing::error!(%remove, "could not remove the box of a failed spawn");
@@ -376,6 +397,8 @@ impl Sandbox {
             if Instant::now() >= deadline {
                 return Err(SandboxError::NotEmpty { name: box_name.to_string(), count: left });
             }
+            // A blocking pause, by design: the daemon calls this only from
+            // the engine's recovery, which it runs on the blocking pool.
             std::thread::sleep(delay);
             delay = (delay * 2).min(Duration::from_millis(20));
         }

@@ -1,5 +1,6 @@
 //! [`Api`]: raw HTTP over the daemon's Unix socket, for tests that check
-//! status codes, headers and bodies exactly.
+//! status codes, headers and bodies exactly — the one HTTP client of the
+//! daemon's tests, upgraded connections (`POST /api/exec`) included.
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -71,6 +72,30 @@ impl Api {
         Reply { status, headers, json, body }
     }
 
+    /// A request asking to upgrade the connection (`upgrade: PROTOCOL`):
+    /// the status, and the upgraded stream on a 101 or the body otherwise.
+    pub async fn upgrade(
+        &self,
+        path: &str,
+        protocol: &str,
+        body: &Value,
+    ) -> (StatusCode, Result<TokioIo<hyper::upgrade::Upgraded>, Bytes>) {
+        let headers = [
+            ("connection", "upgrade"),
+            ("upgrade", protocol),
+            ("content-type", "application/json"),
+        ];
+        let body = Some(body.to_string().into_bytes());
+        let response = self.open(Method::POST, path, body, &headers).await;
+        let status = response.status();
+        if status != StatusCode::SWITCHING_PROTOCOLS {
+            let body = response.into_body().collect().await.expect("read body").to_bytes();
+            return (status, Err(body));
+        }
+        let upgraded = hyper::upgrade::on(response).await.expect("the upgraded connection");
+        (status, Ok(TokioIo::new(upgraded)))
+    }
+
     /// A request whose body is left streaming (SSE, followed logs).
     pub async fn open(
         &self,
@@ -84,7 +109,7 @@ impl Api {
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
         tokio::spawn(async move {
-            let _ = connection.await;
+            let _ = connection.with_upgrades().await;
         });
         let mut request = Request::builder().method(method).uri(path).header("host", "stockade");
         for (k, v) in headers {

@@ -107,7 +107,13 @@ impl TestDaemon {
 
     /// Stop the daemon as SIGTERM would, and return its report.
     pub async fn stop(mut self) -> Result<ShutdownReport, String> {
-        self.finish().await
+        let report = self.finish().await;
+        // Removing the state directory (the store, every log) is blocking
+        // I/O: on the blocking pool, not on the test's runtime.
+        let fresh = tempfile::tempdir().expect("tempdir");
+        let dir = std::mem::replace(&mut self.dir, fresh);
+        let _ = tokio::task::spawn_blocking(move || drop(dir)).await;
+        report
     }
 
     /// Stop the daemon and keep its directory (to start another on it).

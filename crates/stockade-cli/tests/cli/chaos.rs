@@ -24,19 +24,18 @@
 //! Everything a test starts is killed by pid on the way out (also on
 //! failure), its boxes are swept, and its mounts are lazily unmounted.
 
+use crate::support::{Api, BoxSweeper, Daemon, TestEnv, box_pids, wait_until};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use stockade_proto::{ExitCause, JobId, JobState};
 use stockade_store::{Store, StoreOptions};
-
-const BIN: &str = env!("CARGO_BIN_EXE_stockade");
 
 fn skip() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -69,181 +68,15 @@ impl Rng {
 
 // ------------------------------------------------------------------ harness
 
-/// A tempdir with a spec; the job template is named after this process.
-struct Env {
-    dir: tempfile::TempDir,
-    spec: PathBuf,
-    template: String,
+/// A [`TestEnv`] for the chaos test `tag`: `TEMPLATE` in `body` names its
+/// job template (`chaos-TAG-PID`).
+fn chaos_env(tag: &str, daemon_keys: &str, body: &str) -> TestEnv {
+    TestEnv::build(&format!("chaos-{tag}"), daemon_keys, |t| body.replace("TEMPLATE", t))
 }
 
-impl Env {
-    fn new(tag: &str, daemon_keys: &str, body: &str) -> Env {
-        let dir =
-            tempfile::Builder::new().prefix(&format!("stockade-chaos-{tag}-")).tempdir().unwrap();
-        let template = format!("chaos-{tag}-{}", std::process::id());
-        let spec = dir.path().join("stockade.toml");
-        let body = body.replace("TEMPLATE", &template);
-        let text = format!(
-            "[daemon]\nstate_dir = \"{}\"\n{daemon_keys}\n\n[defaults.limits]\nmemory = \"64MiB\"\npids = 16\n\n{body}\n",
-            dir.path().join("state").display()
-        );
-        std::fs::write(&spec, text).unwrap();
-        Env { dir, spec, template }
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.state().join("stockade.sock")
-    }
-}
-
-/// One `stockade daemon` child; SIGKILLed by pid and reaped on drop.
-struct Daemon {
-    child: Option<Child>,
-    pid: u32,
-    log: PathBuf,
-    socket: PathBuf,
-}
-
-impl Daemon {
-    fn start(env: &Env, name: &str) -> Daemon {
-        let log = env.dir.path().join(format!("{name}.log"));
-        let child = Command::new(BIN)
-            .args(["daemon", "-f"])
-            .arg(&env.spec)
-            .env("STOCKADE_LOG", "info")
-            .env("STOCKADE_TOKEN", TOKEN)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("spawn stockade daemon");
-        Daemon { pid: child.id(), child: Some(child), log, socket: env.socket() }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Wait until `/health/live` answers; how long it took.
-    fn wait_live(&mut self, within: Duration) -> Duration {
-        let t = Instant::now();
-        loop {
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
-                panic!("the daemon exited early ({status}):\n{}", self.log());
-            }
-            if let Ok((200, _)) =
-                http(&self.socket, "GET", "/health/live", None, Duration::from_secs(2))
-            {
-                return t.elapsed();
-            }
-            assert!(t.elapsed() < within, "not live within {within:?}:\n{}", self.log());
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) of our own unreaped child.
-        unsafe { libc::kill(self.pid as i32, sig) };
-    }
-
-    fn kill_9(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// SIGTERM; the time to exit and the exit code.
-    fn terminate(&mut self, within: Duration) -> (Duration, Option<i32>) {
-        let t = Instant::now();
-        self.signal(libc::SIGTERM);
-        let mut child = self.child.take().expect("running");
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                use std::os::unix::process::ExitStatusExt;
-                if let Some(sig) = status.signal() {
-                    eprintln!("the daemon died of signal {sig}");
-                }
-                return (t.elapsed(), status.code());
-            }
-            if t.elapsed() > within {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("SIGTERM took more than {within:?}:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    fn rss_kib(&self) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if self.child.is_some() {
-            self.signal(libc::SIGCONT);
-        }
-        self.kill_9();
-    }
-}
-
-/// The box directories of a template, in every hierarchy; on drop, kills
-/// what is left in them by pid and removes them.
-struct Boxes {
-    prefix: String,
-}
-
-impl Boxes {
-    fn dirs(&self) -> Vec<PathBuf> {
-        let mut found = BTreeSet::new();
-        for own in stockade_sandbox::own_cgroup_dirs() {
-            let Ok(entries) = std::fs::read_dir(own.join("stockade")) else { continue };
-            for e in entries.flatten() {
-                if e.file_name().to_string_lossy().starts_with(&self.prefix) {
-                    found.insert(e.path());
-                }
-            }
-        }
-        found.into_iter().collect()
-    }
-
-    fn pids(dir: &Path) -> Vec<i32> {
-        std::fs::read_to_string(dir.join("cgroup.procs"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect()
-    }
-}
-
-impl Drop for Boxes {
-    fn drop(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        for dir in self.dirs() {
-            while Instant::now() < deadline {
-                for pid in Boxes::pids(&dir) {
-                    // SAFETY: a pid inside a box only this test's template uses.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                }
-                if std::fs::remove_dir(&dir).is_ok() || !dir.exists() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-    }
+/// A daemon on `env` (with the chaos token for its TCP listener, if any).
+fn chaos_daemon(env: &TestEnv, name: &str) -> Daemon {
+    Daemon::on_with(env, name, &[], &[("STOCKADE_TOKEN", TOKEN)])
 }
 
 /// A tmpfs mount, lazily unmounted on drop.
@@ -270,61 +103,13 @@ impl Drop for Tmpfs {
 
 const TOKEN: &str = "chaos-token";
 
-/// One request on a fresh connection (`Connection: close`), bounded by `timeout`.
-fn http(
-    socket: &Path,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-    timeout: Duration,
-) -> std::io::Result<(u16, Value)> {
-    let mut stream = UnixStream::connect(socket)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: stockade\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body.as_bytes())?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    parse(&raw).ok_or_else(|| {
-        std::io::Error::other(format!("bad response {:?}", String::from_utf8_lossy(&raw)))
-    })
-}
-
-fn parse(raw: &[u8]) -> Option<(u16, Value)> {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = std::str::from_utf8(&raw[..split]).ok()?;
-    let code = head.split_whitespace().nth(1)?.parse().ok()?;
-    let mut body = raw[split + 4..].to_vec();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        let mut out = Vec::new();
-        let mut data = &body[..];
-        loop {
-            let end = data.windows(2).position(|w| w == b"\r\n")?;
-            let size =
-                usize::from_str_radix(std::str::from_utf8(&data[..end]).ok()?.trim(), 16).ok()?;
-            data = &data[end + 2..];
-            if size == 0 {
-                break;
-            }
-            out.extend_from_slice(data.get(..size)?);
-            data = data.get(size + 2..)?;
-        }
-        body = out;
-    }
-    let value = if body.is_empty() { Value::Null } else { serde_json::from_slice(&body).ok()? };
-    Some((code, value))
-}
-
 fn timed(socket: &Path, path: &str, n: usize) -> (Duration, Duration) {
     let mut all = Vec::new();
     for _ in 0..n {
         let t = Instant::now();
-        let (code, body) = http(socket, "GET", path, None, Duration::from_secs(120)).expect(path);
+        let (code, body) = Api::with_timeout(socket, Duration::from_secs(120))
+            .request("GET", path, None)
+            .expect(path);
         assert_eq!(code, 200, "{path}: {body}");
         all.push(t.elapsed());
     }
@@ -344,7 +129,7 @@ fn sigkill_at_random_points_loses_no_acknowledged_job_and_runs_none_twice() {
     eprintln!(
         "chaos kill: seed {seed:#x}, {cycles} cycles (STOCKADE_CHAOS_SEED, STOCKADE_CHAOS_CYCLES)"
     );
-    let env = Env::new(
+    let env = chaos_env(
         "kill",
         "",
         r#"[pool.p]
@@ -357,7 +142,7 @@ isolation = "none"
 retries = { max = 100, on = ["lost"], backoff = "20ms" }
 "#,
     );
-    let boxes = Boxes { prefix: format!("{}.", env.template) };
+    let boxes = BoxSweeper { prefix: format!("{}.", env.template) };
     let mut rng = Rng(seed | 1);
     let acked = Arc::new(Mutex::new(BTreeSet::new()));
     let t0 = Instant::now();
@@ -373,7 +158,11 @@ retries = { max = 100, on = ["lost"], backoff = "20ms" }
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let req = json!({"template": template, "args": [secs]});
-                    match http(&socket, "POST", "/api/jobs", Some(&req), Duration::from_secs(5)) {
+                    match Api::with_timeout(&socket, Duration::from_secs(5)).request(
+                        "POST",
+                        "/api/jobs",
+                        Some(&req),
+                    ) {
                         Ok((201, body)) => {
                             acked.lock().unwrap().insert(body["id"].as_u64().expect("an id"));
                         }
@@ -397,14 +186,9 @@ retries = { max = 100, on = ["lost"], backoff = "20ms" }
     let restart = t.elapsed();
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let (code, body) = http(
-            &env.socket(),
-            "GET",
-            "/api/jobs?state=queued,running&limit=1",
-            None,
-            Duration::from_secs(10),
-        )
-        .unwrap();
+        let (code, body) = Api::with_timeout(env.socket(), Duration::from_secs(10))
+            .request("GET", "/api/jobs?state=queued,running&limit=1", None)
+            .unwrap();
         assert_eq!(code, 200, "{body}");
         if body["items"].as_array().is_some_and(|a| a.is_empty()) {
             break;
@@ -412,10 +196,9 @@ retries = { max = 100, on = ["lost"], backoff = "20ms" }
         assert!(Instant::now() < deadline, "jobs still live after 90 s: {body}");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let (term, code) = last.terminate(Duration::from_secs(20));
+    let (term, code) = last.terminate_timed(Duration::from_secs(20));
     assert_eq!(code, Some(0), "{}", last.log());
-    let occupied: Vec<_> =
-        boxes.dirs().into_iter().filter(|d| !Boxes::pids(d).is_empty()).collect();
+    let occupied: Vec<_> = boxes.dirs().into_iter().filter(|d| !box_pids(d).is_empty()).collect();
     assert!(occupied.is_empty(), "boxes still hold processes: {occupied:?}");
 
     let store = Store::open(&env.state().join("stockade.db"), StoreOptions::default()).unwrap();
@@ -463,29 +246,29 @@ retries = { max = 100, on = ["lost"], backoff = "20ms" }
 /// at that instant shares its lock fd until it execs (CLOEXEC acts only at
 /// exec), so a start may find the lock held for a few milliseconds: retry
 /// that for up to 2 s, counting how often.
-fn start_after_kill(env: &Env, name: &str) -> (Daemon, usize) {
+fn start_after_kill(env: &TestEnv, name: &str) -> (Daemon, usize) {
     let t = Instant::now();
     let mut waited = 0;
     loop {
-        let mut daemon = Daemon::start(env, name);
-        loop {
-            if let Some(Ok(Some(_))) = daemon.child.as_mut().map(|c| c.try_wait()) {
-                break;
+        let mut daemon = chaos_daemon(env, name);
+        let api = Api::with_timeout(&daemon.socket, Duration::from_secs(2));
+        let live = wait_until(Duration::from_secs(30), "the daemon live (or exited)", || {
+            if daemon.wait(Duration::ZERO).is_some() {
+                return Ok(false);
             }
-            if let Ok((200, _)) =
-                http(&daemon.socket, "GET", "/health/live", None, Duration::from_secs(2))
-            {
-                return (daemon, waited);
+            match api.get("/health/live") {
+                Ok((200, _)) => Ok(true),
+                other => Err(format!("{other:?}\n{}", daemon.log())),
             }
-            assert!(t.elapsed() < Duration::from_secs(30), "not live:\n{}", daemon.log());
-            std::thread::sleep(Duration::from_millis(10));
+        });
+        if live {
+            return (daemon, waited);
         }
         let log = daemon.log();
         assert!(
             log.contains("is already running (pid") && t.elapsed() < Duration::from_secs(2),
             "the daemon exited early:\n{log}"
         );
-        daemon.child = None;
         waited += 1;
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -497,9 +280,9 @@ fn a_frozen_daemon_times_out_clients_cleanly_and_resumes() {
         return;
     }
     let env =
-        Env::new("frozen", "", "[job.TEMPLATE]\ncommand = [\"true\"]\nisolation = \"none\"\n");
-    let _boxes = Boxes { prefix: format!("{}.", env.template) };
-    let mut daemon = Daemon::start(&env, "frozen");
+        chaos_env("frozen", "", "[job.TEMPLATE]\ncommand = [\"true\"]\nisolation = \"none\"\n");
+    let _boxes = BoxSweeper { prefix: format!("{}.", env.template) };
+    let mut daemon = chaos_daemon(&env, "frozen");
     daemon.wait_live(Duration::from_secs(30));
     daemon.signal(libc::SIGSTOP);
     // Wait until the kernel has stopped it (state T).
@@ -514,7 +297,11 @@ fn a_frozen_daemon_times_out_clients_cleanly_and_resumes() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let t = Instant::now();
-    let frozen = http(&env.socket(), "GET", "/health/live", None, Duration::from_millis(500));
+    let frozen = Api::with_timeout(env.socket(), Duration::from_millis(500)).request(
+        "GET",
+        "/health/live",
+        None,
+    );
     let waited = t.elapsed();
     let err = frozen.expect_err("a stopped daemon cannot answer");
     assert!(
@@ -522,7 +309,7 @@ fn a_frozen_daemon_times_out_clients_cleanly_and_resumes() {
         "a clean timeout, not {err:?}"
     );
     // The CLI gives up too, after its --timeout, with an error rather than hanging.
-    let cli = Command::new(BIN)
+    let cli = Command::new(env!("CARGO_BIN_EXE_stockade"))
         .args(["status", "--timeout", "1s", "-f"])
         .arg(&env.spec)
         .stdout(Stdio::null())
@@ -556,7 +343,7 @@ fn a_frozen_daemon_times_out_clients_cleanly_and_resumes() {
     assert_eq!(status.code(), Some(3), "unreachable is exit 3: {err}");
     assert!(err.contains("did not answer GET /api/status within 1s"), "{err}");
     eprintln!("frozen: raw client timed out after {waited:?}; after SIGCONT live in {resumed:?}");
-    let (_, code) = daemon.terminate(Duration::from_secs(20));
+    let (_, code) = daemon.terminate_timed(Duration::from_secs(20));
     assert_eq!(code, Some(0), "{}", daemon.log());
 }
 
@@ -565,7 +352,7 @@ fn an_idle_connection_flood_is_held_at_the_door_and_services_keep_restarting() {
     if skip() {
         return;
     }
-    let env = Env::new(
+    let env = chaos_env(
         "flood",
         "listen = [\"unix:state/stockade.sock\", \"tcp:127.0.0.1:0\"]\nidle_timeout = \"3s\"",
         r#"[service.TEMPLATE]
@@ -577,8 +364,8 @@ start_limit = { burst = 10000, interval = "60s" }
 "#,
     );
     // `listen` is relative to the spec's directory.
-    let _boxes = Boxes { prefix: format!("{}.", env.template) };
-    let mut daemon = Daemon::start(&env, "flood");
+    let _boxes = BoxSweeper { prefix: format!("{}.", env.template) };
+    let mut daemon = chaos_daemon(&env, "flood");
     daemon.wait_live(Duration::from_secs(30));
     let addr = {
         let log = daemon.log();
@@ -590,8 +377,9 @@ start_limit = { burst = 10000, interval = "60s" }
             .to_owned()
     };
     let restarts = || -> u64 {
-        let (_, all) =
-            http(&env.socket(), "GET", "/api/services", None, Duration::from_secs(5)).unwrap();
+        let (_, all) = Api::with_timeout(env.socket(), Duration::from_secs(5))
+            .request("GET", "/api/services", None)
+            .unwrap();
         all["items"]
             .as_array()
             .and_then(|a| a.first())
@@ -668,7 +456,7 @@ start_limit = { burst = 10000, interval = "60s" }
     );
     assert_eq!(open, 0, "idle connections left open");
     drop(held);
-    let (_, code) = daemon.terminate(Duration::from_secs(20));
+    let (_, code) = daemon.terminate_timed(Duration::from_secs(20));
     assert_eq!(code, Some(0), "{}", daemon.log());
 }
 
@@ -677,24 +465,19 @@ fn a_full_state_dir_is_not_ready_refuses_submissions_and_recovers_by_itself() {
     if skip() {
         return;
     }
-    let env = Env::new("full", "", "[job.TEMPLATE]\ncommand = [\"true\"]\nisolation = \"none\"\n");
-    let _boxes = Boxes { prefix: format!("{}.", env.template) };
+    let env = chaos_env("full", "", "[job.TEMPLATE]\ncommand = [\"true\"]\nisolation = \"none\"\n");
+    let _boxes = BoxSweeper { prefix: format!("{}.", env.template) };
     let Some(_mount) = Tmpfs::mount(&env.state(), "24m") else {
         eprintln!("skipped: cannot mount a tmpfs");
         return;
     };
-    let mut daemon = Daemon::start(&env, "full");
+    let mut daemon = chaos_daemon(&env, "full");
     daemon.wait_live(Duration::from_secs(30));
     let socket = env.socket();
     let submit = || {
-        http(
-            &socket,
-            "POST",
-            "/api/jobs",
-            Some(&json!({"template": env.template})),
-            Duration::from_secs(10),
-        )
-        .unwrap()
+        Api::with_timeout(&socket, Duration::from_secs(10))
+            .request("POST", "/api/jobs", Some(&json!({"template": env.template})))
+            .unwrap()
     };
     let mut acked = vec![submit().1["id"].as_u64().unwrap()];
     let filler = env.state().join("filler");
@@ -717,14 +500,17 @@ fn a_full_state_dir_is_not_ready_refuses_submissions_and_recovers_by_itself() {
         }
     }
     let refused = refused.expect("507 once the disk is full");
-    let (ready, why) = http(&socket, "GET", "/health/ready", None, Duration::from_secs(5)).unwrap();
+    let (ready, why) = Api::with_timeout(&socket, Duration::from_secs(5))
+        .request("GET", "/health/ready", None)
+        .unwrap();
     assert_eq!(ready, 503, "{why}");
     assert_eq!(why["code"], "store_not_writable", "{why}");
     std::fs::remove_file(&filler).unwrap();
     let t = Instant::now();
     loop {
-        let (code, _) =
-            http(&socket, "GET", "/health/ready", None, Duration::from_secs(5)).unwrap();
+        let (code, _) = Api::with_timeout(&socket, Duration::from_secs(5))
+            .request("GET", "/health/ready", None)
+            .unwrap();
         if code == 200 {
             break;
         }
@@ -736,8 +522,9 @@ fn a_full_state_dir_is_not_ready_refuses_submissions_and_recovers_by_itself() {
     assert_eq!(code, 201, "{body}");
     acked.push(body["id"].as_u64().unwrap());
     for id in &acked {
-        let (code, body) =
-            http(&socket, "GET", &format!("/api/jobs/{id}"), None, Duration::from_secs(5)).unwrap();
+        let (code, body) = Api::with_timeout(&socket, Duration::from_secs(5))
+            .request("GET", &format!("/api/jobs/{id}"), None)
+            .unwrap();
         assert_eq!(code, 200, "acknowledged job {id}: {body}");
     }
     eprintln!(
@@ -746,7 +533,7 @@ fn a_full_state_dir_is_not_ready_refuses_submissions_and_recovers_by_itself() {
         refused["hint"],
         why["message"]
     );
-    let (_, code) = daemon.terminate(Duration::from_secs(20));
+    let (_, code) = daemon.terminate_timed(Duration::from_secs(20));
     assert_eq!(code, Some(0), "{}", daemon.log());
 }
 
@@ -756,7 +543,7 @@ fn queued_jobs_at_scale_keep_the_daemon_answering() {
         return;
     }
     let n = knob("STOCKADE_CHAOS_QUEUED", 20_000) as usize;
-    let env = Env::new(
+    let env = chaos_env(
         "queued",
         "",
         &format!(
@@ -764,8 +551,8 @@ fn queued_jobs_at_scale_keep_the_daemon_answering() {
             n + 10
         ),
     );
-    let _boxes = Boxes { prefix: format!("{}.", env.template) };
-    let mut daemon = Daemon::start(&env, "first");
+    let _boxes = BoxSweeper { prefix: format!("{}.", env.template) };
+    let mut daemon = chaos_daemon(&env, "first");
     let first_start = daemon.wait_live(Duration::from_secs(30));
     let rss_before = daemon.rss_kib();
     let socket = env.socket();
@@ -775,8 +562,9 @@ fn queued_jobs_at_scale_keep_the_daemon_answering() {
     while queued < n {
         let take = (n - queued).min(1000);
         let body = Value::from(batch[..take].to_vec());
-        let (code, reply) =
-            http(&socket, "POST", "/api/jobs", Some(&body), Duration::from_secs(120)).unwrap();
+        let (code, reply) = Api::with_timeout(&socket, Duration::from_secs(120))
+            .request("POST", "/api/jobs", Some(&body))
+            .unwrap();
         assert_eq!(code, 201, "{reply}");
         queued += take;
     }
@@ -784,12 +572,12 @@ fn queued_jobs_at_scale_keep_the_daemon_answering() {
     let rss_after = daemon.rss_kib();
     let (live_median, live_worst) = timed(&socket, "/health/live", 20);
     let (list_median, list_worst) = timed(&socket, "/api/jobs?limit=50", 10);
-    let (term1, code) = daemon.terminate(Duration::from_secs(300));
+    let (term1, code) = daemon.terminate_timed(Duration::from_secs(300));
     assert_eq!(code, Some(0), "{}", daemon.log());
-    let mut second = Daemon::start(&env, "second");
+    let mut second = chaos_daemon(&env, "second");
     let restart = second.wait_live(Duration::from_secs(300));
     let (live2, _) = timed(&socket, "/health/live", 5);
-    let (term2, code) = second.terminate(Duration::from_secs(300));
+    let (term2, code) = second.terminate_timed(Duration::from_secs(300));
     assert_eq!(code, Some(0), "{}", second.log());
     let per_job = (rss_after.saturating_sub(rss_before) as f64 * 1024.0) / n as f64;
     eprintln!(
@@ -826,37 +614,35 @@ fn a_fast_writer_costs_the_daemon_almost_nothing_and_its_log_stays_bounded() {
         return;
     }
     let mib = knob("STOCKADE_CHAOS_WRITER_MIB", 400);
-    let env = Env::new(
+    let env = chaos_env(
         "writer",
         "log_max_size = \"4MiB\"\nlog_keep = 1",
         &format!(
             "[job.TEMPLATE]\ncommand = [\"dd\", \"if=/dev/zero\", \"bs=1M\", \"count={mib}\", \"status=none\"]\n"
         ),
     );
-    let _boxes = Boxes { prefix: format!("{}.", env.template) };
-    let mut daemon = Daemon::start(&env, "writer");
+    let _boxes = BoxSweeper { prefix: format!("{}.", env.template) };
+    let mut daemon = chaos_daemon(&env, "writer");
     daemon.wait_live(Duration::from_secs(30));
     let socket = env.socket();
     let cpu0 = own_cpu_secs(daemon.pid);
     let t = Instant::now();
-    let (code, body) = http(
-        &socket,
-        "POST",
-        "/api/jobs",
-        Some(&json!({"template": env.template})),
-        Duration::from_secs(10),
-    )
-    .unwrap();
+    let (code, body) = Api::with_timeout(&socket, Duration::from_secs(10))
+        .request("POST", "/api/jobs", Some(&json!({"template": env.template})))
+        .unwrap();
     assert_eq!(code, 201, "{body}");
     let id = body["id"].as_u64().unwrap();
     let mut worst_live = Duration::ZERO;
     let job = loop {
         let started = Instant::now();
-        let (live, _) = http(&socket, "GET", "/health/live", None, Duration::from_secs(5)).unwrap();
+        let (live, _) = Api::with_timeout(&socket, Duration::from_secs(5))
+            .request("GET", "/health/live", None)
+            .unwrap();
         assert_eq!(live, 200);
         worst_live = worst_live.max(started.elapsed());
-        let (_, job) =
-            http(&socket, "GET", &format!("/api/jobs/{id}"), None, Duration::from_secs(5)).unwrap();
+        let (_, job) = Api::with_timeout(&socket, Duration::from_secs(5))
+            .request("GET", &format!("/api/jobs/{id}"), None)
+            .unwrap();
         if job["state"] == "succeeded" || job["state"] == "failed" {
             break job;
         }
@@ -893,6 +679,6 @@ fn a_fast_writer_costs_the_daemon_almost_nothing_and_its_log_stays_bounded() {
         100.0 * cpu / wall,
         total as f64 / (1 << 20) as f64
     );
-    let (_, code) = daemon.terminate(Duration::from_secs(20));
+    let (_, code) = daemon.terminate_timed(Duration::from_secs(20));
     assert_eq!(code, Some(0), "{}", daemon.log());
 }

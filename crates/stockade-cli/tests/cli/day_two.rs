@@ -54,7 +54,7 @@ isolation = "none"
 readiness = {{ http = "http://127.0.0.1:{port}/", period = "100ms" }}
 "#
     ));
-    wait_until("web is ready", Duration::from_secs(30), || {
+    wait_until(Duration::from_secs(30), "web is ready", || {
         let s = states(&daemon, "web");
         (s == ["ready"]).then_some(()).ok_or(format!("{s:?}"))
     });
@@ -171,7 +171,7 @@ fn a_follow_that_outlives_the_daemon_says_so_and_exits_0() {
 #[test]
 fn sigint_twice_at_once_as_timeout_sends_it_is_one_clean_stop() {
     let mut up = Daemon::start_verb("[service.s]\ncommand = [\"sleep\", \"600\"]\n", "up");
-    wait_until("s runs", Duration::from_secs(30), || {
+    wait_until(Duration::from_secs(30), "s runs", || {
         let s = states(&up, "s");
         (s == ["running"]).then_some(()).ok_or(format!("{s:?}"))
     });
@@ -238,7 +238,7 @@ fn service_verbs_take_many_names_all_and_one_replica_and_stop_survives_a_restart
     let mut daemon = Daemon::start(
         "[service.a]\ncommand = [\"sleep\", \"600\"]\nreplicas = 3\nstop = { grace = \"2s\" }\n[service.b]\ncommand = [\"sleep\", \"600\"]\n",
     );
-    wait_until("everything runs", Duration::from_secs(30), || {
+    wait_until(Duration::from_secs(30), "everything runs", || {
         let (a, b) = (states(&daemon, "a"), states(&daemon, "b"));
         (a == ["running"; 3] && b == ["running"]).then_some(()).ok_or(format!("{a:?} {b:?}"))
     });
@@ -253,7 +253,7 @@ fn service_verbs_take_many_names_all_and_one_replica_and_stop_survives_a_restart
     let replicas: Value = serde_json::from_str(&restarted).unwrap();
     assert_eq!(replicas.as_array().map(Vec::len), Some(4), "{replicas}");
     ok(&daemon.run(&["stop", "a", "b", "--wait"]));
-    assert_eq!(daemon.terminate(), Some(0));
+    assert_eq!(daemon.terminate(Duration::from_secs(30)).code(), Some(0));
     daemon.restart();
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(states(&daemon, "a"), ["stopped"; 3], "a stop outlives the daemon");
@@ -263,7 +263,7 @@ fn service_verbs_take_many_names_all_and_one_replica_and_stop_survives_a_restart
         serde_json::from_str(&ok(&daemon.run(&["scale", "b", "2", "--wait", "--json"]))).unwrap();
     assert_eq!(scaled[1]["state"], "running", "{scaled}");
     ok(&daemon.run(&["scale", "b", "1"]));
-    wait_until("b[1] retired", Duration::from_secs(10), || {
+    wait_until(Duration::from_secs(10), "b[1] retired", || {
         let b = states(&daemon, "b");
         (b == ["running"]).then_some(()).ok_or(format!("{b:?}"))
     });

@@ -5,10 +5,8 @@
 //! Each needs a cgroup filesystem (real boxes) and skips with a printed
 //! reason otherwise. Every daemon is a child of the test, stopped by pid.
 
-use crate::support::{Daemon, signal, text};
-use serde_json::Value;
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
+use crate::support::{BoxSweeper, Daemon, signal, text, wait_until};
+use serde_json::{Value, json};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -20,43 +18,12 @@ fn no_cgroups() -> bool {
     true
 }
 
-/// Poll `check` every 50 ms for up to `limit`; panic with its last word.
-fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Result<T, String>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        match check() {
-            Ok(value) => return value,
-            Err(last) if Instant::now() > deadline => panic!("{what}: {last}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
-}
-
-/// One HTTP request on the daemon's socket: (status, body).
-fn http(daemon: &Daemon, method: &str, path: &str, body: &str) -> Result<(u16, String), String> {
-    let socket = daemon.state_dir().join("stockade.sock");
-    let mut stream = UnixStream::connect(&socket).map_err(|e| e.to_string())?;
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: stockade\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).map_err(|e| e.to_string())?;
-    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or(answer.clone())?;
-    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    Ok((status, body))
-}
-
 fn json(daemon: &Daemon, path: &str) -> Result<Value, String> {
-    let (status, body) = http(daemon, "GET", path, "")?;
+    let (status, body) = daemon.api.get(path).map_err(|e| e.to_string())?;
     if status != 200 {
         return Err(format!("{status}: {body}"));
     }
-    // Bodies may come chunked; the JSON is the line that parses.
-    body.lines()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .ok_or_else(|| format!("no JSON in {body}"))
+    Ok(body)
 }
 
 fn submit(daemon: &Daemon, template: &str) -> u64 {
@@ -77,7 +44,7 @@ fn down_stops_a_running_daemon_and_it_exits_0() {
         return;
     }
     let mut daemon = Daemon::start("[service.idle]\ncommand = [\"sleep\", \"300\"]\n");
-    wait_for("the service runs", Duration::from_secs(20), || {
+    wait_until(Duration::from_secs(20), "the service runs", || {
         let status = json(&daemon, "/api/status")?;
         status["services"][0]["pid"].as_u64().ok_or(status.to_string())
     });
@@ -96,7 +63,7 @@ fn down_drain_lets_a_running_job_finish_and_refuses_new_submissions() {
     let mut daemon =
         Daemon::start("[job.work]\ncommand = [\"sh\", \"-c\", \"sleep 2; echo finished\"]\n");
     let id = submit(&daemon, "work");
-    wait_for("the job runs", Duration::from_secs(20), || {
+    wait_until(Duration::from_secs(20), "the job runs", || {
         let state = job_state(&daemon, id);
         (state == "running").then_some(()).ok_or(state)
     });
@@ -110,13 +77,12 @@ fn down_drain_lets_a_running_job_finish_and_refuses_new_submissions() {
             .output()
             .unwrap()
     });
-    wait_for("the daemon draining", Duration::from_secs(10), || {
+    wait_until(Duration::from_secs(10), "the daemon draining", || {
         let log = daemon.log_text();
         log.contains("draining: admitting nothing new").then_some(()).ok_or(log)
     });
-    let (status, refused) = http(&daemon, "POST", "/api/jobs", r#"{"template":"work"}"#).unwrap();
+    let (status, refused) = daemon.api.post("/api/jobs", &json!({"template": "work"})).unwrap();
     assert_eq!(status, 503, "a submission while draining: {refused}");
-    let refused: Value = refused.lines().find_map(|l| serde_json::from_str(l).ok()).unwrap();
     assert_eq!(refused["code"], "draining", "{refused}");
     assert_eq!(job_state(&daemon, id), "running", "the drain stopped the running job");
     let cli = daemon.run(&["run", "work"]);
@@ -147,7 +113,7 @@ fn sighup_reloads_and_leaves_the_daemon_running() {
     let daemon = Daemon::start("[job.noop]\ncommand = [\"true\"]\n");
     json(&daemon, "/health/live").expect("serving");
     signal(daemon.pid(), libc::SIGHUP);
-    wait_for("the SIGHUP log line", Duration::from_secs(10), || {
+    wait_until(Duration::from_secs(10), "the SIGHUP log line", || {
         let log = daemon.log_text();
         log.contains("SIGHUP: reloaded").then_some(()).ok_or(log)
     });
@@ -170,12 +136,12 @@ stop = { grace = "60s" }
 "#,
         "up",
     );
-    let pid = wait_for("the service runs", Duration::from_secs(20), || {
+    let pid = wait_until(Duration::from_secs(20), "the service runs", || {
         let status = json(&up, "/api/status")?;
         status["services"][0]["pid"].as_u64().ok_or(status.to_string())
     });
     signal(up.pid(), libc::SIGINT);
-    wait_for("the service stopping", Duration::from_secs(10), || {
+    wait_until(Duration::from_secs(10), "the service stopping", || {
         let status = json(&up, "/api/status")?;
         let state = status["services"][0]["state"].as_str().unwrap_or_default().to_owned();
         (state == "stopping").then_some(()).ok_or(state)
@@ -213,7 +179,7 @@ command = ["sleep", "300"]
 "#,
     );
     let first = submit(&daemon, "hold");
-    wait_for("the first job runs", Duration::from_secs(20), || {
+    wait_until(Duration::from_secs(20), "the first job runs", || {
         let state = job_state(&daemon, first);
         (state == "running").then_some(()).ok_or(state)
     });
@@ -223,7 +189,7 @@ command = ["sleep", "300"]
     assert_eq!(before["pid"].as_u64(), Some(u64::from(pid)));
 
     signal(pid, libc::SIGUSR2);
-    let after = wait_for("the new daemon serves", Duration::from_secs(30), || {
+    let after = wait_until(Duration::from_secs(30), "the new daemon serves", || {
         let now = json(&daemon, "/api/status")?;
         (now["started_at"] != before["started_at"]).then_some(now.clone()).ok_or(now.to_string())
     });
@@ -311,13 +277,18 @@ fn sigterm_requeues_running_jobs_by_default_and_leaves_them_with_on_stop_leave()
     if no_cgroups() {
         return;
     }
+    // The template is named after this process, so its boxes are this
+    // test's alone: the sweeper removes them on the way out (the left box's
+    // empty cgroup too), also when an assertion fails first.
+    let template = format!("long-{}", std::process::id());
+    let _boxes = BoxSweeper { prefix: format!("{template}.") };
     for on_stop in ["requeue", "leave"] {
         let spec = format!(
-            "[daemon]\non_stop = \"{on_stop}\"\n\n[job.long]\ncommand = [\"sleep\", \"300\"]\nretries = {{ max = 2 }}\n"
+            "[daemon]\non_stop = \"{on_stop}\"\n\n[job.{template}]\ncommand = [\"sleep\", \"300\"]\nretries = {{ max = 2 }}\n"
         );
         let mut daemon = Daemon::start(&spec);
-        let id = submit(&daemon, "long");
-        let pid = wait_for("the job runs", Duration::from_secs(20), || {
+        let id = submit(&daemon, &template);
+        let pid = wait_until(Duration::from_secs(20), "the job runs", || {
             let job = json(&daemon, &format!("/api/jobs/{id}"))?;
             job["pid"].as_u64().ok_or(job.to_string())
         });
@@ -348,7 +319,7 @@ fn sigterm_requeues_running_jobs_by_default_and_leaves_them_with_on_stop_leave()
             // The next daemon finds the box (today it reclaims it; with
             // adoption it keeps it), which also removes it.
             daemon.restart();
-            wait_for("the left box found by the next daemon", Duration::from_secs(20), || {
+            wait_until(Duration::from_secs(20), "the left box found by the next daemon", || {
                 let job = json(&daemon, &format!("/api/jobs/{id}"))?;
                 let found = job["runs"].as_array().is_some_and(|r| r.len() == 2)
                     || job["pid"].as_u64() == Some(pid);

@@ -15,5 +15,8 @@ mod recovery;
 mod reload;
 mod schedules;
 mod support;
+mod support_boxes;
+mod support_env;
+mod support_http;
 mod survival;
 mod top;

@@ -4,7 +4,7 @@
 //! one starts, an invalid spec (a cycle) changes nothing and names line and
 //! column, and SIGHUP does what `reload` does.
 
-use crate::recovery::wait_until;
+use crate::support::wait_until;
 use crate::support::{Daemon, signal, text};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

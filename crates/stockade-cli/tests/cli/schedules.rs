@@ -2,7 +2,7 @@
 //! appear as ordinary jobs, `overlap = "skip"` holds while a slow run is
 //! live, and `status` / `ps` show the next run.
 
-use crate::recovery::wait_until;
+use crate::support::wait_until;
 use crate::support::{Daemon, text};
 use serde_json::Value;
 use std::time::Duration;

@@ -20,7 +20,7 @@
 //! `STOCKADE_SURVIVAL_JOBS` (default 30; the 200 + 300 run in about
 //! a minute on a 2-core host).
 
-use super::recovery::{
+use crate::support::{
     Api, BoxSweeper, Daemon, Leftovers, Proc, TestEnv, id_of, no_real_boxes, skip_reason,
     wait_until,
 };
@@ -120,7 +120,7 @@ fn a_killed_daemon_adopts_every_agent_twice_in_a_row() {
         BoxSweeper { prefix: format!("{}.", env.template) },
         BoxSweeper { prefix: format!("{}-svc.", env.template) },
     );
-    let mut first = Daemon::start(&env, "first");
+    let mut first = Daemon::on(&env, "first");
     first.wait_live(Duration::from_secs(20));
     if let Some(reason) = no_real_boxes(&first.api) {
         eprintln!("skipped: {reason}");
@@ -163,7 +163,7 @@ fn a_killed_daemon_adopts_every_agent_twice_in_a_row() {
         assert!(p.alive(), "replica pid {} died with its daemon", p.pid);
     }
 
-    let mut daemon = Daemon::start(&env, "second");
+    let mut daemon = Daemon::on(&env, "second");
     daemon.wait_live(Duration::from_secs(20));
     let adopted_at = Instant::now();
     for round in ["second", "third"] {
@@ -202,7 +202,7 @@ fn a_killed_daemon_adopts_every_agent_twice_in_a_row() {
                 holders = lock_holders(&env.db());
             }
             assert!(holders.is_empty(), "the state lock outlived the daemon, held by {holders:?}");
-            daemon = Daemon::start(&env, "third");
+            daemon = Daemon::on(&env, "third");
             daemon.wait_live(Duration::from_secs(20));
         }
     }
@@ -267,7 +267,7 @@ fn an_init_killed_from_outside_is_interrupted_and_requeued() {
         BoxSweeper { prefix: format!("{}.", env.template) },
         BoxSweeper { prefix: format!("{}-svc.", env.template) },
     );
-    let mut first = Daemon::start(&env, "first");
+    let mut first = Daemon::on(&env, "first");
     first.wait_live(Duration::from_secs(20));
     if let Some(reason) = no_real_boxes(&first.api) {
         eprintln!("skipped: {reason}");
@@ -289,7 +289,7 @@ fn an_init_killed_from_outside_is_interrupted_and_requeued() {
     wait_until(Duration::from_secs(10), "the init gone", || {
         (!init.alive()).then_some(()).ok_or("alive".into())
     });
-    let mut second = Daemon::start(&env, "second");
+    let mut second = Daemon::on(&env, "second");
     second.wait_live(Duration::from_secs(20));
     let api = second.api.clone();
     wait_until(Duration::from_secs(20), "the job running again", || {

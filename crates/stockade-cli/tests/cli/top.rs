@@ -3,14 +3,14 @@
 //! rebuilt from the bytes it writes, driven by keys, and the terminal checked
 //! to be back in cooked mode on the main screen after it quits.
 
-use crate::support::{Daemon, signal, text};
+use crate::support::{Daemon, signal, text, wait_until};
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SPEC: &str = r#"
 [defaults.limits]
@@ -28,8 +28,7 @@ command = ["sleep", "300"]
 /// `stockade top --once` until every service replica is running with
 /// usage to show; returns that frame.
 fn wait_until_running(daemon: &Daemon) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    wait_until(Duration::from_secs(30), "every replica running with usage", || {
         let out = Command::new(env!("CARGO_BIN_EXE_stockade"))
             .args(["top", "--once", "-f"])
             .arg(&daemon.spec)
@@ -40,15 +39,11 @@ fn wait_until_running(daemon: &Daemon) -> String {
             frame.lines().any(|l| l.contains(name) && l.contains("running") && l.contains("/ 50 ("))
         });
         if out.status.success() && ready {
-            return frame;
+            Ok(frame)
+        } else {
+            Err(format!("{frame}{}", text(&out.stderr)))
         }
-        assert!(
-            Instant::now() < deadline,
-            "the services never showed as running with usage:\n{frame}{}",
-            text(&out.stderr)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    })
 }
 
 /// A child running on the slave side of a fresh pseudo-terminal; everything
@@ -134,28 +129,23 @@ impl PtyChild {
 
     /// Poll the screen until `what` holds, or fail with the screen.
     pub(crate) fn wait_for(&self, what: &str, cond: impl Fn(&Screen) -> bool) -> Screen {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
+        wait_until(Duration::from_secs(20), what, || {
             let screen = Screen::from_output(&self.output());
-            if cond(&screen) {
-                return screen;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; screen:\n{screen}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            if cond(&screen) { Ok(screen) } else { Err(format!("screen:\n{screen}")) }
+        })
     }
 
     pub(crate) fn wait_exit(&mut self) -> Option<i32> {
+        let output = self.output.clone();
         let child = self.child.as_mut().expect("not reaped yet");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                self.child = None;
-                return status.code();
+        let status = wait_until(Duration::from_secs(20), "the child to exit", || {
+            match child.try_wait().unwrap() {
+                Some(status) => Ok(status),
+                None => Err(format!("output:\n{}", text(&output.lock().unwrap()))),
             }
-            assert!(Instant::now() < deadline, "top did not exit; output:\n{}", self.output());
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        });
+        self.child = None;
+        status.code()
     }
 
     /// Close our slave handle so the reader sees EIO, and join it.

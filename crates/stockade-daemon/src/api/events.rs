@@ -65,7 +65,14 @@ struct Follow {
     backlog: VecDeque<Event>,
     replaying: bool,
     filter: Filter,
+    /// Events taken from the backlog since the task last yielded.
+    unyielded: usize,
 }
+
+/// How many backlog events one poll of the stream may encode before it
+/// yields: a replay of thousands is ready at once, and encoding it all in
+/// one go would hold the runtime for tens of milliseconds.
+const YIELD_EVERY: usize = 32;
 
 /// The event stream. A resume (`Last-Event-ID` or `?since=`) past the newest
 /// stored event is refused with 400 `resume_past_end`: the id cannot be one
@@ -96,7 +103,7 @@ pub async fn stream(
         kinds.push(name.to_owned());
     }
     if let Some(seq) = resume {
-        let newest = state.store.last_seq()?;
+        let newest = super::read::store(&state.store, |s| s.last_seq()).await?;
         if seq > newest.0 {
             return Err(Failure::new(
                 StatusCode::BAD_REQUEST,
@@ -116,6 +123,7 @@ pub async fn stream(
         backlog: VecDeque::new(),
         replaying: true,
         filter: Filter { unit: query.unit, job: query.job, kinds },
+        unyielded: 0,
     };
     match (resume, query.tail) {
         (Some(seq), _) => follow.last = Seq(seq),
@@ -136,7 +144,7 @@ pub async fn stream(
                 })??;
         }
         (None, None) => {
-            follow.last = state.store.last_seq()?;
+            follow.last = super::read::store(&state.store, |s| s.last_seq()).await?;
             follow.replaying = false;
         }
     }
@@ -201,6 +209,11 @@ impl Follow {
     async fn next(&mut self) -> Option<Event> {
         loop {
             if let Some(event) = self.backlog.pop_front() {
+                self.unyielded += 1;
+                if self.unyielded >= YIELD_EVERY {
+                    self.unyielded = 0;
+                    tokio::task::yield_now().await;
+                }
                 self.last = event.seq;
                 if self.wanted(&event) {
                     return Some(event);
@@ -208,11 +221,12 @@ impl Follow {
                 continue;
             }
             if self.replaying {
-                match self.store.events_since(self.last, PAGE) {
+                let last = self.last;
+                match super::read::store(&self.store, move |s| s.events_since(last, PAGE)).await {
                     Ok(page) if page.is_empty() => self.replaying = false,
                     Ok(page) => self.backlog.extend(page),
                     Err(err) => {
-                        tracing::warn!(%err, "event replay failed; ending the stream");
+                        tracing::warn!(?err, "event replay failed; ending the stream");
                         return None;
                     }
                 }

@@ -138,7 +138,9 @@ async fn resolve(state: &AppState, target: &ExecTarget) -> Result<Unit, Failure>
                     EngineError::UnknownTemplate { name: view.template.clone(), known }.into()
                 );
             };
-            let submitted = state.store.job(*job)?.map(|r| r.env).unwrap_or_default();
+            let id = *job;
+            let record = super::read::store(&state.store, move |s| s.job(id)).await?;
+            let submitted = record.map(|r| r.env).unwrap_or_default();
             let env = spec.box_environment(job.0, view.attempt, &submitted, std::env::vars());
             Ok(Unit { pid, env })
         }

@@ -21,7 +21,7 @@ pub async fn live(State(state): State<AppState>) -> Result<Json<serde_json::Valu
 /// 200 when the store can write and every service with a readiness probe is
 /// ready; else 503 naming the store's reason or the laggards.
 pub async fn ready(State(state): State<AppState>) -> Result<Response, Failure> {
-    let store = state.store.health();
+    let store = super::read::store(&state.store, |s| Ok(s.health())).await?;
     if !store.ready {
         let reason = store.reason.unwrap_or_else(|| "the store cannot write".into());
         let (message, hint) = match reason.split_once("; hint: ") {

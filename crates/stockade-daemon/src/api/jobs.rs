@@ -103,7 +103,9 @@ pub async fn submit(
                 "give every item of a batch its own key",
             ));
         }
-        earlier.push(state.store.job_by_idempotency_key(key)?);
+        let key = key.clone();
+        earlier
+            .push(super::read::store(&state.store, move |s| s.job_by_idempotency_key(&key)).await?);
     }
     let fresh: Vec<JobRequest> =
         requests.into_iter().zip(&earlier).filter(|(_, e)| e.is_none()).map(|(r, _)| r).collect();
@@ -304,7 +306,7 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<serde_json::Value>, Failure> {
+) -> Result<Response, Failure> {
     let Query(query) = query?;
     let mut states = Vec::new();
     for name in query.state.iter().flat_map(|s| s.split(',')).filter(|s| !s.is_empty()) {
@@ -334,18 +336,26 @@ pub async fn list(
         .into_iter()
         .map(|v| (v.id, v))
         .collect();
-    let (mut records, total) = state.store.job_page(&filter, before)?;
-    let next = (records.len() > limit).then(|| {
-        records.truncate(limit);
-        records.last().map(|r| r.id.0.to_string())
-    });
-    let items: Vec<JobView> = records
-        .iter()
-        .map(|r| live.get(&r.id).cloned().unwrap_or_else(|| job_view_from_record(r)))
-        .collect();
-    let mut items = serde_json::to_value(items).unwrap_or_default();
-    super::isolation::mark(&state.spec(), &mut items);
-    Ok(Json(serde_json::json!({"items": items, "next": next.flatten(), "total": total})))
+    // The store read, the merge and the encoding of up to MAX_LIMIT views
+    // (milliseconds of CPU for a big page) on the blocking pool.
+    let spec = state.spec();
+    let body = super::read::store(&state.store, move |s| {
+        let (mut records, total) = s.job_page(&filter, before)?;
+        let next = (records.len() > limit).then(|| {
+            records.truncate(limit);
+            records.last().map(|r| r.id.0.to_string())
+        });
+        let items: Vec<JobView> = records
+            .iter()
+            .map(|r| live.get(&r.id).cloned().unwrap_or_else(|| job_view_from_record(r)))
+            .collect();
+        let mut items = serde_json::to_value(items).unwrap_or_default();
+        super::isolation::mark(&spec, &mut items);
+        let page = serde_json::json!({"items": items, "next": next.flatten(), "total": total});
+        Ok(serde_json::to_vec(&page).unwrap_or_default())
+    })
+    .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// `?limit=`: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent.
@@ -382,15 +392,16 @@ pub async fn get(
     let id = JobId(path_id(&id?.0, "job")?);
     let mut view = match state.engine.job(id).await {
         Ok(view) => view,
-        Err(EngineError::UnknownJob { .. }) => match state.store.job(id)? {
-            Some(record) => job_view_from_record(&record),
-            None => return Err(EngineError::UnknownJob { id }.into()),
-        },
+        Err(EngineError::UnknownJob { .. }) => {
+            match super::read::store(&state.store, move |s| s.job(id)).await? {
+                Some(record) => job_view_from_record(&record),
+                None => return Err(EngineError::UnknownJob { id }.into()),
+            }
+        }
         Err(err) => return Err(err.into()),
     };
-    view.runs = state
-        .store
-        .runs_of_job(id)?
+    view.runs = super::read::store(&state.store, move |s| s.runs_of_job(id))
+        .await?
         .into_iter()
         .map(|r| RunView {
             id: r.id,
@@ -425,10 +436,14 @@ pub async fn cancel(
             ];
             Ok((StatusCode::ACCEPTED, headers, Json(view)).into_response())
         }
-        Err(EngineError::UnknownJob { .. }) => match state.store.job(id)? {
-            Some(record) => Err(EngineError::AlreadyFinished { id, state: record.state }.into()),
-            None => Err(EngineError::UnknownJob { id }.into()),
-        },
+        Err(EngineError::UnknownJob { .. }) => {
+            match super::read::store(&state.store, move |s| s.job(id)).await? {
+                Some(record) => {
+                    Err(EngineError::AlreadyFinished { id, state: record.state }.into())
+                }
+                None => Err(EngineError::UnknownJob { id }.into()),
+            }
+        }
         Err(err) => Err(err.into()),
     }
 }

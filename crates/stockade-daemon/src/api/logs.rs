@@ -38,7 +38,7 @@ pub async fn job(
 ) -> Result<Response, Failure> {
     let id = JobId(super::error::path_id(&id?.0, "job")?);
     let Query(query) = query?;
-    if state.store.job(id)?.is_none() {
+    if super::read::store(&state.store, move |s| s.job(id)).await?.is_none() {
         return Err(EngineError::UnknownJob { id }.into());
     }
     let path = state.spec().daemon.state_dir.join("logs/jobs").join(format!("{id}.log"));
@@ -50,10 +50,14 @@ pub async fn job(
         async move {
             // A job the engine no longer holds is finished; one more read drains it.
             engine.job(id).await.is_err()
-                && store.job(id).ok().flatten().is_some_and(|r| r.state.is_terminal())
+                && super::read::store(&store, move |s| s.job(id))
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|r| r.state.is_terminal())
         }
     };
-    Ok(serve(path, query.follow, done))
+    Ok(serve(path, query.follow, done).await)
 }
 
 /// A service replica's output (all of its runs, in one rotated file).
@@ -69,20 +73,29 @@ pub async fn service(
     }
     let path =
         state.spec().daemon.state_dir.join("logs").join(format!("{name}.{}.log", query.replica));
-    Ok(serve(path, query.follow, || async { false }))
+    Ok(serve(path, query.follow, || async { false }).await)
 }
 
-fn serve<F, Fut>(path: PathBuf, follow: bool, done: F) -> Response
+async fn serve<F, Fut>(path: PathBuf, follow: bool, done: F) -> Response
 where
     F: Fn() -> Fut + Send + 'static,
     Fut: std::future::Future<Output = bool> + Send,
 {
-    let start = std::fs::metadata(&path).map(|m| m.len().saturating_sub(TAIL_BYTES)).unwrap_or(0);
+    // File reads on the blocking pool: a log may sit on a slow disk, and a
+    // read is up to 1 MiB.
+    let file = path.clone();
+    let start = tokio::task::spawn_blocking(move || {
+        std::fs::metadata(&file).map(|m| m.len().saturating_sub(TAIL_BYTES)).unwrap_or(0)
+    })
+    .await
+    .unwrap_or(0);
     let state = (path, start, follow, done, false);
     let stream =
         futures_util::stream::unfold(state, |(path, mut pos, follow, done, mut last)| async move {
             loop {
-                if let Some(chunk) = read_from(&path, &mut pos) {
+                let (chunk, at) = read_more(&path, pos).await;
+                pos = at;
+                if let Some(chunk) = chunk {
                     return Some((Ok::<_, std::io::Error>(chunk), (path, pos, follow, done, last)));
                 }
                 if !follow || last {
@@ -101,6 +114,17 @@ where
         .headers_mut()
         .insert(header::CONTENT_TYPE, "text/plain; charset=utf-8".parse().expect("valid header"));
     response
+}
+
+/// [`read_from`] on the blocking pool: the bytes, and the new position.
+async fn read_more(path: &std::path::Path, pos: u64) -> (Option<Vec<u8>>, u64) {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut pos = pos;
+        (read_from(&path, &mut pos), pos)
+    })
+    .await
+    .unwrap_or((None, pos))
 }
 
 /// New bytes since `pos`, following a rotation (the file shrank) from its start.

@@ -16,11 +16,13 @@ mod jobs;
 mod logs;
 pub mod openapi;
 mod postmortems;
+mod read;
 mod reload;
 mod services;
 mod status;
 
 pub use error::Failure;
+pub use read::store as read_store;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

@@ -6,7 +6,6 @@
 //! copy, `schema/openapi.json`, is compared with [`document`] by a test.
 
 use super::Failure;
-use axum::Json;
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use schemars::{JsonSchema, Schema};
 use serde_json::{Map, Value, json};
@@ -15,9 +14,31 @@ use stockade_proto::{
     ReloadPlan, ReplicaView, ScheduleView, StatusView, Submitted, Unwalled,
 };
 
-/// `GET /api/openapi.json`.
-pub async fn serve() -> Result<Json<Value>, Failure> {
-    Ok(Json(document()))
+/// `GET /api/openapi.json`. The document is built and encoded once (tens
+/// of ms of schema generation and encoding in a debug build), on the
+/// blocking pool, and its bytes kept.
+pub async fn serve() -> Result<axum::response::Response, Failure> {
+    use axum::response::IntoResponse;
+    static ENCODED: std::sync::OnceLock<axum::body::Bytes> = std::sync::OnceLock::new();
+    let bytes = match ENCODED.get() {
+        Some(bytes) => bytes.clone(),
+        None => {
+            let built = tokio::task::spawn_blocking(|| {
+                axum::body::Bytes::from(serde_json::to_vec(&document()).unwrap_or_default())
+            })
+            .await
+            .map_err(|e| {
+                Failure::new(
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "openapi_failed",
+                    format!("could not build the OpenAPI document: {e}"),
+                    "this is a bug in stockade; the rest of the API is unaffected",
+                )
+            })?;
+            ENCODED.get_or_init(|| built).clone()
+        }
+    };
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], bytes).into_response())
 }
 
 /// Error statuses every operation may answer (`{"code","message","hint"}`).

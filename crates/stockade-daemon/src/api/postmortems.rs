@@ -14,7 +14,10 @@ pub async fn get(
     run: Result<Path<String>, PathRejection>,
 ) -> Result<Json<PostMortem>, Failure> {
     let run = RunId(super::error::path_id(&run?.0, "run")?);
-    state.store.postmortem(run)?.map(Json).ok_or_else(|| missing(format!("run {run}")))
+    super::read::store(&state.store, move |s| s.postmortem(run))
+        .await?
+        .map(Json)
+        .ok_or_else(|| missing(format!("run {run}")))
 }
 
 /// Query of `GET /api/postmortems`.
@@ -33,8 +36,13 @@ pub async fn find(
     let Query(query) = query?;
     let found = match (query.job, &query.unit) {
         (Some(job), _) if i64::try_from(job).is_err() => None,
-        (Some(job), _) => state.store.last_postmortem_of_job(JobId(job))?,
-        (None, Some(unit)) => state.store.last_postmortem_of_unit(unit)?,
+        (Some(job), _) => {
+            super::read::store(&state.store, move |s| s.last_postmortem_of_job(JobId(job))).await?
+        }
+        (None, Some(unit)) => {
+            let unit = unit.clone();
+            super::read::store(&state.store, move |s| s.last_postmortem_of_unit(&unit)).await?
+        }
         (None, None) => {
             return Err(Failure::new(
                 StatusCode::BAD_REQUEST,

@@ -28,9 +28,15 @@ const WALL_NAMESPACES: [&str; 3] = ["user", "mnt", "pid"];
 
 impl BoxExec for HostExec {
     fn exec(&self, spec: ExecSpec) -> super::ExecStart<'_> {
-        // Reading a few /proc files and one fork: quick enough for the task.
-        let started = self.start(spec);
-        Box::pin(std::future::ready(started))
+        // A few /proc reads, opening cgroup files and a fork+exec (which
+        // waits for the exec): on the blocking pool, never an async worker.
+        let this = self.clone();
+        let program = spec.argv.first().cloned().unwrap_or_default();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || this.start(spec)).await.unwrap_or_else(|err| {
+                Err(ExecError::Spawn { program, source: io::Error::other(err) })
+            })
+        })
     }
 }
 

@@ -117,22 +117,19 @@ async fn a_full_state_dir_is_not_ready_refuses_submissions_keeps_ends_and_recove
     let filler2 = mount.target.join("filler2");
     let f = filler2.clone();
     tokio::task::spawn_blocking(move || fill(&f)).await.unwrap();
-    let t = Instant::now();
-    let mut saw_unrecorded = None;
-    while t.elapsed() < Duration::from_secs(8) {
-        let view = job(&d, long).await;
-        if view["reason"].as_str().is_some_and(|r| r.starts_with("end not yet recorded")) {
-            saw_unrecorded = Some(view);
-            break;
-        }
-        if view["state"] == "succeeded" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     // The tmpfs is full to the byte and the WAL was truncated into the
-    // reserve's space: the end cannot be written, and says so.
-    let view = saw_unrecorded.expect("the job's view says its end is not recorded yet");
+    // reserve's space: the end cannot be written, and says so (a job that
+    // succeeded instead fails the assertion below).
+    let view = wait_until("the job's end unrecorded (or recorded)", Duration::from_secs(8), || {
+        let d = &d;
+        async move {
+            let view = job(d, long).await;
+            let unrecorded =
+                view["reason"].as_str().is_some_and(|r| r.starts_with("end not yet recorded"));
+            (unrecorded || view["state"] == "succeeded").then_some(view)
+        }
+    })
+    .await;
     assert_eq!(view["reason"], "end not yet recorded: disk full", "{view}");
     eprintln!("while full: job {long} is {} with reason {}", view["state"], view["reason"]);
 

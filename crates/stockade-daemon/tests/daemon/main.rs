@@ -2,6 +2,7 @@
 //! (`stockade_testkit::TestDaemon`), real boxes, its real socket.
 
 mod alerts;
+mod blocking;
 mod contract;
 mod disk;
 mod door;

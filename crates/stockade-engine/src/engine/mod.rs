@@ -17,8 +17,9 @@
 //!
 //! Invariant: nothing here blocks. Spawning happens on the sandbox's spawner
 //! thread, SQLite writes on the store's writer thread; the engine only
-//! decides. One I/O edge remains inside decisions: `host_snapshot` is read
-//! inline when a death arrives without the launcher's snapshot.
+//! decides. `host_snapshot` is called inline when a death arrives without
+//! the launcher's snapshot; the daemon's returns its sampler's newest read
+//! (no I/O), so no `/proc` read happens on this task.
 
 mod admission;
 mod commit;

@@ -56,7 +56,9 @@ pub fn start_with(
 /// One step of waiting. Virtual time moves 5 ms (so engine timers progress when
 /// the clock is paused), and real time moves a little too: the store's writer
 /// thread lives in real time, and a paused runtime would otherwise auto-advance
-/// its clock while waiting for it.
+/// its clock while waiting for it. The 300 µs real sleep is the one real-time
+/// pause of the engine tests, and deliberate: it is the writer thread's turn,
+/// not a wait for anything to happen "by then".
 async fn step() {
     tokio::time::sleep(Duration::from_millis(5)).await;
     std::thread::sleep(Duration::from_micros(300));

@@ -58,7 +58,7 @@ command = ["agent"]
 timeout = "1h"
 "#;
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_running_job_is_adopted_not_relaunched_and_its_end_recorded() {
     let (h, id, first) = crash_with_a_running_job(JOB, |l, b| l.survivor(b, None)).await;
     let adopted = wait_for("the adoption", Duration::from_secs(10), || {
@@ -80,7 +80,7 @@ async fn a_running_job_is_adopted_not_relaunched_and_its_end_recorded() {
     assert!(h.launcher.reclaimed().is_empty(), "nothing was killed");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_job_that_ended_during_the_outage_gets_its_exact_status() {
     let (h, id, first) =
         crash_with_a_running_job(JOB, |l, b| l.survivor(b, Some(ExitCause::Exited { code: 0 })))
@@ -91,7 +91,7 @@ async fn a_job_that_ended_during_the_outage_gets_its_exact_status() {
     assert!(h.launcher.launches().is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_vanished_job_is_interrupted_and_requeued_at_the_same_attempt() {
     // No retries at all: the requeue must not need (or spend) any.
     let (h, id, first) = crash_with_a_running_job(JOB, |_, _| {}).await;
@@ -108,7 +108,7 @@ async fn a_vanished_job_is_interrupted_and_requeued_at_the_same_attempt() {
     assert_eq!((done.attempt, done.max_attempts), (1, 1), "never ATTEMPT 2/1");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn on_interrupt_fail_fails_the_job() {
     const SPEC: &str = r#"
 [job.t]
@@ -122,7 +122,7 @@ on_interrupt = "fail"
     assert!(h.launcher.launches().is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_surviving_service_keeps_its_run_pid_and_restart_count() {
     const SPEC: &str = r#"
 [service.web]

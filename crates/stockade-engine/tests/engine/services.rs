@@ -208,6 +208,9 @@ depends_on = { b = "started" }
     h.task.await.unwrap();
 }
 
+// Real time, by necessity: exec probes run real processes (`true`, `false`)
+// whose exits arrive in real time; on a paused clock the runtime would jump
+// to each probe's timeout while the process is still starting.
 #[tokio::test]
 async fn readiness_gates_dependents_and_liveness_failures_restart_with_a_postmortem() {
     let h = start(

@@ -34,6 +34,9 @@ pub(crate) fn remove_tree(dir: &Path) -> Result<(), SandboxError> {
         if let Ok(pids) = file::read_pids(&dir.join("cgroup.procs")) {
             signal_pids(&pids, libc::SIGKILL);
         }
+        // A blocking pause, by design: only `Sandbox::remove_subtree` calls
+        // this (tests' cleanup threads, uninstall, `stop::force` on the
+        // blocking pool), never an async task.
         std::thread::sleep(Duration::from_millis(2));
     }
 }

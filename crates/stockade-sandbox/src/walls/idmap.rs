@@ -78,13 +78,26 @@ fn clone_with(source: &Path, set: u64, userns: Option<i32>) -> io::Result<OwnedF
 
 /// Can this host make idmapped mounts (of a directory in the temp dir)?
 pub(crate) fn probe() -> Result<(), String> {
-    let dir = std::env::temp_dir().join(format!("stockade-idmap-probe-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-    let result = userns((0, 65_534), (0, 65_534))
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // Named for the process and the call: two probes at once (tests run in
+    // threads) never share, nor remove, each other's directory.
+    let dir = std::env::temp_dir().join(format!("stockade-idmap-probe-{}-{n}", std::process::id()));
+    std::fs::create_dir(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    let _made = RemoveOnDrop(&dir);
+    userns((0, 65_534), (0, 65_534))
         .map_err(|e| format!("user namespace for the idmap: {e}"))
         .and_then(|ns| {
             tree(&dir, &ns).map(drop).map_err(|e| format!("idmap {}: {e}", dir.display()))
-        });
-    let _ = std::fs::remove_dir(&dir);
-    result
+        })
+}
+
+/// Removes the probe's empty directory on every way out of [`probe`],
+/// a panic included.
+struct RemoveOnDrop<'a>(&'a Path);
+
+impl Drop for RemoveOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(self.0);
+    }
 }

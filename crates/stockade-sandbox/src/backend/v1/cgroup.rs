@@ -8,7 +8,7 @@
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::V1Hierarchy;
 use stockade_proto::Limits;
@@ -21,6 +21,8 @@ use crate::oom_watch::OomWatch;
 
 /// v1 reports "no limit" as the largest page-aligned i64; anything this big is unlimited.
 const UNLIMITED: u64 = 1 << 62;
+/// How long a kill pass checks for FROZEN before killing anyway.
+const FREEZE_WAIT: Duration = Duration::from_millis(1);
 
 /// One box in every hierarchy stockade uses.
 #[derive(Debug)]
@@ -99,18 +101,23 @@ impl V1Box {
         SandboxError::BoxVanished { name: self.name.as_str().to_string(), path }
     }
 
-    /// Freeze and wait briefly for FROZEN. A box that does not finish freezing
-    /// in time is killed anyway: SIGKILL also reaches a task mid-freeze.
+    /// Freeze and check for FROZEN for at most [`FREEZE_WAIT`], never
+    /// sleeping: a kill pass runs on an async task (`kill_until_empty`), so
+    /// it yields the CPU between reads instead of blocking the thread. A box
+    /// that does not finish freezing in time is killed anyway: SIGKILL also
+    /// reaches a task mid-freeze, and the caller repeats the pass (with an
+    /// async pause) until the box is empty.
     fn freeze(&self, dir: &Path) {
         let state = dir.join("freezer.state");
         if file::write(&state, "FROZEN").is_err() {
             return;
         }
-        for _ in 0..50 {
+        let deadline = Instant::now() + FREEZE_WAIT;
+        loop {
             match file::read(&state) {
                 Ok(s) if s.trim() == "FROZEN" => return,
-                Ok(_) => std::thread::sleep(Duration::from_micros(100)),
-                Err(_) => return,
+                Ok(_) if Instant::now() < deadline => std::thread::yield_now(),
+                _ => return,
             }
         }
     }
