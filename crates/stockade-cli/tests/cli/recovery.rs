@@ -303,18 +303,23 @@ fn check_fences(db: &Path, acked: &BTreeSet<u64>, long_ids: &BTreeSet<u64>) {
         let job = store.job(JobId(id)).expect("read job").expect("acknowledged job in the store");
         let runs = store.runs_of_job(JobId(id)).expect("read runs");
         let attempts: Vec<u32> = runs.iter().map(|r| r.attempt).collect();
-        // One run per attempt, in order; an interrupted run (the daemon died
-        // before its pid was journalled) gives its attempt back.
+        // One run per attempt, in order. A run the daemon itself ended gives
+        // its attempt back: an interrupted one (the daemon died before its pid
+        // was journalled), and one its shutdown stopped and requeued (a
+        // `stopped` run that ran again, or that left its job queued).
         let mut expected = Vec::new();
         let mut next = 1;
-        for run in &runs {
+        for (i, run) in runs.iter().enumerate() {
             expected.push(next);
-            if run.cause != Some(ExitCause::Interrupted) {
+            let requeued = i + 1 < runs.len() || job.state == JobState::Queued;
+            let refunded = run.cause == Some(ExitCause::Interrupted)
+                || (run.cause == Some(ExitCause::Stopped) && requeued);
+            if !refunded {
                 next += 1;
             }
         }
         assert_eq!(attempts, expected, "job {id}: one run per attempt, in order");
-        assert_eq!(attempts.last().copied(), Some(job.attempt).filter(|&a| a > 0), "job {id}");
+        assert_eq!(job.attempt, next - 1, "job {id}: attempts counted, runs {runs:?}");
         assert!(job.attempt <= job.max_attempts, "job {id} ran past max_attempts");
         for run in &runs {
             assert!(run.ended_at.is_some(), "job {id} run {} never ended", run.id);

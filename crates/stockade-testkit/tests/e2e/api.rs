@@ -228,7 +228,7 @@ async fn a_second_daemon_on_the_same_state_directory_refuses_to_start() {
         stockade_daemon::run(stockade_daemon::Config::new(spec), async {}, None).await.unwrap_err();
     let message = format!("{err:#}");
     assert!(
-        message.contains(&format!("another stockade daemon (pid {})", std::process::id())),
+        message.contains(&format!("stockade is already running (pid {})", std::process::id())),
         "{message}"
     );
     assert_eq!(first.api.get("/health/live").await.status, 200, "the first keeps serving");
