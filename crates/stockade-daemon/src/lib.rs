@@ -142,6 +142,7 @@ pub async fn run_with(
         exec: Arc::new(exec::SandboxExec::new(sandbox.clone())),
         stopper: stops.stopper(),
         upgradable: config.parent_death == stockade_sandbox::ParentDeath::Survive,
+        stopping: tokio_util::sync::CancellationToken::new(),
     };
     let mut servers = listen::serve(&spec.daemon, state).await?;
     let codes = spec.services.iter().map(|s| (s.name.clone(), s.exit_codes.clone())).collect();

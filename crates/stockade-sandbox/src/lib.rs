@@ -46,6 +46,7 @@ mod limits;
 mod main_proc;
 mod name;
 mod oom_watch;
+mod relay;
 mod rlimit;
 mod sandbox;
 mod spawn;

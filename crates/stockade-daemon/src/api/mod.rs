@@ -47,6 +47,9 @@ pub struct AppState {
     /// Whether an upgrade keeps the agents (`stockade daemon`; not `up`,
     /// whose agents die with its threads).
     pub upgradable: bool,
+    /// Cancelled when the daemon stops serving: open follow streams end
+    /// with an event saying so.
+    pub stopping: tokio_util::sync::CancellationToken,
 }
 
 /// Every route.
