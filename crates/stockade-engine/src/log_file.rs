@@ -247,6 +247,7 @@ fn to_tail_stream(stream: LogStream) -> Stream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logs::TAIL_LINES;
 
     fn target(dir: &std::path::Path, max_size: u64, keep: u32) -> LogTarget {
         LogTarget { path: dir.join("logs/r.log"), max_size, keep }
@@ -284,8 +285,27 @@ mod tests {
         for n in (1..=3).rev() {
             all.push_str(&fs::read_to_string(rotated(&t.path, n)).unwrap_or_default());
         }
-        all.push_str(&fs::read_to_string(&t.path).unwrap());
+        // The live file's first `head` bytes end a line `.1` holds whole.
+        let (_, head) = log_read::meta(&file).unwrap();
+        all.push_str(&fs::read_to_string(&t.path).unwrap()[head as usize..]);
         assert!(fs::metadata(&t.path).unwrap().len() < 16 * 1024 + BLOCK);
+        for n in 1..=3 {
+            let text = fs::read_to_string(rotated(&t.path, n)).unwrap();
+            assert!(text.starts_with("line ") && text.ends_with('\n'), "whole lines in .{n}");
+        }
+        // Read back as records: every line once, in order, across the files.
+        let mut from = None;
+        let mut got = Vec::new();
+        loop {
+            let (lines, next) = log_read::read(&t.path, 3, from).unwrap();
+            if lines.is_empty() {
+                break;
+            }
+            got.extend(lines.into_iter().map(|l| l.text));
+            from = Some(next);
+        }
+        let want: Vec<String> = all.lines().map(String::from).collect();
+        assert_eq!(got, want);
         // The oldest rotations were dropped; what is kept is an unbroken suffix.
         assert!(written.ends_with(&all), "the kept logs are not a suffix of what was written");
         assert!(all.len() > 3 * 16 * 1024);
@@ -309,10 +329,16 @@ mod tests {
         let cut = rotate_if_full(&file, &t).unwrap();
         assert_eq!(cut, ((written.len() as u64 - 1) / BLOCK) * BLOCK);
         let first = fs::read_to_string(rotated(&t.path, 1)).unwrap();
-        assert_eq!(first.len() as u64, 16 * 1024, "the rotated file holds max_size only");
+        let len = first.len() as u64;
+        assert!(
+            len <= 16 * 1024 + 11 && len > 16 * 1024 - 11,
+            "the rotated file holds max_size only: {len}"
+        );
+        assert!(first.starts_with("line ") && first.ends_with('\n'), "whole lines");
         let live = fs::read_to_string(&t.path).unwrap();
         assert!(live.len() as u64 <= BLOCK, "{}", live.len());
+        let (_, head) = log_read::meta(&file).unwrap();
         // What is kept is the newest output, unbroken up to the end.
-        assert!(written.ends_with(&format!("{first}{live}")));
+        assert!(written.ends_with(&format!("{first}{}", &live[head as usize..])));
     }
 }

@@ -110,6 +110,9 @@ fn query(args: &LogsArgs) -> anyhow::Result<String> {
     if args.follow {
         q.push("follow=true".into());
     }
+    if let Some(pos) = &args.after {
+        q.push(format!("after={pos}"));
+    }
     Ok(q.join("&"))
 }
 

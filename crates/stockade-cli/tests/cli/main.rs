@@ -9,6 +9,7 @@ mod chaos;
 mod commands;
 mod exec;
 mod lifecycle;
+mod logs;
 mod recovery;
 mod support;
 mod survival;
