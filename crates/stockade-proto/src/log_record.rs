@@ -117,6 +117,17 @@ impl Framer {
     pub fn feed(&mut self, stream: LogStream, now_ns: i64, mut bytes: &[u8], out: &mut Vec<u8>) {
         let i = stream.index();
         while !bytes.is_empty() {
+            // A full piece waits for the next byte: a line of exactly
+            // MAX_PIECE bytes then ends in one record, not a piece and an empty one.
+            if self.pending[i].len() == MAX_PIECE {
+                if bytes[0] == b'\n' {
+                    record(out, self.since[i], stream.tag(false), &self.pending[i]);
+                    self.pending[i].clear();
+                    bytes = &bytes[1..];
+                    continue;
+                }
+                self.flush(stream, out);
+            }
             if self.pending[i].is_empty() {
                 self.since[i] = now_ns;
             }
@@ -137,9 +148,6 @@ impl Framer {
                 None => {
                     self.pending[i].extend_from_slice(window);
                     bytes = &bytes[window.len()..];
-                    if self.pending[i].len() == MAX_PIECE {
-                        self.flush(stream, out);
-                    }
                 }
             }
         }
@@ -366,6 +374,13 @@ mod tests {
         }
         assert_eq!(pieces, 4);
         assert_eq!(joined, line);
+        // Exactly two pieces' worth, then the newline: two records, no empty third.
+        let mut out = Vec::new();
+        f.feed(LogStream::Stdout, 9, &vec![b'y'; MAX_PIECE * 2], &mut out);
+        f.feed(LogStream::Stdout, 9, b"\n", &mut out);
+        let recs = records(&out);
+        assert_eq!(recs.len(), 2);
+        assert!(recs[0].1 && !recs[1].1 && recs[1].2.len() == MAX_PIECE);
         line.truncate(0);
         assert_eq!(LogRecord::parse(b"plain old line").text, b"plain old line");
         assert_eq!(LogRecord::parse(b"plain old line").ts_ns, None);

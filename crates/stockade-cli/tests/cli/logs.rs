@@ -64,7 +64,7 @@ fn both_streams_are_tagged_in_order_with_a_partial_and_a_1_mib_line() {
     if skip() {
         return;
     }
-    let script = MIXED.replace('\n', "\\n").replace('"', "\\\"");
+    let script = MIXED.replace('\\', "\\\\").replace('\n', "\\n").replace('"', "\\\"");
     let daemon = Daemon::start(&format!(
         "[job.walled]\ncommand = [\"python3\", \"-c\", \"{script}\"]\n\n[job.loose]\nisolation = \"none\"\ncommand = [\"python3\", \"-c\", \"{script}\"]\n"
     ));
@@ -110,7 +110,7 @@ fn tail_since_until_and_timestamps_on_the_real_binary() {
         return;
     }
     let daemon = Daemon::start(
-        "[job.two]\ncommand = [\"sh\", \"-c\", \"echo first; sleep 1; echo second >&2; echo third\"]\n",
+        "[job.two]\ncommand = [\"sh\", \"-c\", \"echo first; sleep 1; echo second >&2; sleep 0.1; echo third\"]\n",
     );
     let id = submit(&daemon, "two");
     let lines = json_lines(&daemon, &[&id]);
@@ -256,10 +256,10 @@ fn a_follow_keeps_every_line_across_rotations() {
     if skip() {
         return;
     }
-    // ~150 KB/s of numbered 100-byte lines against a 64 KiB rotation: a cut
-    // every second, under twice max_size each time (nothing dropped).
+    // ~60 KB/s of numbered 100-byte lines against a 64 KiB rotation: a cut
+    // about every second, under twice max_size each time (nothing dropped).
     let daemon = Daemon::start(
-        "[daemon]\nlog_max_size = \"64KiB\"\nlog_keep = 3\n\n[job.fast]\ncommand = [\"python3\", \"-c\", \"import sys,time\\nfor i in range(6000):\\n    print(str(i).ljust(99, '.'), flush=True)\\n    if i % 50 == 0: time.sleep(0.03)\\n\"]\n",
+        "[daemon]\nlog_max_size = \"64KiB\"\nlog_keep = 3\n\n[job.fast]\ncommand = [\"python3\", \"-c\", \"import sys,time\\nfor i in range(6000):\\n    print(str(i).ljust(99, '.'), flush=True)\\n    if i % 20 == 0: time.sleep(0.03)\\n\"]\n",
     );
     let out = daemon.run(&["run", "fast"]);
     let id = text(&out.stdout).trim().to_string();
