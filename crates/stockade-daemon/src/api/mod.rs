@@ -12,7 +12,7 @@ mod exec;
 mod health;
 mod isolation;
 mod jobs;
-mod logs;
+pub(crate) mod logs;
 pub mod openapi;
 mod postmortems;
 mod services;
