@@ -15,7 +15,7 @@ fn main() {
     let status = Command::new(rustc)
         .args(["--edition", "2021", "--crate-name", "stockade_init", "--crate-type", "bin"])
         .args(["--target", &target])
-        .args(["-C", "opt-level=s", "-C", "panic=abort", "-C", "strip=symbols"])
+        .args(["-C", "opt-level=3", "-C", "panic=abort", "-C", "strip=symbols"])
         .args(["-C", "target-feature=+crt-static", "-C", "codegen-units=1"])
         .arg("-o")
         .arg(out.join("stockade-init"))

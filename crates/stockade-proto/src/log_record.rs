@@ -110,6 +110,9 @@ impl<'a> LogRecord<'a> {
 pub struct Framer {
     pending: [Vec<u8>; 2],
     since: [i64; 2],
+    /// The last timestamp formatted: every line of one read shares it, so
+    /// a chunk of short lines costs one format, not one per line.
+    stamp: Option<(i64, [u8; TS_LEN])>,
 }
 
 impl Framer {
@@ -121,7 +124,8 @@ impl Framer {
             // MAX_PIECE bytes then ends in one record, not a piece and an empty one.
             if self.pending[i].len() == MAX_PIECE {
                 if bytes[0] == b'\n' {
-                    record(out, self.since[i], stream.tag(false), &self.pending[i]);
+                    let ts = self.since[i];
+                    self.record(out, ts, stream.tag(false), i);
                     self.pending[i].clear();
                     bytes = &bytes[1..];
                     continue;
@@ -137,11 +141,10 @@ impl Framer {
                 Some(n) => {
                     let ts = self.since[i];
                     if self.pending[i].is_empty() {
-                        record(out, ts, stream.tag(false), &window[..n]);
+                        self.write_record(out, ts, stream.tag(false), &window[..n]);
                     } else {
                         self.pending[i].extend_from_slice(&window[..n]);
-                        record(out, ts, stream.tag(false), &self.pending[i]);
-                        self.pending[i].clear();
+                        self.record(out, ts, stream.tag(false), i);
                     }
                     bytes = &bytes[n + 1..];
                 }
@@ -157,8 +160,8 @@ impl Framer {
     pub fn flush(&mut self, stream: LogStream, out: &mut Vec<u8>) {
         let i = stream.index();
         if !self.pending[i].is_empty() {
-            record(out, self.since[i], stream.tag(true), &self.pending[i]);
-            self.pending[i].clear();
+            let ts = self.since[i];
+            self.record(out, ts, stream.tag(true), i);
         }
     }
 
@@ -182,11 +185,32 @@ impl Framer {
     }
 }
 
-fn record(out: &mut Vec<u8>, ts_ns: i64, tag: u8, text: &[u8]) {
-    write_rfc3339(out, ts_ns);
-    out.extend_from_slice(&[b' ', tag, b' ']);
-    out.extend_from_slice(text);
-    out.push(b'\n');
+impl Framer {
+    /// Write the pending text of stream `i` as one record and clear it.
+    fn record(&mut self, out: &mut Vec<u8>, ts_ns: i64, tag: u8, i: usize) {
+        let text = std::mem::take(&mut self.pending[i]);
+        self.write_record(out, ts_ns, tag, &text);
+        self.pending[i] = text;
+        self.pending[i].clear();
+    }
+
+    fn write_record(&mut self, out: &mut Vec<u8>, ts_ns: i64, tag: u8, text: &[u8]) {
+        let stamp = match self.stamp {
+            Some((at, bytes)) if at == ts_ns => bytes,
+            _ => {
+                let mut v = Vec::with_capacity(TS_LEN);
+                write_rfc3339(&mut v, ts_ns);
+                let mut bytes = [0u8; TS_LEN];
+                bytes.copy_from_slice(&v);
+                self.stamp = Some((ts_ns, bytes));
+                bytes
+            }
+        };
+        out.extend_from_slice(&stamp);
+        out.extend_from_slice(&[b' ', tag, b' ']);
+        out.extend_from_slice(text);
+        out.push(b'\n');
+    }
 }
 
 /// Append `ts_ns` as `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` (exactly [`TS_LEN`] bytes).
