@@ -219,6 +219,9 @@ pub struct LogsArgs {
     /// One JSON object per line (`ts`, `stream`, `text`, `pos`, `source`).
     #[arg(long)]
     pub json: bool,
+    /// Only the run before the newest one (a service's previous run, a job's previous attempt).
+    #[arg(long)]
+    pub previous: bool,
     /// Resume after this position (a line's `pos` from `--json`; one target).
     #[arg(long, value_name = "POS")]
     pub after: Option<String>,

@@ -86,6 +86,7 @@ pub fn logs(offline: &Offline, args: &LogsArgs) -> anyhow::Result<ExitCode> {
     for (i, (_, path)) in sources.iter().enumerate() {
         let mut from = None;
         let mut lines = std::collections::VecDeque::new();
+        let mut before = std::collections::VecDeque::new();
         loop {
             let (read, next) = stockade_engine::log_read::read(path, keep, from)?;
             if read.is_empty() {
@@ -93,6 +94,10 @@ pub fn logs(offline: &Offline, args: &LogsArgs) -> anyhow::Result<ExitCode> {
             }
             from = Some(next);
             for l in read {
+                if l.start {
+                    before = std::mem::take(&mut lines);
+                    continue;
+                }
                 lines.push_back(Line {
                     ts: l.ts_ns.map(stockade_proto::log_record::format_rfc3339),
                     stream: l.stream.as_str().to_string(),
@@ -105,6 +110,7 @@ pub fn logs(offline: &Offline, args: &LogsArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        let lines = if args.previous { before } else { lines };
         all.extend(lines.into_iter().map(|l| (i, l)));
     }
     if sources.len() > 1 {

@@ -222,6 +222,9 @@ pub fn tail(file: &File, from: u64) -> LogTail {
     let mut pending: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
     for raw in records {
         let r = LogRecord::parse(raw);
+        if r.start {
+            continue;
+        }
         let i = usize::from(r.stream == LogStream::Stderr);
         pending[i].extend_from_slice(r.text);
         if !r.partial {

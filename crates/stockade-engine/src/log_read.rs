@@ -69,6 +69,8 @@ pub struct ReadLine {
     pub stream: LogStream,
     /// A piece: the next record of the same stream continues the line.
     pub partial: bool,
+    /// A run-start marker, not output (`text`: what started).
+    pub start: bool,
     /// Its text (invalid UTF-8 replaced).
     pub text: String,
 }
@@ -180,6 +182,7 @@ fn try_read(
                 ts_ns: r.ts_ns,
                 stream: r.stream,
                 partial: r.partial,
+                start: r.start,
                 text: String::from_utf8_lossy(r.text).into_owned(),
             });
         }

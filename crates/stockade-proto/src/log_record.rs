@@ -18,6 +18,10 @@
 //! is binary-safe and stays greppable (`grep ' E '`). The timestamp is that of
 //! the read that delivered the line's first byte.
 //!
+//! Tag `S` marks the start of a run (written by the init or relay before
+//! the agent's first byte; its text says what started), so the runs of a
+//! service's one log can be told apart (`logs --previous`).
+//!
 //! A line that is not a record (a log written before this format) reads as
 //! stdout with no timestamp.
 //!
@@ -76,6 +80,8 @@ pub struct LogRecord<'a> {
     pub stream: LogStream,
     /// A piece of a line: the next record of the same stream continues it.
     pub partial: bool,
+    /// A run-start marker (tag `S`), not output.
+    pub start: bool,
     /// The agent's bytes, without the `\n`.
     pub text: &'a [u8],
 }
@@ -94,14 +100,30 @@ impl<'a> LogRecord<'a> {
             Some(b'E') => Some((LogStream::Stderr, false)),
             Some(b'o') => Some((LogStream::Stdout, true)),
             Some(b'e') => Some((LogStream::Stderr, true)),
+            Some(b'S') => Some((LogStream::Stdout, false)),
             _ => None,
         };
         if let (Some(ts), Some((stream, partial))) = (ts, tag) {
             let text = line.get(TS_LEN + 3..).unwrap_or(&[]);
-            return LogRecord { ts_ns: Some(ts), stream, partial, text };
+            let start = line[TS_LEN + 1] == b'S';
+            return LogRecord { ts_ns: Some(ts), stream, partial, start, text };
         }
-        LogRecord { ts_ns: None, stream: LogStream::Stdout, partial: false, text: line }
+        LogRecord {
+            ts_ns: None,
+            stream: LogStream::Stdout,
+            partial: false,
+            start: false,
+            text: line,
+        }
     }
+}
+
+/// Append a run-start marker (`S`) at `now_ns` saying `what` started.
+pub fn start_marker(out: &mut Vec<u8>, now_ns: i64, what: &[u8]) {
+    write_rfc3339(out, now_ns);
+    out.extend_from_slice(b" S ");
+    out.extend(what.iter().map(|&b| if b == b'\n' { b' ' } else { b }));
+    out.push(b'\n');
 }
 
 /// Turns the bytes of both pipes into records. Holds at most one unfinished
@@ -410,6 +432,10 @@ mod tests {
         assert_eq!(LogRecord::parse(b"plain old line").ts_ns, None);
         let empty = b"2025-12-02T14:22:01.123456789Z O ";
         assert_eq!(LogRecord::parse(empty).text, b"");
+        let mut marker = Vec::new();
+        start_marker(&mut marker, 5, b"sh -c\necho");
+        let m = LogRecord::parse(&marker[..marker.len() - 1]);
+        assert!(m.start && m.ts_ns == Some(5) && m.text == b"sh -c echo");
         assert!(LogRecord::parse(empty).ts_ns.is_some());
     }
 }

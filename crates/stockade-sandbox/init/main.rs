@@ -36,6 +36,7 @@ mod log_record;
 
 use log_record::{Framer, HOLD_NS, LogStream};
 
+
 const SIGCHLD: c_int = 17;
 const SIGKILL: c_int = 9;
 const SIGSTOP: c_int = 19;
@@ -179,6 +180,8 @@ fn main() {
         if log {
             close(pipes[1]);
             close(pipes[3]);
+            log_record::start_marker(&mut pump.out, now_ns(), program.as_bytes());
+            pump.write_out();
         }
         let sfd = signalfd(-1, &all, O_CLOEXEC | O_NONBLOCK);
         loop {
@@ -206,6 +209,8 @@ fn main() {
 /// The unwalled relay: frame fd 0 (stdout) and fd 3 (stderr) into fd 1 until both close.
 fn relay() -> ! {
     let mut pump = Pump::new([0, ERROR_FD]);
+    log_record::start_marker(&mut pump.out, now_ns(), b"run");
+    pump.write_out();
     while pump.open() {
         pump.wait(-1);
     }

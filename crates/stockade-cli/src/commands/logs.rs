@@ -75,7 +75,7 @@ pub async fn run(client: Client, args: &LogsArgs) -> anyhow::Result<ExitCode> {
         timestamps: args.timestamps,
         colour: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
-    if args.follow {
+    if args.follow && !args.previous {
         return follow(client, sources, &query, style, args.json).await;
     }
     let mut all: Vec<(usize, Line)> = Vec::new();
@@ -109,6 +109,9 @@ fn query(args: &LogsArgs) -> anyhow::Result<String> {
     }
     if args.follow {
         q.push("follow=true".into());
+    }
+    if args.previous {
+        q.push("previous=true".into());
     }
     if let Some(pos) = &args.after {
         q.push(format!("after={pos}"));

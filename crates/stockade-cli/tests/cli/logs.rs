@@ -136,6 +136,33 @@ fn tail_since_until_and_timestamps_on_the_real_binary() {
 }
 
 #[test]
+fn previous_shows_the_run_before_the_newest() {
+    if skip() {
+        return;
+    }
+    // Each run prints its own start time (ns); the service restarts after each.
+    let daemon = Daemon::start(
+        "[service.once]\ncommand = [\"sh\", \"-c\", \"echo run $(date +%s%N); sleep 0.3; exit 1\"]\nrestart = \"always\"\n",
+    );
+    let mut runs = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while runs.len() < 3 && Instant::now() < deadline {
+        runs = json_lines(&daemon, &["once"]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(runs.len() >= 3, "three runs logged: {runs:?}");
+    let stop = daemon.run(&["stop", "once"]);
+    assert!(stop.status.success(), "{}", text(&stop.stderr));
+    let texts = |v: Vec<Value>| {
+        v.iter().map(|l| l["text"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    let all = texts(json_lines(&daemon, &["once"]));
+    let previous = texts(json_lines(&daemon, &["once", "--previous"]));
+    assert_eq!(previous, [all[all.len() - 2].clone()], "the run before the newest: {all:?}");
+    assert_ne!(all[all.len() - 2], all[all.len() - 1], "each run prints its own pid");
+}
+
+#[test]
 fn several_targets_are_prefixed_and_merged_by_time() {
     if skip() {
         return;

@@ -58,6 +58,9 @@ pub struct LogQuery {
     stream: Option<String>,
     /// Resume after this position (as `Last-Event-ID`).
     after: Option<String>,
+    /// Only the run before the newest one (not with `follow`).
+    #[serde(default)]
+    previous: bool,
 }
 
 /// One record of a run's output.
@@ -231,25 +234,35 @@ async fn read_blocking(
         .map_err(|e| io_failure(&path, e))
 }
 
-/// Read everything after `from` that passes `filter`, keeping the last `tail`.
+/// Read everything after `from` that passes `filter`, keeping the last
+/// `tail`; `previous`: only the run before the newest (between the last two
+/// run-start markers).
 async fn read_all(
     source: &Source,
     mut from: Option<LogPos>,
     filter: &Filter,
-    tail: Option<usize>,
+    (tail, previous): (Option<usize>, bool),
 ) -> Result<(VecDeque<ReadLine>, LogPos), Failure> {
     let mut kept = VecDeque::new();
+    let mut before = VecDeque::new();
     loop {
         let (lines, next) = read_blocking(source, from).await?;
         let done = lines.is_empty();
-        for line in lines.into_iter().filter(|l| filter.keeps(l)) {
+        for line in lines {
+            if line.start {
+                before = std::mem::take(&mut kept);
+                continue;
+            }
+            if !filter.keeps(&line) {
+                continue;
+            }
             kept.push_back(line);
             if tail.is_some_and(|t| kept.len() > t) {
                 kept.pop_front();
             }
         }
         if done {
-            return Ok((kept, next));
+            return Ok((if previous { before } else { kept }, next));
         }
         from = Some(next);
     }
@@ -275,8 +288,8 @@ async fn serve(
     };
     // Subscribe before the first read, so an end between the two is seen.
     let live = state.engine.subscribe();
-    let (backlog, next) = read_all(&source, from, &filter, query.tail).await?;
-    if !query.follow {
+    let (backlog, next) = read_all(&source, from, &filter, (query.tail, query.previous)).await?;
+    if !query.follow || query.previous {
         let lines = backlog.iter().map(LogLine::of).collect();
         return Ok(Json(LogPage { lines, next: next.to_string() }).into_response());
     }
@@ -359,7 +372,8 @@ impl Follow {
                 Ok((lines, next)) => {
                     let new = !lines.is_empty() || next != self.pos;
                     self.pos = next;
-                    self.backlog.extend(lines.into_iter().filter(|l| self.filter.keeps(l)));
+                    let filter = &self.filter;
+                    self.backlog.extend(lines.into_iter().filter(|l| !l.start && filter.keeps(l)));
                     if new {
                         continue;
                     }
