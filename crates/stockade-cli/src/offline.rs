@@ -95,7 +95,9 @@ pub fn logs(offline: &Offline, args: &LogsArgs) -> anyhow::Result<ExitCode> {
             from = Some(next);
             for l in read {
                 if l.start {
-                    before = std::mem::take(&mut lines);
+                    if args.previous {
+                        before = std::mem::take(&mut lines);
+                    }
                     continue;
                 }
                 lines.push_back(Line {

@@ -142,7 +142,7 @@ fn previous_shows_the_run_before_the_newest() {
     }
     // Each run prints its own start time (ns); the service restarts after each.
     let daemon = Daemon::start(
-        "[service.once]\ncommand = [\"sh\", \"-c\", \"echo run $(date +%s%N); sleep 0.3; exit 1\"]\nrestart = \"always\"\n",
+        "[service.once]\ncommand = [\"sh\", \"-c\", \"echo run $(date +%s%N); sleep 0.3; exit 1\"]\nrestart = \"always\"\n\n[service.once.backoff]\ninitial = \"100ms\"\nmax = \"200ms\"\n\n[service.once.start_limit]\nburst = 100\ninterval = \"10s\"\n",
     );
     let mut runs = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -250,7 +250,9 @@ async fn read_all(
         let done = lines.is_empty();
         for line in lines {
             if line.start {
-                before = std::mem::take(&mut kept);
+                if previous {
+                    before = std::mem::take(&mut kept);
+                }
                 continue;
             }
             if !filter.keeps(&line) {
