@@ -10,11 +10,12 @@ fn main() {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let target = std::env::var("TARGET").expect("cargo sets TARGET");
     println!("cargo:rerun-if-changed=init/main.rs");
+    println!("cargo:rerun-if-changed=../stockade-proto/src/log_record.rs");
     println!("cargo:rerun-if-changed=build.rs");
     let status = Command::new(rustc)
         .args(["--edition", "2021", "--crate-name", "stockade_init", "--crate-type", "bin"])
         .args(["--target", &target])
-        .args(["-C", "opt-level=s", "-C", "panic=abort", "-C", "strip=symbols"])
+        .args(["-C", "opt-level=3", "-C", "panic=abort", "-C", "strip=symbols"])
         .args(["-C", "target-feature=+crt-static", "-C", "codegen-units=1"])
         .arg("-o")
         .arg(out.join("stockade-init"))

@@ -232,15 +232,37 @@ pub struct JsonArg {
 /// `logs`.
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// A service name or a job id.
-    pub target: String,
+    /// Services (every replica, or one: `player[3]`) and job ids.
+    #[arg(required = true, num_args = 1..)]
+    pub targets: Vec<String>,
     /// Keep following new output, across log rotation (`-F` as in `tail -F`;
     /// `-f` is the spec file, on every command).
     #[arg(long, short = 'F')]
     pub follow: bool,
-    /// Which replica of a service.
-    #[arg(long, default_value_t = 0)]
-    pub replica: u32,
+    /// Only this replica of the services named.
+    #[arg(long)]
+    pub replica: Option<u32>,
+    /// Only the last N lines of each log (before following).
+    #[arg(long, short = 'n', value_name = "N")]
+    pub tail: Option<usize>,
+    /// Only lines since a time ago (10m, 2h, 1d) or an RFC 3339 time.
+    #[arg(long, value_name = "DURATION|TIME")]
+    pub since: Option<String>,
+    /// Only lines before a time ago or an RFC 3339 time.
+    #[arg(long, value_name = "DURATION|TIME")]
+    pub until: Option<String>,
+    /// Show each line's time (when it was read from the agent's pipe).
+    #[arg(long, short = 't')]
+    pub timestamps: bool,
+    /// One JSON object per line (`ts`, `stream`, `text`, `pos`, `source`).
+    #[arg(long)]
+    pub json: bool,
+    /// Only the run before the newest one (a service's previous run, a job's previous attempt).
+    #[arg(long)]
+    pub previous: bool,
+    /// Resume after this position (a line's `pos` from `--json`; one target).
+    #[arg(long, value_name = "POS")]
+    pub after: Option<String>,
 }
 
 /// `events`.

@@ -19,6 +19,11 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(hint) = commands::logs::explain_dash_f(&argv) {
+        eprintln!("stockade: {hint}");
+        return ExitCode::from(2);
+    }
     let cli = cli::Cli::parse();
     if matches!(&cli.command, cli::Command::Up(_))
         || matches!(&cli.command, cli::Command::Daemon(a) if !a.upgrade)

@@ -6,15 +6,11 @@
 use crate::cli::{EventsArgs, LogsArgs, PostmortemArgs, PsArgs};
 use crate::exit::{FAILED, fail};
 use crate::render::{clock, duration_ms, event_line, table};
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use stockade_proto::{JobId, JobState, PostMortem, RunId, Seq, now_millis};
 use stockade_spec::Spec;
 use stockade_store::{JobFilter, Store};
-
-/// The most bytes of a log printed (its end), as the daemon sends.
-const TAIL_BYTES: u64 = 1 << 20;
 
 /// The spec and its store, opened read-only.
 pub struct Offline {
@@ -41,37 +37,98 @@ impl Offline {
 
 /// `logs` from the log files.
 pub fn logs(offline: &Offline, args: &LogsArgs) -> anyhow::Result<ExitCode> {
-    let path: PathBuf = match args.target.parse::<u64>() {
-        Ok(id) => {
+    use crate::commands::logs::{Line, Printer, Style};
+    let mut sources: Vec<(String, PathBuf)> = Vec::new();
+    for target in &args.targets {
+        if let Ok(id) = target.parse::<u64>() {
             if offline.store.job(JobId(id))?.is_none() {
                 return Err(fail(FAILED, format!("no job {id} in the store"), None));
             }
-            offline.state_dir().join("logs/jobs").join(format!("{id}.log"))
+            sources.push((
+                format!("job {id}"),
+                offline.state_dir().join("logs/jobs").join(format!("{id}.log")),
+            ));
+            continue;
         }
-        Err(_) => {
-            if offline.spec.service(&args.target).is_none() {
-                let known: Vec<_> = offline.spec.services.iter().map(|s| s.name.as_str()).collect();
-                return Err(fail(
-                    FAILED,
-                    format!("no service `{}` in the spec", args.target),
-                    Some(format!("known services: {}", known.join(", "))),
-                ));
-            }
-            offline.state_dir().join("logs").join(format!("{}.{}.log", args.target, args.replica))
+        let (name, replica) = match target.strip_suffix(']').and_then(|t| t.split_once('[')) {
+            Some((name, i)) => (name.to_string(), i.parse::<u32>().ok()),
+            None => (target.clone(), args.replica),
+        };
+        let Some(service) = offline.spec.service(&name) else {
+            let known: Vec<_> = offline.spec.services.iter().map(|s| s.name.as_str()).collect();
+            return Err(fail(
+                FAILED,
+                format!("no service `{name}` in the spec"),
+                Some(format!("known services: {}", known.join(", "))),
+            ));
+        };
+        let replicas: Vec<u32> = match replica {
+            Some(r) => vec![r],
+            None => (0..service.replicas.max(1)).collect(),
+        };
+        for r in replicas {
+            sources.push((
+                format!("{name}[{r}]"),
+                offline.state_dir().join("logs").join(format!("{name}.{r}.log")),
+            ));
         }
-    };
+    }
     if args.follow {
-        eprintln!("stockade: not following: nothing writes to the log while the daemon is down");
+        eprintln!(
+            "stockade: not following without a daemon (the boxes still log; start the daemon to follow)"
+        );
     }
-    let mut out = std::io::stdout();
-    if let Ok(mut file) = std::fs::File::open(&path) {
-        let len = file.metadata()?.len();
-        file.seek(SeekFrom::Start(len.saturating_sub(TAIL_BYTES)))?;
-        let mut buf = Vec::new();
-        file.read_to_end(&mut buf)?;
-        out.write_all(&buf)?;
-        out.flush()?;
+    let keep = offline.spec.daemon.log_keep;
+    let mut all: Vec<(usize, Line)> = Vec::new();
+    for (i, (_, path)) in sources.iter().enumerate() {
+        let mut from = None;
+        let mut lines = std::collections::VecDeque::new();
+        let mut before = std::collections::VecDeque::new();
+        loop {
+            let (read, next) = stockade_engine::log_read::read(path, keep, from)?;
+            if read.is_empty() {
+                break;
+            }
+            from = Some(next);
+            for l in read {
+                if l.start {
+                    if args.previous {
+                        before = std::mem::take(&mut lines);
+                    }
+                    continue;
+                }
+                lines.push_back(Line {
+                    ts: l.ts_ns.map(stockade_proto::log_record::format_rfc3339),
+                    stream: l.stream.as_str().to_string(),
+                    text: l.text,
+                    partial: l.partial,
+                    pos: l.pos.to_string(),
+                });
+                if args.tail.is_some_and(|t| lines.len() > t) {
+                    lines.pop_front();
+                }
+            }
+        }
+        let lines = if args.previous { before } else { lines };
+        all.extend(lines.into_iter().map(|l| (i, l)));
     }
+    if sources.len() > 1 {
+        all.sort_by(|a, b| a.1.ts.cmp(&b.1.ts));
+    }
+    let style = Style {
+        prefix_width: if sources.len() > 1 {
+            sources.iter().map(|s| s.0.len()).max().unwrap_or(0)
+        } else {
+            0
+        },
+        timestamps: args.timestamps,
+        colour: false,
+    };
+    let mut out = Printer::new(style);
+    for (i, line) in &all {
+        out.print(&sources[*i].0, line, args.json)?;
+    }
+    out.finish()?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -194,6 +194,7 @@ pub async fn run_with(
         upgradable: config.parent_death == stockade_sandbox::ParentDeath::Survive,
         alerts: alerts.clone(),
         memory_ceiling,
+        stopping: tokio_util::sync::CancellationToken::new(),
     };
     let mut servers = listen::serve(&spec.daemon, state).await?;
     let codes = spec.services.iter().map(|s| (s.name.clone(), s.exit_codes.clone())).collect();

@@ -82,7 +82,7 @@ const SOCKET_CHECK: Duration = Duration::from_secs(1);
 
 /// Bind every listener of `config` and start serving.
 pub async fn serve(config: &DaemonConfig, state: AppState) -> anyhow::Result<Servers> {
-    let stop = CancellationToken::new();
+    let stop = state.stopping.clone();
     let mut servers = Servers {
         addresses: Vec::new(),
         tasks: JoinSet::new(),

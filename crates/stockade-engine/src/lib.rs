@@ -28,6 +28,7 @@ mod fake_launcher;
 mod handle;
 mod launcher;
 mod log_file;
+pub mod log_read;
 pub mod logs;
 mod postmortem;
 mod probe;

@@ -185,6 +185,7 @@ impl Sandbox {
             baseline: Counters::default(),
             limits: spec.limits,
             walls: None,
+            relay: None,
         });
         agent.adopted(spec.running_for, slot);
         Ok(agent)

@@ -51,6 +51,9 @@ pub struct Agent {
     walls: Option<crate::walls::BoxHold>,
     /// An adopted walled box's id slot, released with the box.
     adopted_ids: Option<crate::walls::ids::IdSlot>,
+    /// An unwalled box's log relay, awaited by `finish` so the run's last
+    /// lines are in the log before its tail is read.
+    relay: Option<crate::relay::Relay>,
 }
 
 /// The parts of a new agent, from `Sandbox::spawn`.
@@ -62,6 +65,7 @@ pub(crate) struct AgentParts {
     pub(crate) baseline: Counters,
     pub(crate) limits: Limits,
     pub(crate) walls: Option<crate::walls::BoxHold>,
+    pub(crate) relay: Option<crate::relay::Relay>,
 }
 
 /// What [`Agent::next_event`] saw.
@@ -110,6 +114,7 @@ impl Agent {
             limits: parts.limits,
             walls: parts.walls,
             adopted_ids: None,
+            relay: parts.relay,
         }
     }
 
@@ -131,6 +136,7 @@ impl Agent {
             limits,
             walls: None,
             adopted_ids: None,
+            relay: None,
         }
     }
 
@@ -341,6 +347,9 @@ impl Agent {
         // The main process must be reaped before rmdir can succeed.
         if self.status.is_none() {
             let _ = tokio::time::timeout(KILL_DEADLINE, self.wait()).await;
+        }
+        if let Some(relay) = self.relay.take() {
+            relay.drained().await;
         }
         let counters = match self.cgroup.clone() {
             // memory.stat and friends: off the async worker with the rest.

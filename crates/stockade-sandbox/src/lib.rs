@@ -47,6 +47,7 @@ mod main_proc;
 mod name;
 mod offload;
 mod oom_watch;
+mod relay;
 mod rlimit;
 mod sandbox;
 mod spawn;

@@ -45,6 +45,8 @@ pub(crate) struct Inner {
     /// What walled spawns need, or why this host cannot make walls.
     pub(crate) walls: Result<WallsKit, String>,
     registry: Registry,
+    /// The init image run as an unwalled box's log relay, or why it cannot be.
+    relay: Result<crate::walls::init::InitImage, String>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -72,8 +74,13 @@ impl Sandbox {
         }
         let spawner = Spawner::start(handle)?;
         let registry = Registry::default();
+        let relay = crate::walls::init::InitImage::load().map_err(|err| {
+            let why = err.to_string();
+            tracing::warn!("unwalled boxes log untagged output (no relay): {why}");
+            why
+        });
         Ok(Sandbox {
-            inner: Arc::new(Inner { backend, warnings, spawner, config, walls, registry }),
+            inner: Arc::new(Inner { backend, warnings, spawner, config, walls, registry, relay }),
         })
     }
 
@@ -122,7 +129,17 @@ impl Sandbox {
             rlimits: RlimitPlan::for_limits(&spec.limits),
             parent_death: spec.parent_death,
         };
-        let cmd = command(&spec, &program, pre);
+        let (relay, stdio) = match (&spec.output, &self.inner.relay) {
+            (Some(output), Ok(image)) => match crate::relay::start(image, output) {
+                Ok((relay, out, err)) => (Some(relay), Some((out, err))),
+                Err(err) => {
+                    tracing::warn!(box_name = %spec.box_name, "no log relay ({err}): this run's output is logged untagged");
+                    (None, None)
+                }
+            },
+            _ => (None, None),
+        };
+        let cmd = command(&spec, &program, pre, stdio);
         let child = match self.inner.spawner.spawn(cmd).await {
             Ok(Ok(child)) => child,
             Ok(Err(source)) => {
@@ -150,6 +167,7 @@ impl Sandbox {
             baseline,
             limits: spec.limits,
             walls: None,
+            relay,
         }))
     }
 
@@ -271,6 +289,7 @@ impl Sandbox {
             baseline: Counters::default(),
             limits: spec.limits,
             walls: Some(BoxHold { _slot: slot, _registration: registration }),
+            relay: None,
         }))
     }
 

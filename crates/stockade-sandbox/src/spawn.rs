@@ -203,7 +203,14 @@ pub(crate) struct PreExec {
 }
 
 /// The command for `spec`, running `program`, joining its box before exec.
-pub(crate) fn command(spec: &SpawnSpec, program: &Path, pre: PreExec) -> Command {
+/// `stdio`: the agent's stdout and stderr when a log relay reads them
+/// (`relay::start`); else [`SpawnSpec::output`] itself, or pipes.
+pub(crate) fn command(
+    spec: &SpawnSpec,
+    program: &Path,
+    pre: PreExec,
+    stdio: Option<(OwnedFd, OwnedFd)>,
+) -> Command {
     let mut cmd = Command::new(program);
     if let Some((argv0, rest)) = spec.argv.split_first() {
         cmd.arg0(argv0).args(rest);
@@ -216,7 +223,7 @@ pub(crate) fn command(spec: &SpawnSpec, program: &Path, pre: PreExec) -> Command
         cmd.current_dir(cwd);
     }
     cmd.stdin(Stdio::null());
-    match spec.output.as_ref().map(Output::stdio) {
+    match stdio.map(Ok).or_else(|| spec.output.as_ref().map(Output::stdio)) {
         Some(Ok((out, err))) => cmd.stdout(Stdio::from(out)).stderr(Stdio::from(err)),
         // A dup that fails (EMFILE) falls back to pipes rather than no output.
         _ => cmd.stdout(Stdio::piped()).stderr(Stdio::piped()),

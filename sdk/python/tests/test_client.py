@@ -4,7 +4,9 @@ idempotent submits, batches, streams that resume across a restart, async."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -22,9 +24,9 @@ def test_the_readme_example_runs(daemon: Daemon, monkeypatch: pytest.MonkeyPatch
         result = job.wait(timeout=60)
         assert result.state == "succeeded"
         assert result.cause == stockade.Exited(code=0)
-        lines = [line.text for line in job.logs(follow=True)]
-        assert "task --task 42 seed=7" in lines and "oops" in lines
-        assert all(line.stream == "output" for line in job.logs())
+        lines = [(line.stream, line.text) for line in job.logs(follow=True)]
+        assert ("stdout", "task --task 42 seed=7") in lines and ("stderr", "oops") in lines
+        assert all(line.ts is not None and line.ts.endswith("Z") for line in job.logs())
         again = sk.jobs.submit("agent", args=["--task", "42"], idempotency_key="task-42")
         assert again.id == job.id, "a retried submission answers the first job"
         status = sk.queue.status()
@@ -123,6 +125,48 @@ def test_events_resume_with_last_event_id_across_a_restart() -> None:
         assert done.wait(timeout=30), f"the stream did not resume: {seen}"
         seqs = [e.seq for e in seen]
         assert seqs == sorted(set(seqs)), "no event twice, none out of order"
+    finally:
+        d.stop()
+
+
+COUNTER = """
+[daemon]
+state_dir = "state"
+
+[job.count]
+command = ["sh", "-c", "i=0; while [ $i -lt 400 ]; do echo $i; i=$((i+1)); sleep 0.01; done"]
+"""
+
+
+def test_a_log_follow_resumes_across_a_daemon_kill_without_gap_or_duplicate() -> None:
+    d = Daemon(COUNTER)
+    d.start()
+    try:
+        with stockade.Client(d.socket) as sk:
+            job = sk.jobs.submit("count")
+            got: list[stockade.LogLine] = []
+            finished = threading.Event()
+
+            def follow() -> None:
+                for line in job.logs(follow=True):
+                    got.append(line)
+                finished.set()
+
+            t = threading.Thread(target=follow, daemon=True)
+            t.start()
+            deadline = time.monotonic() + 20
+            while len(got) < 50 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert d.proc is not None
+            d.proc.send_signal(signal.SIGKILL)  # the daemon dies mid-follow; the box keeps writing
+            d.proc.wait()
+            d.proc = None
+            time.sleep(0.5)
+            d.start()
+            assert finished.wait(timeout=60), f"the follow did not finish: {len(got)} lines"
+        numbers = [int(line.text) for line in got]
+        assert numbers == list(range(400)), "a gap or a duplicate across the restart"
+        assert all(line.stream == "stdout" and line.ts for line in got)
     finally:
         d.stop()
 

@@ -11,6 +11,7 @@ mod commands;
 mod day_two;
 mod exec;
 mod lifecycle;
+mod logs;
 mod recovery;
 mod reload;
 mod schedules;

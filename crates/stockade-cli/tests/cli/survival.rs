@@ -96,7 +96,14 @@ fn lock_holders(db: &std::path::Path) -> Vec<(u32, String)> {
 fn check_counter(path: &std::path::Path) -> u64 {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut expect = 0u64;
-    for line in text.lines() {
+    for record in text.lines() {
+        // Each line is a tagged record (`<time> O <text>`), written by the box's init.
+        let parsed = stockade_proto::LogRecord::parse(record.as_bytes());
+        assert!(parsed.ts_ns.is_some(), "{}: untagged {record:?}", path.display());
+        if parsed.start {
+            continue; // a run-start marker (the replica was restarted or adopted)
+        }
+        let line = String::from_utf8_lossy(parsed.text);
         let n: u64 = line.trim().parse().unwrap_or_else(|_| panic!("{}: {line:?}", path.display()));
         assert_eq!(n, expect, "{}: the counter jumped from {} to {n}", path.display(), expect - 1);
         expect += 1;

@@ -13,7 +13,7 @@ mod exec;
 mod health;
 mod isolation;
 mod jobs;
-mod logs;
+pub(crate) mod logs;
 pub mod openapi;
 mod postmortems;
 mod read;
@@ -51,6 +51,9 @@ pub struct AppState {
     /// Whether an upgrade keeps the agents (`stockade daemon`; not `up`,
     /// whose agents die with its threads).
     pub upgradable: bool,
+    /// Cancelled when the daemon stops serving: open follow streams end
+    /// with an event saying so.
+    pub stopping: tokio_util::sync::CancellationToken,
     /// The alerts firing now (rules and the leak detector), for status and metrics.
     pub alerts: crate::monitor::AlertBoard,
     /// The most memory one run could ever get: the host's total memory less

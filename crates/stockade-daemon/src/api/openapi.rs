@@ -369,19 +369,17 @@ impl Doc {
             cancel,
             &[("404", "No such job."), ("409", "It had already finished.")],
         );
+        let params = log_params(vec![id_param("id", "job")]);
+        let body = self.log_responses();
         self.op(
             "get",
             "/api/jobs/{id}/logs",
             "job_logs",
-            "A job's output as plain text; ?follow=true streams until it ends.",
-            vec![
-                id_param("id", "job"),
-                query("follow", json!({"type": "boolean"}), "Keep the response open."),
-                query("replica", json!({"type": "integer", "minimum": 0}), "Unused for jobs."),
-            ],
+            LOGS_SUMMARY,
+            params,
             None,
-            responses([("200", "Output.", json!({"text/plain": {"schema": {"type": "string"}}}))]),
-            &[("404", "No such job.")],
+            body,
+            &[("400", "A bad filter or position."), ("404", "No such job.")],
         );
     }
 
@@ -429,20 +427,38 @@ impl Doc {
             responses([("200", "Its replicas.", json_body(replicas))]),
             &[("400", "Zero replicas."), ("404", "No such service."), ("422", "Not {\"replicas\": N}.")],
         );
+        let params = log_params(vec![
+            path_param("name", json!({"type": "string"}), "The service."),
+            query("replica", json!({"type": "integer", "minimum": 0}), "The replica index (0)."),
+        ]);
+        let body = self.log_responses();
         self.op(
             "get",
             "/api/services/{name}/logs",
             "service_logs",
-            "A replica's output as plain text; ?follow=true streams.",
-            vec![
-                path_param("name", json!({"type": "string"}), "The service."),
-                query("follow", json!({"type": "boolean"}), "Keep the response open."),
-                query("replica", json!({"type": "integer", "minimum": 0}), "The replica index."),
-            ],
+            LOGS_SUMMARY,
+            params,
             None,
-            responses([("200", "Output.", json!({"text/plain": {"schema": {"type": "string"}}}))]),
-            &[("404", "No such service.")],
+            body,
+            &[("400", "A bad filter or position."), ("404", "No such service.")],
         );
+    }
+
+    /// The two answers of a log endpoint: a page, or (follow) an SSE stream.
+    fn log_responses(&mut self) -> Map<String, Value> {
+        let page = self.schema::<super::logs::LogPage>();
+        let line = self.schema::<super::logs::LogLine>();
+        let end = self.schema::<super::logs::LogEnd>();
+        responses([(
+            "200",
+            "Without follow: the records (application/json). With follow=true: Server-Sent Events, \
+             `event: line` (id: the record's position, data: a LogLine) until one `event: end` \
+             (data: a LogEnd saying why).",
+            json!({
+                "application/json": {"schema": page},
+                "text/event-stream": {"schema": {"type": "string"}, "itemSchema": {"oneOf": [line, end]}}
+            }),
+        )])
     }
 
     fn streams(&mut self) {
@@ -528,6 +544,26 @@ impl Doc {
             ],
         );
     }
+}
+
+/// What both log endpoints say they do.
+const LOGS_SUMMARY: &str = "A run's output as records with their time (`ts`, when the box read the line) and \
+     stream (stdout|stderr), across rotated files. ?follow=true streams Server-Sent Events whose ids \
+     (`<inode>-<offset>`) resume exactly with Last-Event-ID or ?after, across daemon restarts.";
+
+/// The log endpoints' parameters after `first`.
+fn log_params(mut first: Vec<Value>) -> Vec<Value> {
+    let time = json!({"type": "string"});
+    first.extend([
+        query("follow", json!({"type": "boolean"}), "Keep the response open as an SSE stream."),
+        query("tail", json!({"type": "integer", "minimum": 0}), "Only the last N records."),
+        query("since", time.clone(), "Only records at or after this time: RFC 3339, or Unix ms."),
+        query("until", time, "Only records before this time: RFC 3339, or Unix ms."),
+        query("stream", json!({"enum": ["stdout", "stderr"]}), "Only one stream."),
+        query("after", json!({"type": "string"}), "Resume after this position (an event id, or `next`)."),
+        json!({"name": "Last-Event-ID", "in": "header", "required": false, "schema": {"type": "string"}}),
+    ]);
+    first
 }
 
 fn json_body(schema: Value) -> Value {

@@ -42,8 +42,11 @@ async fn job(d: &TestDaemon, id: u64, want: &[&str]) -> serde_json::Value {
     .await
 }
 
+/// The job's output as text, one line per record.
 async fn logs(d: &TestDaemon, id: u64) -> String {
-    String::from_utf8_lossy(&d.api.get(&format!("/api/jobs/{id}/logs")).await.body).into_owned()
+    let page = d.api.get(&format!("/api/jobs/{id}/logs")).await.json;
+    let lines = page["lines"].as_array().cloned().unwrap_or_default();
+    lines.iter().map(|l| format!("{}\n", l["text"].as_str().unwrap_or_default())).collect()
 }
 
 #[tokio::test]

@@ -249,11 +249,13 @@ pub(crate) fn prepare(
     let raw = std::os::fd::AsRawFd::as_raw_fd;
     let hostname = cstring(spec, "hostname", walls.hostname.as_bytes())?;
     let cwd = spec.cwd.clone().unwrap_or_else(|| PathBuf::from("/workspace"));
-    let mut argv = vec![
-        c"stockade-init".to_owned(),
-        cstring(spec, "program", checked.program.as_os_str().as_bytes())?,
-        c"--".to_owned(),
-    ];
+    let mut argv = vec![c"stockade-init".to_owned()];
+    if spec.output.is_some() {
+        // The init tags the agent's lines into the log (init/main.rs `--log`).
+        argv.push(c"--log".to_owned());
+    }
+    argv.push(cstring(spec, "program", checked.program.as_os_str().as_bytes())?);
+    argv.push(c"--".to_owned());
     for a in &spec.argv {
         argv.push(cstring(spec, "argv", a.as_bytes())?);
     }

@@ -71,7 +71,17 @@ async fn a_live_box_is_adopted_and_its_exact_status_recorded() {
     assert_eq!(agent.pid(), pid, "the adopted agent is the same process");
     assert_eq!(end(agent, pid).await, ExitCause::Exited { code: 7 });
     let text = std::fs::read_to_string(log).unwrap();
-    let ticks: Vec<&str> = text.lines().collect();
+    // Tagged records from the box's init, after its run-start marker.
+    let records: Vec<_> =
+        text.lines().map(|l| stockade_proto::LogRecord::parse(l.as_bytes())).collect();
+    assert!(records[0].start, "{text:?}");
+    let ticks: Vec<String> = records[1..]
+        .iter()
+        .map(|r| {
+            assert!(r.ts_ns.is_some() && r.stream == stockade_proto::LogStream::Stdout, "{text:?}");
+            String::from_utf8_lossy(r.text).into_owned()
+        })
+        .collect();
     assert_eq!(ticks.len(), 20, "every line reached the log: {text:?}");
     assert_eq!(ticks[19], "tick 19");
 }

@@ -144,17 +144,44 @@ class AsyncJob:
         return await self.client.run_op(core.cancel(self.id))
 
     async def logs(self, follow: bool = False) -> AsyncIterator[m.LogLine]:
-        """Its output, line by line; with `follow`, until it ends."""
-        timeout = httpx.Timeout(self.client.http.timeout.connect, read=None if follow else 30.0)
-        call = core.Call("GET", f"/api/jobs/{self.id}/logs")
-        async with self.client.http.stream(
-            "GET", call.path, params=core.logs_params(follow), timeout=timeout
-        ) as r:
-            if r.status_code != 200:
-                await r.aread()
-                core.parse(call, r.status_code, r.headers, r.content)
-            async for line in r.aiter_lines():
-                yield m.LogLine(text=line)
+        """Its output, record by record; with `follow`, until the job ends,
+        reconnecting after a daemon restart and resuming exactly (no gap, no
+        duplicate) with `Last-Event-ID`."""
+        path = f"/api/jobs/{self.id}/logs"
+        if not follow:
+            for line in await self.client.run_op(core.job_logs(self.id)):
+                yield line
+            return
+        last: str | None = None
+        delay = 1.0
+        while True:
+            try:
+                async with httpx_sse.aconnect_sse(
+                    self.client.http,
+                    "GET",
+                    path,
+                    params=core.logs_params(True),
+                    headers=core.resume_headers(last),
+                    timeout=httpx.Timeout(self.client.http.timeout.connect, read=None),
+                ) as source:
+                    r = source.response
+                    if r.status_code != 200:
+                        await r.aread()
+                        core.parse(core.Call("GET", path), r.status_code, r.headers, r.content)
+                    async for sse in source.aiter_sse():
+                        if sse.retry is not None:
+                            delay = sse.retry / 1000
+                        if sse.event == "end":
+                            if core.log_end(sse.data) == "ended":
+                                return
+                            break  # the daemon is stopping: resume once it is back
+                        if sse.id:
+                            last = sse.id
+                        if sse.data:
+                            yield m.log_line(json.loads(sse.data))
+            except (httpx.TransportError, PermissionError):
+                pass
+            await asyncio.sleep(delay)
 
 
 class AsyncJobs:

@@ -196,6 +196,21 @@ def logs_params(follow: bool) -> dict[str, str]:
     return {"follow": "true" if follow else "false"}
 
 
+def job_logs(job: int) -> Op[list[m.LogLine]]:
+    answer = yield Call("GET", f"/api/jobs/{job}/logs")
+    return log_page(answer)
+
+
+def log_page(obj: Any) -> list[m.LogLine]:
+    """The records of a `GET .../logs` page."""
+    return [m.log_line(cast(m.JsonObj, line)) for line in cast(m.JsonObj, obj)["lines"]]
+
+
+def log_end(data: str) -> str:
+    """Why a log follow ended: `ended` (everything was sent) or `daemon_stopping`."""
+    return str(cast(m.JsonObj, json.loads(data)).get("reason", "ended"))
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """Where the daemon is: a Unix socket, or a base URL with a token."""

@@ -178,11 +178,29 @@ def submitted(obj: JsonObj) -> Submitted:
 
 @dataclass(frozen=True)
 class LogLine:
-    """One line of a run's output. The daemon keeps stdout and stderr in
-    one file, so `stream` is `"output"`."""
+    """One record of a run's output: its stream (`"stdout"` or `"stderr"`),
+    its text, and when the box read it (RFC 3339, UTC, nanoseconds; `None`
+    for a line logged before records were tagged). `partial`: a piece of a
+    longer line (over 16 KiB, or held 100 ms without a newline) that the
+    next record of the same stream continues. `pos` resumes after it."""
 
+    stream: str
     text: str
-    stream: str = "output"
+    ts: str | None = None
+    partial: bool = False
+    pos: str | None = None
+
+
+def log_line(obj: JsonObj) -> LogLine:
+    ts = obj.get("ts")
+    pos = obj.get("pos")
+    return LogLine(
+        stream=str(obj["stream"]),
+        text=str(obj["text"]),
+        ts=str(ts) if ts is not None else None,
+        partial=bool(obj.get("partial", False)),
+        pos=str(pos) if pos is not None else None,
+    )
 
 
 @dataclass(frozen=True)
