@@ -96,6 +96,17 @@ pub async fn run(client: Client, args: &LogsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Follow one job's output to its end, as `logs ID -F` does (`run --attach`).
+pub(crate) async fn follow_job(client: Client, id: u64) -> anyhow::Result<ExitCode> {
+    let source = Source { label: format!("job {id}"), path: format!("/api/jobs/{id}/logs?") };
+    let style = Style {
+        prefix_width: 0,
+        timestamps: false,
+        colour: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    follow(client, vec![source], "follow=true", style, false).await
+}
+
 /// The query common to every source (without `?`).
 fn query(args: &LogsArgs) -> anyhow::Result<String> {
     let mut q = Vec::new();

@@ -83,18 +83,8 @@ pub async fn run(client: Client, args: &RunArgs) -> anyhow::Result<ExitCode> {
 /// Copy the job's output to stdout until it ends; `Some(130)` if Ctrl-C
 /// stopped the copy first (the job runs on).
 async fn attach(client: &Client, id: u64) -> anyhow::Result<Option<ExitCode>> {
-    use std::io::Write;
-    let mut body = client.stream(&format!("/api/jobs/{id}/logs?follow=true")).await?;
-    let copy = async {
-        let mut out = std::io::stdout();
-        while let Some(chunk) = next_chunk(&mut body).await? {
-            out.write_all(&chunk)?;
-            out.flush()?;
-        }
-        anyhow::Ok(())
-    };
     tokio::select! {
-        copied = copy => copied.map(|()| None),
+        followed = super::logs::follow_job(client.clone(), id) => followed.map(|_| None),
         _ = tokio::signal::ctrl_c() => {
             eprintln!(
                 "\nstockade: stopped following; job {id} keeps running (`stockade logs {id} -F` to follow again, `stockade cancel {id}` to stop it)"

@@ -342,7 +342,7 @@ struct Follow {
     ended: bool,
     stopping: CancellationToken,
     /// The inotify stream, and whether it watches the file (else its directory).
-    inotify: Option<(inotify::EventStream<Vec<u8>>, bool)>,
+    inotify: Option<(Watch, bool)>,
     finished: bool,
 }
 
@@ -403,7 +403,9 @@ impl Follow {
         let file = async {
             match self.inotify.as_mut() {
                 Some((events, _)) => {
-                    let _ = events.next().await;
+                    if let Some(events) = events.0.as_mut() {
+                        let _ = events.next().await;
+                    }
                 }
                 None => tokio::time::sleep(RESCAN).await,
             }
@@ -440,24 +442,42 @@ async fn job_end(
     }
 }
 
+/// An inotify stream, closed on the blocking pool when dropped: closing an
+/// inotify fd waits for an SRCU grace period in the kernel (10–20 ms seen by
+/// the current-thread test), far too long for an async task.
+struct Watch(Option<inotify::EventStream<Vec<u8>>>);
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let Some(events) = self.0.take() else { return };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn_blocking(move || drop(events));
+            }
+            Err(_) => drop(events),
+        }
+    }
+}
+
 /// An inotify stream on the live file (its writes, attribute changes of a
 /// rotation, replacement), or on its directory until the file exists.
-fn watch(path: &std::path::Path) -> Option<(inotify::EventStream<Vec<u8>>, bool)> {
+fn watch(path: &std::path::Path) -> Option<(Watch, bool)> {
     let inotify = Inotify::init().ok()?;
     let on_file = WatchMask::MODIFY
         | WatchMask::ATTRIB
         | WatchMask::DELETE_SELF
         | WatchMask::MOVE_SELF
         | WatchMask::CLOSE_WRITE;
-    let file = inotify.watches().add(path, on_file).is_ok();
+    let mut file = inotify.watches().add(path, on_file).is_ok();
     if !file {
         let dir = path.parent()?;
         std::fs::create_dir_all(dir).ok()?;
         inotify.watches().add(dir, WatchMask::CREATE | WatchMask::MOVED_TO).ok()?;
-        // Created between the failed watch and this one?
+        // Created between the failed watch and this one? Watch it on the same fd.
         if path.exists() {
-            return watch(path);
+            file = inotify.watches().add(path, on_file).is_ok();
         }
     }
-    Some((inotify.into_event_stream(vec![0u8; 4096]).ok()?, file))
+    let events = inotify.into_event_stream(vec![0u8; 4096]).ok()?;
+    Some((Watch(Some(events)), file))
 }

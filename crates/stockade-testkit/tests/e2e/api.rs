@@ -145,7 +145,14 @@ async fn jobs_keep_the_field_reports_shapes_and_errors_are_typed() {
         (409, Some("already_finished"))
     );
     let logs = d.api.get(&format!("/api/jobs/{echo_id}/logs")).await;
-    assert_eq!(String::from_utf8_lossy(&logs.body), "hello world\n");
+    assert_eq!(logs.status, 200, "{:?}", logs.json);
+    let lines = logs.json["lines"].as_array().expect("log records");
+    let texts: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| (l["stream"].as_str().unwrap_or("?"), l["text"].as_str().unwrap_or("?")))
+        .collect();
+    assert_eq!(texts, [("stdout", "hello world")], "{:?}", logs.json);
+    assert!(lines[0]["ts"].as_str().is_some_and(|t| t.ends_with('Z')), "{:?}", logs.json);
     d.stop().await.unwrap();
 }
 

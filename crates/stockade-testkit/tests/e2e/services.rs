@@ -36,10 +36,10 @@ start_limit = { burst = 3, interval = "60s" }
     assert_eq!(pm.status, 200, "{:?}", pm.json);
     assert_eq!(pm.json["cause"]["kind"], "exited");
     // Only this run's lines (the service's log holds its earlier runs too).
-    // The agent writes its log file itself (survival: no daemon in the data
-    // path), so stdout and stderr arrive as one stream, in order.
-    assert_eq!(pm.json["logs"]["stdout"], serde_json::json!(["about to fail", "boom"]));
-    assert_eq!(pm.json["logs"]["stderr"], serde_json::json!([]));
+    // The box's init tags each line with its stream (no daemon in the data
+    // path), so the two tails are apart again.
+    assert_eq!(pm.json["logs"]["stdout"], serde_json::json!(["about to fail"]));
+    assert_eq!(pm.json["logs"]["stderr"], serde_json::json!(["boom"]));
     assert!(pm.json["host"]["pid_max"].as_u64().is_some(), "host snapshot taken at death");
     assert!(pm.json["started_at"].as_u64() < pm.json["ended_at"].as_u64(), "{}", pm.json);
     let restarted = d.api.post("/api/services/crashy/restart", &serde_json::json!({})).await;
