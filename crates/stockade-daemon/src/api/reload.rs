@@ -6,6 +6,7 @@
 use super::{AppState, Failure};
 use crate::reload::ReloadError;
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
@@ -23,8 +24,10 @@ pub struct ReloadQuery {
 /// `POST /api/daemon/reload`.
 pub async fn reload(
     State(state): State<AppState>,
-    Query(query): Query<ReloadQuery>,
+    query: Result<Query<ReloadQuery>, QueryRejection>,
 ) -> Result<Json<ReloadPlan>, Failure> {
+    // A bad query is a JSON 400 like every other error, not axum's text.
+    let Query(query) = query?;
     match state.reloader.reload(&state.engine, query.dry_run).await {
         Ok(plan) => Ok(Json(plan)),
         Err(ReloadError::Engine(e)) => Err(e.into()),
