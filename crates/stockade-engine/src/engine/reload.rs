@@ -22,8 +22,7 @@ use super::services::{Desired, Pending, Service};
 use super::{Engine, Owner};
 use crate::EngineError;
 use crate::command::Reply;
-use crate::launcher::StopReason;
-use crate::replica::{ReplicaEvent, ReplicaState};
+use crate::replica::ReplicaState;
 use std::sync::Arc;
 use std::time::Duration;
 use stockade_proto::{EventKind, JobState, PlanAction, PlanUnit, ReloadPlan, RunId};
@@ -272,34 +271,16 @@ impl Engine {
     pub(super) fn drive_reload(&mut self) {
         for s in 0..self.services.len() {
             let Some(pending) = &self.services[s].pending else { continue };
-            if matches!(pending, Pending::Remove) {
-                let name = &self.services[s].spec.name;
-                let dependents_alive = self.services.iter().any(|other| {
-                    other.spec.depends_on.iter().any(|d| &d.service == name)
-                        && other.replicas.iter().any(|r| r.state.run().is_some() || r.launching)
-                });
-                if dependents_alive {
-                    continue;
-                }
+            if matches!(pending, Pending::Remove)
+                && self.dependents_alive(&self.services[s].spec.name)
+            {
+                continue;
             }
             self.services[s].desired = Desired::Down;
-            for r in 0..self.services[s].replicas.len() as u32 {
-                let state = self.services[s].replicas[r as usize].state.clone();
-                self.services[s].replicas[r as usize].restart_after_stop = false;
-                match state {
-                    ReplicaState::Starting { .. }
-                    | ReplicaState::Running { .. }
-                    | ReplicaState::Ready { .. } => self.stop_replica(s, r, StopReason::Asked),
-                    ReplicaState::Pending
-                    | ReplicaState::Blocked { .. }
-                    | ReplicaState::Backoff { .. } => {
-                        self.move_replica(s, r, ReplicaEvent::Stop { reason: StopReason::Asked })
-                    }
-                    ReplicaState::Stopping { .. }
-                    | ReplicaState::Stopped { .. }
-                    | ReplicaState::GaveUp { .. } => {}
-                }
+            for replica in &mut self.services[s].replicas {
+                replica.restart_after_stop = false;
             }
+            self.stop_every_replica(s);
         }
         // Swap or drop services with nothing live; indices shift on a drop,
         // so only when no launch commit (which names a service by index) is

@@ -4,7 +4,8 @@
 
 use super::Engine;
 use super::services::Desired;
-use crate::replica::ReplicaState;
+use crate::launcher::StopReason;
+use crate::replica::{ReplicaEvent, ReplicaState};
 use stockade_proto::Outcome;
 use stockade_spec::DependsOn;
 
@@ -82,5 +83,37 @@ impl Engine {
             return Deps::Blocked(format!("dependency `{name}` is stopped"));
         }
         Deps::Waiting
+    }
+}
+
+impl Engine {
+    /// Whether a service that depends on `name` still has a live replica
+    /// (running or launching): `name` must outlive it when stopping.
+    pub(super) fn dependents_alive(&self, name: &str) -> bool {
+        self.services.iter().any(|other| {
+            other.spec.depends_on.iter().any(|d| d.service == name)
+                && other.replicas.iter().any(|r| r.state.run().is_some() || r.launching)
+        })
+    }
+
+    /// Stop every replica of service `s` that is live, and take the ones
+    /// waiting to start (pending, blocked, in backoff) to stopped.
+    pub(super) fn stop_every_replica(&mut self, s: usize) {
+        for r in 0..self.services[s].replicas.len() as u32 {
+            let state = self.services[s].replicas[r as usize].state.clone();
+            match state {
+                ReplicaState::Starting { .. }
+                | ReplicaState::Running { .. }
+                | ReplicaState::Ready { .. } => self.stop_replica(s, r, StopReason::Asked),
+                ReplicaState::Pending
+                | ReplicaState::Blocked { .. }
+                | ReplicaState::Backoff { .. } => {
+                    self.move_replica(s, r, ReplicaEvent::Stop { reason: StopReason::Asked })
+                }
+                ReplicaState::Stopping { .. }
+                | ReplicaState::Stopped { .. }
+                | ReplicaState::GaveUp { .. } => {}
+            }
+        }
     }
 }

@@ -12,8 +12,7 @@ use super::Engine;
 use super::job_life::{JobLife, StopWhy};
 use super::services::Desired;
 use crate::command::{Reply, ShutdownPlan, ShutdownReport};
-use crate::launcher::{Exit, StopReason};
-use crate::replica::{ReplicaEvent, ReplicaState};
+use crate::launcher::Exit;
 use stockade_proto::{JobId, JobState};
 
 pub(super) struct Shutdown {
@@ -83,29 +82,8 @@ impl Engine {
             }
         }
         for s in (0..self.services.len()).rev() {
-            let name = self.services[s].spec.name.clone();
-            let dependents_alive = self.services.iter().any(|other| {
-                other.spec.depends_on.iter().any(|d| d.service == name)
-                    && other.replicas.iter().any(|r| r.state.run().is_some() || r.launching)
-            });
-            if dependents_alive {
-                continue;
-            }
-            for r in 0..self.services[s].replicas.len() as u32 {
-                let state = self.services[s].replicas[r as usize].state.clone();
-                match state {
-                    ReplicaState::Starting { .. }
-                    | ReplicaState::Running { .. }
-                    | ReplicaState::Ready { .. } => self.stop_replica(s, r, StopReason::Asked),
-                    ReplicaState::Pending
-                    | ReplicaState::Blocked { .. }
-                    | ReplicaState::Backoff { .. } => {
-                        self.move_replica(s, r, ReplicaEvent::Stop { reason: StopReason::Asked })
-                    }
-                    ReplicaState::Stopping { .. }
-                    | ReplicaState::Stopped { .. }
-                    | ReplicaState::GaveUp { .. } => {}
-                }
+            if !self.dependents_alive(&self.services[s].spec.name) {
+                self.stop_every_replica(s);
             }
         }
     }
