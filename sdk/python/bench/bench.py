@@ -98,7 +98,7 @@ def main() -> None:
             c = cli_run(d, cli_n)
             bare, sdk = per_call(sk, d.socket, 2000)
     finally:
-        d.stop()
+        d.close()
     rows = [
         ("sdk sync: submit_many + wait", n, s),
         ("sdk async: submit_many + gather(wait)", n, a),

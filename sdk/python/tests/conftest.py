@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -90,10 +91,15 @@ class Daemon:
                 self.proc.wait()
         self.proc = None
 
+    def close(self) -> None:
+        """Stop the daemon and remove its temp dir (spec, state, log)."""
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
 
 @pytest.fixture(scope="module")
 def daemon() -> Iterator[Daemon]:
     d = Daemon()
     d.start()
     yield d
-    d.stop()
+    d.close()

@@ -126,7 +126,7 @@ def test_events_resume_with_last_event_id_across_a_restart() -> None:
         seqs = [e.seq for e in seen]
         assert seqs == sorted(set(seqs)), "no event twice, none out of order"
     finally:
-        d.stop()
+        d.close()
 
 
 COUNTER = """
@@ -168,7 +168,7 @@ def test_a_log_follow_resumes_across_a_daemon_kill_without_gap_or_duplicate() ->
         assert numbers == list(range(400)), "a gap or a duplicate across the restart"
         assert all(line.stream == "stdout" and line.ts for line in got)
     finally:
-        d.stop()
+        d.close()
 
 
 def test_async_client_from_the_same_core(daemon: Daemon) -> None:
