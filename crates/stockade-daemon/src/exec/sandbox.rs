@@ -140,6 +140,22 @@ mod tests {
             return;
         }
         let sandbox = Sandbox::new(config).unwrap();
+        // Removes this test's cgroup tree however the test ends (a panic too).
+        struct Cleanup(Sandbox);
+        impl Drop for Cleanup {
+            fn drop(&mut self) {
+                for _ in 0..50 {
+                    match self.0.remove_subtree() {
+                        Ok(()) => return,
+                        Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                    }
+                }
+                if let Err(e) = self.0.remove_subtree() {
+                    eprintln!("the test's cgroups were not removed: {e}");
+                }
+            }
+        }
+        let _cleanup = Cleanup(sandbox.clone());
         let dir = tempfile::tempdir().unwrap();
         let mut walls = stockade_sandbox::Walls::new(dir.path().join("ws"));
         walls.hostname = "gbox".into();
@@ -200,6 +216,6 @@ mod tests {
             }
         }
         agent.stop(15, std::time::Duration::from_secs(1)).await;
-        let _ = sandbox.remove_subtree();
+        drop(agent);
     }
 }
