@@ -18,6 +18,7 @@
 
 #![deny(missing_docs)]
 
+mod cluster;
 mod doctor;
 mod error;
 mod event;
@@ -35,6 +36,7 @@ mod state;
 mod usage;
 mod view;
 
+pub use cluster::{ClusterView, Headroom, HostState, HostView};
 pub use doctor::{Check, CheckStatus};
 pub use error::ApiError;
 pub use event::{Event, EventKind};

@@ -124,6 +124,9 @@ pub struct JobView {
     /// Its runs, oldest first (in `GET /api/jobs/{id}`; empty in listings).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub runs: Vec<RunView>,
+    /// In a cluster: the member that runs (or last ran) it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// One run (attempt) of a job.

@@ -39,6 +39,7 @@ pub fn job_view_from_record(record: &JobRecord) -> JobView {
         usage: None,
         limits: None,
         runs: Vec::new(),
+        host: None,
     }
 }
 

@@ -6,6 +6,7 @@
 //! lives in `crate::read`.
 
 mod alert;
+mod cluster;
 mod daemon;
 mod environment;
 mod job;
@@ -24,6 +25,10 @@ use stockade_proto::Limits;
 pub use alert::{
     ALERT_OPS, ALERT_SIGNAL_NAMES, ALERT_SIGNALS, AlertOp, AlertSignal, AlertSpec, PsiResource,
     SignalNeeds,
+};
+pub use cluster::{
+    ClusterConfig, DEFAULT_HEARTBEAT, DEFAULT_LOST_AFTER, DEFAULT_MAX_CLOCK_SKEW, DEFAULT_POLL,
+    DEFAULT_STOP_AFTER, STOCKADE_DATABASE, redact,
 };
 pub use daemon::{
     DEFAULT_EVENT_RETENTION, DEFAULT_HEADER_TIMEOUT, DEFAULT_ID_RANGE, DEFAULT_IDLE_TIMEOUT,
@@ -67,6 +72,9 @@ pub struct Spec {
     pub daemon: DaemonConfig,
     /// `[monitor]`: usage alerts, the restart-rate alert and the webhook.
     pub monitor: MonitorConfig,
+    /// `[cluster]` (or `$STOCKADE_DATABASE`): a member of a cluster sharing
+    /// one PostgreSQL queue; `None`: one host on SQLite.
+    pub cluster: Option<ClusterConfig>,
     /// Default limits of every box: built-in values, then `[defaults.limits]`,
     /// then `STOCKADE_DEFAULT_*` environment variables, each overriding the last.
     pub defaults: Limits,

@@ -8,6 +8,7 @@
 //! is valid where; the JSON schema is tested against them.
 
 mod alert;
+mod cluster;
 mod daemon;
 mod graph;
 mod job;
@@ -25,7 +26,7 @@ use std::path::{Path, PathBuf};
 pub use limits::builtin_defaults;
 // The key lists, for the test that holds the JSON schema to them.
 pub(crate) use {
-    alert::ALERT_KEYS, daemon::DAEMON_KEYS, job::JOB_KEYS, monitor::MONITOR_KEYS, pool::POOL_KEYS,
+    alert::ALERT_KEYS, cluster::CLUSTER_KEYS, daemon::DAEMON_KEYS, job::JOB_KEYS, monitor::MONITOR_KEYS, pool::POOL_KEYS,
     service::SERVICE_KEYS,
 };
 #[cfg(test)]
@@ -43,7 +44,7 @@ use crate::problem::Problem;
 use table::{Reader, Table};
 
 pub(crate) const ROOT_KEYS: &[&str] =
-    &["daemon", "defaults", "monitor", "pool", "service", "job", "alert"];
+    &["daemon", "defaults", "monitor", "cluster", "pool", "service", "job", "alert"];
 pub(crate) const DEFAULTS_KEYS: &[&str] = &[
     "limits",
     "isolation",
@@ -113,6 +114,8 @@ impl Reader<'_> {
         let daemon = self.daemon(daemon_table.as_ref());
         let monitor_table = self.sub(root, "monitor", MONITOR_KEYS);
         let monitor = self.monitor(monitor_table.as_ref());
+        let cluster_table = self.sub(root, "cluster", CLUSTER_KEYS);
+        let cluster = self.cluster(cluster_table.as_ref());
 
         let defaults_table = self.sub(root, "defaults", DEFAULTS_KEYS);
         let spec_defaults = match &defaults_table {
@@ -160,6 +163,7 @@ impl Reader<'_> {
             base_dir: self.base_dir.clone(),
             daemon,
             monitor,
+            cluster,
             defaults,
             pools,
             services: services.into_iter().map(|s| s.spec).collect(),

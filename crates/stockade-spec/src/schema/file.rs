@@ -26,6 +26,8 @@ pub(crate) struct SpecFile {
     defaults: Option<DefaultsTable>,
     /// Usage alerts, the restart-rate alert and the webhook (on by default, no webhook).
     monitor: Option<MonitorTable>,
+    /// Membership of a cluster of stockade hosts sharing one PostgreSQL job queue (absent, and no $STOCKADE_DATABASE: one host on SQLite).
+    cluster: Option<ClusterTable>,
     /// Admission domains for jobs, by name. The pool `default` always exists (max_concurrency = 4 unless declared).
     #[serde(default)]
     #[schemars(extend("propertyNames" = { "pattern": super::values::NAME_PATTERN }))]
@@ -128,6 +130,27 @@ pub(crate) struct DaemonTable {
     header_timeout: Option<Duration>,
     /// File descriptors below RLIMIT_NOFILE the API never takes, kept for spawning and the store (default 1024).
     reserve_fds: Option<u32>,
+}
+
+/// `[cluster]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ClusterTable {
+    /// postgres:// URL (or libpq key=value pairs) of the shared queue; $STOCKADE_DATABASE when absent.
+    database: Option<String>,
+    /// This member's name, unique in the cluster (default: the machine's hostname).
+    #[schemars(regex(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
+    host: Option<String>,
+    /// Time between lease renewals: one statement renews the host's lease and its jobs' (default "2s").
+    heartbeat: Option<Duration>,
+    /// A member that could not renew its lease for this long stops its own runs (default "10s"; at least twice heartbeat).
+    stop_after: Option<Duration>,
+    /// The leader re-queues a member's jobs once its lease is this old (default "20s"; at least stop_after + max_clock_skew + heartbeat).
+    lost_after: Option<Duration>,
+    /// Clock difference between members the lease arithmetic tolerates (default "2s").
+    max_clock_skew: Option<Duration>,
+    /// Time between claims when no notification arrives (default "1s").
+    poll: Option<Duration>,
 }
 
 /// `[monitor]`.
