@@ -92,6 +92,14 @@ pub async fn run_with(
     Store::check_unlocked(&config.spec.daemon.state_dir.join("stockade.db"))
         .map_err(explain_store_error)?;
     listen::check(&config.spec.daemon)?;
+    // `[cluster]` is read and validated, but this daemon cannot join a
+    // cluster yet (issue 15): refuse rather than run as one host silently.
+    if let Some(cluster) = &config.spec.cluster {
+        anyhow::bail!(
+            "this stockade cannot join a cluster yet: the spec has [cluster] (or $STOCKADE_DATABASE) with database {}; remove it to run this host on its own",
+            cluster.database_redacted()
+        );
+    }
     let new_store = config.new_store;
     let spec = Arc::new(config.spec);
     preflight::check(&spec).await?;

@@ -62,22 +62,22 @@ pub use diff::{diff, limit_changes};
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use error::{SpecDiagnostic, SpecError, SpecWarning};
 pub use model::{
-    DEFAULT_HEARTBEAT, DEFAULT_LOST_AFTER, DEFAULT_MAX_CLOCK_SKEW, DEFAULT_POLL, DEFAULT_STOP_AFTER,
-    STOCKADE_DATABASE, redact,
     ALERT_OPS, ALERT_SIGNAL_NAMES, ALERT_SIGNALS, AlertOp, AlertSignal, AlertSpec, Backoff,
     CatchUp, ClusterConfig, Concurrency, DEFAULT_CRITICAL_PERCENT, DEFAULT_EVENT_RETENTION,
-    DEFAULT_HYSTERESIS_PERCENT, DEFAULT_ID_RANGE, DEFAULT_LEAK_HORIZON, DEFAULT_LEAK_MIN_SPAN,
-    DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE, DEFAULT_MAX_QUEUED, DEFAULT_MAX_RESTARTS,
-    DEFAULT_MONITOR_INTERVAL, DEFAULT_POOL, DEFAULT_POOL_CONCURRENCY, DEFAULT_RESERVE_MEMORY,
-    DEFAULT_RESERVE_TASKS, DEFAULT_RESTART_WINDOW, DEFAULT_TMP_SIZE, DEFAULT_WARNING_PERCENT,
-    DEFAULT_WEBHOOK_ATTEMPTS, DEFAULT_WEBHOOK_BACKOFF, DEFAULT_WEBHOOK_QUEUE,
-    DEFAULT_WEBHOOK_TIMEOUT, DEFAULT_WORKSPACE_RETENTION, DaemonConfig, Dependency, DependsOn,
-    EnvFile, EnvFileLineError, EnvPattern, FORBIDDEN_SUBMIT_ENV, FORBIDDEN_SUBMIT_PREFIXES,
-    IdRange, Isolation, JobSpec, Listen, MonitorConfig, MountSpec, NetworkMode, OnInterrupt,
-    OnStop, Overlap, PoolSpec, ProbeCheck, ProbeSpec, PsiResource, RETRYABLE_CAUSES, RestartPolicy,
-    Retries, Schedule, ScheduleError, ScheduleRule, ServiceSpec, SignalNeeds, SocketGroup, Spec,
-    StartLimit, StopSpec, Synchronous, Thresholds, UserSpec, WallsSpec, WebhookConfig,
-    forbidden_submit_env, parse_cron, parse_env_file, parse_timezone, valid_env_name,
+    DEFAULT_HEARTBEAT, DEFAULT_HYSTERESIS_PERCENT, DEFAULT_ID_RANGE, DEFAULT_LEAK_HORIZON,
+    DEFAULT_LEAK_MIN_SPAN, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE, DEFAULT_LOST_AFTER,
+    DEFAULT_MAX_CLOCK_SKEW, DEFAULT_MAX_QUEUED, DEFAULT_MAX_RESTARTS, DEFAULT_MONITOR_INTERVAL,
+    DEFAULT_POLL, DEFAULT_POOL, DEFAULT_POOL_CONCURRENCY, DEFAULT_RESERVE_MEMORY,
+    DEFAULT_RESERVE_TASKS, DEFAULT_RESTART_WINDOW, DEFAULT_STOP_AFTER, DEFAULT_TMP_SIZE,
+    DEFAULT_WARNING_PERCENT, DEFAULT_WEBHOOK_ATTEMPTS, DEFAULT_WEBHOOK_BACKOFF,
+    DEFAULT_WEBHOOK_QUEUE, DEFAULT_WEBHOOK_TIMEOUT, DEFAULT_WORKSPACE_RETENTION, DaemonConfig,
+    Dependency, DependsOn, EnvFile, EnvFileLineError, EnvPattern, FORBIDDEN_SUBMIT_ENV,
+    FORBIDDEN_SUBMIT_PREFIXES, IdRange, Isolation, JobSpec, Listen, MonitorConfig, MountSpec,
+    NetworkMode, OnInterrupt, OnStop, Overlap, PoolSpec, ProbeCheck, ProbeSpec, PsiResource,
+    RETRYABLE_CAUSES, RestartPolicy, Retries, STOCKADE_DATABASE, Schedule, ScheduleError,
+    ScheduleRule, ServiceSpec, SignalNeeds, SocketGroup, Spec, StartLimit, StopSpec, Synchronous,
+    Thresholds, UserSpec, WallsSpec, WebhookConfig, forbidden_submit_env, parse_cron,
+    parse_env_file, parse_timezone, redact, valid_env_name,
 };
 pub use problem::Problem;
 pub use read::builtin_defaults;

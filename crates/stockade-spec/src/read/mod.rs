@@ -26,8 +26,8 @@ use std::path::{Path, PathBuf};
 pub use limits::builtin_defaults;
 // The key lists, for the test that holds the JSON schema to them.
 pub(crate) use {
-    alert::ALERT_KEYS, cluster::CLUSTER_KEYS, daemon::DAEMON_KEYS, job::JOB_KEYS, monitor::MONITOR_KEYS, pool::POOL_KEYS,
-    service::SERVICE_KEYS,
+    alert::ALERT_KEYS, cluster::CLUSTER_KEYS, daemon::DAEMON_KEYS, job::JOB_KEYS,
+    monitor::MONITOR_KEYS, pool::POOL_KEYS, service::SERVICE_KEYS,
 };
 #[cfg(test)]
 pub(crate) use {
