@@ -14,7 +14,7 @@ pub const DEFAULT_STOP_AFTER: Duration = Duration::from_secs(10);
 /// 60 min, graphile-worker after 4 h.
 pub const DEFAULT_LOST_AFTER: Duration = Duration::from_secs(20);
 /// Default `max_clock_skew`: the clock difference between members (and the
-/// database) the lease arithmetic tolerates; `doctor --cluster` measures it.
+/// database) the lease arithmetic tolerates.
 pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(2);
 /// Default `poll`: a member looks for work this often even without a
 /// `NOTIFY` (a lost notification costs at most this much latency).
@@ -88,9 +88,9 @@ impl ClusterConfig {
 /// `postgres://user:secret@h/db` → `postgres://user:***@h/db`; libpq
 /// `password=secret` → `password=***`.
 pub fn redact(database: &str) -> String {
-    if let Some(rest) = database.split_once("://") {
-        let (scheme, rest) = rest;
-        if let Some((auth, host)) = rest.split_once('@')
+    if let Some((scheme, rest)) = database.split_once("://") {
+        // The user info ends at the last `@` (a password may hold one).
+        if let Some((auth, host)) = rest.rsplit_once('@')
             && let Some((user, _)) = auth.split_once(':')
         {
             return format!("{scheme}://{user}:***@{host}");
@@ -122,6 +122,7 @@ mod tests {
     fn passwords_are_redacted_in_both_forms() {
         assert_eq!(redact("postgres://me:pw@db:5432/q"), "postgres://me:***@db:5432/q");
         assert_eq!(redact("postgres://db/q"), "postgres://db/q");
+        assert_eq!(redact("postgres://me:p@ss@db/q"), "postgres://me:***@db/q");
         assert_eq!(redact("host=/tmp user=me password=pw"), "host=/tmp user=me password=***");
     }
 }
