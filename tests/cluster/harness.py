@@ -177,7 +177,9 @@ class Postgres:
         self.start()
 
     def running(self) -> bool:
-        return run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "status"], check=False).returncode == 0
+        # pg_ctl refuses root, so this runs as `postgres` like the rest.
+        done = run(["runuser", "-u", PG_USER, "--", str(PG_BIN / "pg_ctl"), "-D", str(self.data), "status"], check=False)
+        return done.returncode == 0
 
     def createdb(self, name: str) -> None:
         self._as_pg([str(PG_BIN / "createdb"), "-h", str(self.dir), "-p", str(self.port), name])

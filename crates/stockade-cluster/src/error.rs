@@ -83,6 +83,21 @@ pub enum ClusterError {
     Database(String),
 }
 
+/// The error with its causes ("error connecting to server: Connection refused").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
 fn io_source(e: &tokio_postgres::Error) -> bool {
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -116,7 +131,7 @@ impl ClusterError {
             }
             // No answer from the server: the connection is gone or was never made.
             None if e.is_closed() || io_source(&e) => {
-                ClusterError::Unreachable { database: database.to_owned(), reason: e.to_string() }
+                ClusterError::Unreachable { database: database.to_owned(), reason: chain(&e) }
             }
             // A statement this build got wrong (parameter types, row shape).
             None => ClusterError::Database(e.to_string()),

@@ -101,6 +101,15 @@ pub(crate) fn pool(
     if pg.get_connect_timeout().is_none() {
         pg.connect_timeout(Duration::from_secs(3));
     }
+    // A connection cut by a partition answers nothing; without these a
+    // query on it would wait for TCP's retransmissions (many minutes). With
+    // them the kernel fails it, the client closes, and the pool drops it.
+    let patience =
+        (config.stop_after / 2).clamp(Duration::from_millis(500), Duration::from_secs(5));
+    pg.tcp_user_timeout(patience);
+    // Keepalive times are whole seconds to the kernel (0 is EINVAL).
+    pg.keepalives_idle(Duration::from_secs(patience.as_secs().max(1)));
+    pg.keepalives_interval(Duration::from_secs(1));
     pg.application_name("stockade");
     let manager = Manager::from_config(
         pg.clone(),

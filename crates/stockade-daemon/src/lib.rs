@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 mod api;
+pub mod cluster;
 mod config;
 mod conn;
 mod door;
@@ -92,14 +93,6 @@ pub async fn run_with(
     Store::check_unlocked(&config.spec.daemon.state_dir.join("stockade.db"))
         .map_err(explain_store_error)?;
     listen::check(&config.spec.daemon)?;
-    // `[cluster]` is read and validated, but this daemon cannot join a
-    // cluster yet (issue 15): refuse rather than run as one host silently.
-    if let Some(cluster) = &config.spec.cluster {
-        anyhow::bail!(
-            "this stockade cannot join a cluster yet: the spec has [cluster] (or $STOCKADE_DATABASE) with database {}; remove it to run this host on its own",
-            cluster.database_redacted()
-        );
-    }
     let new_store = config.new_store;
     let spec = Arc::new(config.spec);
     preflight::check(&spec).await?;
@@ -154,8 +147,14 @@ pub async fn run_with(
         host_levels_tx,
     ));
     let alerts = monitor::AlertBoard::new(&spec.alerts);
+    // A member's engine fires no schedules of its own: the cluster's leader
+    // fires each slot once cluster-wide.
+    let engine_spec = match &spec.cluster {
+        Some(_) => Arc::new(cluster::engine_spec(&spec)),
+        None => spec.clone(),
+    };
     let engine_config = EngineConfig {
-        spec: spec.clone(),
+        spec: engine_spec,
         store: store.clone(),
         launcher: Box::new(
             SandboxLauncher::new(sandbox.clone(), config.parent_death, config.host_root.clone())
@@ -193,7 +192,34 @@ pub async fn run_with(
     let reloads = stops
         .take_reloads()
         .map(|requests| tokio::spawn(reload::follow(reloader.clone(), engine.clone(), requests)));
+    let cluster = match &spec.cluster {
+        Some(config) => {
+            match cluster::Cluster::join(
+                config,
+                &daemon.state_dir,
+                engine.clone(),
+                store.clone(),
+                reloader.clone(),
+            )
+            .await
+            {
+                Ok(cluster) => Some(cluster),
+                Err(err) => {
+                    // Stop what recovery adopted? No: a member that cannot
+                    // join leaves its runs for the next start to take back.
+                    let _ = engine
+                        .shutdown_with(ShutdownPlan { leave_jobs: true, leave_services: false })
+                        .await;
+                    let _ = engine_task.await;
+                    sampler.abort();
+                    return Err(err);
+                }
+            }
+        }
+        None => None,
+    };
     let state = api::AppState {
+        cluster: cluster.clone(),
         engine: engine.clone(),
         store: store.clone(),
         reloader,
@@ -208,6 +234,7 @@ pub async fn run_with(
     let codes = spec.services.iter().map(|s| (s.name.clone(), s.exit_codes.clone())).collect();
     let monitor =
         monitor::Monitor::start(&engine, &spec.monitor, &spec.alerts, host_levels, alerts, codes);
+    let cluster_tasks = cluster.as_ref().map(|c| c.start()).unwrap_or_default();
     tracing::info!(listening = ?servers.addresses, sandbox = %kind, "stockade daemon serving");
     if let Some(started) = started {
         let _ = started.send(Running {
@@ -248,6 +275,15 @@ pub async fn run_with(
         ShutdownPlan { leave_jobs, leave_services: false }
     };
     monitor.stop();
+    if let Some(cluster) = &cluster {
+        // Jobs this host holds go back to the queue before its runs are
+        // stopped (another host takes them at once); an upgrade or
+        // `on_stop = "leave"` keeps them for the next daemon here.
+        cluster.leave(plan.leave_jobs).await;
+        for task in cluster_tasks {
+            task.abort();
+        }
+    }
     let mut forced = stop == Stop::Force;
     if forced {
         stop::force(&store, &sandbox).await;

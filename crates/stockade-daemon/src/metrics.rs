@@ -68,7 +68,9 @@ pub async fn scrape(
     .await?;
     let (finished, failed) = finished_jobs(&state, counts);
     let alerts = state.alerts.gauge();
-    let snapshot = Snapshot { status: status?, stats: stats?, process, finished, failed, alerts };
+    let cluster = state.cluster.as_ref().map(ClusterFacts::read);
+    let snapshot =
+        Snapshot { status: status?, stats: stats?, process, finished, failed, alerts, cluster };
     let openmetrics = headers
         .get_all(header::ACCEPT)
         .iter()
@@ -162,6 +164,48 @@ pub struct Snapshot {
     pub failed: BTreeMap<(String, String), u64>,
     /// (alert, unit, 1 if firing) for every declared rule and every leak seen.
     pub alerts: Vec<(String, String, u64)>,
+    /// This member's lease and counters, in cluster mode.
+    pub cluster: Option<ClusterFacts>,
+}
+
+/// What `/metrics` says of a cluster member.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterFacts {
+    /// This host's name.
+    pub host: String,
+    /// Its epoch.
+    pub epoch: u64,
+    /// Seconds since its last successful lease renewal was sent.
+    pub lease_age: f64,
+    /// 1 while it holds the leader lease.
+    pub leader: u64,
+    /// 1 while it claims nothing (lease not renewed, database away, draining).
+    pub degraded: u64,
+    /// Counters: claims, completions, fenced, rescued, expired, self-fences.
+    pub counts: [u64; 6],
+}
+
+impl ClusterFacts {
+    fn read(cluster: &crate::cluster::Cluster) -> ClusterFacts {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (host, epoch, age, leader, degraded) = cluster.standing();
+        let c = cluster.counters();
+        ClusterFacts {
+            host,
+            epoch,
+            lease_age: age.as_secs_f64(),
+            leader: leader.into(),
+            degraded: degraded.is_some().into(),
+            counts: [
+                c.claims.load(Relaxed),
+                c.completions.load(Relaxed),
+                c.fenced.load(Relaxed),
+                c.rescued.load(Relaxed),
+                c.expired.load(Relaxed),
+                c.self_fences.load(Relaxed),
+            ],
+        }
+    }
 }
 
 impl Snapshot {
@@ -227,6 +271,7 @@ impl Collector for Snapshot {
         self.encode_stats(&mut encoder)?;
         self.encode_runs(&mut encoder)?;
         self.encode_alerts(&mut encoder)?;
+        self.encode_cluster(&mut encoder)?;
         self.encode_daemon(&mut encoder)
     }
 }
@@ -468,6 +513,46 @@ impl Snapshot {
         .gauges(encoder, percent(pids, pids_limit))
     }
 
+    fn encode_cluster(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
+        let Some(c) = &self.cluster else { return Ok(()) };
+        let host = || [("host", c.host.clone())];
+        Family::new("stockade_host_lease_age", "Seconds since this member's last successful lease renewal was sent; at stop_after it stops its runs.")
+            .unit(Unit::Seconds)
+            .gauges(encoder, [(host(), c.lease_age)])?;
+        Family::new("stockade_host_epoch", "This member's epoch: every start takes a new one.")
+            .gauges(encoder, [(host(), c.epoch)])?;
+        Family::new(
+            "stockade_cluster_leader",
+            "1 while this member holds the leader lease (rescues, expiry).",
+        )
+        .gauges(encoder, [(host(), c.leader)])?;
+        Family::new("stockade_cluster_degraded", "1 while this member claims nothing: its lease is not renewed, the database is away, or it drains.")
+            .gauges(encoder, [(host(), c.degraded)])?;
+        let [claims, completions, fenced, rescued, expired, self_fences] = c.counts;
+        Family::new("stockade_cluster_claims", "Cluster jobs this member claimed.")
+            .counters(encoder, [(host(), claims)])?;
+        Family::new(
+            "stockade_cluster_completions",
+            "Endings of cluster jobs the cluster accepted from this member.",
+        )
+        .counters(encoder, [(host(), completions)])?;
+        Family::new("stockade_jobs_fenced", "Cluster jobs no longer this member's when it reported them (completion refused, or taken away while running).")
+            .counters(encoder, [(host(), fenced)])?;
+        Family::new(
+            "stockade_rescues",
+            "Jobs this member, as leader, re-queued or expired, by reason.",
+        )
+        .counters(
+            encoder,
+            [
+                ([("host", c.host.clone()), ("reason", "lost_host".to_owned())], rescued),
+                ([("host", c.host.clone()), ("reason", "queue_timeout".to_owned())], expired),
+            ],
+        )?;
+        Family::new("stockade_self_fences", "Times this member stopped its own runs because its lease was not renewed for stop_after.")
+            .counters(encoder, [(host(), self_fences)])
+    }
+
     fn encode_alerts(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
         Family::new(
             "stockade_alert_firing",
@@ -631,6 +716,14 @@ mod tests {
                 ("flappy".into(), "worker".into(), 1),
                 ("memory_leak".into(), "web[0]".into(), 0),
             ],
+            cluster: Some(ClusterFacts {
+                host: "h1".into(),
+                epoch: 3,
+                lease_age: 0.5,
+                leader: 1,
+                degraded: 0,
+                counts: [10, 8, 1, 2, 1, 0],
+            }),
         }
     }
 

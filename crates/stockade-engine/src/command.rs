@@ -77,6 +77,8 @@ pub enum Command {
     },
     /// Every pool, for `GET /api/queue/status`.
     Queue(Reply<Vec<PoolView>>),
+    /// The room this host has for more jobs (a cluster member's claim size).
+    Room(Reply<crate::Room>),
     /// Every job template's schedule.
     Schedules(Reply<Vec<stockade_proto::ScheduleView>>),
     /// Replicas whose readiness does not pass (empty = ready).

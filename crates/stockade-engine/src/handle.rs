@@ -102,6 +102,12 @@ impl EngineHandle {
         self.ask(Command::Queue).await
     }
 
+    /// The room this host has for more jobs: free memory and tasks as
+    /// admission counts them, and free slots per pool.
+    pub async fn room(&self) -> Result<crate::Room, EngineError> {
+        self.ask(Command::Room).await
+    }
+
     /// Every job template's schedule and its next slot.
     pub async fn schedules(&self) -> Result<Vec<stockade_proto::ScheduleView>, EngineError> {
         self.ask(Command::Schedules).await

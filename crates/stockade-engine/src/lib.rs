@@ -52,4 +52,4 @@ pub use postmortem::summarize;
 pub use probe::{ProbeKind, ProbeResult};
 pub use replica::{AfterExit, IllegalTransition, Readiness, ReplicaEvent, ReplicaState};
 pub use sandbox_launcher::{SandboxLauncher, WallsSite};
-pub use stats::{EngineStats, WAIT_BUCKETS, WaitHistogram};
+pub use stats::{EngineStats, Room, WAIT_BUCKETS, WaitHistogram};

@@ -68,3 +68,18 @@ mod tests {
         assert_eq!((h.count, h.sum), (2, 2.02));
     }
 }
+
+/// The room a host has for more jobs, as its own admission counts it: what
+/// a cluster member offers a claim.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Room {
+    /// Bytes free for jobs above the reserve, less what admitted jobs hold
+    /// (`None`: the host could not be read).
+    pub memory: Option<u64>,
+    /// Tasks free above the reserve, less what admitted jobs hold.
+    pub tasks: Option<u64>,
+    /// Free run slots per pool: its limit less running and queued jobs.
+    pub pools: BTreeMap<String, u64>,
+    /// The engine is draining or stopping: claim nothing.
+    pub draining: bool,
+}

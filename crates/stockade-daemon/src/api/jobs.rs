@@ -82,7 +82,14 @@ pub async fn submit(
         check_strings(request)?;
         check_key(request)?;
         check_submit_env(&state, request)?;
-        check_fits(&state, request)?;
+        // A member's own ceiling does not bound the cluster: a job too big
+        // for this host may fit another (and says why while it waits).
+        if state.cluster.is_none() {
+            check_fits(&state, request)?;
+        }
+    }
+    if let Some(cluster) = &state.cluster {
+        return cluster_submit(cluster, requests, batch).await;
     }
     let keyed = requests.iter().any(|r| r.idempotency_key.is_some());
     // Keyed submissions take turns, so two retries racing each other cannot
@@ -137,6 +144,42 @@ pub async fn submit(
             "this is a bug in stockade; list jobs to see whether it was queued",
         ));
     };
+    let mut response =
+        (status, [(header::LOCATION, format!("/api/jobs/{}", one.id))], Json(one)).into_response();
+    if !created {
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// A member's submission: queued in the shared queue, in one transaction.
+async fn cluster_submit(
+    cluster: &crate::cluster::Cluster,
+    requests: Vec<JobRequest>,
+    batch: bool,
+) -> Result<Response, Failure> {
+    let answers = cluster.submit(&requests).await?;
+    let created = answers.iter().any(|(_, new)| *new);
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let mut out: Vec<Submitted> = answers
+        .iter()
+        .map(|(job, _)| Submitted {
+            id: JobId(job.id),
+            status: job.state,
+            queue: QueuePosition { position: 0, running: 0, max_concurrency: 0 },
+        })
+        .collect();
+    if batch {
+        return Ok((status, Json(out)).into_response());
+    }
+    let one = out.pop().ok_or_else(|| {
+        Failure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "submit_lost",
+            "no job answered",
+            "list jobs",
+        )
+    })?;
     let mut response =
         (status, [(header::LOCATION, format!("/api/jobs/{}", one.id))], Json(one)).into_response();
     if !created {
@@ -323,6 +366,30 @@ pub async fn list(
     }
     let limit = page_limit(query.limit)?;
     let before = query.cursor.as_deref().map(|c| cursor(c).map(JobId)).transpose()?;
+    if let Some(cluster) = &state.cluster {
+        let filter = stockade_cluster::JobFilter {
+            states,
+            pool: query.pool,
+            template: query.template,
+            before: before.map(|b| b.0),
+            limit: limit as u64 + 1,
+        };
+        let member = cluster.reader();
+        let (mut jobs, total) = member.jobs(&filter).await.map_err(crate::cluster::failure)?;
+        let next = (jobs.len() > limit).then(|| {
+            jobs.truncate(limit);
+            jobs.last().map(|j| j.id.to_string())
+        });
+        let hosts = if jobs.iter().any(|j| j.state == JobState::Queued) {
+            cluster.view().await?.hosts
+        } else {
+            Vec::new()
+        };
+        let items: Vec<JobView> =
+            jobs.iter().map(|j| j.view(stockade_cluster::Member::why_waiting(j, &hosts))).collect();
+        let page = serde_json::json!({"items": items, "next": next.flatten(), "total": total});
+        return Ok(Json(page).into_response());
+    }
     // One row more than the page tells whether there is a next page.
     let filter =
         JobFilter { states, template: query.template, pool: query.pool, limit: Some(limit + 1) };
@@ -390,6 +457,35 @@ pub async fn get(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<serde_json::Value>, Failure> {
     let id = JobId(path_id(&id?.0, "job")?);
+    if let Some(cluster) = &state.cluster {
+        let job = cluster.reader().job(id.0).await.map_err(crate::cluster::failure)?;
+        let hosts =
+            if job.state == JobState::Queued { cluster.view().await?.hosts } else { Vec::new() };
+        let mut view = job.view(stockade_cluster::Member::why_waiting(&job, &hosts));
+        // Ran here: the local runs, with pids and causes.
+        if job.host.as_deref() == Some(cluster.standing().0.as_str())
+            && let Some(local) = job.local_id
+        {
+            let local = JobId(local);
+            if let Ok(live) = state.engine.job(local).await {
+                view.pid = live.pid;
+                view.usage = live.usage;
+            }
+            view.runs = super::read::store(&state.store, move |s| s.runs_of_job(local))
+                .await?
+                .into_iter()
+                .map(|r| RunView {
+                    id: r.id,
+                    attempt: r.attempt,
+                    pid: r.pid,
+                    started_at: r.started_at,
+                    ended_at: r.ended_at,
+                    cause: r.cause,
+                })
+                .collect();
+        }
+        return Ok(Json(serde_json::to_value(view).unwrap_or_default()));
+    }
     let mut view = match state.engine.job(id).await {
         Ok(view) => view,
         Err(EngineError::UnknownJob { .. }) => {
@@ -427,6 +523,13 @@ pub async fn cancel(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, Failure> {
     let id = JobId(path_id(&id?.0, "job")?);
+    if let Some(cluster) = &state.cluster {
+        let view = cluster.reader().cancel(id.0).await.map_err(crate::cluster::failure)?.view(None);
+        let status = if view.state.is_terminal() { StatusCode::OK } else { StatusCode::ACCEPTED };
+        return Ok(
+            (status, [(header::LOCATION, format!("/api/jobs/{id}"))], Json(view)).into_response()
+        );
+    }
     match state.engine.cancel(id).await {
         Ok(view) if view.state.is_terminal() => Ok((StatusCode::OK, Json(view)).into_response()),
         Ok(view) => {

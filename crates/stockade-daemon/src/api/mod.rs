@@ -5,6 +5,7 @@
 //! ([`Failure`]); a malformed, mistyped or oversized body is answered the
 //! same way, never with axum's plain-text rejections.
 
+mod cluster;
 mod daemon;
 mod error;
 mod events;
@@ -38,6 +39,9 @@ pub const MAX_BODY: usize = 2 << 20;
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
+    /// This daemon's cluster membership (`[cluster]`): jobs are the
+    /// cluster's, read and written in the shared queue.
+    pub cluster: Option<crate::cluster::Cluster>,
     /// The engine.
     pub engine: EngineHandle,
     /// The store, for reads of finished things.
@@ -91,6 +95,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/daemon/shutdown", post(daemon::shutdown))
         .route("/api/daemon/upgrade", post(daemon::upgrade))
         .route("/api/daemon/reload", post(reload::reload))
+        .route("/api/cluster", get(cluster::view))
+        .route("/api/cluster/drain", post(cluster::drain))
         .route("/metrics", get(crate::metrics::scrape))
         .route("/api/openapi.json", get(openapi::serve))
         // `lifecycle` adds `POST /api/daemon/shutdown` here.

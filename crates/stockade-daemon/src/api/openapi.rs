@@ -179,6 +179,36 @@ impl Doc {
         self.streams();
         self.postmortems();
         self.reload();
+        self.cluster();
+    }
+
+    fn cluster(&mut self) {
+        let view = self.schema::<stockade_proto::ClusterView>();
+        let not_member =
+            [("404", "This daemon is not a cluster member (no [cluster] in its spec).")];
+        self.op(
+            "get",
+            "/api/cluster",
+            "cluster",
+            "The cluster's members: epoch, lease age, room, running jobs, state, the leader, and why this member is degraded.",
+            vec![],
+            None,
+            responses([("200", "The cluster.", json_body(view.clone()))]),
+            &not_member,
+        );
+        let body = json!({"required": false, "content": {"application/json": {"schema": {
+            "type": "object", "properties": {"draining": {"type": "boolean"}}, "required": ["draining"],
+        }}}});
+        self.op(
+            "post",
+            "/api/cluster/drain",
+            "cluster_drain",
+            "Stop (`draining: true`, or an empty body) or resume claiming on this member; what it runs goes on.",
+            vec![],
+            Some(body),
+            responses([("200", "The cluster, after the change.", json_body(view))]),
+            &[not_member[0], ("422", "The body has no boolean `draining`.")],
+        );
     }
 
     fn health(&mut self) {
@@ -624,6 +654,8 @@ mod tests {
             "/api/queue/status",
             "/api/openapi.json",
             "/api/daemon/reload",
+            "/api/cluster",
+            "/api/cluster/drain",
             "/health/live",
             "/health/ready",
             "/metrics",

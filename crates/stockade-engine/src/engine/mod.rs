@@ -284,6 +284,7 @@ impl Engine {
             Command::Queue(reply) => {
                 let _ = reply.send(Ok(self.pool_views()));
             }
+            Command::Room(reply) => answer(reply, Ok(self.room())),
             Command::Schedules(reply) => answer(reply, Ok(self.schedule_views())),
             Command::Laggards(reply) => {
                 let _ = reply.send(Ok(self.laggards()));

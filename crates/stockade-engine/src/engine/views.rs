@@ -75,6 +75,23 @@ impl Engine {
         views
     }
 
+    pub(super) fn room(&self) -> crate::Room {
+        let free = self.ledger.free();
+        crate::Room {
+            memory: free.and_then(|f| f.memory),
+            tasks: free.and_then(|f| f.tasks),
+            pools: self
+                .pools
+                .values()
+                .map(|pool| {
+                    let busy = pool.running + pool.finishing + pool.queue.len() as u64;
+                    (pool.spec.name.clone(), pool.limit.saturating_sub(busy))
+                })
+                .collect(),
+            draining: self.draining || self.shutdown.is_some(),
+        }
+    }
+
     pub(super) fn pool_views(&self) -> Vec<PoolView> {
         self.pools
             .values()
