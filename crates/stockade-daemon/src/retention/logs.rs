@@ -104,7 +104,9 @@ pub(crate) fn scan(dir: &Path) -> Vec<LogFile> {
         let replica = replica.parse().ok()?;
         Some(Owner::Replica { service: service.to_owned(), replica })
     });
-    scan_dir(&dir.join("jobs"), &mut files, &|stem| stem.parse().ok().map(|id| Owner::Job(JobId(id))));
+    scan_dir(&dir.join("jobs"), &mut files, &|stem| {
+        stem.parse().ok().map(|id| Owner::Job(JobId(id)))
+    });
     files.sort_by(|a, b| (&a.owner, a.generation).cmp(&(&b.owner, b.generation)));
     files
 }
@@ -143,7 +145,12 @@ fn split_name(name: &str) -> Option<(&str, u32)> {
 }
 
 /// One sweep over `files` (from [`scan`]) at time `now`.
-pub(crate) fn sweep(files: Vec<LogFile>, policy: Policy, now: SystemTime, runs: &dyn Runs) -> Swept {
+pub(crate) fn sweep(
+    files: Vec<LogFile>,
+    policy: Policy,
+    now: SystemTime,
+    runs: &dyn Runs,
+) -> Swept {
     let age = |t: SystemTime| now.duration_since(t).unwrap_or_default();
     let mut owners: HashMap<Owner, Status> = HashMap::new();
     for file in &files {

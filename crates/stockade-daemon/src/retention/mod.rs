@@ -157,7 +157,9 @@ async fn sweep(site: &Site, settings: Settings, stop: &CancellationToken) -> Opt
     let keep = u64::try_from(settings.logs.postmortem_retention.as_millis()).unwrap_or(u64::MAX);
     match site.store.prune_postmortems(now_millis().saturating_sub(keep)).await {
         Ok(pruned) => swept.postmortems = Some(pruned),
-        Err(err) => tracing::warn!(%err, "post-mortem retention failed; the next sweep tries again"),
+        Err(err) => {
+            tracing::warn!(%err, "post-mortem retention failed; the next sweep tries again")
+        }
     }
     let (dir, sandbox) = (site.workspaces.clone(), site.sandbox.clone());
     let keep = settings.workspace_retention;
@@ -178,7 +180,11 @@ impl Swept {
                 tracing::warn!("log retention: {failure}");
             }
             if let Some(over) = logs.over {
-                tracing::warn!(over_bytes = over, kept_bytes = logs.kept_bytes, "the logs of live runs alone exceed [logs] max_size; nothing more can go (raise max_size or lower [daemon] log_max_size / log_keep)");
+                tracing::warn!(
+                    over_bytes = over,
+                    kept_bytes = logs.kept_bytes,
+                    "the logs of live runs alone exceed [logs] max_size; nothing more can go (raise max_size or lower [daemon] log_max_size / log_keep)"
+                );
             }
         }
         if let Some(ws) = &self.workspaces {

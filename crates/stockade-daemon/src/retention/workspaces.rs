@@ -26,9 +26,7 @@ pub(crate) fn sweep_boxes(dir: &Path, keep: Duration, sandbox: &Sandbox) -> Swep
     let unwritten = |name: &str| {
         std::fs::metadata(dir.join(format!("{name}.exit"))).is_ok_and(|m| m.len() == 0)
     };
-    sweep(dir, keep, SystemTime::now(), &|name| {
-        sandbox.is_live(name) || (blind && unwritten(name))
-    })
+    sweep(dir, keep, SystemTime::now(), &|name| sandbox.is_live(name) || (blind && unwritten(name)))
 }
 
 /// What one sweep did.
