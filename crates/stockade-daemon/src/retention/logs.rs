@@ -162,7 +162,12 @@ pub(crate) fn sweep(
     for (owner, status) in &mut owners {
         if runs.is_live(owner) {
             *status = Status::Live;
-        } else if let (Status::Ended(newest), Some(ended)) = (&mut *status, runs.ended_at(owner)) {
+        } else if let Status::Ended(newest) = status
+            // Files written within max_age keep their owner's: the store
+            // is asked only about those that may go (one indexed read each).
+            && age(*newest) >= policy.max_age
+            && let Some(ended) = runs.ended_at(owner)
+        {
             *newest = (*newest).max(ended);
         }
     }
