@@ -152,25 +152,7 @@ pub(crate) fn sweep(
     runs: &dyn Runs,
 ) -> Swept {
     let age = |t: SystemTime| now.duration_since(t).unwrap_or_default();
-    let mut owners: HashMap<Owner, Status> = HashMap::new();
-    for file in &files {
-        let status = owners.entry(file.owner.clone()).or_insert(Status::Ended(file.modified));
-        if let Status::Ended(newest) = status {
-            *newest = (*newest).max(file.modified);
-        }
-    }
-    for (owner, status) in &mut owners {
-        if runs.is_live(owner) {
-            *status = Status::Live;
-        } else if let Status::Ended(newest) = status
-            // Files written within max_age keep their owner's: the store
-            // is asked only about those that may go (one indexed read each).
-            && age(*newest) >= policy.max_age
-            && let Some(ended) = runs.ended_at(owner)
-        {
-            *newest = (*newest).max(ended);
-        }
-    }
+    let owners = statuses(&files, policy.max_age, &age, runs);
     let mut swept = Swept::default();
     let mut kept = Vec::new();
     for file in files {
@@ -184,34 +166,41 @@ pub(crate) fn sweep(
             kept.push(file);
         }
     }
-    let mut total: u64 = kept.iter().map(|f| f.size).sum();
-    if let Some(max) = policy.max_size
-        && total > max
-    {
-        // Ended runs' files first, then live runs' rotated ones; oldest first.
-        let mut order: Vec<usize> = (0..kept.len())
-            .filter(|&i| !(owners[&kept[i].owner] == Status::Live && kept[i].generation == 0))
-            .collect();
-        order.sort_by_key(|&i| (owners[&kept[i].owner] == Status::Live, kept[i].modified));
-        let mut gone = vec![false; kept.len()];
-        for i in order {
-            if total <= max {
-                break;
-            }
-            if swept.delete(&kept[i]) {
-                swept.by_size += 1;
-                total -= kept[i].size;
-                gone[i] = true;
-            }
-        }
-        if total > max {
-            swept.over = Some(total - max);
-        }
-        let mut gone = gone.into_iter();
-        kept.retain(|_| !gone.next().unwrap_or(false));
+    if let Some(max) = policy.max_size {
+        kept = swept.down_to(max, kept, &owners);
     }
     swept.kept_bytes = kept.iter().map(|f| f.size).sum();
     swept
+}
+
+/// Each owner's standing: live, or ended at the newer of its files' newest
+/// mtime and the store's end of its last run.
+fn statuses(
+    files: &[LogFile],
+    max_age: Duration,
+    age: &dyn Fn(SystemTime) -> Duration,
+    runs: &dyn Runs,
+) -> HashMap<Owner, Status> {
+    let mut owners: HashMap<Owner, Status> = HashMap::new();
+    for file in files {
+        let status = owners.entry(file.owner.clone()).or_insert(Status::Ended(file.modified));
+        if let Status::Ended(newest) = status {
+            *newest = (*newest).max(file.modified);
+        }
+    }
+    for (owner, status) in &mut owners {
+        if runs.is_live(owner) {
+            *status = Status::Live;
+        } else if let Status::Ended(newest) = status
+            // Files written within max_age keep their owner's: the store
+            // is asked only about those that may go (one indexed read each).
+            && age(*newest) >= max_age
+            && let Some(ended) = runs.ended_at(owner)
+        {
+            *newest = (*newest).max(ended);
+        }
+    }
+    owners
 }
 
 /// How the owner of some files stands.
@@ -224,6 +213,40 @@ enum Status {
 }
 
 impl Swept {
+    /// Delete files of `kept` until they take at most `max` bytes: ended
+    /// runs' files first, then live runs' rotated ones, oldest first; never
+    /// a live run's live file. Returns what is left.
+    fn down_to(
+        &mut self,
+        max: u64,
+        kept: Vec<LogFile>,
+        owners: &HashMap<Owner, Status>,
+    ) -> Vec<LogFile> {
+        let mut total: u64 = kept.iter().map(|f| f.size).sum();
+        if total <= max {
+            return kept;
+        }
+        let live = |f: &LogFile| owners[&f.owner] == Status::Live;
+        let mut order: Vec<&LogFile> =
+            kept.iter().filter(|f| !(live(f) && f.generation == 0)).collect();
+        order.sort_by_key(|f| (live(f), f.modified));
+        let mut gone = std::collections::HashSet::new();
+        for file in order {
+            if total <= max {
+                break;
+            }
+            if self.delete(file) {
+                self.by_size += 1;
+                total -= file.size;
+                gone.insert(file.path.clone());
+            }
+        }
+        if total > max {
+            self.over = Some(total - max);
+        }
+        kept.into_iter().filter(|f| !gone.contains(&f.path)).collect()
+    }
+
     /// Unlink `file` unless it changed since the scan; true if it is gone.
     fn delete(&mut self, file: &LogFile) -> bool {
         let same = std::fs::symlink_metadata(&file.path)
