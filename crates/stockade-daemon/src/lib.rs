@@ -125,11 +125,6 @@ pub async fn run_with(
     let kind = sandbox.kind().to_string();
     // `Sandbox::new` logged these already; they go on into status and doctor.
     let warnings = sandbox.warnings().to_vec();
-    let _retention = retention::start(
-        WallsSite::in_state_dir(&daemon.state_dir).workspaces,
-        daemon.workspace_retention,
-        sandbox.clone(),
-    );
     let host_root = config.host_root.clone();
     let (samples_tx, samples) = tokio::sync::mpsc::unbounded_channel();
     let reserve = stockade_host::Reserve {
@@ -189,6 +184,14 @@ pub async fn run_with(
         .map(|total| total.saturating_sub(reserve))
     };
     let reloader = Arc::new(reload::Reloader::new(spec.clone()));
+    let retention = retention::Retention::start(retention::Site {
+        logs: daemon.state_dir.join("logs"),
+        workspaces: WallsSite::in_state_dir(&daemon.state_dir).workspaces,
+        store: store.clone(),
+        engine: engine.clone(),
+        sandbox: sandbox.clone(),
+        specs: reloader.subscribe(),
+    });
     let reloads = stops
         .take_reloads()
         .map(|requests| tokio::spawn(reload::follow(reloader.clone(), engine.clone(), requests)));
@@ -275,6 +278,7 @@ pub async fn run_with(
         ShutdownPlan { leave_jobs, leave_services: false }
     };
     monitor.stop();
+    retention.stop().await;
     if let Some(cluster) = &cluster {
         // Jobs this host holds go back to the queue before its runs are
         // stopped (another host takes them at once); an upgrade or

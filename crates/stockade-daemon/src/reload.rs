@@ -72,6 +72,11 @@ impl Reloader {
         self.loaded.borrow().spec.clone()
     }
 
+    /// The running spec from now on: the receiver sees each reload.
+    pub fn subscribe(&self) -> watch::Receiver<Loaded> {
+        self.loaded.subscribe()
+    }
+
     /// The running spec against the file on disk now, for `/api/status`.
     pub async fn file_view(&self) -> SpecFileView {
         let loaded = self.loaded.borrow().clone();

@@ -199,7 +199,9 @@ fn bytes(n: u64) -> String {
     format!("{n} B")
 }
 
-/// `[daemon]` settings the running engine takes now (its logs' rotation);
+/// Settings the running daemon takes now: its logs' rotation (the engine),
+/// `[logs]` and `workspace_retention` (the retention sweep reads the running
+/// spec each time and sweeps at once after a reload that changed them);
 /// every other difference — listeners, state dir, store, reserves, the
 /// monitor — waits for the next daemon start.
 fn settings(old: &Spec, new: &Spec) -> Vec<SettingChange> {
@@ -218,7 +220,7 @@ fn settings(old: &Spec, new: &Spec) -> Vec<SettingChange> {
     key(a.socket_group != b.socket_group, "daemon.socket_group", false);
     key(a.id_range != b.id_range, "daemon.id_range", false);
     key(a.event_retention != b.event_retention, "daemon.event_retention", false);
-    key(a.workspace_retention != b.workspace_retention, "daemon.workspace_retention", false);
+    key(a.workspace_retention != b.workspace_retention, "daemon.workspace_retention", true);
     key(a.reserve_memory != b.reserve_memory, "daemon.reserve_memory", false);
     key(a.reserve_tasks != b.reserve_tasks, "daemon.reserve_tasks", false);
     key(a.synchronous != b.synchronous, "daemon.synchronous", false);
@@ -232,6 +234,10 @@ fn settings(old: &Spec, new: &Spec) -> Vec<SettingChange> {
     key(a.idle_timeout != b.idle_timeout, "daemon.idle_timeout", false);
     key(a.header_timeout != b.header_timeout, "daemon.header_timeout", false);
     key(a.reserve_fds != b.reserve_fds, "daemon.reserve_fds", false);
+    let (a, b) = (&old.logs, &new.logs);
+    key(a.max_age != b.max_age, "logs.max_age", true);
+    key(a.max_size != b.max_size, "logs.max_size", true);
+    key(a.postmortem_retention != b.postmortem_retention, "logs.postmortem_retention", true);
     key(old.monitor != new.monitor, "monitor", false);
     out
 }

@@ -25,6 +25,14 @@ log_keep = 3                     # …keeping this many old files
 # header_timeout = "10s"         # a request's headers must arrive within this
 # reserve_fds = 1024             # fds below RLIMIT_NOFILE kept for spawning and the store
 
+# What ended runs leave behind, swept at start and every 10 minutes (a reload
+# applies new values at once).
+[logs]
+max_age = "7d"                   # delete the logs of runs that ended longer ago, and older rotated files
+# max_size = "20GiB"             # all logs together (default "unlimited"): past it the
+#                                # oldest files of ended runs go first, never a live run's
+# postmortem_retention = "30d"   # delete older post-mortems (never of a queued or running job)
+
 # Every box is walled unless it says isolation = "none": its own user, pid,
 # mount, ipc and uts namespaces; the host root read-only; a private /tmp; an
 # empty /workspace as working directory and HOME; and a clean environment

@@ -296,6 +296,21 @@ impl Store {
         self.apply(vec![Write::PostMortem(postmortem)]).await.map(drop)
     }
 
+    /// Delete the post-mortems of runs that ended before `ended_before`,
+    /// but never one of a job still queued or running
+    /// ([`Write::PrunePostMortems`]), in one transaction. Returns how many
+    /// went and the bytes of their bodies.
+    pub async fn prune_postmortems(
+        &self,
+        ended_before: UnixMillis,
+    ) -> Result<(u64, u64), StoreError> {
+        let applied = self.apply(vec![Write::PrunePostMortems { ended_before }]).await?;
+        match applied.first() {
+            Some(Applied::Pruned { postmortems, bytes }) => Ok((*postmortems, *bytes)),
+            other => unreachable!("PrunePostMortems answered with {other:?}"),
+        }
+    }
+
     /// Append an event ([`Write::Event`]); returns it with its seq.
     pub async fn append_event(&self, unit: String, kind: EventKind) -> Result<Event, StoreError> {
         let applied = self.apply(vec![Write::Event { unit, kind }]).await?;

@@ -77,6 +77,16 @@ pub enum Write {
     },
     /// Store a post-mortem (replacing any earlier one of the same run). → [`Applied::Done`].
     PostMortem(PostMortem),
+    /// Delete the post-mortems of runs that ended before `ended_before`,
+    /// except those of a job still `queued` or `running` (its earlier
+    /// attempts' post-mortems are what its retries are debugged with).
+    /// The jobs and runs themselves stay: they are small, and the finished
+    /// job counts on `/metrics` are counters that must never go down.
+    /// → [`Applied::Pruned`].
+    PrunePostMortems {
+        /// The cut-off: runs that ended at or after it keep theirs.
+        ended_before: UnixMillis,
+    },
     /// Record that a slot of `template`'s schedule was handled (fired or
     /// skipped) and append its event, together; the stored slot only ever
     /// moves forward. → [`Applied::Event`].
@@ -120,8 +130,15 @@ pub enum Applied {
     Run(RunId),
     /// `RunPid` (the `RunStarted` event), `EndRun` (the `RunExited` event) and `Event`.
     Event(Event),
-    /// `PostMortem`.
+    /// `PostMortem` and `ServiceHeld`.
     Done,
+    /// `PrunePostMortems`: how many were deleted and the bytes of their bodies.
+    Pruned {
+        /// Post-mortems deleted.
+        postmortems: u64,
+        /// The total length of their JSON bodies.
+        bytes: u64,
+    },
 }
 
 impl Applied {
@@ -129,7 +146,7 @@ impl Applied {
     pub fn event(&self) -> Option<&Event> {
         match self {
             Applied::Job(_, event) | Applied::Event(event) => Some(event),
-            Applied::Run(_) | Applied::Done => None,
+            Applied::Run(_) | Applied::Done | Applied::Pruned { .. } => None,
         }
     }
 

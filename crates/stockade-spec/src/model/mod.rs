@@ -10,6 +10,7 @@ mod cluster;
 mod daemon;
 mod environment;
 mod job;
+mod logs;
 mod monitor;
 mod pool;
 mod probe;
@@ -42,6 +43,7 @@ pub use environment::{
     forbidden_submit_env, parse_env_file, valid_env_name,
 };
 pub use job::{JobSpec, OnInterrupt, RETRYABLE_CAUSES, Retries};
+pub use logs::{DEFAULT_LOG_MAX_AGE, DEFAULT_POSTMORTEM_RETENTION, LogsConfig, MIN_LOGS_MAX_SIZE};
 pub use monitor::{
     DEFAULT_CRITICAL_PERCENT, DEFAULT_HYSTERESIS_PERCENT, DEFAULT_LEAK_HORIZON,
     DEFAULT_LEAK_MIN_SPAN, DEFAULT_MAX_RESTARTS, DEFAULT_MONITOR_INTERVAL, DEFAULT_RESTART_WINDOW,
@@ -70,6 +72,8 @@ pub struct Spec {
     pub base_dir: PathBuf,
     /// `[daemon]`.
     pub daemon: DaemonConfig,
+    /// `[logs]`: how long run logs and post-mortems are kept.
+    pub logs: LogsConfig,
     /// `[monitor]`: usage alerts, the restart-rate alert and the webhook.
     pub monitor: MonitorConfig,
     /// `[cluster]` (or `$STOCKADE_DATABASE`): a member of a cluster sharing

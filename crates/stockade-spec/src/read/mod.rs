@@ -13,6 +13,7 @@ mod daemon;
 mod graph;
 mod job;
 mod limits;
+mod logs;
 mod monitor;
 mod pool;
 mod probe;
@@ -26,7 +27,7 @@ use std::path::{Path, PathBuf};
 pub use limits::builtin_defaults;
 // The key lists, for the test that holds the JSON schema to them.
 pub(crate) use {
-    alert::ALERT_KEYS, cluster::CLUSTER_KEYS, daemon::DAEMON_KEYS, job::JOB_KEYS,
+    alert::ALERT_KEYS, cluster::CLUSTER_KEYS, daemon::DAEMON_KEYS, job::JOB_KEYS, logs::LOGS_KEYS,
     monitor::MONITOR_KEYS, pool::POOL_KEYS, service::SERVICE_KEYS,
 };
 #[cfg(test)]
@@ -44,7 +45,7 @@ use crate::problem::Problem;
 use table::{Reader, Table};
 
 pub(crate) const ROOT_KEYS: &[&str] =
-    &["daemon", "defaults", "monitor", "cluster", "pool", "service", "job", "alert"];
+    &["daemon", "logs", "defaults", "monitor", "cluster", "pool", "service", "job", "alert"];
 pub(crate) const DEFAULTS_KEYS: &[&str] = &[
     "limits",
     "isolation",
@@ -112,6 +113,8 @@ impl Reader<'_> {
     fn spec(&mut self, root: &Table<'_, '_>, path: &Path) -> Spec {
         let daemon_table = self.sub(root, "daemon", DAEMON_KEYS);
         let daemon = self.daemon(daemon_table.as_ref());
+        let logs_table = self.sub(root, "logs", LOGS_KEYS);
+        let logs = self.logs(logs_table.as_ref());
         let monitor_table = self.sub(root, "monitor", MONITOR_KEYS);
         let monitor = self.monitor(monitor_table.as_ref());
         let cluster_table = self.sub(root, "cluster", CLUSTER_KEYS);
@@ -162,6 +165,7 @@ impl Reader<'_> {
             path: path.to_owned(),
             base_dir: self.base_dir.clone(),
             daemon,
+            logs,
             monitor,
             cluster,
             defaults,

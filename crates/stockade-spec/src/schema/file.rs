@@ -22,6 +22,8 @@ use super::values::{Concurrency, CountLimit, CpuLimit, Duration, Signal, Size, S
 pub(crate) struct SpecFile {
     /// Where the daemon keeps its state and where it listens.
     daemon: Option<DaemonTable>,
+    /// How long the logs and post-mortems of runs are kept (default: logs 7 days, no size bound; post-mortems 30 days).
+    logs: Option<LogsTable>,
     /// Defaults for every box.
     defaults: Option<DefaultsTable>,
     /// Usage alerts, the restart-rate alert and the webhook (on by default, no webhook).
@@ -130,6 +132,18 @@ pub(crate) struct DaemonTable {
     header_timeout: Option<Duration>,
     /// File descriptors below RLIMIT_NOFILE the API never takes, kept for spawning and the store (default 1024).
     reserve_fds: Option<u32>,
+}
+
+/// `[logs]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LogsTable {
+    /// Delete a log file (live or rotated) of a run that ended longer ago than this, and a rotated file last written longer ago (default "7d").
+    max_age: Option<Duration>,
+    /// The most all stored log files may take together, at least "1MiB"; past it the oldest files of ended runs go first, never a live run's live file (default "unlimited").
+    max_size: Option<SizeLimit>,
+    /// Delete the post-mortem of a run that ended longer ago than this, unless its job is still queued or running (default "30d").
+    postmortem_retention: Option<Duration>,
 }
 
 /// `[cluster]`.

@@ -73,6 +73,7 @@ mod tests {
         assert_eq!(schema["additionalProperties"], Value::Bool(false));
         let tables = [
             ("DaemonTable", read::DAEMON_KEYS),
+            ("LogsTable", read::LOGS_KEYS),
             ("DefaultsTable", read::DEFAULTS_KEYS),
             ("MonitorTable", read::MONITOR_KEYS),
             ("LimitsTable", read::LIMITS_KEYS),

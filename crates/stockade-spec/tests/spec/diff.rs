@@ -182,3 +182,22 @@ fn daemon_settings_say_whether_they_apply_live() {
     assert_eq!(keys, [("daemon.log_keep", true), ("daemon.reserve_tasks", false)]);
     assert!(!plan.is_empty());
 }
+
+#[test]
+fn retention_settings_apply_live() {
+    let plan = plan(|s| {
+        format!(
+            "[daemon]\nworkspace_retention = \"1d\"\n[logs]\nmax_age = \"1d\"\nmax_size = \"1GiB\"\npostmortem_retention = \"2d\"\n{s}"
+        )
+    });
+    let keys: Vec<(&str, bool)> = plan.settings.iter().map(|c| (c.key.as_str(), c.live)).collect();
+    assert_eq!(
+        keys,
+        [
+            ("daemon.workspace_retention", true),
+            ("logs.max_age", true),
+            ("logs.max_size", true),
+            ("logs.postmortem_retention", true),
+        ]
+    );
+}

@@ -7,6 +7,7 @@ mod alerts;
 mod diff;
 mod errors;
 mod files;
+mod logs;
 mod monitor;
 mod schedule;
 mod valid;

@@ -4,7 +4,7 @@ use super::collect;
 use crate::run::{RUN_COLUMNS, run_from_row};
 use crate::sql::SqlResultExt;
 use crate::{RunRecord, Store, StoreError, UnitPeaks};
-use stockade_proto::{JobId, RunId};
+use stockade_proto::{JobId, RunId, UnixMillis};
 
 /// How many of a unit's newest ended runs [`Store::unit_peaks`] looks at:
 /// recent behaviour is what the next run will do, and the cost stays bounded.
@@ -53,6 +53,36 @@ impl Store {
             &format!("SELECT {RUN_COLUMNS} FROM runs WHERE ended_at IS NULL ORDER BY id"),
             [],
         )
+    }
+
+    /// When the newest ended run of a job ended (`None`: none has ended).
+    pub fn job_ended_at(&self, id: JobId) -> Result<Option<UnixMillis>, StoreError> {
+        self.last_end("SELECT max(ended_at) FROM runs WHERE job = ?1", rusqlite::params![id.0])
+    }
+
+    /// When the newest ended run of a service replica ended (`None`: none has).
+    pub fn replica_ended_at(
+        &self,
+        service: &str,
+        replica: u32,
+    ) -> Result<Option<UnixMillis>, StoreError> {
+        self.last_end(
+            "SELECT max(ended_at) FROM runs WHERE unit = ?1 AND kind = 'service' AND replica = ?2",
+            rusqlite::params![service, replica],
+        )
+    }
+
+    fn last_end(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Option<UnixMillis>, StoreError> {
+        self.readers().with(|conn, path| {
+            let mut stmt = conn.prepare_cached(sql).at(path)?;
+            stmt.query_row(params, |row| row.get::<_, Option<i64>>(0))
+                .at(path)
+                .map(|at| at.map(|ms| ms.max(0) as UnixMillis))
+        })
     }
 
     /// The most the unit's newest ended runs used, or `None` if no run of it

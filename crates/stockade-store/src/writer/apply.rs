@@ -49,6 +49,7 @@ impl Applier<'_> {
                 self.end_run(run, cause, evidence, ended_at).map(Applied::Event)
             }
             Write::PostMortem(pm) => self.postmortem(pm).map(|()| Applied::Done),
+            Write::PrunePostMortems { ended_before } => self.prune_postmortems(ended_before),
             Write::ScheduleSlot { template, slot, kind } => {
                 self.schedule_slot(template, slot, kind).map(Applied::Event)
             }
@@ -336,6 +337,26 @@ impl Applier<'_> {
             .and_then(|mut stmt| stmt.execute(params![pm.run.0, pm.unit, body]))
             .at(self.path)?;
         Ok(())
+    }
+
+    fn prune_postmortems(&mut self, ended_before: UnixMillis) -> Result<Applied, StoreError> {
+        // The rows it deletes are the rows it measures: one statement.
+        let sizes = self
+            .conn
+            .prepare_cached(
+                "DELETE FROM postmortems WHERE run IN ( \
+                   SELECT r.id FROM runs r LEFT JOIN jobs j ON j.id = r.job \
+                   WHERE r.ended_at < ?1 \
+                     AND (r.job IS NULL OR j.id IS NULL OR j.state NOT IN ('queued', 'running'))) \
+                 RETURNING length(body)",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map([ended_before], |row| row.get::<_, i64>(0))?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .at(self.path)?;
+        let bytes = sizes.iter().map(|&n| n.max(0) as u64).sum();
+        Ok(Applied::Pruned { postmortems: sizes.len() as u64, bytes })
     }
 
     fn schedule_slot(

@@ -15,6 +15,7 @@ mod jobs;
 mod lock;
 mod lost;
 mod private;
+mod prune;
 mod read_only;
 mod reserve;
 mod runs;

@@ -1,8 +1,7 @@
 //! Workspace retention: a walled run's workspace (`<state_dir>/workspaces/
 //! <box>`) and its exit record (`<box>.exit`) are kept after the run for the
 //! post-mortem, and removed once the run ended longer ago than `[daemon]
-//! workspace_retention` (default 7 days). A sweep runs at daemon start and
-//! then every hour, on a blocking thread (it walks and deletes trees).
+//! workspace_retention` (default 7 days).
 //!
 //! When did a run end: the exit record's mtime once the box's init wrote
 //! the agent's status into it (it is created empty at the spawn), else the
@@ -12,47 +11,22 @@
 //! on the none backend (no cgroup to ask) neither is one whose exit record
 //! was never written.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use stockade_sandbox::Sandbox;
 
-/// How often the sweep runs after the one at start.
-const EVERY: Duration = Duration::from_secs(3600);
-
-/// Aborts the sweeping task when dropped (at daemon exit).
-pub(crate) struct Retention(tokio::task::JoinHandle<()>);
-
-impl Drop for Retention {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Start sweeping `workspaces` now and every hour.
-pub(crate) fn start(workspaces: PathBuf, keep: Duration, sandbox: Sandbox) -> Retention {
-    Retention(tokio::spawn(async move {
-        loop {
-            let (dir, sandbox2) = (workspaces.clone(), sandbox.clone());
-            let swept = tokio::task::spawn_blocking(move || {
-                // Without cgroups a box that outlived a daemon restart leaves
-                // no trace by name: an exit record the init never wrote then
-                // counts as a box that may still run.
-                let blind = sandbox2.kind() == stockade_sandbox::BackendKind::None;
-                let unwritten = |name: &str| {
-                    std::fs::metadata(dir.join(format!("{name}.exit"))).is_ok_and(|m| m.len() == 0)
-                };
-                sweep(&dir, keep, SystemTime::now(), &|name| {
-                    sandbox2.is_live(name) || (blind && unwritten(name))
-                })
-            })
-            .await;
-            if let Ok(swept) = swept {
-                swept.log(&workspaces);
-            }
-            tokio::time::sleep(EVERY).await;
-        }
-    }))
+/// One sweep of the workspaces in `dir` with the sandbox's view of which
+/// boxes still live (blocking: it walks and deletes trees).
+pub(crate) fn sweep_boxes(dir: &Path, keep: Duration, sandbox: &Sandbox) -> Swept {
+    // Without cgroups a box that outlived a daemon restart leaves no trace
+    // by name: an exit record the init never wrote then counts as a box
+    // that may still run.
+    let blind = sandbox.kind() == stockade_sandbox::BackendKind::None;
+    let unwritten = |name: &str| {
+        std::fs::metadata(dir.join(format!("{name}.exit"))).is_ok_and(|m| m.len() == 0)
+    };
+    sweep(dir, keep, SystemTime::now(), &|name| sandbox.is_live(name) || (blind && unwritten(name)))
 }
 
 /// What one sweep did.
@@ -64,17 +38,6 @@ pub(crate) struct Swept {
     pub(crate) live: Vec<String>,
     /// What could not be removed, with why.
     pub(crate) failed: Vec<String>,
-}
-
-impl Swept {
-    fn log(&self, dir: &Path) {
-        if !self.removed.is_empty() {
-            tracing::info!(dir = %dir.display(), removed = self.removed.len(), boxes = ?self.removed, "removed workspaces past workspace_retention");
-        }
-        for failure in &self.failed {
-            tracing::warn!(dir = %dir.display(), "workspace retention: {failure}");
-        }
-    }
 }
 
 /// One sweep of `dir` at time `now`.
