@@ -215,6 +215,7 @@ pub async fn run_with(
                         .await;
                     let _ = engine_task.await;
                     sampler.abort();
+                    retention.stop().await;
                     return Err(err);
                 }
             }
