@@ -39,7 +39,18 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 REPO = Path(__file__).resolve().parents[2]
-PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+def _pg_bin() -> Path:
+    """`$PG_BIN`, else the newest Debian PostgreSQL (`/usr/lib/postgresql/N/bin`)."""
+    if os.environ.get("PG_BIN"):
+        return Path(os.environ["PG_BIN"])
+    found = sorted(
+        (p for p in Path("/usr/lib/postgresql").glob("*/bin") if (p / "initdb").exists()),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+    )
+    return found[-1] if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 PG_USER = "postgres"
 # All test networks are /30s inside this /16; Postgres trusts only these and
 # loopback (pg_hba), and listens only on their root-side addresses.
