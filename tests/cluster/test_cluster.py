@@ -215,3 +215,20 @@ def test_a_second_member_with_the_same_name_or_no_database_is_refused(cluster: C
     assert rc != 0
     assert "is unreachable" in log, log[-2000:]
     assert "hunter2" not in log
+
+
+def test_a_schedule_fires_each_slot_once_cluster_wide(cluster: Cluster) -> None:
+    every = '\n[job.tick]\ncommand = ["bash", "-c", "echo tick"]\nisolation = "none"\nevery = "2s"\n'
+    h1, h2, h3 = cluster.three(extra=every)
+    time.sleep(9)
+    ticks = jobs(h2, "tick")
+    slots = [j["id"] for j in ticks]
+    # Three members, one leader: one job per 2s slot, never two.
+    assert 3 <= len(ticks) <= 6, ticks
+    assert all(j["source"] == "schedule" for j in ticks), ticks
+    rows = cluster.pg.psql(
+        "SELECT count(*), count(DISTINCT idempotency_key) FROM stockade_job WHERE template = 'tick'", db=cluster.db
+    )
+    total, distinct = rows.split("|")
+    assert total == distinct, rows
+    wait_until("ticks ran", lambda: all(h1.get(f"/api/jobs/{i}")["state"] == "succeeded" for i in slots) or None, timeout=20)

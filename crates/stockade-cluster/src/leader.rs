@@ -180,6 +180,24 @@ impl Member {
         Ok(row.map(|r| r.get::<_, i64>(0) as u64))
     }
 
+    /// Record `slot_ms` as `template`'s last slot without queuing a job (a
+    /// slot skipped by `overlap = "skip"` or `catch_up = "none"`); false if
+    /// a later slot was recorded already.
+    pub async fn record_slot(&self, template: &str, slot_ms: u64) -> Result<bool, ClusterError> {
+        let client = self.client().await?;
+        let slot = slot_ms as f64 / 1000.0;
+        let n = client
+            .execute(
+                "INSERT INTO stockade_schedule AS s (template, last_slot) VALUES ($1, to_timestamp($2))
+                 ON CONFLICT (template) DO UPDATE SET last_slot = excluded.last_slot
+                 WHERE s.last_slot < excluded.last_slot",
+                &[&template, &slot],
+            )
+            .await
+            .map_err(self.pg())?;
+        Ok(n == 1)
+    }
+
     /// Whether a job of `template` is waiting or running (a schedule's
     /// `overlap = "skip"`).
     pub async fn live_job_of(&self, template: &str) -> Result<Option<u64>, ClusterError> {

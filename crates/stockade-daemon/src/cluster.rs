@@ -471,6 +471,60 @@ impl Cluster {
         if let Ok(expired) = member.expire().await {
             self.0.counters.expired.fetch_add(expired.len() as u64, Ordering::Relaxed);
         }
+        if let Err(err) = self.schedules(member).await {
+            tracing::warn!(%err, "cluster schedules failed");
+        }
+    }
+
+    /// The leader fires the spec's schedules, each slot once cluster-wide:
+    /// the slot and its job are written in one transaction, and a slot at or
+    /// before the recorded one never fires again (a second leader racing the
+    /// first queues nothing). A slot is on time when it came within two
+    /// heartbeats; older ones were missed (no leader, every member down) and
+    /// follow `catch_up`; `overlap = "skip"` skips a slot while a job of the
+    /// template is waiting or running (`queue` and `allow` both queue it:
+    /// the pool orders it behind the live one).
+    async fn schedules(&self, member: &Member) -> Result<(), ClusterError> {
+        let spec = self.0.reloader.spec();
+        let now = stockade_proto::now_millis();
+        let fresh = (self.0.options.config.heartbeat * 2).as_millis() as u64;
+        for template in spec.jobs.values() {
+            let Some(schedule) = &template.schedule else { continue };
+            let Some(latest) = schedule.last_at_or_before(now) else { continue };
+            let last = member.last_slot(&template.name).await?;
+            if last.is_some_and(|l| l >= latest) {
+                continue;
+            }
+            // Late: missed while no member led. `catch_up = "one"` runs the
+            // newest missed slot; a schedule never fired before has nothing
+            // to catch up.
+            let on_time = now.saturating_sub(latest) <= fresh;
+            let catch_up = last.is_some() && schedule.catch_up == stockade_spec::CatchUp::One;
+            let mut fire = on_time || catch_up;
+            if fire
+                && schedule.overlap == stockade_spec::Overlap::Skip
+                && member.live_job_of(&template.name).await?.is_some()
+            {
+                fire = false;
+            }
+            if !fire {
+                member.record_slot(&template.name, latest).await?;
+                continue;
+            }
+            let request = JobRequest {
+                template: template.name.clone(),
+                args: schedule.args.clone(),
+                env: Default::default(),
+                priority: None,
+                idempotency_key: None,
+            };
+            let Ok(mut job) = template_job(&spec, &request) else { continue };
+            job.source = JobSource::Schedule;
+            if let Some(id) = member.fire_schedule(latest, &job).await? {
+                tracing::info!(template = %template.name, slot = latest, job = id, "schedule fired cluster-wide");
+            }
+        }
+        Ok(())
     }
 
     async fn watchdog(self) {

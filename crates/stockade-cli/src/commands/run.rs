@@ -102,7 +102,10 @@ async fn attach(client: &Client, id: u64) -> anyhow::Result<Option<ExitCode>> {
 /// that ends (the daemon restarting) is opened again.
 async fn wait_for_end(client: &Client, id: u64, bar: &ProgressBar) -> anyhow::Result<JobView> {
     let path = format!("/api/jobs/{id}");
-    let quiet = if bar.is_hidden() { Duration::from_secs(24 * 3600) } else { REFRESH };
+    // A look every REFRESH even off a TTY: a cluster member's event stream
+    // carries only its own host's job events, not those of the host that
+    // claimed this job.
+    let quiet = REFRESH;
     loop {
         let mut events = client.stream(&format!("/api/events?job={id}&tail=0")).await?;
         loop {

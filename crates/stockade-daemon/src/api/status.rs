@@ -9,7 +9,17 @@ use stockade_proto::{QueueStatus, ScheduleView};
 /// Daemon, services (each with its `isolation`), pools, the `unwalled` units
 /// and the `alerts` firing now.
 pub async fn status(State(state): State<AppState>) -> Result<Json<serde_json::Value>, Failure> {
-    let status = state.engine.status().await?;
+    let mut status = state.engine.status().await?;
+    // A member that claims nothing says so loudly, where `stockade status`
+    // shows warnings.
+    if let Some(cluster) = &state.cluster {
+        let (host, epoch, _, _, degraded) = cluster.standing();
+        if let Some(why) = degraded {
+            status
+                .warnings
+                .push(format!("cluster member {host} (epoch {epoch}) is degraded: {why}"));
+        }
+    }
     let mut value = serde_json::to_value(status).unwrap_or_default();
     if let Some(services) = value.get_mut("services") {
         super::isolation::mark(&state.spec(), services);
