@@ -80,6 +80,23 @@ fn the_crate_graph_follows_the_design_rules() {
             }
         }
     }
+    // The cluster's PostgreSQL queue: on proto and spec only, used by the
+    // daemon only (the engine never knows whether it is in a cluster).
+    for dep in normal(&packages, "stockade-cluster").iter().filter(ours) {
+        if !["stockade-proto", "stockade-spec"].contains(&dep.name.as_str()) {
+            broken.push(format!(
+                "stockade-cluster depends on {} (only stockade-proto and stockade-spec are allowed)",
+                dep.name
+            ));
+        }
+    }
+    for (package, deps) in &packages {
+        if package != "stockade-daemon"
+            && deps.iter().any(|d| d.kind == "normal" && d.name == "stockade-cluster")
+        {
+            broken.push(format!("{package} depends on stockade-cluster (only the daemon may)"));
+        }
+    }
     for dep in normal(&packages, "stockade-engine") {
         if ["axum", "clap", "hyper", "anyhow"].contains(&dep.name.as_str()) {
             broken.push(format!(
@@ -118,6 +135,7 @@ fn the_checker_sees_every_workspace_crate() {
         "stockade-engine",
         "stockade-daemon",
         "stockade-cli",
+        "stockade-cluster",
     ] {
         assert!(
             packages.contains_key(name),
