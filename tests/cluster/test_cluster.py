@@ -232,3 +232,25 @@ def test_a_schedule_fires_each_slot_once_cluster_wide(cluster: Cluster) -> None:
     total, distinct = rows.split("|")
     assert total == distinct, rows
     wait_until("ticks ran", lambda: all(h1.get(f"/api/jobs/{i}")["state"] == "succeeded" for i in slots) or None, timeout=20)
+
+
+def test_a_draining_member_claims_nothing_and_runs_what_it_holds(cluster: Cluster) -> None:
+    h1 = cluster.member("h1", None)
+    [held] = submit(h1, ["d-held"], sleep=3)
+    wait_until("h1 runs it", lambda: cluster.ledger.starts()["d-held"] == 1 or None, timeout=20)
+    reply = h1.api("POST", "/api/cluster/drain", {"draining": True})
+    assert reply.ok(), reply.body
+    assert next(h for h in reply.body["hosts"] if h["name"] == "h1")["state"] == "draining"
+    ids = submit(h1, [f"d{i}" for i in range(5)])
+    time.sleep(3)
+    assert all(h1.get(f"/api/jobs/{i}")["state"] == "queued" for i in ids)
+    waiting = h1.get(f"/api/jobs/{ids[0]}")["waiting"]
+    assert "no live host" in waiting, waiting
+    assert "draining" in h1.get("/api/cluster").get("degraded", ""), h1.get("/api/cluster")
+    # What it held ran to its end; another member takes the rest.
+    wait_until("held job done", lambda: h1.get(f"/api/jobs/{held}")["state"] == "succeeded" or None, timeout=20)
+    cluster.member("h3", cluster.nets[1])
+    wait_until("h3 ran the rest", lambda: all(h1.get(f"/api/jobs/{i}")["state"] == "succeeded" for i in ids) or None, timeout=30)
+    assert {e.host for e in cluster.ledger.entries() if e.token.startswith("d") and e.token != "d-held"} == {"h3"}
+    assert h1.api("POST", "/api/cluster/drain", {"draining": False}).ok()
+    assert next(h for h in h1.get("/api/cluster")["hosts"] if h["name"] == "h1")["state"] == "live"

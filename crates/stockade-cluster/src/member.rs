@@ -86,6 +86,22 @@ fn unix_ms_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
+/// This host's clock minus the database's, judged at the midpoint of the
+/// round trip that read the database's; refused beyond `max`.
+pub(crate) fn clock_skew(
+    before: i64,
+    db_now: i64,
+    after: i64,
+    max: Duration,
+) -> Result<i64, ClusterError> {
+    let skew_ms = before + (after - before) / 2 - db_now;
+    let max_ms = max.as_millis() as u64;
+    if skew_ms.unsigned_abs() > max_ms {
+        return Err(ClusterError::Clock { skew_ms, max_ms });
+    }
+    Ok(skew_ms)
+}
+
 /// A connection pool for `config.database`.
 pub(crate) fn pool(
     config: &ClusterConfig,
@@ -144,11 +160,7 @@ impl Member {
             .map_err(pg)?
             .get(0);
         let after = unix_ms_now();
-        let clock_skew_ms = (before + after) / 2 - db_now;
-        let max_ms = options.config.max_clock_skew.as_millis() as u64;
-        if clock_skew_ms.unsigned_abs() > max_ms {
-            return Err(ClusterError::Clock { skew_ms: clock_skew_ms, max_ms });
-        }
+        let clock_skew_ms = clock_skew(before, db_now, after, options.config.max_clock_skew)?;
 
         let lost = secs(options.config.lost_after);
         let tx = client.transaction().await.map_err(pg)?;
@@ -357,5 +369,24 @@ impl Member {
 
     pub(crate) fn wake(&self, pool: &str) {
         self.notifier.lock().unwrap_or_else(|p| p.into_inner()).insert(pool.to_owned());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clock_thirty_seconds_off_is_refused_and_a_slow_round_trip_is_not_skew() {
+        let max = Duration::from_secs(2);
+        // 30 s ahead of the database: refused, naming the skew.
+        let err = clock_skew(1_000_030_000, 1_000_000_010, 1_000_030_020, max).unwrap_err();
+        assert!(matches!(err, ClusterError::Clock { skew_ms: 30_000, max_ms: 2000 }), "{err}");
+        assert!(err.to_string().contains("30000 ms off"), "{err}");
+        // Behind is as bad as ahead.
+        assert!(clock_skew(1_000_000_000, 1_000_030_000, 1_000_000_000, max).is_err());
+        // A 3 s round trip with the database stamping its middle: in step.
+        assert_eq!(clock_skew(1_000_000_000, 1_000_001_500, 1_000_003_000, max).unwrap(), 0);
+        assert_eq!(clock_skew(1_000_000_000, 1_000_000_000, 1_000_000_000, max).unwrap(), 0);
     }
 }

@@ -368,7 +368,16 @@ start_limit = { burst = 10000, interval = "60s" }
     let mut daemon = chaos_daemon(&env, "flood");
     daemon.wait_live(Duration::from_secs(30));
     let addr = {
-        let log = daemon.log();
+        // The "serving" line may reach the log file a moment after the
+        // daemon answers: look again until it is there.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let log = loop {
+            let log = daemon.log();
+            if log.contains("tcp:127.0.0.1:") || std::time::Instant::now() > deadline {
+                break log;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
         let at = log.find("tcp:127.0.0.1:").expect("the tcp address in the log");
         log[at + 4..]
             .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':'))
