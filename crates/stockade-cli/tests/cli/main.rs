@@ -4,7 +4,7 @@
 //! daemon deaths (`survival`), planned stops (`lifecycle`) and the chaos
 //! suite (`chaos`), the day-two verbs and the defects found in use
 //! (`day_two`), a scale and a stopped replica across daemon restarts
-//! (`kept`). `support`
+//! (`kept`), `up` in an 80×24 pseudo-terminal (`up_pty`). `support`
 //! starts daemon processes.
 
 mod chaos;
@@ -23,3 +23,4 @@ mod support_env;
 mod support_http;
 mod survival;
 mod top;
+mod up_pty;
