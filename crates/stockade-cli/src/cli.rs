@@ -72,7 +72,7 @@ pub enum Command {
     Start(ServiceArgs),
     /// Restart services (or one replica, `name[3]`); clears `gave_up`.
     Restart(ServiceArgs),
-    /// Run N replicas of a service from now on (until the spec is reloaded).
+    /// Run N replicas of a service from now on, across daemon restarts, until the spec's replicas change.
     Scale(ScaleArgs),
     /// Print a shell completion script: `stockade completions bash > /etc/bash_completion.d/stockade`.
     Completions(CompletionsArgs),

@@ -694,6 +694,7 @@ mod tests {
                     unreadable,
                     replica("worker", 0, ServiceState::GaveUp, None),
                 ],
+                scaled: Vec::new(),
                 pools: vec![pool],
                 schedules: vec![],
                 spec_file: None,

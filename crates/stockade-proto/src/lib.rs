@@ -57,8 +57,8 @@ pub use state::{JobState, ServiceState};
 pub use usage::Usage;
 pub use view::{
     FiringAlert, FiringAlerts, Isolated, Isolation, JobRequest, JobView, Page, PoolView,
-    QueuePosition, QueueStatus, ReplicaView, RunView, SpecFileView, StatusView, Submitted,
-    Unwalled,
+    QueuePosition, QueueStatus, ReplicaView, RunView, ScaledService, SpecFileView, StatusView,
+    Submitted, Unwalled,
 };
 
 /// Milliseconds since the Unix epoch; the one timestamp format on the wire.

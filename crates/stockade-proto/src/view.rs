@@ -228,6 +228,26 @@ pub struct SpecFileView {
     pub reloads: u32,
 }
 
+/// A service running the replica count `stockade scale` gave it instead of
+/// its spec's `replicas` (kept across daemon restarts while the spec's
+/// `replicas` stays what it was).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ScaledService {
+    /// The service.
+    pub service: String,
+    /// The count it runs.
+    pub replicas: u32,
+    /// The spec's `replicas`.
+    pub spec_replicas: u32,
+}
+
+impl ScaledService {
+    /// `3 (scaled; spec 2)`.
+    pub fn describe(&self) -> String {
+        format!("{} (scaled; spec {})", self.replicas, self.spec_replicas)
+    }
+}
+
 /// `GET /api/status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StatusView {
@@ -244,6 +264,9 @@ pub struct StatusView {
     pub spec: String,
     /// Every replica of every service.
     pub services: Vec<ReplicaView>,
+    /// The services whose replica count is a `stockade scale` over the spec's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scaled: Vec<ScaledService>,
     /// Every pool.
     pub pools: Vec<PoolView>,
     /// Every job template's schedule (`every`, `cron`).

@@ -46,4 +46,4 @@ pub use options::{StoreOptions, Synchronous};
 pub use reserve::DEFAULT_RESERVE_BYTES;
 pub use run::{NewRun, RunRecord, UnitPeaks};
 pub use store::{Store, StoreStats};
-pub use write::{Applied, Write};
+pub use write::{Applied, Scale, Write};

@@ -24,6 +24,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { version: 2, sql: include_str!("../migrations/0002_idempotency_key.sql") },
     Migration { version: 3, sql: include_str!("../migrations/0003_schedules.sql") },
     Migration { version: 4, sql: include_str!("../migrations/0004_held_services.sql") },
+    Migration { version: 5, sql: include_str!("../migrations/0005_replica_overrides.sql") },
 ];
 
 /// The schema version this build writes.

@@ -113,6 +113,45 @@ pub enum Write {
         /// Stopped and kept down (`true`), or free to start (`false`).
         held: bool,
     },
+    /// Remember the replica count `stockade scale` gave `service`, over the
+    /// spec's `replicas` (`Some`), or forget it (`None`: the spec's count
+    /// again). → [`Applied::Done`].
+    ServiceScaled {
+        /// The service.
+        service: String,
+        /// The count and the spec's `replicas` it overrides.
+        scale: Option<Scale>,
+    },
+    /// Remember that replica `replica` of `service` was stopped by hand
+    /// (`stockade stop NAME[N]`), so the next daemon keeps it down, or
+    /// forget it (started again). → [`Applied::Done`].
+    ReplicaHeld {
+        /// The service.
+        service: String,
+        /// The replica's index.
+        replica: u32,
+        /// Stopped and kept down (`true`), or free to start (`false`).
+        held: bool,
+    },
+    /// Forget every held replica of `service` from index `from` on (`0`: a
+    /// start of the whole service; `N`: a scale to `N`). → [`Applied::Done`].
+    ReplicasReleased {
+        /// The service.
+        service: String,
+        /// The first index released.
+        from: u32,
+    },
+}
+
+/// A replica count set by `stockade scale` ([`Write::ServiceScaled`],
+/// [`crate::Store::scaled_services`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scale {
+    /// The count the service runs.
+    pub replicas: u32,
+    /// The spec's `replicas` when it was scaled; a spec that says otherwise
+    /// now wins and the scale is forgotten.
+    pub spec_replicas: u32,
 }
 
 /// What one [`Write`] became once committed.

@@ -7,19 +7,12 @@ use crate::render::{bytes, duration_ms, print_json, status_table};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use std::process::ExitCode;
-use stockade_proto::{Isolated, Isolation, JobView, ReplicaView, ScheduleView, now_millis};
+use stockade_proto::{
+    Isolated, Isolation, JobView, ReplicaView, ScaledService, ScheduleView, now_millis,
+};
 
 /// The marker `ps` puts on every unit with `isolation = "none"`.
 const UNWALLED: &str = "UNWALLED";
-
-/// Views and, beside each, its unit's `isolation`.
-async fn views<T: DeserializeOwned>(
-    client: &Client,
-    path: &str,
-) -> anyhow::Result<(serde_json::Value, Vec<(T, bool)>)> {
-    // Every list is a page, `{"items", "next", "total"}`.
-    split(client.get(path).await?)
-}
 
 /// A page's items as views, each with whether its unit is unwalled.
 fn split<T: DeserializeOwned>(
@@ -71,13 +64,20 @@ async fn jobs(
 
 /// List services and jobs.
 pub async fn run(client: Client, args: &PsArgs) -> anyhow::Result<ExitCode> {
-    let (raw_services, services) = views::<ReplicaView>(&client, "/api/services").await?;
+    let page: serde_json::Value = client.get("/api/services").await?;
+    let scaled: Vec<ScaledService> = page
+        .get("scaled")
+        .cloned()
+        .and_then(|s| serde_json::from_value(s).ok())
+        .unwrap_or_default();
+    let (raw_services, services) = split::<ReplicaView>(page)?;
     let (raw_jobs, jobs_found, total) = jobs(&client, args).await?;
     let left_out = total.saturating_sub(jobs_found.len() as u64);
     let raw_schedules: serde_json::Value = client.get("/api/schedules").await?;
     if args.json {
         print_json(&json!({
             "services": raw_services,
+            "scaled": scaled,
             "jobs": raw_jobs,
             "jobs_total": total,
             "jobs_left_out": left_out,
@@ -89,7 +89,9 @@ pub async fn run(client: Client, args: &PsArgs) -> anyhow::Result<ExitCode> {
         anyhow::anyhow!("the daemon's schedules are not what this CLI expects: {e}")
     })?;
     let now = now_millis();
-    print!("{}", render(&services, &jobs_found, left_out, total, now));
+    let listing =
+        Listing { services: &services, scaled: &scaled, jobs: &jobs_found, left_out, total };
+    print!("{}", render(&listing, now));
     if let Some(table) = super::schedules::schedule_table(&schedules, now) {
         if !services.is_empty() || !jobs_found.is_empty() {
             println!();
@@ -99,14 +101,22 @@ pub async fn run(client: Client, args: &PsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The text `ps` prints: the replicas, the jobs, and what was left out.
-fn render(
-    services: &[(ReplicaView, bool)],
-    jobs: &[(JobView, bool)],
+/// What `ps` lists: each view beside whether its unit is unwalled.
+struct Listing<'a> {
+    services: &'a [(ReplicaView, bool)],
+    /// The services a `stockade scale` runs at another count than the spec's.
+    scaled: &'a [ScaledService],
+    jobs: &'a [(JobView, bool)],
+    /// Jobs that matched but are not shown (`--limit`).
     left_out: u64,
+    /// Jobs that matched.
     total: u64,
-    now: stockade_proto::UnixMillis,
-) -> String {
+}
+
+/// The text `ps` prints: the replicas (and the scaled counts), the jobs,
+/// and what was left out.
+fn render(listing: &Listing<'_>, now: stockade_proto::UnixMillis) -> String {
+    let Listing { services, scaled, jobs, left_out, total } = *listing;
     let mut out = String::new();
     if !services.is_empty() {
         let rows: Vec<Vec<String>> = services
@@ -133,6 +143,9 @@ fn render(
             &["SERVICE", "STATE", "PID", "RESTARTS", "MEMORY", "UPTIME", "WHY"],
             &rows,
         ));
+        for s in scaled {
+            out.push_str(&format!("{} replicas: {}\n", s.service, s.describe()));
+        }
     }
     if !jobs.is_empty() {
         if !services.is_empty() {
@@ -208,6 +221,9 @@ mod tests {
             (job(12, "running", None), false),
             (job(13, "queued", Some("pool default is full (2/2 running)")), false),
         ];
-        insta::assert_snapshot!("ps", render(&services, &jobs, 40, 42, 1_000_000));
+        let scaled = [ScaledService { service: "player".into(), replicas: 3, spec_replicas: 2 }];
+        let listing =
+            Listing { services: &services, scaled: &scaled, jobs: &jobs, left_out: 40, total: 42 };
+        insta::assert_snapshot!("ps", render(&listing, 1_000_000));
     }
 }

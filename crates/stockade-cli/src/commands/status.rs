@@ -72,9 +72,13 @@ fn render(
     }
     let summary: Vec<String> = states.iter().map(|(s, n)| format!("{n} {s}")).collect();
     out.push_str(&format!(
-        "replicas {}\n\n",
+        "replicas {}\n",
         if summary.is_empty() { "none".into() } else { summary.join(", ") }
     ));
+    for s in &status.scaled {
+        out.push_str(&format!("         {} {}\n", s.service, s.describe()));
+    }
+    out.push('\n');
     let rows: Vec<Vec<String>> = status
         .pools
         .iter()
@@ -123,6 +127,7 @@ mod tests {
                 {"service": "player", "replica": 0, "state": "running", "restarts": 2, "limits": {}},
                 {"service": "player", "replica": 1, "state": "backoff", "restarts": 5, "limits": {}},
             ],
+            "scaled": [{"service": "player", "replicas": 2, "spec_replicas": 1}],
             "pools": [
                 {"name": "default", "running": 2, "queued": 9, "max_concurrency": 2, "mode": "fixed", "utilization_percent": 100, "max_queued": 10000, "blocking_reason": "pool default is full (2/2 running)"},
                 {"name": "ci", "running": 0, "queued": 0, "max_concurrency": 4, "mode": "auto", "utilization_percent": 0, "max_queued": 10000},

@@ -3,13 +3,15 @@
 //! in one (`exec`), the kill -9 recovery proof (`recovery`), adoption across
 //! daemon deaths (`survival`), planned stops (`lifecycle`) and the chaos
 //! suite (`chaos`), the day-two verbs and the defects found in use
-//! (`day_two`). `support`
+//! (`day_two`), a scale and a stopped replica across daemon restarts
+//! (`kept`), `up` in an 80×24 pseudo-terminal (`up_pty`). `support`
 //! starts daemon processes.
 
 mod chaos;
 mod commands;
 mod day_two;
 mod exec;
+mod kept;
 mod lifecycle;
 mod logs;
 mod recovery;
@@ -21,3 +23,4 @@ mod support_env;
 mod support_http;
 mod survival;
 mod top;
+mod up_pty;

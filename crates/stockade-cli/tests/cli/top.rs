@@ -59,8 +59,13 @@ pub(crate) struct PtyChild {
 
 impl PtyChild {
     pub(crate) fn spawn(args: &[&std::ffi::OsStr]) -> PtyChild {
+        PtyChild::spawn_sized(args, (40, 140))
+    }
+
+    /// [`PtyChild::spawn`] on a terminal of `(rows, cols)`.
+    pub(crate) fn spawn_sized(args: &[&std::ffi::OsStr], (rows, cols): (u16, u16)) -> PtyChild {
         let (mut master, mut slave) = (-1, -1);
-        let size = libc::winsize { ws_row: 40, ws_col: 140, ws_xpixel: 0, ws_ypixel: 0 };
+        let size = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
         // SAFETY: openpty writes two fds into the out-pointers; name and
         // termios may be null.
         let rc = unsafe {
@@ -108,6 +113,11 @@ impl PtyChild {
 
     pub(crate) fn output(&self) -> String {
         text(&self.output.lock().unwrap())
+    }
+
+    /// Every byte it wrote so far.
+    pub(crate) fn bytes(&self) -> Vec<u8> {
+        self.output.lock().unwrap().clone()
     }
 
     pub(crate) fn send(&self, keys: &[u8]) {

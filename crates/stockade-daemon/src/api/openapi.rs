@@ -11,7 +11,7 @@ use schemars::{JsonSchema, Schema};
 use serde_json::{Map, Value, json};
 use stockade_proto::{
     ApiError, Event, FiringAlerts, Isolated, JobRequest, JobView, Page, PostMortem, QueueStatus,
-    ReloadPlan, ReplicaView, ScheduleView, StatusView, Submitted, Unwalled,
+    ReloadPlan, ReplicaView, ScaledService, ScheduleView, StatusView, Submitted, Unwalled,
 };
 
 /// `GET /api/openapi.json`. The document is built and encoded once (tens
@@ -418,6 +418,7 @@ impl Doc {
         let mark = self.generator.subschema_for::<Isolated>();
         let item = isolated(view, mark);
         let page = self.schema::<Page<ReplicaView>>();
+        let scaled = self.schema::<Vec<ScaledService>>();
         self.op(
             "get",
             "/api/services",
@@ -428,7 +429,7 @@ impl Doc {
             responses([(
                 "200",
                 "A page.",
-                json_body(json!({"allOf": [page, {"properties": {"items": {"items": item}}}]})),
+                json_body(json!({"allOf": [page, {"properties": {"items": {"items": item}, "scaled": scaled}}]})),
             )]),
             &[],
         );
@@ -441,7 +442,7 @@ impl Doc {
             vec![
                 path_param("name", json!({"type": "string"}), "The service."),
                 path_param("action", json!({"enum": ["start", "stop", "restart"]}), "What to do."),
-                query("replica", json!({"type": "integer", "minimum": 0}), "Only this replica (`name[3]`); stopping every replica is kept across daemon restarts."),
+                query("replica", json!({"type": "integer", "minimum": 0}), "Only this replica (`name[3]`); a stop is kept across daemon restarts until a start."),
             ],
             None,
             responses([("200", "The replicas acted on.", json_body(replicas.clone()))]),
@@ -451,7 +452,7 @@ impl Doc {
             "post",
             "/api/services/{name}/scale",
             "scale_service",
-            "Run N replicas from now on (until the daemon restarts); retired replicas stop.",
+            "Run N replicas from now on, across daemon restarts, until the spec's `replicas` changes; retired replicas stop.",
             vec![path_param("name", json!({"type": "string"}), "The service.")],
             Some(json!({"required": true, "content": json_body(json!({"type": "object", "required": ["replicas"], "additionalProperties": false, "properties": {"replicas": {"type": "integer", "minimum": 1}}}))})),
             responses([("200", "Its replicas.", json_body(replicas))]),

@@ -20,7 +20,8 @@ pub struct ListQuery {
 }
 
 /// `GET /api/services`: a [`stockade_proto::Page`] of every replica of every
-/// service, with usage, in spec order (the cursor is a position in it).
+/// service, with usage, in spec order (the cursor is a position in it), and
+/// `scaled`: the services a `stockade scale` runs at another count.
 pub async fn list(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, QueryRejection>,
@@ -28,14 +29,15 @@ pub async fn list(
     let Query(query) = query?;
     let limit = super::jobs::page_limit(query.limit)?;
     let from = query.cursor.as_deref().map(super::jobs::cursor).transpose()?.unwrap_or(0);
-    let services = state.engine.status().await?.services;
+    let status = state.engine.status().await?;
+    let (services, scaled) = (status.services, status.scaled);
     let total = services.len();
     let from = usize::try_from(from).unwrap_or(usize::MAX).min(total);
     let end = from.saturating_add(limit).min(total);
     let next = (end < total).then(|| end.to_string());
     let mut items = serde_json::to_value(&services[from..end]).unwrap_or_default();
     super::isolation::mark(&state.spec(), &mut items);
-    Ok(Json(json!({"items": items, "next": next, "total": total})))
+    Ok(Json(json!({"items": items, "next": next, "total": total, "scaled": scaled})))
 }
 
 /// Query of `POST /api/services/{name}/{action}`.
@@ -47,8 +49,8 @@ pub struct ControlQuery {
 }
 
 /// `POST /api/services/{name}/{start|stop|restart}[?replica=N]`: every
-/// replica, or only replica N. Stopping every replica is remembered across
-/// daemon restarts until the service is started again. Answers the replicas
+/// replica, or only replica N. A stop (of the service or of replica N) is
+/// remembered across daemon restarts until it is started again. Answers the replicas
 /// acted on.
 pub async fn control(
     State(state): State<AppState>,

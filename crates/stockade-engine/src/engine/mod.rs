@@ -6,7 +6,9 @@
 //! usage, forget, publish). `shell.rs` is the one task: a `select!` over the
 //! inputs that performs the effects and decides nothing. Handlers live in
 //! `services.rs` (replicas, restarts), `service_deps.rs`, `service_probes.rs`
-//! and `service_control.rs` (start/stop/restart); for jobs: `job_life.rs`
+//! and `service_control.rs` (start/stop/restart), `service_scale.rs` and
+//! `service_overrides.rs` (what a scale or a stop leaves for the next
+//! daemon); for jobs: `job_life.rs`
 //! (the lifecycle and its one transition), `job.rs`, `table.rs` (live jobs
 //! and their index), `queue.rs` + `ranked.rs` (pools, O(log n) positions),
 //! `submit.rs`, `admission.rs` with `ledger.rs` and `request.rs` (who may
@@ -38,6 +40,7 @@ mod retry;
 mod schedules;
 mod service_control;
 mod service_deps;
+mod service_overrides;
 mod service_probes;
 mod service_scale;
 mod services;

@@ -13,6 +13,10 @@
 //! `interrupted` with a post-mortem; a job then runs again or fails per its
 //! template's `on_interrupt`, and a replica starts afresh. Open runs of
 //! units that left the spec are emptied and end `lost`, as before.
+//!
+//! Around adoption, `service_overrides.rs` puts back what `stockade scale`
+//! (before: the replicas past the spec's count are adopted too) and
+//! `stockade stop` (after: what it left down stays down) left behind.
 
 use super::job::Job;
 use super::job_life::JobLife;
@@ -50,7 +54,7 @@ impl Engine {
                 self.requests.seed(name, peaks.memory_peak, peaks.pids_peak);
             }
         }
-        self.hold_services(&store.held_services()?);
+        self.restore_scales(&store.scaled_services()?);
         let mut writes = Vec::new();
         let mut jobs: HashMap<JobId, Found> = HashMap::new();
         for run in store.open_runs()? {
@@ -88,6 +92,7 @@ impl Engine {
                 }
             }
         }
+        self.restore_holds(&store.held_services()?, &store.held_replicas()?);
         let now = Instant::now();
         let mut scheduled = Vec::new();
         for record in store.unfinished_jobs()? {

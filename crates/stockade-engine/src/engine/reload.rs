@@ -294,9 +294,11 @@ impl Engine {
                 Some(Pending::Replace { spec, desired }) if quiet => {
                     let mut fresh = Service::new(*spec);
                     fresh.desired = desired;
-                    self.services[s] = fresh;
+                    self.replace_service(s, fresh);
                 }
                 Some(Pending::Remove) if quiet && !launching => {
+                    let forget = self.forget_overrides(s);
+                    self.persist(forget);
                     self.services.remove(s);
                     for owner in self.runs.values_mut() {
                         if let Owner::Replica { service, .. } = owner

@@ -1,8 +1,10 @@
 //! Service actions (`stockade start | stop | restart`): what each means in
 //! each replica state; a move the replica table refuses reaches the caller.
 //! An action on one replica (`name[3]`) moves only that one and leaves the
-//! service's desired state alone; stopping a whole service is journaled
-//! ([`Write::ServiceHeld`]) so the next daemon keeps it down.
+//! service's desired state alone. Stops are journaled so the next daemon
+//! keeps them: a whole service's ([`Write::ServiceHeld`]) until `start` or
+//! `restart` of it, one replica's ([`Write::ReplicaHeld`]) until `start` or
+//! `restart` of that replica or of the whole service.
 
 use super::Engine;
 use super::services::Desired;
@@ -41,10 +43,29 @@ impl Engine {
             None => 0..count,
         };
         let whole = only.is_none();
-        if whole {
-            let held = action == ServiceAction::Stop;
-            self.persist(vec![Write::ServiceHeld { service: name.to_owned(), held }]);
+        let stop = action == ServiceAction::Stop;
+        let service = &mut self.services[s];
+        let mut writes = Vec::new();
+        match only {
+            None => {
+                writes.push(Write::ServiceHeld { service: name.to_owned(), held: stop });
+                if !stop && !service.held.is_empty() {
+                    service.held.clear();
+                    writes.push(Write::ReplicasReleased { service: name.to_owned(), from: 0 });
+                }
+            }
+            Some(r) => {
+                let changed = if stop { service.held.insert(r) } else { service.held.remove(&r) };
+                if changed {
+                    writes.push(Write::ReplicaHeld {
+                        service: name.to_owned(),
+                        replica: r,
+                        held: stop,
+                    });
+                }
+            }
         }
+        self.persist(writes);
         for r in chosen {
             let state = self.services[s].replicas[r as usize].state.clone();
             let live = state.run().is_some();
@@ -105,21 +126,6 @@ impl Engine {
             Some(r) => views.into_iter().filter(|v| v.replica == r).collect(),
             None => views,
         })
-    }
-
-    /// At start: keep down the services a `stockade stop` left down (the
-    /// store's held services that the spec still has).
-    pub(super) fn hold_services(&mut self, held: &[String]) {
-        for service in self.services.iter_mut().filter(|s| held.contains(&s.spec.name)) {
-            service.desired = Desired::Down;
-            for replica in &mut service.replicas {
-                if matches!(replica.state, ReplicaState::Pending) {
-                    replica.state = ReplicaState::Stopped { last: None };
-                    replica.reason =
-                        Some("stopped by `stockade stop`; `stockade start` brings it back".into());
-                }
-            }
-        }
     }
 }
 

@@ -4,8 +4,11 @@
 //! replica (dependencies and all). Scaling down retires the replicas `N..`:
 //! each live one is stopped as asked (its grace honoured), each idle one is
 //! moved to stopped, and a retired replica leaves the table once nothing of
-//! it runs or launches. The new count holds until the daemon restarts or
-//! the spec is reloaded (the spec's `replicas` is the count at start).
+//! it runs or launches. The new count is journaled ([`Write::ServiceScaled`])
+//! and outlives the daemon while the spec's `replicas` stays the value it
+//! overrode (`service_overrides.rs`); a scale to the spec's own count
+//! forgets it. Held replicas (`stop NAME[N]`) at or past the new count are
+//! forgotten.
 
 use super::Engine;
 use super::services::Replica;
@@ -13,6 +16,7 @@ use crate::EngineError;
 use crate::launcher::StopReason;
 use crate::replica::{ReplicaEvent, ReplicaState};
 use stockade_proto::ReplicaView;
+use stockade_store::{Scale, Write};
 
 impl Engine {
     pub(super) fn scale_service(
@@ -35,9 +39,27 @@ impl Engine {
             });
         }
         let count = self.services[s].replicas.len() as u32;
-        self.services[s].spec.replicas = replicas;
+        let before = self.services[s].count();
+        let spec_replicas = self.services[s].spec.replicas;
+        let scaled = (replicas != spec_replicas.max(1)).then_some(replicas);
+        self.services[s].scaled = scaled;
+        let scale = scaled.map(|replicas| Scale { replicas, spec_replicas });
+        let mut writes = vec![Write::ServiceScaled { service: name.to_owned(), scale }];
+        if self.services[s].held.split_off(&replicas).into_iter().next().is_some() {
+            writes.push(Write::ReplicasReleased { service: name.to_owned(), from: replicas });
+        }
+        self.persist(writes);
         for r in count..replicas {
             self.services[s].replicas.push(Replica::new(r));
+        }
+        // Retired by an earlier scale-down but not yet gone: wanted again.
+        for r in before..count.min(replicas) {
+            let replica = &mut self.services[s].replicas[r as usize];
+            match replica.state {
+                ReplicaState::Stopping { .. } => replica.restart_after_stop = true,
+                ReplicaState::Stopped { .. } => self.move_replica(s, r, ReplicaEvent::Reset),
+                _ => {}
+            }
         }
         for r in replicas..count {
             let state = self.services[s].replicas[r as usize].state.clone();
@@ -56,7 +78,7 @@ impl Engine {
     /// table once nothing of them runs or launches.
     pub(super) fn trim_retired(&mut self, s: usize) {
         let service = &mut self.services[s];
-        while service.replicas.len() as u32 > service.spec.replicas.max(1) {
+        while service.replicas.len() as u32 > service.count() {
             let Some(last) = service.replicas.last() else { break };
             if last.launching || last.state.run().is_some() {
                 break;
@@ -67,6 +89,6 @@ impl Engine {
 
     /// Whether replica `r` of service `s` was retired by a scale-down.
     pub(super) fn retired(&self, s: usize, r: u32) -> bool {
-        r >= self.services[s].spec.replicas.max(1)
+        r >= self.services[s].count()
     }
 }

@@ -7,7 +7,7 @@ use crate::backoff::{self, StartWindow};
 use crate::launcher::{Exit, LaunchRequest, RunEvent, RunEventKind, StopReason, StopRequest};
 use crate::postmortem;
 use crate::replica::{AfterExit, Readiness, ReplicaEvent, ReplicaState};
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 use stockade_proto::{
     EventKind, Evidence, ExitCause, Outcome, ProbeRecord, RunId, UnitKind, UnixMillis, now_millis,
@@ -37,6 +37,12 @@ pub(super) struct Service {
     pub replicas: Vec<Replica>,
     /// A reload's change waiting for every replica to stop (`reload.rs`).
     pub pending: Option<Pending>,
+    /// The replica count `stockade scale` set over the spec's `replicas`
+    /// (`service_overrides.rs`).
+    pub scaled: Option<u32>,
+    /// Replicas a `stockade stop NAME[N]` left down, kept down by the next
+    /// daemon too.
+    pub held: BTreeSet<u32>,
 }
 
 /// What a reload does to a service once none of its replicas is live.
@@ -71,7 +77,19 @@ pub(super) struct Replica {
 impl Service {
     pub fn new(spec: ServiceSpec) -> Service {
         let replicas = (0..spec.replicas.max(1)).map(Replica::new).collect();
-        Service { spec, desired: Desired::Up, replicas, pending: None }
+        Service {
+            spec,
+            desired: Desired::Up,
+            replicas,
+            pending: None,
+            scaled: None,
+            held: BTreeSet::new(),
+        }
+    }
+
+    /// How many replicas it runs: a scale's count, else the spec's.
+    pub fn count(&self) -> u32 {
+        self.scaled.unwrap_or(self.spec.replicas).max(1)
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {

@@ -7,7 +7,9 @@ use crate::EngineError;
 use crate::command::Reply;
 use crate::replica::ReplicaState;
 use std::time::Duration;
-use stockade_proto::{JobId, JobState, JobView, PoolView, ReplicaView, StatusView, Usage};
+use stockade_proto::{
+    JobId, JobState, JobView, PoolView, ReplicaView, ScaledService, StatusView, Usage,
+};
 use stockade_spec::Concurrency;
 use stockade_store::{JobFilter, JobRecord};
 use tokio::sync::oneshot;
@@ -51,11 +53,20 @@ impl Engine {
                 continue;
             }
             for replica in &service.replicas {
+                let held = service.held.contains(&replica.index)
+                    && matches!(replica.state, ReplicaState::Stopped { .. });
+                let reason = match held {
+                    true => Some(super::service_overrides::hold_reason(
+                        &service.spec.name,
+                        Some(replica.index),
+                    )),
+                    false => replica.reason.clone(),
+                };
                 views.push(ReplicaView {
                     service: service.spec.name.clone(),
                     replica: replica.index,
                     state: replica.state.public(),
-                    reason: replica.reason.clone(),
+                    reason,
                     run: replica.state.run(),
                     pid: replica.state.pid(),
                     restarts: replica.restarts,
@@ -90,6 +101,18 @@ impl Engine {
                 .collect(),
             draining: self.draining || self.shutdown.is_some(),
         }
+    }
+
+    /// The services a `stockade scale` runs at another count than the spec's.
+    pub(super) fn scaled_views(&self) -> Vec<ScaledService> {
+        let scaled = self.services.iter().filter(|s| s.scaled.is_some());
+        scaled
+            .map(|s| ScaledService {
+                service: s.spec.name.clone(),
+                replicas: s.count(),
+                spec_replicas: s.spec.replicas,
+            })
+            .collect()
     }
 
     pub(super) fn pool_views(&self) -> Vec<PoolView> {
@@ -221,6 +244,7 @@ impl Engine {
             warnings: self.sandbox_warnings.clone(),
             spec: self.spec.path.display().to_string(),
             services: self.replica_views(None),
+            scaled: self.scaled_views(),
             pools: self.pool_views(),
             schedules: self.schedule_views(),
             spec_file: None,

@@ -1,7 +1,8 @@
 //! Reload through the engine loop with the recording launcher: what each
 //! kind of plan does to live runs — limits written live, only the changed
 //! service restarted, added ones started, removed ones stopped dependents
-//! first, templates and pools applied, a stranding reload refused.
+//! first, templates and pools applied, a stranding reload refused; a
+//! restart keeps a `scale` and a stopped replica until `replicas` changes.
 
 use crate::helpers::*;
 use std::sync::Arc;
@@ -237,4 +238,63 @@ async fn removing_a_template_with_live_jobs_is_refused_and_changes_nothing() {
     assert_eq!(h.launcher.launches().len(), 1, "service x did not start");
     let status = h.handle.status().await.unwrap();
     assert!(status.services.is_empty());
+}
+
+/// The replica states of `service`, in order, and the scaled counts.
+async fn replicas_of(h: &Harness, service: &str) -> (Vec<ServiceState>, Vec<(u32, u32)>) {
+    let status = h.handle.status().await.unwrap();
+    let states = status.services.iter().filter(|r| r.service == service).map(|r| r.state).collect();
+    let scaled = status.scaled.iter().map(|s| (s.replicas, s.spec_replicas)).collect();
+    (states, scaled)
+}
+
+async fn until_replicas(h: &Harness, service: &str, want: &[ServiceState]) -> Vec<(u32, u32)> {
+    let want = want.to_vec();
+    wait_for(&format!("{service} {want:?}"), Duration::from_secs(30), || {
+        let want = want.clone();
+        async move {
+            let (states, scaled) = replicas_of(h, service).await;
+            (states == want).then_some(scaled)
+        }
+    })
+    .await
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_keeps_a_scale_and_a_stopped_replica_until_replicas_changes() {
+    use ServiceState::{Running, Stopped};
+    let w = "[service.w]\ncommand = [\"w\"]\nrestart = \"always\"\nreplicas = 2\n";
+    let h = start(w);
+    launches(&h, 2).await;
+    h.handle.scale("w", 3).await.unwrap();
+    h.handle.service_replica("w", Some(1), stockade_engine::ServiceAction::Stop).await.unwrap();
+    until_replicas(&h, "w", &[Running, Stopped, Running]).await;
+
+    // A new command, the same `replicas`: fresh processes, the scale and the
+    // stopped replica as they were.
+    let plan = reload(&h, &w.replace("[\"w\"]", "[\"w2\"]"), false).await;
+    assert_eq!(plan.unit(PlanUnit::Service, "w").unwrap().action, PlanAction::Restart);
+    let all = launches(&h, 5).await;
+    assert!(all[3..].iter().all(|l| l.argv == ["w2"]), "{all:?}");
+    let scaled = until_replicas(&h, "w", &[Running, Stopped, Running]).await;
+    assert_eq!(scaled, [(3, 2)]);
+    let stored = h.store.scaled_services().unwrap();
+    assert_eq!(stored.get("w").map(|s| (s.replicas, s.spec_replicas)), Some((3, 2)));
+    assert_eq!(h.store.held_replicas().unwrap(), [("w".to_owned(), 1)]);
+
+    // `replicas` itself changes: the spec wins, the scale and the stopped
+    // replica past the new count are forgotten, here and in the store.
+    reload(&h, &w.replace("replicas = 2", "replicas = 1"), false).await;
+    let scaled = until_replicas(&h, "w", &[Running]).await;
+    assert!(scaled.is_empty(), "{scaled:?}");
+    let store = h.store.clone();
+    wait_for("the store forgets", Duration::from_secs(30), || {
+        let store = store.clone();
+        async move {
+            let forgotten = store.scaled_services().unwrap().is_empty()
+                && store.held_replicas().unwrap().is_empty();
+            forgotten.then_some(())
+        }
+    })
+    .await;
 }

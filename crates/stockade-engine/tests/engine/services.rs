@@ -252,3 +252,29 @@ liveness = { exec = ["false"], period = "20ms", failure_threshold = 2 }
     );
     assert!(pm.summary.contains("liveness"), "{}", pm.summary);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_scale_up_takes_back_replicas_a_scale_down_is_still_stopping() {
+    let h = start("[service.w]\ncommand = [\"w\"]\nrestart = \"always\"\nreplicas = 3\n");
+    let first = launches(&h, 3).await;
+    h.launcher.hold_stops();
+    h.handle.scale("w", 1).await.unwrap();
+    let launcher = h.launcher.clone();
+    wait_for("w[1] and w[2] asked to stop", Duration::from_secs(30), || {
+        let stops = launcher.stops();
+        async move { (stops.len() == 2).then_some(()) }
+    })
+    .await;
+    // Wanted again before their boxes are empty: they start again once they are.
+    h.handle.scale("w", 3).await.unwrap();
+    for run in [first[1].run, first[2].run] {
+        h.launcher.exit(run, ExitCause::Stopped);
+    }
+    let all = launches(&h, 5).await;
+    let mut again: Vec<u32> =
+        all[3..].iter().map(|l| l.box_name.split('.').nth(1).unwrap().parse().unwrap()).collect();
+    again.sort();
+    assert_eq!(again, [1, 2], "{all:?}");
+    let status = h.handle.status().await.unwrap();
+    assert!(status.scaled.is_empty(), "back at the spec's count: {:?}", status.scaled);
+}

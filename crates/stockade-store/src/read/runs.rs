@@ -3,7 +3,8 @@
 use super::collect;
 use crate::run::{RUN_COLUMNS, run_from_row};
 use crate::sql::SqlResultExt;
-use crate::{RunRecord, Store, StoreError, UnitPeaks};
+use crate::{RunRecord, Scale, Store, StoreError, UnitPeaks};
+use std::collections::BTreeMap;
 use stockade_proto::{JobId, RunId, UnixMillis};
 
 /// How many of a unit's newest ended runs [`Store::unit_peaks`] looks at:
@@ -20,6 +21,41 @@ impl Store {
                 .at(path)?;
             let rows = stmt.query([]).at(path)?;
             collect(rows, path, |row, path| row.get::<_, String>(0).at(path))
+        })
+    }
+
+    /// The replica counts `stockade scale` set ([`crate::Write::ServiceScaled`]),
+    /// by service.
+    pub fn scaled_services(&self) -> Result<BTreeMap<String, Scale>, StoreError> {
+        self.readers().with(|conn, path| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT service, replicas, spec_replicas FROM scaled_services ORDER BY service",
+                )
+                .at(path)?;
+            let rows = stmt.query([]).at(path)?;
+            let scales = collect(rows, path, |row, path| {
+                let scale =
+                    Scale { replicas: row.get(1).at(path)?, spec_replicas: row.get(2).at(path)? };
+                Ok((row.get::<_, String>(0).at(path)?, scale))
+            })?;
+            Ok(scales.into_iter().collect())
+        })
+    }
+
+    /// The replicas a `stockade stop NAME[N]` left down
+    /// ([`crate::Write::ReplicaHeld`]): (service, replica), in order.
+    pub fn held_replicas(&self) -> Result<Vec<(String, u32)>, StoreError> {
+        self.readers().with(|conn, path| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT service, replica FROM held_replicas ORDER BY service, replica",
+                )
+                .at(path)?;
+            let rows = stmt.query([]).at(path)?;
+            collect(rows, path, |row, path| {
+                Ok((row.get::<_, String>(0).at(path)?, row.get::<_, u32>(1).at(path)?))
+            })
         })
     }
 

@@ -4,7 +4,7 @@
 use crate::codec::{self, Cell};
 use crate::job::{JOB_COLUMNS, job_from_row};
 use crate::sql::SqlResultExt;
-use crate::{Applied, JobRecord, NewJob, NewRun, StoreError, Write};
+use crate::{Applied, JobRecord, NewJob, NewRun, Scale, StoreError, Write};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use stockade_proto::{
@@ -57,7 +57,60 @@ impl Applier<'_> {
             Write::ServiceHeld { service, held } => {
                 self.service_held(&service, held).map(|()| Applied::Done)
             }
+            Write::ServiceScaled { service, scale } => {
+                self.service_scaled(&service, scale).map(|()| Applied::Done)
+            }
+            Write::ReplicaHeld { service, replica, held } => {
+                self.replica_held(&service, replica, held).map(|()| Applied::Done)
+            }
+            Write::ReplicasReleased { service, from } => {
+                self.replicas_released(&service, from).map(|()| Applied::Done)
+            }
         }
+    }
+
+    fn service_scaled(&mut self, service: &str, scale: Option<Scale>) -> Result<(), StoreError> {
+        let result = match scale {
+            Some(Scale { replicas, spec_replicas }) => self
+                .conn
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO scaled_services (service, replicas, spec_replicas, at) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![service, replicas, spec_replicas, now_millis()])
+                }),
+            None => self
+                .conn
+                .prepare_cached("DELETE FROM scaled_services WHERE service = ?1")
+                .and_then(|mut stmt| stmt.execute(params![service])),
+        };
+        result.at(self.path)?;
+        Ok(())
+    }
+
+    fn replica_held(&mut self, service: &str, replica: u32, held: bool) -> Result<(), StoreError> {
+        let result = if held {
+            self.conn
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO held_replicas (service, replica, at) VALUES (?1, ?2, ?3)",
+                )
+                .and_then(|mut stmt| stmt.execute(params![service, replica, now_millis()]))
+        } else {
+            self.conn
+                .prepare_cached("DELETE FROM held_replicas WHERE service = ?1 AND replica = ?2")
+                .and_then(|mut stmt| stmt.execute(params![service, replica]))
+        };
+        result.at(self.path)?;
+        Ok(())
+    }
+
+    fn replicas_released(&mut self, service: &str, from: u32) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("DELETE FROM held_replicas WHERE service = ?1 AND replica >= ?2")
+            .and_then(|mut stmt| stmt.execute(params![service, from]))
+            .at(self.path)?;
+        Ok(())
     }
 
     fn service_held(&mut self, service: &str, held: bool) -> Result<(), StoreError> {

@@ -1,6 +1,6 @@
 //! Integration tests of stockade-store against real SQLite files in tempdirs:
 //! durability across reopen, fencing, group commit, crash safety (a child
-//! process SIGKILLed mid-submission), corruption, a lost store, file modes, locking, a full disk (with and
+//! process SIGKILLed mid-submission), corruption, a lost store, file modes, locking, scaled services and held replicas, a full disk (with and
 //! without the reserve) and
 //! migration of the v1 fixture.
 
@@ -14,6 +14,7 @@ mod group_commit;
 mod jobs;
 mod lock;
 mod lost;
+mod overrides;
 mod private;
 mod prune;
 mod read_only;

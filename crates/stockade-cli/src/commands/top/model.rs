@@ -259,6 +259,7 @@ pub(super) mod tests {
             warnings: Vec::new(),
             spec: "stockade.toml".into(),
             services,
+            scaled: Vec::new(),
             pools: Vec::new(),
             schedules: Vec::new(),
             spec_file: None,
