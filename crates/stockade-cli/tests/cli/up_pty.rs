@@ -17,7 +17,7 @@ const COLS: u16 = 80;
 /// Unwalled sleepers: nothing to build, a few replicas to show.
 const SPEC: &str = r#"
 [service.alpha]
-command = ["sleep", "600"]
+command = ["sh", "-c", "echo hello-from-alpha; exec sleep 600"]
 isolation = "none"
 
 [service.beta]
@@ -56,7 +56,10 @@ fn up_fits_an_80x24_terminal_and_ctrl_c_stops_it_cleanly() {
         let rows = lines(&parser, COLS);
         let running =
             names.iter().all(|name| rows.iter().any(|l| l.contains(name) && l.contains("running")));
-        if running && parser.screen().alternate_screen() {
+        // The logs pane shows the line as printed, not the stored record
+        // (no timestamp, no stream tag).
+        let logged = rows.iter().any(|l| l.contains("alpha[0] | hello-from-alpha"));
+        if running && logged && parser.screen().alternate_screen() {
             Ok(rows)
         } else {
             Err(format!("screen:\n{}\nraw: {:?}", rows.join("\n"), up.output()))

@@ -24,7 +24,7 @@ use crate::cli::UpArgs;
 use crate::render::{event_line, print_json_line};
 use anyhow::Context;
 use std::collections::HashMap;
-use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
+use std::io::{IsTerminal, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -42,7 +42,7 @@ const SAMPLE: Duration = Duration::from_secs(1);
 /// How many live jobs the view asks for.
 const JOBS: usize = 20;
 /// The most output read from one log per sample (its newest part).
-const LOG_READ: u64 = 16 << 10;
+const LOG_LINES_FIRST: usize = 50;
 
 /// Run the daemon with a live view until SIGTERM/SIGINT.
 pub fn run(spec_path: &Path, args: &UpArgs) -> anyhow::Result<ExitCode> {
@@ -229,29 +229,33 @@ async fn screen_loop(running: Running, mut model: UpModel, mut screen: Screen, s
 /// Where each replica's log was read up to.
 #[derive(Default)]
 struct LogTails {
-    offsets: HashMap<PathBuf, u64>,
+    positions: HashMap<PathBuf, stockade_engine::log_read::LogPos>,
 }
 
 impl LogTails {
-    /// New text of each log since the last read (a log seen for the first
-    /// time, or rotated, starts at its last [`LOG_READ`] bytes).
+    /// The text of each log's records since the last read: whole lines,
+    /// without the stored timestamp and stream tags (a log seen for the
+    /// first time gives only its last [`LOG_LINES_FIRST`] lines).
     fn read(&mut self, logs: &[(String, PathBuf)]) -> Vec<(String, String)> {
         let mut out = Vec::new();
         for (name, path) in logs {
-            let Ok(mut file) = std::fs::File::open(path) else { continue };
-            let Ok(len) = file.metadata().map(|m| m.len()) else { continue };
-            let from = match self.offsets.get(path) {
-                Some(&at) if at <= len => at,
-                _ => len.saturating_sub(LOG_READ),
-            };
-            let from = from.max(len.saturating_sub(LOG_READ));
-            self.offsets.insert(path.clone(), len);
-            if from == len || file.seek(SeekFrom::Start(from)).is_err() {
+            let from = self.positions.get(path).copied();
+            // The live file only (keep 0): the pane shows what is new.
+            let Ok((records, pos)) = stockade_engine::log_read::read(path, 0, from) else {
                 continue;
+            };
+            self.positions.insert(path.clone(), pos);
+            let mut lines: Vec<&str> = records
+                .iter()
+                .filter(|r| !r.start)
+                .map(|r| r.text.trim_end_matches('\n'))
+                .collect();
+            if from.is_none() {
+                let skip = lines.len().saturating_sub(LOG_LINES_FIRST);
+                lines.drain(..skip);
             }
-            let mut bytes = Vec::new();
-            if file.take(len - from).read_to_end(&mut bytes).is_ok() && !bytes.is_empty() {
-                out.push((name.clone(), String::from_utf8_lossy(&bytes).into_owned()));
+            if !lines.is_empty() {
+                out.push((name.clone(), lines.join("\n")));
             }
         }
         out
