@@ -42,16 +42,7 @@ pub fn render(view: &ClusterView) -> String {
     out.push('\n');
     let rows: Vec<Vec<String>> = view.hosts.iter().map(row).collect();
     out.push_str(&status_table(
-        &[
-            "HOST",
-            "STATE",
-            "EPOCH",
-            "LEASE",
-            "RUNNING",
-            "FREE MEM",
-            "FREE TASKS",
-            "POOLS",
-        ],
+        &["HOST", "STATE", "EPOCH", "LEASE", "RUNNING", "FREE MEM", "FREE TASKS", "POOLS"],
         &rows,
     ));
     out
@@ -79,7 +70,7 @@ fn row(host: &HostView) -> Vec<String> {
 /// `3m12s` and up as every other duration.
 pub fn seconds(ms: u64) -> String {
     match ms {
-        0..60_000 if ms % 1000 == 0 => format!("{}s", ms / 1000),
+        0..60_000 if ms.is_multiple_of(1000) => format!("{}s", ms / 1000),
         0..60_000 => format!("{:.1}s", ms as f64 / 1000.0),
         _ => duration_ms(ms),
     }
