@@ -87,7 +87,7 @@ pub enum Command {
     /// once. An invalid spec changes nothing.
     Reload(ReloadArgs),
     /// Check the host's limits before they bite; with --plan, how many agents fit;
-    /// with --cluster, the spec's [cluster] and the members' leases.
+    /// with --cluster, the spec's `[cluster]` and the members' leases.
     Doctor(crate::commands::doctor::DoctorArgs),
     /// A live view of every run's usage against its limits, with the latest events.
     Top(crate::commands::top::TopArgs),

@@ -69,18 +69,18 @@ pub fn checks(cli: &Cli) -> Vec<Check> {
         )];
     };
     let node = stockade_daemon::cluster::host_name(config);
-    judge(config, &node, &clock_sync(), &ask(cli))
+    judge(config, &node, &clock_sync(), &ask(cli, &spec))
 }
 
 /// `GET /api/cluster` from the daemon of `--socket` or the spec, if one
 /// answers on it.
-fn ask(cli: &Cli) -> Member {
+fn ask(cli: &Cli, spec: &Spec) -> Member {
     let client = match Client::locate(cli.socket.as_deref(), &cli.file, cli.timeout) {
         Ok(client) => client,
         Err(e) => return refused(&e),
     };
     if !client.connects() {
-        let socket = match &cli.socket {
+        let socket = match cli.socket.as_deref().or(spec.daemon.socket_path()) {
             Some(path) => path.display().to_string(),
             None => "the spec's socket".to_owned(),
         };

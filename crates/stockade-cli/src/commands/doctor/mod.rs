@@ -36,7 +36,7 @@ pub struct DoctorArgs {
     /// under, if systemd started it).
     #[arg(long, value_name = "FILE")]
     pub unit: Option<PathBuf>,
-    /// Also check the spec's [cluster]: lease settings, this member's name,
+    /// Also check the spec's `[cluster]`: lease settings, this member's name,
     /// clock sync, and (when a member runs on this spec) the database and
     /// every host's lease as that member sees them.
     #[arg(long)]
