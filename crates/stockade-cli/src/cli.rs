@@ -86,10 +86,17 @@ pub enum Command {
     /// apply to new runs, running jobs keep theirs; pool limits apply at
     /// once. An invalid spec changes nothing.
     Reload(ReloadArgs),
-    /// Check the host's limits before they bite; with --plan, how many agents fit.
+    /// Check the host's limits before they bite; with --plan, how many agents fit;
+    /// with --cluster, the spec's `[cluster]` and the members' leases.
     Doctor(crate::commands::doctor::DoctorArgs),
     /// A live view of every run's usage against its limits, with the latest events.
     Top(crate::commands::top::TopArgs),
+    /// Show the cluster this daemon is a member of: each host's state, lease,
+    /// epoch, room and running jobs, the leader and the shared queue.
+    Cluster(JsonArg),
+    /// Stop this cluster member claiming jobs (what it runs goes on; the
+    /// daemon stays up); with --undo, claim again.
+    Drain(DrainArgs),
 }
 
 /// `init`.
@@ -134,6 +141,17 @@ pub struct DownArgs {
     #[arg(long, value_name = "GRACE", num_args = 0..=1, require_equals = true)]
     pub drain: Option<Option<String>>,
     /// Print `{"pid": N, "stopped": true}` once it stopped.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `drain`.
+#[derive(Debug, Args)]
+pub struct DrainArgs {
+    /// Resume claiming.
+    #[arg(long)]
+    pub undo: bool,
+    /// Print the cluster view (as `cluster --json`) instead of text.
     #[arg(long)]
     pub json: bool,
 }

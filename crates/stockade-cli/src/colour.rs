@@ -17,6 +17,8 @@ pub enum Paint {
     Red,
     /// Done or off: stopped, cancelled.
     Dim,
+    /// Read this first: a degraded cluster member's reason.
+    Bold,
 }
 
 impl Paint {
@@ -26,6 +28,7 @@ impl Paint {
             Paint::Yellow => "33",
             Paint::Red => "31",
             Paint::Dim => "2",
+            Paint::Bold => "1",
         }
     }
 }
@@ -59,12 +62,12 @@ fn decide(terminal: bool, no_color: bool, dumb: bool) -> bool {
 pub fn of_state(state: &str) -> Option<Paint> {
     let word = state.split_whitespace().next().unwrap_or(state);
     Some(match word {
-        "running" | "ready" | "succeeded" | "healthy" | "ok" => Paint::Green,
+        "running" | "ready" | "succeeded" | "healthy" | "ok" | "live" => Paint::Green,
         "starting" | "pending" | "queued" | "backoff" | "stopping" | "cancelling" | "launching"
-        | "blocked" | "warn" | "warning" => Paint::Yellow,
+        | "blocked" | "warn" | "warning" | "draining" => Paint::Yellow,
         "failed" | "gave_up" | "expired" | "rejected" | "lost" | "unhealthy" | "fail"
         | "critical" => Paint::Red,
-        "stopped" | "cancelled" | "down" => Paint::Dim,
+        "stopped" | "cancelled" | "down" | "left" => Paint::Dim,
         _ => return None,
     })
 }

@@ -2,11 +2,13 @@
 //! current-thread runtime; `up` and `daemon` build the daemon's runtime.
 
 pub mod check;
+pub mod cluster;
 pub mod completions;
 pub mod control;
 pub mod daemon;
 pub mod doctor;
 pub mod down;
+pub mod drain;
 pub mod events;
 pub mod exec;
 pub mod init;
@@ -40,7 +42,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Daemon(args) if args.upgrade => client_verb(&cli, upgrade::request),
         Command::Daemon(args) => daemon::run(&cli.file, args),
         Command::Down(args) => client_verb(&cli, |c| down::run(c, args)),
-        Command::Doctor(args) => doctor::run(args, &cli.file),
+        Command::Doctor(args) => doctor::run(args, &cli),
         Command::Run(args) => client_verb(&cli, |c| run::run(c, args)),
         Command::Ps(args) => read_verb(&cli, |c| ps::run(c, args), |o| crate::offline::ps(o, args)),
         Command::Status(args) => client_verb(&cli, |c| status::run(c, args.json)),
@@ -63,6 +65,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Restart(args) => client_verb(&cli, |c| control::service(c, args, "restart")),
         Command::Scale(args) => client_verb(&cli, |c| control::scale(c, args)),
         Command::Top(args) => client_verb(&cli, |c| top::run(c, args)),
+        Command::Cluster(args) => client_verb(&cli, |c| cluster::run(c, args.json)),
+        Command::Drain(args) => client_verb(&cli, |c| drain::run(c, args)),
         Command::Reload(args) => {
             let client = reload::client(cli.socket.as_deref(), &cli.file, cli.timeout)?;
             on_runtime(client, |c| reload::run(c, &cli.file, args.plan, args.json))

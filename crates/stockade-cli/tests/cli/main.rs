@@ -8,6 +8,7 @@
 //! starts daemon processes.
 
 mod chaos;
+mod cluster;
 mod commands;
 mod day_two;
 mod exec;

@@ -39,6 +39,7 @@ fn style_of(paint: Option<Paint>) -> Style {
         Some(Paint::Yellow) => Style::default().fg(Color::Yellow),
         Some(Paint::Red) => Style::default().fg(Color::Red),
         Some(Paint::Dim) => Style::default().add_modifier(Modifier::DIM),
+        Some(Paint::Bold) => Style::default().add_modifier(Modifier::BOLD),
         None => Style::default(),
     }
 }

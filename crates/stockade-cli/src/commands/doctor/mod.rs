@@ -1,11 +1,16 @@
-//! `stockade doctor [--json] [--plan [SPEC]]`: every host limit at once, the
-//! limits.conf/sysctl.conf lint, and with `--plan` how many of the spec's
-//! agents fit. All logic lives in `stockade-host`; this file converts the spec
-//! into `AgentNeed`s, fetches observed peaks from the store, and prints.
+//! `stockade doctor [--json] [--plan [SPEC]] [--cluster]`: every host limit
+//! at once, the limits.conf/sysctl.conf lint, with `--plan` how many of the
+//! spec's agents fit, and with `--cluster` the spec's `[cluster]` (see
+//! `cluster.rs`). All host logic lives in `stockade-host`; this file converts
+//! the spec into `AgentNeed`s, fetches observed peaks from the store, and
+//! prints.
 //!
 //! Exit codes: 0 when no check failed (warnings and unknowns included),
 //! 1 when at least one check is `fail`.
 
+mod cluster;
+
+use crate::cli::Cli;
 use anyhow::Context;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -31,6 +36,11 @@ pub struct DoctorArgs {
     /// under, if systemd started it).
     #[arg(long, value_name = "FILE")]
     pub unit: Option<PathBuf>,
+    /// Also check the spec's `[cluster]`: lease settings, this member's name,
+    /// clock sync, and (when a member runs on this spec) the database and
+    /// every host's lease as that member sees them.
+    #[arg(long)]
+    pub cluster: bool,
 }
 
 /// The `--json` form.
@@ -41,8 +51,10 @@ struct Report<'a> {
     plan: Option<&'a Plan>,
 }
 
-/// Run `stockade doctor`; `spec_path` is the global `-f/--file`.
-pub fn run(args: &DoctorArgs, spec_path: &Path) -> anyhow::Result<ExitCode> {
+/// Run `stockade doctor` on the spec of the global `-f/--file` (and, for
+/// `--cluster`, the daemon of `--socket` or that spec).
+pub fn run(args: &DoctorArgs, cli: &Cli) -> anyhow::Result<ExitCode> {
+    let spec_path = cli.file.as_path();
     let root = HostRoot::default();
     let facts = HostFacts::read_with(&root, Depth::Deep);
     let mut all = checks(&facts);
@@ -72,6 +84,9 @@ pub fn run(args: &DoctorArgs, spec_path: &Path) -> anyhow::Result<ExitCode> {
         None => stockade_host::SystemdUnit::detect(&root.proc),
     };
     all.extend(stockade_host::kill_mode_check(unit.as_ref()));
+    if args.cluster {
+        all.extend(cluster::checks(cli));
+    }
     if args.json {
         let report = Report { checks: &all, plan: planned.as_ref() };
         crate::render::print_json(&report).context("encoding the report")?;
