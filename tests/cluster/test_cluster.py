@@ -8,7 +8,9 @@ import time
 from typing import Any
 
 from conftest import GIB, LOST_AFTER, STOP_AFTER, Cluster, requires_cluster_host, small_reserve
-from harness import Daemon, process_alive, wait_until
+import subprocess
+
+from harness import Daemon, binary, process_alive, wait_until
 
 pytestmark = requires_cluster_host
 
@@ -252,5 +254,15 @@ def test_a_draining_member_claims_nothing_and_runs_what_it_holds(cluster: Cluste
     cluster.member("h3", cluster.nets[1])
     wait_until("h3 ran the rest", lambda: all(h1.get(f"/api/jobs/{i}")["state"] == "succeeded" for i in ids) or None, timeout=30)
     assert {e.host for e in cluster.ledger.entries() if e.token.startswith("d") and e.token != "d-held"} == {"h3"}
-    assert h1.api("POST", "/api/cluster/drain", {"draining": False}).ok()
+    # The CLI, as a user types it on h1.
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(binary()), "--socket", str(h1.socket), *args], capture_output=True, text=True, timeout=30)
+
+    table = cli("cluster")
+    assert table.returncode == 0, table.stderr
+    print(table.stdout)
+    rows = {line.split()[0]: line for line in table.stdout.splitlines() if line.startswith(("h1", "h3"))}
+    assert "draining" in rows["h1"] and "live" in rows["h3"], table.stdout
+    undo = cli("drain", "--undo")
+    assert undo.returncode == 0 and "h1 claims work again" in undo.stdout, (undo.stdout, undo.stderr)
     assert next(h for h in h1.get("/api/cluster")["hosts"] if h["name"] == "h1")["state"] == "live"
