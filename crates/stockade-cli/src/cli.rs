@@ -60,7 +60,7 @@ pub enum Command {
     Logs(LogsArgs),
     /// Show events (the newest that match --unit/--type); with -F, follow them.
     Events(EventsArgs),
-    /// Explain why a run ended: `run:ID`, `job:ID` (or a bare job id), or a service name.
+    /// Explain why a run ended: `run:ID`, `job:ID` (or a bare job id), a service name, or one replica (`name[3]`).
     Postmortem(PostmortemArgs),
     /// Run a command inside a running service replica's or job's box.
     Exec(ExecArgs),
@@ -309,7 +309,8 @@ pub struct EventsArgs {
 /// `postmortem`.
 #[derive(Debug, Args)]
 pub struct PostmortemArgs {
-    /// `run:ID`, `job:ID`, a bare job id, or a service name.
+    /// `run:ID`, `job:ID`, a bare job id, a service or template name, or
+    /// `name[N]` for replica N of a service (the latest of each).
     pub target: String,
     /// JSON instead of text.
     #[arg(long)]

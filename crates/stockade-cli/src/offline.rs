@@ -145,6 +145,17 @@ pub fn postmortem(offline: &Offline, args: &PostmortemArgs) -> anyhow::Result<Ex
         store.last_postmortem_of_job(JobId(id(job)?))?
     } else if let Ok(job) = target.parse::<u64>() {
         store.last_postmortem_of_job(JobId(job))?
+    } else if target.contains('[') {
+        // With the daemon down there is no live replica count to check
+        // against: a replica that never ran simply has no post-mortem.
+        match crate::target::Target::parse(target)? {
+            crate::target::Target { name, replica: Some(r) } => {
+                store.last_postmortem_of_replica(&name, r)?
+            }
+            crate::target::Target { name, replica: None } => {
+                store.last_postmortem_of_unit(&name)?
+            }
+        }
     } else {
         store.last_postmortem_of_unit(target)?
     };

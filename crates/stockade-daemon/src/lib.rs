@@ -192,6 +192,7 @@ pub async fn run_with(
         sandbox: sandbox.clone(),
         specs: reloader.subscribe(),
     });
+    let running_spec = reloader.subscribe();
     let reloads = stops
         .take_reloads()
         .map(|requests| tokio::spawn(reload::follow(reloader.clone(), engine.clone(), requests)));
@@ -236,8 +237,7 @@ pub async fn run_with(
     };
     let mut servers = listen::serve(&spec.daemon, state).await?;
     let codes = spec.services.iter().map(|s| (s.name.clone(), s.exit_codes.clone())).collect();
-    let monitor =
-        monitor::Monitor::start(&engine, &spec.monitor, &spec.alerts, host_levels, alerts, codes);
+    let monitor = monitor::Monitor::start(&engine, running_spec, host_levels, alerts, codes);
     let cluster_tasks = cluster.as_ref().map(|c| c.start()).unwrap_or_default();
     tracing::info!(listening = ?servers.addresses, sandbox = %kind, "stockade daemon serving");
     if let Some(started) = started {

@@ -153,11 +153,14 @@ pub async fn follow(
     while requests.recv().await.is_some() {
         match reloader.reload(&engine, false).await {
             Ok(plan) => {
+                let alerts =
+                    plan.alerts.iter().map(|a| format!("{} alert {}", a.action.word(), a.name));
                 let changed: Vec<String> = plan
                     .units
                     .iter()
                     .filter(|u| u.action != stockade_proto::PlanAction::Keep)
                     .map(|u| format!("{} {}", u.action.word(), u.name))
+                    .chain(alerts)
                     .collect();
                 tracing::info!(spec = %plan.spec, changed = ?changed, "SIGHUP: reloaded: {}", plan.summary());
             }

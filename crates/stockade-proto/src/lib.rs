@@ -50,7 +50,7 @@ pub use ids::{JobId, RunId, Seq, UnitKind};
 pub use limits::Limits;
 pub use log_record::{LogRecord, LogStream};
 pub use outcome::Outcome;
-pub use plan::{PlanAction, PlanUnit, ReloadPlan, SettingChange, UnitChange};
+pub use plan::{AlertChange, PlanAction, PlanUnit, ReloadPlan, SettingChange, UnitChange};
 pub use postmortem::{HostSnapshot, LogTail, PostMortem, ProbeRecord};
 pub use schedule::{JobSource, ScheduleView};
 pub use state::{JobState, ServiceState};

@@ -15,6 +15,12 @@ pub struct ReloadPlan {
     /// `[daemon]` and `[monitor]` settings that differ.
     #[serde(default)]
     pub settings: Vec<SettingChange>,
+    /// `[alert.NAME]` rules added, removed or changed, by name. They apply
+    /// at once: the monitor takes the new rules, an unchanged rule keeps
+    /// its state, a removed one that fires resolves, a changed one starts
+    /// afresh.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<AlertChange>,
     /// Whether it was carried out (`false`: `--plan`, or nothing to do).
     #[serde(default)]
     pub applied: bool,
@@ -91,10 +97,24 @@ pub struct SettingChange {
     pub live: bool,
 }
 
+/// One alert rule that differs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct AlertChange {
+    /// The rule's name, from `[alert.NAME]`.
+    pub name: String,
+    /// `add`, `remove` or `update`.
+    pub action: PlanAction,
+    /// What differs in an `update` (`value 3 → 5`, `for`, `signal`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<String>,
+}
+
 impl ReloadPlan {
-    /// True when no unit changes and no setting differs.
+    /// True when no unit changes, no setting differs and no alert rule does.
     pub fn is_empty(&self) -> bool {
-        self.units.iter().all(|u| u.action == PlanAction::Keep) && self.settings.is_empty()
+        self.units.iter().all(|u| u.action == PlanAction::Keep)
+            && self.settings.is_empty()
+            && self.alerts.is_empty()
     }
 
     /// How many units take `action`.

@@ -8,11 +8,14 @@
 //! needs a new process is a `restart` (command, environment, cwd, walls,
 //! rlimits, replicas, probes). A job template's change is always an `update`:
 //! new runs take the new template, running ones keep theirs (their cgroup
-//! limits are written live). Pools change in place.
+//! limits are written live). Pools change in place. Alert rules and the
+//! monitor's settings (all but its webhook) apply at once.
 
-use stockade_proto::{Limits, PlanAction, PlanUnit, ReloadPlan, SettingChange, UnitChange};
+use stockade_proto::{
+    AlertChange, Limits, PlanAction, PlanUnit, ReloadPlan, SettingChange, UnitChange,
+};
 
-use crate::{JobSpec, PoolSpec, ServiceSpec, Spec};
+use crate::{AlertSpec, JobSpec, PoolSpec, ServiceSpec, Spec};
 
 /// The plan that turns a daemon running `old` into one running `new`.
 pub fn diff(old: &Spec, new: &Spec) -> ReloadPlan {
@@ -52,8 +55,49 @@ pub fn diff(old: &Spec, new: &Spec) -> ReloadPlan {
         spec: new.path.display().to_string(),
         units,
         settings: settings(old, new),
+        alerts: alerts(&old.alerts, &new.alerts),
         applied: false,
     }
+}
+
+/// The rules added, changed and removed, in the new spec's order, removed
+/// ones last.
+fn alerts(old: &[AlertSpec], new: &[AlertSpec]) -> Vec<AlertChange> {
+    let find = |rules: &[AlertSpec], name: &str| rules.iter().position(|r| r.name == name);
+    let mut out = Vec::new();
+    for after in new {
+        let (action, changes) = match find(old, &after.name).map(|i| &old[i]) {
+            None => (PlanAction::Add, Vec::new()),
+            Some(before) if before == after => continue,
+            Some(before) => (PlanAction::Update, alert_changes(before, after)),
+        };
+        out.push(AlertChange { name: after.name.clone(), action, changes });
+    }
+    for before in old.iter().filter(|r| find(new, &r.name).is_none()) {
+        let (action, changes) = (PlanAction::Remove, Vec::new());
+        out.push(AlertChange { name: before.name.clone(), action, changes });
+    }
+    out
+}
+
+fn alert_changes(old: &AlertSpec, new: &AlertSpec) -> Vec<String> {
+    let mut changes = Vec::new();
+    if old.signal != new.signal {
+        changes.push(format!("signal {} → {}", old.signal, new.signal));
+    }
+    if old.op != new.op {
+        changes.push(format!("op {} → {}", old.op.as_str(), new.op.as_str()));
+    }
+    if old.value != new.value {
+        changes.push(format!("value {} → {}", old.value, new.value));
+    }
+    if old.window != new.window {
+        changes.push("window".to_string());
+    }
+    if old.for_ != new.for_ {
+        changes.push("for".to_string());
+    }
+    changes
 }
 
 fn unit(kind: PlanUnit, name: &str, action: PlanAction, changes: Vec<String>) -> UnitChange {
@@ -201,9 +245,10 @@ fn bytes(n: u64) -> String {
 
 /// Settings the running daemon takes now: its logs' rotation (the engine),
 /// `[logs]` and `workspace_retention` (the retention sweep reads the running
-/// spec each time and sweeps at once after a reload that changed them);
+/// spec each time and sweeps at once after a reload that changed them) and
+/// `[monitor]` (the monitor follows the running spec; all but its webhook);
 /// every other difference — listeners, state dir, store, reserves, the
-/// monitor — waits for the next daemon start.
+/// webhook — waits for the next daemon start.
 fn settings(old: &Spec, new: &Spec) -> Vec<SettingChange> {
     let (a, b) = (&old.daemon, &new.daemon);
     let mut out = Vec::new();
@@ -238,6 +283,14 @@ fn settings(old: &Spec, new: &Spec) -> Vec<SettingChange> {
     key(a.max_age != b.max_age, "logs.max_age", true);
     key(a.max_size != b.max_size, "logs.max_size", true);
     key(a.postmortem_retention != b.postmortem_retention, "logs.postmortem_retention", true);
-    key(old.monitor != new.monitor, "monitor", false);
+    let (a, b) = (&old.monitor, &new.monitor);
+    key(a.enabled != b.enabled, "monitor.enabled", true);
+    key(a.interval != b.interval, "monitor.interval", true);
+    key(a.thresholds != b.thresholds, "monitor.thresholds", true);
+    key(a.max_restarts != b.max_restarts, "monitor.max_restarts", true);
+    key(a.restart_window != b.restart_window, "monitor.restart_window", true);
+    key(a.leak_horizon != b.leak_horizon, "monitor.leak_horizon", true);
+    key(a.leak_min_span != b.leak_min_span, "monitor.leak_min_span", true);
+    key(a.webhook != b.webhook, "monitor.webhook", false);
     out
 }

@@ -1,9 +1,10 @@
-//! `stockade postmortem RUN|JOB|SERVICE`: why a run ended, led by one
-//! sentence that says what happened and what to do.
+//! `stockade postmortem RUN|JOB|SERVICE|SERVICE[N]`: why a run ended, led
+//! by one sentence that says what happened and what to do.
 
 use crate::cli::PostmortemArgs;
 use crate::client::Client;
 use crate::render::{bytes, clock, duration_ms};
+use crate::target::Target;
 use std::fmt::Write;
 use std::process::ExitCode;
 use stockade_proto::PostMortem;
@@ -17,6 +18,10 @@ pub async fn run(client: Client, args: &PostmortemArgs) -> anyhow::Result<ExitCo
         format!("/api/postmortems?job={job}")
     } else if target.parse::<u64>().is_ok() {
         format!("/api/postmortems?job={target}")
+    } else if target.contains('[') {
+        let Target { name, replica } = Target::parse(target)?;
+        let replica = replica.map(|r| format!("&replica={r}")).unwrap_or_default();
+        format!("/api/postmortems?unit={name}{replica}")
     } else {
         format!("/api/postmortems?unit={target}")
     };

@@ -110,6 +110,17 @@ pub fn render(plan: &ReloadPlan, plan_only: bool) -> String {
             keys(&later)
         ));
     }
+    if !plan.alerts.is_empty() {
+        let rules: Vec<String> = plan
+            .alerts
+            .iter()
+            .map(|a| match a.changes.as_slice() {
+                [] => format!("{} {}", a.action.word(), a.name),
+                changes => format!("{} {} ({})", a.action.word(), a.name, changes.join(", ")),
+            })
+            .collect();
+        out.push_str(&format!("alert rules, applied at once: {}\n", rules.join("; ")));
+    }
     let verdict = if plan.is_empty() {
         "nothing to do: the daemon already runs this spec"
     } else if plan_only {
@@ -135,7 +146,7 @@ fn kind(kind: PlanUnit) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stockade_proto::{PlanAction, SettingChange, UnitChange};
+    use stockade_proto::{AlertChange, PlanAction, SettingChange, UnitChange};
 
     fn unit(
         kind: PlanUnit,
@@ -188,6 +199,16 @@ mod tests {
             settings: vec![
                 SettingChange { key: "daemon.log_keep".into(), live: true },
                 SettingChange { key: "daemon.reserve_tasks".into(), live: false },
+                SettingChange { key: "monitor.interval".into(), live: true },
+            ],
+            alerts: vec![
+                AlertChange {
+                    name: "deep".into(),
+                    action: Update,
+                    changes: vec!["value 10 → 20".into(), "for".into()],
+                },
+                AlertChange { name: "idle".into(), action: Add, changes: vec![] },
+                AlertChange { name: "flappy".into(), action: Remove, changes: vec![] },
             ],
             applied: true,
         };

@@ -313,3 +313,38 @@ fn completions_for_each_shell() {
         assert!(script.contains("stockade") && script.contains("restart"), "{shell}: {script}");
     }
 }
+
+#[test]
+fn postmortem_of_one_replica_and_the_replicas_there_are_when_it_has_no_such_one() {
+    // Replica N exits 1N after a moment, once: one post-mortem each.
+    let mut daemon = Daemon::start(
+        "[service.pm]\ncommand = [\"sh\", \"-c\", \"sleep 0.{replica}; echo replica {replica} >&2; exit 1{replica}\"]\nreplicas = 3\nrestart = \"never\"\n",
+    );
+    for replica in 0..3 {
+        let target = format!("pm[{replica}]");
+        let pm = wait_until(Duration::from_secs(30), &format!("{target}'s post-mortem"), || {
+            let out = daemon.run(&["postmortem", &target]);
+            if out.status.success() { Ok(text(&out.stdout)) } else { Err(text(&out.stderr)) }
+        });
+        assert!(pm.starts_with(&format!("pm: exited with status 1{replica}")), "{target}: {pm}");
+        assert!(pm.contains(&format!("replica {replica}")), "{target}: its own stderr: {pm}");
+    }
+    let json: Value =
+        serde_json::from_str(&ok(&daemon.run(&["postmortem", "pm[1]", "--json"]))).unwrap();
+    assert_eq!(json["evidence"]["exit_code"], 11, "{json}");
+    let bad = daemon.run(&["postmortem", "pm[3]"]);
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad.stderr));
+    let err = text(&bad.stderr);
+    assert!(
+        err.contains("service `pm` has 3 replica(s), pm[0] to pm[2]; there is no pm[3]"),
+        "{err}"
+    );
+    let unknown = daemon.run(&["postmortem", "nope[0]"]);
+    assert!(text(&unknown.stderr).contains("no service named `nope`"), "{}", text(&unknown.stderr));
+    let malformed = daemon.run(&["postmortem", "pm[x]"]);
+    assert_eq!(malformed.status.code(), Some(2), "{}", text(&malformed.stderr));
+    // With the daemon down, from the store.
+    assert_eq!(daemon.terminate(Duration::from_secs(30)).code(), Some(0));
+    let offline = ok(&daemon.run(&["postmortem", "pm[2]"]));
+    assert!(offline.contains("pm: exited with status 12"), "{offline}");
+}

@@ -339,3 +339,62 @@ fn without_a_daemon_it_exits_3_before_touching_the_terminal() {
     assert!(output.contains("hint: start it with"), "{output}");
     assert!(!output.contains("\x1b[?1049h"), "no alternate screen on a failed start: {output:?}");
 }
+
+#[test]
+fn json_prints_one_snapshot_of_every_replica_and_running_job_and_exits() {
+    if !have_cgroups() {
+        return;
+    }
+    let daemon = Daemon::start(&format!("{SPEC}\n[job.slow]\ncommand = [\"sleep\", \"300\"]\n"));
+    wait_until_running(&daemon);
+    let submitted = daemon.run(&["run", "slow"]);
+    assert!(submitted.status.success(), "{}", text(&submitted.stderr));
+    let id: u64 = text(&submitted.stdout).trim().parse().unwrap();
+    let snapshot = wait_until(Duration::from_secs(30), "the job's usage in top --json", || {
+        let out = daemon.run(&["top", "--json", "--sort", "name"]);
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .map_err(|e| format!("{e}: {}{}", text(&out.stdout), text(&out.stderr)))?;
+        let rows = json["rows"].as_array().cloned().unwrap_or_default();
+        let job_usage = rows.iter().any(|r| r["job"] == id && r["pids"].is_u64());
+        if out.status.success() && rows.len() == 4 && job_usage {
+            Ok(json)
+        } else {
+            Err(json.to_string())
+        }
+    });
+    eprintln!("{}", serde_json::to_string_pretty(&snapshot).unwrap());
+    assert_eq!(snapshot["sort"], "name");
+    assert!(snapshot["daemon_pid"].is_u64() && snapshot["sandbox"].is_string(), "{snapshot}");
+    let rows = snapshot["rows"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "job:".to_string() + &id.to_string() + " (slow)",
+            "web[0]".into(),
+            "web[1]".into(),
+            "worker[0]".into()
+        ]
+    );
+    for r in rows {
+        assert_eq!(r["state"], "running", "{r}");
+        assert!(r["pid"].is_u64(), "{r}");
+        assert_eq!(r["memory_limit_bytes"], 64 << 20, "{r}");
+        assert!(r["memory_bytes"].as_u64().is_some_and(|m| m > 0), "{r}");
+        assert_eq!(r["pids_limit"], 50, "{r}");
+        assert_eq!(r["pids"], 2, "the agent and its box's init: {r}");
+        assert!(r["cpu_percent"].is_number(), "two samples give a rate: {r}");
+        assert!(r["uptime_ms"].is_u64(), "{r}");
+    }
+    assert_eq!((rows[0]["kind"].as_str(), rows[0]["unit"].as_str()), (Some("job"), Some("slow")));
+    assert!(rows[0]["restarts"].is_null());
+    assert_eq!((rows[1]["kind"].as_str(), rows[1]["replica"].as_u64()), (Some("replica"), Some(0)));
+    assert_eq!(rows[1]["restarts"], 0);
+    let help = text(&daemon.run(&["top", "--help"]).stdout);
+    assert!(
+        help.contains("--json") && help.contains("Print one snapshot as JSON and exit"),
+        "{help}"
+    );
+    assert!(daemon.run(&["cancel", &id.to_string()]).status.success());
+    assert_eq!(daemon.stop(), Some(0));
+}

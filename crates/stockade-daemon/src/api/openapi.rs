@@ -536,14 +536,19 @@ impl Doc {
             "get",
             "/api/postmortems",
             "find_postmortem",
-            "The latest post-mortem of a job (?job=ID) or a unit (?unit=NAME).",
+            "The latest post-mortem of a job (?job=ID), a unit (?unit=NAME) or one replica of a service (?unit=NAME&replica=N).",
             vec![
                 query("job", json!({"type": "integer", "minimum": 0}), "A job id."),
                 query("unit", json!({"type": "string"}), "A service or template."),
+                query(
+                    "replica",
+                    json!({"type": "integer", "minimum": 0}),
+                    "With unit: one replica of that service.",
+                ),
             ],
             None,
             responses([("200", "The post-mortem.", json_body(pm.clone()))]),
-            &[("404", "None kept.")],
+            &[("400", "No such replica (the message names the ones there are)."), ("404", "None kept, or no such service.")],
         );
         self.op(
             "get",

@@ -6,6 +6,7 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
+use stockade_engine::EngineError;
 use stockade_proto::{JobId, PostMortem, RunId};
 
 /// `GET /api/postmortems/{run}`.
@@ -26,9 +27,13 @@ pub async fn get(
 pub struct Find {
     job: Option<u64>,
     unit: Option<String>,
+    /// With `unit`, one replica of that service (`stockade postmortem worker[3]`).
+    replica: Option<u32>,
 }
 
-/// `GET /api/postmortems?job=ID` or `?unit=NAME`: the latest one.
+/// `GET /api/postmortems?job=ID`, `?unit=NAME` or `?unit=NAME&replica=N`:
+/// the latest one. A replica the service does not have is a 400 naming the
+/// ones it has.
 pub async fn find(
     State(state): State<AppState>,
     query: Result<Query<Find>, QueryRejection>,
@@ -38,6 +43,13 @@ pub async fn find(
         (Some(job), _) if i64::try_from(job).is_err() => None,
         (Some(job), _) => {
             super::read::store(&state.store, move |s| s.last_postmortem_of_job(JobId(job))).await?
+        }
+        (None, Some(unit)) if let Some(replica) = query.replica => {
+            known_replica(&state, unit, replica).await?;
+            let unit = unit.clone();
+            let found =
+                move |s: &stockade_store::Store| s.last_postmortem_of_replica(&unit, replica);
+            super::read::store(&state.store, found).await?
         }
         (None, Some(unit)) => {
             let unit = unit.clone();
@@ -52,11 +64,32 @@ pub async fn find(
             ));
         }
     };
-    let what = match (query.job, query.unit) {
-        (Some(job), _) => format!("job {job}"),
-        (None, unit) => format!("`{}`", unit.unwrap_or_default()),
+    let what = match (query.job, query.unit, query.replica) {
+        (Some(job), _, _) => format!("job {job}"),
+        (None, unit, Some(r)) => format!("`{}[{r}]`", unit.unwrap_or_default()),
+        (None, unit, None) => format!("`{}`", unit.unwrap_or_default()),
     };
     found.map(Json).ok_or_else(|| missing(what))
+}
+
+/// Refuse a replica `service` does not have now, as `stockade stop name[N]`
+/// does: naming the ones it has.
+async fn known_replica(state: &AppState, service: &str, replica: u32) -> Result<(), Failure> {
+    let status = state.engine.status().await?;
+    let count = status.services.iter().filter(|r| r.service == service).count() as u32;
+    if count == 0 {
+        let mut known: Vec<String> = status.services.iter().map(|r| r.service.clone()).collect();
+        known.dedup();
+        return Err(EngineError::UnknownService { name: service.to_owned(), known }.into());
+    }
+    if replica >= count {
+        let last = count - 1;
+        let message = format!(
+            "service `{service}` has {count} replica(s), {service}[0] to {service}[{last}]; there is no {service}[{replica}]"
+        );
+        return Err(EngineError::BadRequest { message }.into());
+    }
+    Ok(())
 }
 
 fn missing(what: String) -> Failure {

@@ -3,8 +3,9 @@
 //! [`Monitor::start`] spawns its tasks beside the engine; none of them is
 //! ever awaited by the engine.
 //!
-//! - `sampler` is one loop over the engine's event broadcast and a sample
-//!   every `[monitor] interval`. Events feed [`restarts::RestartWatch`] (the
+//! - `sampler` is one loop over the engine's event broadcast, a sample
+//!   every `[monitor] interval` and the daemon's running spec (a reload
+//!   hands it new rules and settings). Events feed [`restarts::RestartWatch`] (the
 //!   restart-rate alert) and the count rules of [`rules::RuleSet`]; samples
 //!   (the engine's status and running jobs, the host's levels) feed
 //!   [`usage::UsageWatch`] (cpu, memory and tasks of every service replica
@@ -27,11 +28,11 @@ mod sampler;
 mod usage;
 mod webhook;
 
+use crate::reload::Loaded;
 pub(crate) use rules::HostLevels;
 pub use rules::board::AlertBoard;
 use stockade_engine::EngineHandle;
 use stockade_proto::EventKind;
-use stockade_spec::{AlertSpec, MonitorConfig};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -59,32 +60,31 @@ pub(crate) struct Monitor {
 }
 
 impl Monitor {
-    /// Start watching (unless `[monitor] enabled = false` and there are no
-    /// rules) and, with a webhook configured, delivering. Both subscribe to
-    /// the event broadcast here, so they see every event committed from now on.
+    /// Start watching and, with a webhook configured, delivering. Both
+    /// subscribe to the event broadcast here, so they see every event
+    /// committed from now on. The watching loop follows `spec`, the
+    /// daemon's running spec: a reload's `[alert.NAME]` rules and
+    /// `[monitor]` settings apply at once; the webhook is the one the daemon
+    /// started with.
     pub(crate) fn start(
         engine: &EngineHandle,
-        config: &MonitorConfig,
-        rules: &[AlertSpec],
+        spec: watch::Receiver<Loaded>,
         host: watch::Receiver<Option<HostLevels>>,
         board: AlertBoard,
         codes: webhook::SuccessCodes,
     ) -> Monitor {
-        let mut tasks = Vec::new();
-        if config.enabled || !rules.is_empty() {
-            let inputs = sampler::Inputs {
-                engine: engine.clone(),
-                events: engine.subscribe(),
-                config: config.clone(),
-                rules: rules.to_vec(),
-                host,
-                board,
-            };
-            tasks.push(tokio::spawn(sampler::run(inputs)));
-        }
-        if let Some(webhook) = &config.webhook {
+        let webhook = spec.borrow().spec.monitor.webhook.clone();
+        let inputs = sampler::Inputs {
+            engine: engine.clone(),
+            events: engine.subscribe(),
+            spec,
+            host,
+            board,
+        };
+        let mut tasks = vec![tokio::spawn(sampler::run(inputs))];
+        if let Some(webhook) = webhook {
             let events = engine.subscribe();
-            tasks.push(tokio::spawn(webhook::run(engine.clone(), events, webhook.clone(), codes)));
+            tasks.push(tokio::spawn(webhook::run(engine.clone(), events, webhook, codes)));
         }
         Monitor { tasks }
     }

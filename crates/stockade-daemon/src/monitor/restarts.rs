@@ -51,6 +51,27 @@ impl RestartWatch {
         RestartWatch { max, window, services: BTreeMap::new() }
     }
 
+    /// Judge by `max` and `window` from now on (a reload); the restarts
+    /// seen are kept.
+    pub(crate) fn set_limits(&mut self, max: u32, window: Duration) {
+        (self.max, self.window) = (max, window);
+    }
+
+    /// Stop watching (a reload turned `[monitor] enabled` off): a `cleared`
+    /// for every service warned about, and nothing kept.
+    pub(crate) fn stop(&mut self) -> Vec<Alert> {
+        let alerts = (self.services.iter().filter(|(_, s)| s.alerting))
+            .map(|(service, _)| Alert {
+                unit: service.clone(),
+                level: "cleared",
+                message: "restart rate alert over: [monitor] enabled = false since a reload"
+                    .to_owned(),
+            })
+            .collect();
+        self.services.clear();
+        alerts
+    }
+
     /// Count `event` if it is a restart (received at `now`).
     pub(crate) fn on_event(&mut self, event: &Event, now: Instant) -> Vec<Alert> {
         let Some((service, cause)) = restart_of(event) else { return Vec::new() };

@@ -124,6 +124,30 @@ impl UsageWatch {
         alerts
     }
 
+    /// Hold runs to `thresholds` from the next sample on (a reload); every
+    /// level is kept, so the next sample moves it as the new thresholds say.
+    pub(crate) fn set_thresholds(&mut self, thresholds: Thresholds) {
+        self.thresholds = thresholds;
+    }
+
+    /// Stop watching (a reload turned `[monitor] enabled` off): a `cleared`
+    /// for every level above normal, and nothing kept.
+    pub(crate) fn stop(&mut self) -> Vec<Alert> {
+        let alerts = (self.levels.iter().filter(|(_, t)| t.level != Level::Normal))
+            .map(|((key, resource), t)| Alert {
+                unit: key.0.clone(),
+                level: "cleared",
+                message: format!(
+                    "{resource} alert over: [monitor] enabled = false since a reload (run {} of {})",
+                    t.run, key.1
+                ),
+            })
+            .collect();
+        self.levels.clear();
+        self.cpu.clear();
+        alerts
+    }
+
     /// "memory at 86% of the 125 MiB limit (replica 0, warning at 80%)".
     fn describe(&self, resource: Resource, percent: f64, level: Level, w: &Watched) -> String {
         let limit = limit_text(resource, &w.limits);

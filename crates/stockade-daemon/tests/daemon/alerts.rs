@@ -172,3 +172,137 @@ for = "1h"
     assert_eq!(alert_events(&events, "alert_firing", "flappy").len(), 1);
     d.stop().await.unwrap();
 }
+
+/// The rules of `reload_hands_the_monitor_new_rules_and_settings`, before
+/// and after: `kept` is the same in both, `gone` only before, `changed`
+/// changes its value, `added` only after; the thresholds move so that a
+/// warning at 75% of `pids` (3 tasks of 4: the box's init, `sh`, `sleep`;
+/// 2 are below the old warning level) falls below the new clear level.
+const BEFORE: &str = r#"
+[monitor]
+interval = "200ms"
+warning = 60
+critical = 90
+
+[service.three]
+command = ["sh", "-c", "sleep 300 & wait"]
+limits = { pids = 4 }
+
+[alert.kept]
+signal = "queue_depth"
+pool = "default"
+op = "=="
+value = 0
+
+[alert.gone]
+signal = "running"
+pool = "default"
+op = "=="
+value = 0
+
+[alert.changed]
+signal = "queue_depth"
+pool = "default"
+op = "<"
+value = 1
+"#;
+
+fn after() -> String {
+    BEFORE
+        .replace("warning = 60\ncritical = 90", "warning = 95\ncritical = 99\nhysteresis = 5")
+        .replace("signal = \"running\"\npool = \"default\"\nop = \"==\"\nvalue = 0\n", "")
+        .replace("[alert.gone]\n", "")
+        .replace("op = \"<\"\nvalue = 1", "op = \"<\"\nvalue = 2")
+        + "\n[alert.added]\nsignal = \"running\"\npool = \"default\"\nop = \"<\"\nvalue = 5\n"
+}
+
+fn firing(status: &Value) -> Vec<(String, u64)> {
+    let all = status["alerts"].as_array().cloned().unwrap_or_default();
+    all.iter()
+        .map(|a| {
+            (a["alert"].as_str().unwrap_or_default().to_owned(), a["since"].as_u64().unwrap_or(0))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn reload_hands_the_monitor_new_rules_and_settings() {
+    if !need_boxes() {
+        return;
+    }
+    let d = TestDaemon::start("alerts-reload", BEFORE).await;
+    let events = Events::follow(&d).await;
+    let before = wait_until("kept, gone and changed firing, three warned about", LIMIT, || async {
+        let firing = firing(&d.api.get("/api/status").await.json);
+        let warned = events.matching(|e| e["type"] == "alert" && e["level"] == "warning");
+        (firing.len() == 3 && !warned.is_empty()).then_some(firing)
+    })
+    .await;
+    let since =
+        |list: &[(String, u64)], name: &str| list.iter().find(|(a, _)| a == name).map(|(_, s)| *s);
+    let kept_since = since(&before, "kept").unwrap();
+    let warning = &events.matching(|e| e["type"] == "alert" && e["level"] == "warning")[0];
+    assert_eq!(warning["unit"], "three");
+    assert!(warning["message"].as_str().unwrap().starts_with("tasks at 75% "), "{warning}");
+
+    let spec = std::fs::read_to_string(d.spec_path()).unwrap();
+    let head = &spec[..spec.find("\n[monitor]").unwrap()];
+    std::fs::write(d.spec_path(), format!("{head}\n{}", after())).unwrap();
+    let plan = d.api.post("/api/daemon/reload", &serde_json::json!({})).await;
+    assert_eq!(plan.status, 200, "{}", plan.json);
+    let plan = plan.json;
+    eprintln!("plan: {plan}");
+    assert_eq!(plan["applied"], true, "{plan}");
+    let alerts: Vec<(String, String)> = (plan["alerts"].as_array().unwrap().iter())
+        .map(|a| (a["name"].as_str().unwrap().to_owned(), a["action"].as_str().unwrap().to_owned()))
+        .collect();
+    let pair = |n: &str, a: &str| (n.to_owned(), a.to_owned());
+    assert_eq!(alerts, [pair("changed", "update"), pair("added", "add"), pair("gone", "remove")]);
+    assert_eq!(plan["alerts"][0]["changes"], serde_json::json!(["value 1 → 2"]));
+    let settings = plan["settings"].as_array().unwrap();
+    assert_eq!(settings.len(), 1, "{plan}");
+    assert_eq!(settings[0], serde_json::json!({ "key": "monitor.thresholds", "live": true }));
+
+    let resolved = |name: &str| alert_events(&events, "alert_resolved", name);
+    let gone =
+        wait_until("gone resolved", LIMIT, || async { resolved("gone").into_iter().next() }).await;
+    assert_eq!(gone["message"], "running{pool=default}: the rule was removed in a reload");
+    let changed = wait_until("changed resolved and firing again", LIMIT, || async {
+        let again = alert_events(&events, "alert_firing", "changed");
+        (again.len() == 2).then(|| again[1].clone())
+    })
+    .await;
+    assert_eq!(changed["message"], "queue_depth{pool=default} = 0 (< 2)");
+    assert_eq!(
+        resolved("changed")[0]["message"],
+        "queue_depth{pool=default}: the rule changed in a reload; it is evaluated afresh"
+    );
+    let after = wait_until("added firing", LIMIT, || async {
+        let firing = firing(&d.api.get("/api/status").await.json);
+        firing.iter().any(|(a, _)| a == "added").then_some(firing)
+    })
+    .await;
+    let names: Vec<&str> = after.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(names, ["added", "changed", "kept"]);
+    assert_eq!(since(&after, "kept"), Some(kept_since), "kept fires on from before the reload");
+    assert_eq!(alert_events(&events, "alert_firing", "kept").len(), 1, "one firing, never again");
+    assert!(resolved("kept").is_empty());
+
+    // The new thresholds: 75% is below the new clear level (90%).
+    let cleared = wait_until("the warning cleared by the new thresholds", LIMIT, || async {
+        events.matching(|e| e["type"] == "alert" && e["level"] == "cleared").into_iter().next()
+    })
+    .await;
+    assert_eq!(
+        cleared["message"],
+        "tasks back to 75% of the limit of 4 tasks (replica 0, cleared below 90%)"
+    );
+    let text = metrics(&d).await;
+    assert_eq!(gauge(&text, "gone", "default"), None, "a removed rule leaves /metrics");
+    assert_eq!(gauge(&text, "added", "default"), Some(1.0));
+    let reloaded = events.matching(|e| e["type"] == "spec_reloaded");
+    assert_eq!(reloaded.len(), 1);
+    let units = reloaded[0]["units"].to_string();
+    assert!(units.contains("remove alert gone") && units.contains("add alert added"), "{units}");
+    d.stop().await.unwrap();
+}

@@ -13,7 +13,10 @@
 //! - a job template's new spec is used by every run admitted from now on
 //!   (queued jobs included); running jobs keep their process, and get new
 //!   cgroup limits written live;
-//! - a pool's limit, queue bound and timeout apply at once.
+//! - a pool's limit, queue bound and timeout apply at once;
+//! - alert rules and `[monitor]` settings are not the engine's: it swaps
+//!   its spec and journals them, and the daemon's monitor takes them from
+//!   the daemon's running spec.
 //!
 //! A reload that would strand live work — a removed template or pool with
 //! queued or running jobs — is refused and changes nothing.
@@ -86,11 +89,15 @@ impl Engine {
             self.reschedule();
         }
         plan.applied = true;
+        // Alert rules are the monitor's: it takes them from the daemon's
+        // running spec once this reply says the reload is applied.
+        let alerts = plan.alerts.iter().map(|a| format!("{} alert {}", a.action.word(), a.name));
         let units = plan
             .units
             .iter()
             .filter(|u| u.action != PlanAction::Keep)
             .map(|u| format!("{} {} {}", u.action.word(), kind_word(u.kind), u.name))
+            .chain(alerts)
             .collect();
         let kind = EventKind::SpecReloaded { summary: plan.summary(), units };
         self.persist(vec![Write::Event { unit: String::new(), kind }]);

@@ -201,3 +201,53 @@ fn retention_settings_apply_live() {
         ]
     );
 }
+
+#[test]
+fn monitor_settings_apply_live_but_the_webhook_waits_for_a_restart() {
+    let monitor =
+        "[monitor]\ninterval = \"1s\"\nwarning = 70\nwebhook = \"http://127.0.0.1:9/hook\"\n";
+    let plan = plan(|s| format!("{monitor}{s}"));
+    let keys: Vec<(&str, bool)> = plan.settings.iter().map(|c| (c.key.as_str(), c.live)).collect();
+    assert_eq!(
+        keys,
+        [("monitor.interval", true), ("monitor.thresholds", true), ("monitor.webhook", false)]
+    );
+}
+
+#[test]
+fn alert_rules_added_changed_and_removed_are_named_with_what_differs() {
+    let rule = |name: &str, value: u32, for_: &str| {
+        format!(
+            "[alert.{name}]\nsignal = \"queue_depth\"\npool = \"gpu\"\nop = \">\"\nvalue = {value}\nfor = \"{for_}\"\n"
+        )
+    };
+    let old = format!(
+        "{BASE}{}{}{}",
+        rule("deep", 10, "1m"),
+        rule("kept", 1, "1m"),
+        rule("gone", 1, "1m")
+    );
+    let new = format!(
+        "{BASE}{}{}{}",
+        rule("deep", 20, "5m"),
+        rule("kept", 1, "1m"),
+        rule("fresh", 1, "1m")
+    );
+    let plan = diff(&valid(&old), &valid(&new));
+    let alerts: Vec<(&str, PlanAction, Vec<&str>)> = plan
+        .alerts
+        .iter()
+        .map(|a| (a.name.as_str(), a.action, a.changes.iter().map(String::as_str).collect()))
+        .collect();
+    assert_eq!(
+        alerts,
+        [
+            ("deep", PlanAction::Update, vec!["value 10 → 20", "for"]),
+            ("fresh", PlanAction::Add, vec![]),
+            ("gone", PlanAction::Remove, vec![]),
+        ]
+    );
+    assert!(!plan.is_empty(), "a plan that only changes alert rules is not empty");
+    assert!(plan.units.iter().all(|u| u.action == PlanAction::Keep));
+    assert!(diff(&valid(&old), &valid(&old)).alerts.is_empty());
+}

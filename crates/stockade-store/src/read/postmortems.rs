@@ -12,14 +12,27 @@ use stockade_proto::{JobId, PostMortem, RunId};
 impl Store {
     /// The post-mortem of one run, if it had one.
     pub fn postmortem(&self, run: RunId) -> Result<Option<PostMortem>, StoreError> {
-        self.query_postmortem("SELECT run, body FROM postmortems WHERE run = ?1", run.0)
+        self.query_postmortem("SELECT run, body FROM postmortems WHERE run = ?1", [run.0])
     }
 
     /// The newest post-mortem of a service or job template.
     pub fn last_postmortem_of_unit(&self, unit: &str) -> Result<Option<PostMortem>, StoreError> {
         self.query_postmortem(
             "SELECT run, body FROM postmortems WHERE unit = ?1 ORDER BY run DESC LIMIT 1",
-            unit,
+            [unit],
+        )
+    }
+
+    /// The newest post-mortem of one replica of a service (`worker[3]`).
+    pub fn last_postmortem_of_replica(
+        &self,
+        service: &str,
+        replica: u32,
+    ) -> Result<Option<PostMortem>, StoreError> {
+        self.query_postmortem(
+            "SELECT p.run, p.body FROM postmortems p JOIN runs r ON r.id = p.run \
+             WHERE p.unit = ?1 AND r.job IS NULL AND r.replica = ?2 ORDER BY p.run DESC LIMIT 1",
+            rusqlite::params![service, replica],
         )
     }
 
@@ -28,18 +41,18 @@ impl Store {
         self.query_postmortem(
             "SELECT p.run, p.body FROM postmortems p JOIN runs r ON r.id = p.run \
              WHERE r.job = ?1 ORDER BY p.run DESC LIMIT 1",
-            job.0,
+            [job.0],
         )
     }
 
     fn query_postmortem(
         &self,
         sql: &str,
-        key: impl rusqlite::ToSql,
+        params: impl rusqlite::Params,
     ) -> Result<Option<PostMortem>, StoreError> {
         self.readers().with(|conn, path| {
             let mut stmt = conn.prepare_cached(sql).at(path)?;
-            let rows = stmt.query([key]).at(path)?;
+            let rows = stmt.query(params).at(path)?;
             Ok(collect(rows, path, postmortem_from_row)?.pop())
         })
     }

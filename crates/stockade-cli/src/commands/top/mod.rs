@@ -7,13 +7,15 @@
 //! second), or an event (from a follower of `GET /api/events?tail=20`). The
 //! view never waits on the daemon, so `q` always works. The terminal is restored on quit, on
 //! error (a drop guard) and on panic (ratatui's hook). `--once`, or a stdout
-//! that is not a terminal, renders one frame as plain text instead.
+//! that is not a terminal, renders one frame as plain text instead; `--json`
+//! prints the same rows once as data (`json.rs`).
 //!
 //! Start here with [`run`] and the event loop; `model.rs` turns samples and
 //! keys into sorted rows, `view.rs` draws them, and `feed.rs` fetches from
 //! the daemon.
 
 mod feed;
+mod json;
 mod model;
 mod view;
 
@@ -39,6 +41,11 @@ pub struct TopArgs {
     /// The initial sort order (keys c, m, p, n, r change it live).
     #[arg(long, value_enum, default_value_t = SortKey::Cpu)]
     pub sort: SortKey,
+    /// Print one snapshot as JSON and exit: every replica and running job
+    /// with its state, pid, cpu %, memory, tasks and their limits, restarts
+    /// and uptime, in the --sort order.
+    #[arg(long, conflicts_with = "once")]
+    pub json: bool,
 }
 
 /// Show the live view until `q`, Esc, Ctrl-C, SIGTERM or SIGHUP.
@@ -47,9 +54,14 @@ pub async fn run(client: Client, args: &TopArgs) -> anyhow::Result<ExitCode> {
     // Fail before touching the terminal when the daemon is not there: the
     // error (exit 3 with a hint) must land on a normal screen.
     model.apply(&Sample::take(&client).await?);
-    if args.once || !std::io::stdout().is_terminal() {
+    if args.once || args.json || !std::io::stdout().is_terminal() {
+        // A second sample, for cpu rates.
         tokio::time::sleep(REFRESH / 2).await;
         model.apply(&Sample::take(&client).await?);
+        if args.json {
+            crate::render::print_json(&json::Snapshot::of(&model))?;
+            return Ok(ExitCode::SUCCESS);
+        }
         for event in backlog(&client).await? {
             model.push_event(&event);
         }

@@ -59,14 +59,27 @@ pub(super) enum Flow {
     Quit,
 }
 
+/// What a row is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Subject {
+    /// Replica N of the row's service.
+    Replica(u32),
+    /// A running job of the row's template.
+    Job(u64),
+}
+
 /// One line of the table: a service replica or a running job.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Row {
     /// `web[0]` or `job:12 (hello)`.
     pub(super) name: String,
-    /// Service or template name and replica or job id, for sorting by name.
-    order: (String, u64),
+    /// The service or job template.
+    pub(super) unit: String,
+    pub(super) subject: Subject,
+    /// The state's name (`running`).
     pub(super) state: String,
+    /// Why it is in that state, when the daemon says.
+    pub(super) reason: Option<String>,
     pub(super) pid: Option<u32>,
     /// Percent of one CPU over the last sample window.
     pub(super) cpu: Option<f64>,
@@ -90,6 +103,35 @@ pub(super) struct Model {
     pub(super) events: VecDeque<String>,
     /// The previous cpu sample of each row, by name.
     cpu_seen: HashMap<String, (u64, Instant)>,
+    /// From the latest sample.
+    daemon: Option<Daemon>,
+}
+
+impl Row {
+    /// The state and, when known, why: `gave_up (start limit hit)`.
+    pub(super) fn state_text(&self) -> String {
+        match &self.reason {
+            Some(reason) => format!("{} ({reason})", self.state),
+            None => self.state.clone(),
+        }
+    }
+
+    /// Unit, then replica or job id: the order by name.
+    fn order(&self) -> (&str, u64) {
+        let n = match self.subject {
+            Subject::Replica(r) => u64::from(r),
+            Subject::Job(id) => id,
+        };
+        (&self.unit, n)
+    }
+}
+
+/// Which daemon the rows are from.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Daemon {
+    pub(super) spec: String,
+    pub(super) pid: u32,
+    pub(super) sandbox: String,
 }
 
 impl Model {
@@ -101,6 +143,7 @@ impl Model {
             error: None,
             events: VecDeque::new(),
             cpu_seen: HashMap::new(),
+            daemon: None,
         }
     }
 
@@ -115,25 +158,31 @@ impl Model {
             "stockade top · {} · daemon pid {} · boxes: {}",
             status.spec, status.pid, status.sandbox
         );
+        self.daemon = Some(Daemon {
+            spec: status.spec.clone(),
+            pid: status.pid,
+            sandbox: status.sandbox.clone(),
+        });
         let mut rows = Vec::with_capacity(status.services.len() + jobs.len());
         let mut seen = HashMap::new();
+        let mut cpu = |name: &str, usage: &stockade_proto::Usage| {
+            usage.cpu_usec.and_then(|used| {
+                seen.insert(name.to_owned(), (used, at));
+                let (before, then) = self.cpu_seen.get(name)?;
+                // A smaller counter is a new run in the same slot: no rate yet.
+                CpuSample::new(used, at).percent_since(&CpuSample::new(*before, *then))
+            })
+        };
         for r in &status.services {
             let name = format!("{}[{}]", r.service, r.replica);
             let usage = r.usage.clone().unwrap_or_default();
-            let cpu = usage.cpu_usec.and_then(|used| {
-                seen.insert(name.clone(), (used, at));
-                let (before, then) = self.cpu_seen.get(&name)?;
-                // A smaller counter is a new run in the same slot: no rate yet.
-                CpuSample::new(used, at).percent_since(&CpuSample::new(*before, *then))
-            });
             rows.push(Row {
-                order: (r.service.clone(), u64::from(r.replica)),
-                state: match &r.reason {
-                    Some(reason) => format!("{} ({reason})", r.state),
-                    None => r.state.to_string(),
-                },
+                unit: r.service.clone(),
+                subject: Subject::Replica(r.replica),
+                state: r.state.to_string(),
+                reason: r.reason.clone(),
                 pid: r.pid,
-                cpu,
+                cpu: cpu(&name, &usage),
                 cpu_limit: r.limits.cpus,
                 memory: usage.memory_current,
                 memory_limit: r.limits.memory,
@@ -144,21 +193,25 @@ impl Model {
                 name,
             });
         }
-        // The API has no usage for jobs yet: they are listed without it.
         for j in jobs {
+            let name = format!("job:{} ({})", j.id, j.template);
+            let usage = j.usage.clone().unwrap_or_default();
+            let limits = j.limits.clone().unwrap_or_default();
             rows.push(Row {
-                name: format!("job:{} ({})", j.id, j.template),
-                order: (j.template.clone(), j.id.0),
+                unit: j.template.clone(),
+                subject: Subject::Job(j.id.0),
                 state: j.state.to_string(),
+                reason: j.reason.clone(),
                 pid: j.pid,
-                cpu: None,
-                cpu_limit: None,
-                memory: None,
-                memory_limit: None,
-                pids: None,
-                pids_limit: None,
+                cpu: cpu(&name, &usage),
+                cpu_limit: limits.cpus,
+                memory: usage.memory_current,
+                memory_limit: limits.memory,
+                pids: usage.pids_current,
+                pids_limit: limits.pids,
                 restarts: None,
                 uptime_ms: j.started_at.map(|t| now.saturating_sub(t)),
+                name,
             });
         }
         self.cpu_seen = seen;
@@ -186,8 +239,13 @@ impl Model {
                 SortKey::Restarts => desc(a.restarts, b.restarts),
                 SortKey::Name => std::cmp::Ordering::Equal,
             };
-            first.then_with(|| a.order.cmp(&b.order))
+            first.then_with(|| a.order().cmp(&b.order()))
         });
+    }
+
+    /// The daemon's spec, pid and box backend, as the title shows them.
+    pub(super) fn daemon(&self) -> Option<&Daemon> {
+        self.daemon.as_ref()
     }
 
     pub(super) fn push_event(&mut self, event: &Event) {

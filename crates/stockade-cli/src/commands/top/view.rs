@@ -33,7 +33,7 @@ impl Model {
                 };
                 [
                     plain(r.name.clone()),
-                    plain(r.state.clone()),
+                    plain(r.state_text()),
                     plain(r.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into())),
                     (cpu, level(cpu_share)),
                     against(r.memory, r.memory_limit, bytes),

@@ -37,6 +37,20 @@ impl AlertBoard {
         self.lock().insert((change.alert.clone(), change.unit.clone()), value);
     }
 
+    /// Know every rule of `rules` (a reload's): one not on the board yet is
+    /// added, not firing.
+    pub(crate) fn declare(&self, rules: &[AlertSpec]) {
+        let mut entries = self.lock();
+        for r in rules {
+            entries.entry((r.name.clone(), r.signal.unit().to_owned())).or_insert(None);
+        }
+    }
+
+    /// Forget `(alert, unit)`: its rule is gone (a reload removed it).
+    pub(crate) fn forget(&self, key: &(String, String)) {
+        self.lock().remove(key);
+    }
+
     /// Every alert firing now, by alert name then unit.
     pub fn firing(&self) -> Vec<FiringAlert> {
         self.lock()

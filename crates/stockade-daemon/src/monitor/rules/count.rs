@@ -33,10 +33,27 @@ impl Counts {
         self.seen.retain(|_, times| !times.is_empty());
     }
 
-    /// Events of `signal` in the last `window` before `now`.
-    pub(super) fn within(&self, signal: &AlertSignal, window: Duration, now: Instant) -> usize {
+    /// Keep events for `keep` from now on (the longest window of the rules
+    /// after a reload).
+    pub(super) fn keep_for(&mut self, keep: Duration) {
+        self.keep = keep;
+    }
+
+    /// Events of `signal` in the last `window` before `now`, none before
+    /// `since` (when the rule asking started watching).
+    pub(super) fn within(
+        &self,
+        signal: &AlertSignal,
+        window: Duration,
+        since: Instant,
+        now: Instant,
+    ) -> usize {
         self.seen.get(&signal.to_string()).map_or(0, |times| {
-            times.iter().rev().take_while(|t| now.duration_since(**t) <= window).count()
+            times
+                .iter()
+                .rev()
+                .take_while(|t| now.duration_since(**t) <= window && **t >= since)
+                .count()
         })
     }
 }

@@ -55,6 +55,28 @@ impl LeakWatch {
         LeakWatch { horizon, min_span, replicas: BTreeMap::new() }
     }
 
+    /// Judge trends by `horizon` and `min_span` from now on (a reload);
+    /// every trend is kept.
+    pub(crate) fn set_bounds(&mut self, horizon: Duration, min_span: Duration) {
+        (self.horizon, self.min_span) = (horizon, min_span);
+    }
+
+    /// Stop watching (a reload turned `[monitor] enabled` off): every
+    /// firing leak resolves, and no trend is kept.
+    pub(crate) fn stop(&mut self) -> Vec<Change> {
+        let changes = (self.replicas.iter().filter(|(_, w)| w.firing))
+            .map(|(unit, w)| {
+                let message = format!(
+                    "memory of `{}`: the leak detector is off ([monitor] enabled = false since a reload)",
+                    w.name
+                );
+                leak_change(unit, false, message)
+            })
+            .collect();
+        self.replicas.clear();
+        changes
+    }
+
     /// Take one sample of every live replica with a memory limit, at `now`.
     pub(crate) fn observe(&mut self, samples: &[MemorySample], now: Instant) -> Vec<Change> {
         let mut changes = Vec::new();

@@ -18,6 +18,11 @@
 //! Every change is a [`Change`]: the monitor records it as an `alert_firing`
 //! or `alert_resolved` event (journaled, streamed, sent to the webhook) and
 //! updates the board.
+//!
+//! A reload hands the new rules to [`RuleSet::reload`]: a rule whose
+//! definition did not change keeps where it stands (firing, its `for`
+//! clock); an added or changed one starts afresh; a removed or changed one
+//! that was firing resolves.
 
 pub(crate) mod board;
 mod count;
@@ -79,9 +84,32 @@ pub(crate) struct Levels {
 #[derive(Debug)]
 struct Rule {
     spec: AlertSpec,
+    /// When it started watching (the daemon's start, or the reload that
+    /// added or changed it): its count window is full only after it, and
+    /// it counts no event before it.
+    since: Instant,
     /// Since when the comparison has held without a break.
     holding_since: Option<Instant>,
     firing: bool,
+}
+
+impl Rule {
+    fn new(spec: &AlertSpec, now: Instant) -> Rule {
+        Rule { spec: spec.clone(), since: now, holding_since: None, firing: false }
+    }
+
+    fn key(&self) -> (String, String) {
+        (self.spec.name.clone(), self.spec.signal.unit().to_owned())
+    }
+}
+
+/// What a reload of the rules ended.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Swap {
+    /// A resolution for every removed or changed rule that was firing.
+    pub resolved: Vec<Change>,
+    /// (alert, unit) of the rules that are gone, for the board to forget.
+    pub gone: Vec<(String, String)>,
 }
 
 /// Every `[alert.NAME]` rule.
@@ -89,18 +117,53 @@ struct Rule {
 pub(crate) struct RuleSet {
     rules: Vec<Rule>,
     counts: Counts,
-    /// When the rules started watching: a count window is full only after it.
-    started: Instant,
 }
 
 impl RuleSet {
     pub(crate) fn new(specs: &[AlertSpec], now: Instant) -> RuleSet {
-        let rules = specs
-            .iter()
-            .map(|spec| Rule { spec: spec.clone(), holding_since: None, firing: false })
-            .collect();
-        let longest = specs.iter().filter_map(|s| s.window).max().unwrap_or_default();
-        RuleSet { rules, counts: Counts::new(longest), started: now }
+        let rules = specs.iter().map(|spec| Rule::new(spec, now)).collect();
+        RuleSet { rules, counts: Counts::new(longest(specs)) }
+    }
+
+    /// Whether there is no rule at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Take `specs` in place of the current rules at `now` (a reload),
+    /// matched by name: an unchanged rule keeps its state; an added or
+    /// changed one starts afresh from `now`; a removed or changed one that
+    /// was firing resolves, saying why.
+    pub(crate) fn reload(&mut self, specs: &[AlertSpec], now: Instant) -> Swap {
+        let mut old: BTreeMap<String, Rule> =
+            self.rules.drain(..).map(|r| (r.spec.name.clone(), r)).collect();
+        let mut swap = Swap::default();
+        let mut end = |rule: &Rule, why: &str, gone: bool| {
+            if rule.firing {
+                let message = format!("{}: {why}", rule.spec.signal);
+                swap.resolved.push(change(&rule.spec, false, message));
+            }
+            if gone {
+                swap.gone.push(rule.key());
+            }
+        };
+        for spec in specs {
+            let rule = match old.remove(&spec.name) {
+                Some(rule) if rule.spec == *spec => rule,
+                Some(rule) => {
+                    let moved = rule.spec.signal.unit() != spec.signal.unit();
+                    end(&rule, "the rule changed in a reload; it is evaluated afresh", moved);
+                    Rule::new(spec, now)
+                }
+                None => Rule::new(spec, now),
+            };
+            self.rules.push(rule);
+        }
+        for rule in old.values() {
+            end(rule, "the rule was removed in a reload", true);
+        }
+        self.counts.keep_for(longest(specs));
+        swap
     }
 
     /// Whether any rule reads the host (so the host must be sampled).
@@ -139,15 +202,14 @@ impl RuleSet {
 
     /// Evaluate rule `i`; a level rule only with `levels`.
     fn evaluate(&mut self, i: usize, levels: Option<&Levels>, now: Instant) -> Option<Change> {
-        let started = self.started;
         let rule = &self.rules[i];
         let spec = &rule.spec;
         let value = match (spec.window, levels) {
             (Some(window), _) => {
-                let n = self.counts.within(&spec.signal, window, now) as f64;
+                let n = self.counts.within(&spec.signal, window, rule.since, now) as f64;
                 // Before a whole window has been watched, a count can only
                 // be trusted where more watching could only raise it.
-                let proven = now.duration_since(started) >= window
+                let proven = now.duration_since(rule.since) >= window
                     || matches!(spec.op, stockade_spec::AlertOp::Gt | stockade_spec::AlertOp::Ge);
                 if !proven && spec.op.holds(n, spec.value) {
                     return None;
@@ -195,6 +257,11 @@ impl RuleSet {
         );
         Some(change(&rule.spec, true, message))
     }
+}
+
+/// The longest window of `specs`: how long events are kept.
+fn longest(specs: &[AlertSpec]) -> Duration {
+    specs.iter().filter_map(|s| s.window).max().unwrap_or_default()
 }
 
 fn change(spec: &AlertSpec, firing: bool, message: String) -> Change {

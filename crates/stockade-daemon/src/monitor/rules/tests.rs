@@ -131,3 +131,68 @@ fn failures_with_a_for_duration_and_host_levels() {
     // No host reading: level rules keep their state rather than resolve.
     assert!(set.on_sample(&Levels::default(), at(70)).is_empty());
 }
+
+#[test]
+fn a_reload_keeps_an_unchanged_firing_rule_resolves_a_removed_one_and_restarts_a_changed_one() {
+    let t0 = Instant::now();
+    let at = |s: u64| t0 + Duration::from_secs(s);
+    let busy = "[alert.busy]\nsignal = \"running\"\npool = \"default\"\nop = \">\"\nvalue = 0\nfor = \"1m\"\n";
+    let deep = |value: u32| {
+        format!(
+            "[alert.deep]\nsignal = \"queue_depth\"\npool = \"default\"\nop = \">\"\nvalue = {value}\nfor = \"1m\"\n"
+        )
+    };
+    let mut set = RuleSet::new(&rules(&format!("{QUEUE_IDLE}{busy}{}", deep(3))), t0);
+    set.on_sample(&levels(5, 2), at(0));
+    let fired = set.on_sample(&levels(5, 2), at(60));
+    let names: Vec<&str> = fired.iter().map(|c| c.alert.as_str()).collect();
+    assert_eq!(names, ["busy", "deep"], "both held for 1m");
+
+    // busy unchanged, deep's value changed, queue_idle removed, flappy added.
+    let flappy = "[alert.flappy]\nsignal = \"restarts\"\nservice = \"worker\"\nwindow = \"1m\"\nop = \">\"\nvalue = 0\n";
+    let swap = set.reload(&rules(&format!("{busy}{}{flappy}", deep(4))), at(70));
+    let resolved: Vec<(&str, &str)> =
+        swap.resolved.iter().map(|c| (c.alert.as_str(), c.message.as_str())).collect();
+    assert_eq!(
+        resolved,
+        [(
+            "deep",
+            "queue_depth{pool=default}: the rule changed in a reload; it is evaluated afresh"
+        )],
+        "queue_idle was not firing: nothing to resolve"
+    );
+    assert!(swap.resolved.iter().all(|c| !c.firing));
+    assert_eq!(swap.gone, [("queue_idle".to_owned(), "default".to_owned())]);
+
+    // busy keeps firing (no second firing event); deep waits a whole `for` again.
+    assert!(set.on_sample(&levels(5, 2), at(71)).is_empty());
+    assert!(set.on_sample(&levels(5, 2), at(130)).is_empty(), "deep's clock restarted at 71s");
+    let again = set.on_sample(&levels(5, 2), at(131));
+    assert_eq!(again.iter().map(|c| c.alert.as_str()).collect::<Vec<_>>(), ["deep"]);
+    assert_eq!(again[0].message, "queue_depth{pool=default} = 5 (> 4) for 1m");
+    // busy still stands where it stood: it resolves when it breaks.
+    let calm = set.on_sample(&levels(0, 0), at(140));
+    let resolved: Vec<&str> = calm.iter().filter(|c| !c.firing).map(|c| c.alert.as_str()).collect();
+    assert_eq!(resolved, ["busy", "deep"]);
+
+    // The added count rule counts only what it saw: the restart before it was added is not in it.
+    let mut set = RuleSet::new(&rules(busy), t0);
+    assert!(set.on_event(&backoff("restarting after exited 1"), at(1)).is_empty());
+    set.reload(&rules(&format!("{busy}{flappy}")), at(2));
+    assert!(set.on_sample(&Levels::default(), at(3)).iter().all(|c| c.alert != "flappy"));
+    let fired = set.on_event(&backoff("restarting after exited 1"), at(4));
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].message, "restarts{service=worker} = 1 in the last 1m (> 0)");
+}
+
+#[test]
+fn a_reload_with_the_same_rules_changes_nothing() {
+    let t0 = Instant::now();
+    let mut set = RuleSet::new(&rules(QUEUE_IDLE), t0);
+    set.on_sample(&levels(0, 0), t0);
+    let fired = set.on_sample(&levels(0, 0), t0 + Duration::from_secs(600));
+    assert_eq!(fired.len(), 1);
+    assert_eq!(set.reload(&rules(QUEUE_IDLE), t0 + Duration::from_secs(601)), Swap::default());
+    assert!(set.on_sample(&levels(0, 0), t0 + Duration::from_secs(602)).is_empty());
+    assert_eq!(set.on_sample(&levels(1, 0), t0 + Duration::from_secs(603)).len(), 1);
+}
