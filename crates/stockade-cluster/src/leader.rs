@@ -150,34 +150,13 @@ impl Member {
         if advanced == 0 {
             return Ok(None);
         }
-        let key = format!("schedule:{}:{slot_ms}", job.template);
-        let args = serde_json::to_value(&job.args).unwrap_or_default();
-        let env = serde_json::to_value(&job.env).unwrap_or_default();
-        let timeout = job.queue_timeout.map(secs);
-        let row = tx
-            .query_opt(
-                "INSERT INTO stockade_job (state, template, pool, priority, args, env, memory, tasks, max_attempts,
-                                           source, idempotency_key, expires_at)
-                 VALUES ('queued', $1, $2, $3, $4, $5, $6, $7, $8, 'schedule', $9, now() + $10 * interval '1 second')
-                 ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-                &[
-                    &job.template,
-                    &job.pool,
-                    &job.priority,
-                    &args,
-                    &env,
-                    &(job.memory as i64),
-                    &(job.tasks as i64),
-                    &(job.max_attempts as i32),
-                    &key,
-                    &timeout,
-                ],
-            )
-            .await
-            .map_err(&pg)?;
+        let mut job = job.clone();
+        job.source = stockade_proto::JobSource::Schedule;
+        job.idempotency_key = Some(format!("schedule:{}:{slot_ms}", job.template));
+        let row = crate::queue::insert(&tx, &job).await.map_err(&pg)?;
         tx.commit().await.map_err(&pg)?;
         self.wake(&job.pool);
-        Ok(row.map(|r| r.get::<_, i64>(0) as u64))
+        Ok(row.map(|j| j.id))
     }
 
     /// Record `slot_ms` as `template`'s last slot without queuing a job (a

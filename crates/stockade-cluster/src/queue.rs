@@ -101,6 +101,42 @@ fn bytes(n: u64) -> String {
     }
 }
 
+/// Insert one waiting job; `None` when its idempotency key is taken.
+pub(crate) async fn insert(
+    tx: &tokio_postgres::Transaction<'_>,
+    job: &NewJob,
+) -> Result<Option<ClusterJob>, tokio_postgres::Error> {
+    let args = serde_json::to_value(&job.args).unwrap_or_default();
+    let env = serde_json::to_value(&job.env).unwrap_or_default();
+    let timeout = job.queue_timeout.map(secs);
+    let row = tx
+        .query_opt(
+            &format!(
+                "INSERT INTO stockade_job (state, template, pool, priority, args, env, memory, tasks, max_attempts,
+                                           source, idempotency_key, expires_at)
+                 VALUES ('queued', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + $11 * interval '1 second')
+                 ON CONFLICT (idempotency_key) DO NOTHING
+                 RETURNING {}",
+                columns("")
+            ),
+            &[
+                &job.template,
+                &job.pool,
+                &job.priority,
+                &args,
+                &env,
+                &(job.memory as i64),
+                &(job.tasks as i64),
+                &(job.max_attempts as i32),
+                &job.source.as_str(),
+                &job.idempotency_key,
+                &timeout,
+            ],
+        )
+        .await?;
+    Ok(row.map(|r| ClusterJob::from_row(&r)))
+}
+
 impl Member {
     /// Queue jobs cluster-wide in one transaction. Each answer says whether
     /// it is new (`false`: its idempotency key named an earlier job, which is
@@ -139,37 +175,9 @@ impl Member {
                 }
             }
             *adding.entry(job.pool.as_str()).or_default() += 1;
-            let args = serde_json::to_value(&job.args).unwrap_or_default();
-            let env = serde_json::to_value(&job.env).unwrap_or_default();
-            let timeout = job.queue_timeout.map(secs);
-            let inserted = tx
-                .query_opt(
-                    &format!(
-                        "INSERT INTO stockade_job (state, template, pool, priority, args, env, memory, tasks, max_attempts,
-                                                   source, idempotency_key, expires_at)
-                         VALUES ('queued', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + $11 * interval '1 second')
-                         ON CONFLICT (idempotency_key) DO NOTHING
-                         RETURNING {}",
-                        columns("")
-                    ),
-                    &[
-                        &job.template,
-                        &job.pool,
-                        &job.priority,
-                        &args,
-                        &env,
-                        &(job.memory as i64),
-                        &(job.tasks as i64),
-                        &(job.max_attempts as i32),
-                        &job.source.as_str(),
-                        &job.idempotency_key,
-                        &timeout,
-                    ],
-                )
-                .await
-                .map_err(&pg)?;
+            let inserted = insert(&tx, job).await.map_err(&pg)?;
             match inserted {
-                Some(row) => out.push((ClusterJob::from_row(&row), true)),
+                Some(job) => out.push((job, true)),
                 None => {
                     let row = tx
                         .query_one(

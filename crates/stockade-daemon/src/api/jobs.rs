@@ -471,18 +471,7 @@ pub async fn get(
                 view.pid = live.pid;
                 view.usage = live.usage;
             }
-            view.runs = super::read::store(&state.store, move |s| s.runs_of_job(local))
-                .await?
-                .into_iter()
-                .map(|r| RunView {
-                    id: r.id,
-                    attempt: r.attempt,
-                    pid: r.pid,
-                    started_at: r.started_at,
-                    ended_at: r.ended_at,
-                    cause: r.cause,
-                })
-                .collect();
+            view.runs = run_views(&state, local).await?;
         }
         return Ok(Json(serde_json::to_value(view).unwrap_or_default()));
     }
@@ -496,7 +485,15 @@ pub async fn get(
         }
         Err(err) => return Err(err.into()),
     };
-    view.runs = super::read::store(&state.store, move |s| s.runs_of_job(id))
+    view.runs = run_views(&state, id).await?;
+    let mut value = serde_json::to_value(view).unwrap_or_default();
+    super::isolation::mark(&state.spec(), &mut value);
+    Ok(Json(value))
+}
+
+/// Every run of local job `id`, oldest first.
+async fn run_views(state: &AppState, id: JobId) -> Result<Vec<RunView>, Failure> {
+    Ok(super::read::store(&state.store, move |s| s.runs_of_job(id))
         .await?
         .into_iter()
         .map(|r| RunView {
@@ -507,10 +504,7 @@ pub async fn get(
             ended_at: r.ended_at,
             cause: r.cause,
         })
-        .collect();
-    let mut value = serde_json::to_value(view).unwrap_or_default();
-    super::isolation::mark(&state.spec(), &mut value);
-    Ok(Json(value))
+        .collect())
 }
 
 /// `DELETE /api/jobs/{id}`: cancel. 200 with the final view once the job
