@@ -153,7 +153,11 @@ impl Member {
         let mut job = job.clone();
         job.source = stockade_proto::JobSource::Schedule;
         job.idempotency_key = Some(format!("schedule:{}:{slot_ms}", job.template));
-        let row = crate::queue::insert(&tx, &job).await.map_err(&pg)?;
+        let row = crate::queue::insert(&tx, std::slice::from_ref(&job))
+            .await
+            .map_err(&pg)?
+            .pop()
+            .flatten();
         tx.commit().await.map_err(&pg)?;
         self.wake(&job.pool);
         Ok(row.map(|j| j.id))

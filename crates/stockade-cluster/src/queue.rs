@@ -101,40 +101,67 @@ fn bytes(n: u64) -> String {
     }
 }
 
-/// Insert one waiting job; `None` when its idempotency key is taken.
+/// Insert waiting jobs in one statement, in order; for each, the new job,
+/// or `None` when its idempotency key was taken already.
 pub(crate) async fn insert(
     tx: &tokio_postgres::Transaction<'_>,
-    job: &NewJob,
-) -> Result<Option<ClusterJob>, tokio_postgres::Error> {
-    let args = serde_json::to_value(&job.args).unwrap_or_default();
-    let env = serde_json::to_value(&job.env).unwrap_or_default();
-    let timeout = job.queue_timeout.map(secs);
-    let row = tx
-        .query_opt(
+    jobs: &[NewJob],
+) -> Result<Vec<Option<ClusterJob>>, tokio_postgres::Error> {
+    let col = |f: fn(&NewJob) -> String| jobs.iter().map(f).collect::<Vec<_>>();
+    let templates = col(|j| j.template.clone());
+    let pools = col(|j| j.pool.clone());
+    let sources = col(|j| j.source.as_str().to_owned());
+    let priorities: Vec<i32> = jobs.iter().map(|j| j.priority).collect();
+    let args: Vec<serde_json::Value> =
+        jobs.iter().map(|j| serde_json::to_value(&j.args).unwrap_or_default()).collect();
+    let env: Vec<serde_json::Value> =
+        jobs.iter().map(|j| serde_json::to_value(&j.env).unwrap_or_default()).collect();
+    let memory: Vec<i64> = jobs.iter().map(|j| j.memory as i64).collect();
+    let tasks: Vec<i64> = jobs.iter().map(|j| j.tasks as i64).collect();
+    let attempts: Vec<i32> = jobs.iter().map(|j| j.max_attempts as i32).collect();
+    let keys: Vec<Option<String>> = jobs.iter().map(|j| j.idempotency_key.clone()).collect();
+    let timeouts: Vec<Option<f64>> = jobs.iter().map(|j| j.queue_timeout.map(secs)).collect();
+    // Ids are drawn in the SELECT's order, so sorting what comes back by id
+    // gives the batch's order (less the rows whose key was taken).
+    let rows = tx
+        .query(
             &format!(
                 "INSERT INTO stockade_job (state, template, pool, priority, args, env, memory, tasks, max_attempts,
                                            source, idempotency_key, expires_at)
-                 VALUES ('queued', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + $11 * interval '1 second')
+                 SELECT 'queued', t.template, t.pool, t.priority, t.args, t.env, t.memory, t.tasks, t.max_attempts,
+                        t.source, t.key, now() + t.timeout * interval '1 second'
+                 FROM unnest($1::text[], $2::text[], $3::int[], $4::jsonb[], $5::jsonb[], $6::bigint[], $7::bigint[],
+                             $8::int[], $9::text[], $10::text[], $11::float8[])
+                      WITH ORDINALITY AS t(template, pool, priority, args, env, memory, tasks, max_attempts, source, key,
+                                           timeout, n)
+                 ORDER BY t.n
                  ON CONFLICT (idempotency_key) DO NOTHING
                  RETURNING {}",
                 columns("")
             ),
-            &[
-                &job.template,
-                &job.pool,
-                &job.priority,
-                &args,
-                &env,
-                &(job.memory as i64),
-                &(job.tasks as i64),
-                &(job.max_attempts as i32),
-                &job.source.as_str(),
-                &job.idempotency_key,
-                &timeout,
-            ],
+            &[&templates, &pools, &priorities, &args, &env, &memory, &tasks, &attempts, &sources, &keys, &timeouts],
         )
         .await?;
-    Ok(row.map(|r| ClusterJob::from_row(&r)))
+    let mut made: Vec<ClusterJob> = rows.iter().map(ClusterJob::from_row).collect();
+    made.sort_by_key(|j| j.id);
+    let mut by_key: BTreeMap<String, ClusterJob> = BTreeMap::new();
+    let mut unkeyed = Vec::new();
+    for job in made {
+        match &job.idempotency_key {
+            Some(key) => {
+                by_key.insert(key.clone(), job);
+            }
+            None => unkeyed.push(job),
+        }
+    }
+    let mut unkeyed = unkeyed.into_iter();
+    Ok(jobs
+        .iter()
+        .map(|j| match &j.idempotency_key {
+            Some(key) => by_key.remove(key),
+            None => unkeyed.next(),
+        })
+        .collect())
 }
 
 impl Member {
@@ -145,7 +172,6 @@ impl Member {
         let mut client = self.client().await?;
         let pg = self.pg();
         let tx = client.transaction().await.map_err(&pg)?;
-        let mut out = Vec::with_capacity(jobs.len());
         let mut adding: BTreeMap<&str, u64> = BTreeMap::new();
         for job in jobs {
             if let Some(limit) = job.max_queued
@@ -175,9 +201,12 @@ impl Member {
                 }
             }
             *adding.entry(job.pool.as_str()).or_default() += 1;
-            let inserted = insert(&tx, job).await.map_err(&pg)?;
+        }
+        let inserted = insert(&tx, jobs).await.map_err(&pg)?;
+        let mut out = Vec::with_capacity(jobs.len());
+        for (job, inserted) in jobs.iter().zip(inserted) {
             match inserted {
-                Some(job) => out.push((job, true)),
+                Some(new) => out.push((new, true)),
                 None => {
                     let row = tx
                         .query_one(

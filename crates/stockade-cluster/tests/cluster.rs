@@ -266,15 +266,22 @@ async fn idempotency_max_queued_cancel_and_expiry_are_cluster_wide() {
     keyed.idempotency_key = Some("k1".into());
     let (first, new) = h1.submit(std::slice::from_ref(&keyed)).await.unwrap().remove(0);
     assert!(new);
-    let (again, new) = h2.submit(&[keyed]).await.unwrap().remove(0);
+    let (again, new) = h2.submit(std::slice::from_ref(&keyed)).await.unwrap().remove(0);
     assert!(!new);
     assert_eq!(again.id, first.id);
+    // A batch answers in its own order, a taken key with the earlier job.
+    let batch = h2.submit(&[job("a", "p", 1), keyed.clone(), job("b", "p", 1)]).await.unwrap();
+    let answers: Vec<(&str, bool)> =
+        batch.iter().map(|(j, new)| (j.template.as_str(), *new)).collect();
+    assert_eq!(answers, [("a", true), ("t", false), ("b", true)]);
+    assert_eq!(batch[1].0.id, first.id);
+    assert!(batch[0].0.id < batch[2].0.id);
 
     let mut capped = job("t", "p", 1);
-    capped.max_queued = Some(2);
+    capped.max_queued = Some(4);
     h1.submit(std::slice::from_ref(&capped)).await.unwrap();
     let err = h2.submit(&[capped.clone()]).await.unwrap_err();
-    assert!(matches!(err, ClusterError::QueueFull { queued: 2, .. }), "{err}");
+    assert!(matches!(err, ClusterError::QueueFull { queued: 4, .. }), "{err}");
 
     // Cancel: waiting ends at once; running is marked for its holder.
     let cancelled = h2.cancel(first.id).await.unwrap();
