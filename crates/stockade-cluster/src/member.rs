@@ -70,6 +70,7 @@ pub struct Member {
     pub(crate) host: String,
     pub(crate) epoch: u64,
     pub(crate) notifier: Arc<Mutex<std::collections::BTreeSet<String>>>,
+    pub(crate) notify: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Member {
@@ -230,6 +231,7 @@ impl Member {
             host: options.host,
             epoch: epoch as u64,
             notifier: Arc::default(),
+            notify: Arc::default(),
         };
         member.spawn_notifier();
         Ok((member, Joined { kept, clock_skew_ms }))
@@ -337,14 +339,17 @@ impl Member {
 
     /// Coalesce insert wake-ups: at most one `NOTIFY` per pool per 100 ms,
     /// sent after the submitting transaction committed (never inside it:
-    /// a pending NOTIFY takes a database-wide lock at commit).
+    /// a pending NOTIFY takes a database-wide lock at commit). The first
+    /// wake-up after a quiet spell goes out at once; the ones during the
+    /// next 100 ms are sent together at its end.
     fn spawn_notifier(&self) {
         let pending = Arc::downgrade(&self.notifier);
+        let notify = self.notify.clone();
         let pool = self.pool.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(100));
             loop {
-                tick.tick().await;
+                // The check every second ends the task once the member is gone.
+                let _ = tokio::time::timeout(Duration::from_secs(1), notify.notified()).await;
                 let Some(pending) = pending.upgrade() else { return };
                 let pools: Vec<String> =
                     std::mem::take(&mut *pending.lock().unwrap_or_else(|p| p.into_inner()))
@@ -363,12 +368,14 @@ impl Member {
                         )
                         .await;
                 }
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         });
     }
 
     pub(crate) fn wake(&self, pool: &str) {
         self.notifier.lock().unwrap_or_else(|p| p.into_inner()).insert(pool.to_owned());
+        self.notify.notify_one();
     }
 }
 

@@ -777,7 +777,10 @@ impl Cluster {
         let spec = self.0.reloader.spec();
         let jobs =
             requests.iter().map(|r| template_job(&spec, r)).collect::<Result<Vec<_>, _>>()?;
-        self.member().submit(&jobs).await.map_err(failure)
+        let answers = self.member().submit(&jobs).await.map_err(failure)?;
+        // This member may have room itself: look now, not at the NOTIFY.
+        self.0.wake.notify_one();
+        Ok(answers)
     }
 
     /// The membership handle, for reads.
