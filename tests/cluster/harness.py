@@ -376,6 +376,7 @@ class Daemon:
         inherited = {k: v for k, v in os.environ.items() if k != "STOCKADE_DATABASE"}
         self.env = {**inherited, "STOCKADE_LOG": os.environ.get("STOCKADE_LOG", "info"), **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
+        self.killed = False
 
     def command(self) -> list[str]:
         cmd = [str(binary()), "-f", str(self.spec), "daemon"]
@@ -425,6 +426,7 @@ class Daemon:
 
     def kill9(self) -> None:
         """SIGKILL the daemon alone (its boxes survive it, by design)."""
+        self.killed = True
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
@@ -496,6 +498,16 @@ class Daemon:
 
     def close(self) -> None:
         self.stop(timeout=15)
+        if self.killed:
+            # A SIGKILLed daemon left its boxes (cgroups) behind, by design:
+            # the next daemon on this state dir adopts or removes them, and a
+            # clean stop removes them all. So start it once more and stop it.
+            self.killed = False
+            try:
+                self.start(timeout=30)
+            except (AssertionError, RuntimeError, OSError) as e:
+                print(f"could not restart {self.name} to clean its boxes: {e}")
+            self.stop(timeout=15)
 
     def __enter__(self) -> Daemon:
         return self
