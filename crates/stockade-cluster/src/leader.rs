@@ -10,6 +10,13 @@ use crate::{ClusterError, Member};
 /// takes its host down each time must not take the whole cluster down).
 pub const MAX_RESCUES: i32 = 5;
 
+/// Record a schedule's slot, only ever forward (a slot at or before the
+/// recorded one changes no row).
+const ADVANCE_SLOT: &str =
+    "INSERT INTO stockade_schedule AS s (template, last_slot) VALUES ($1, to_timestamp($2))
+     ON CONFLICT (template) DO UPDATE SET last_slot = excluded.last_slot
+     WHERE s.last_slot < excluded.last_slot";
+
 /// What one rescue pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rescue {
@@ -138,15 +145,7 @@ impl Member {
         let pg = self.pg();
         let tx = client.transaction().await.map_err(&pg)?;
         let slot = slot_ms as f64 / 1000.0;
-        let advanced = tx
-            .execute(
-                "INSERT INTO stockade_schedule AS s (template, last_slot) VALUES ($1, to_timestamp($2))
-                 ON CONFLICT (template) DO UPDATE SET last_slot = excluded.last_slot
-                 WHERE s.last_slot < excluded.last_slot",
-                &[&job.template, &slot],
-            )
-            .await
-            .map_err(&pg)?;
+        let advanced = tx.execute(ADVANCE_SLOT, &[&job.template, &slot]).await.map_err(&pg)?;
         if advanced == 0 {
             return Ok(None);
         }
@@ -169,15 +168,7 @@ impl Member {
     pub async fn record_slot(&self, template: &str, slot_ms: u64) -> Result<bool, ClusterError> {
         let client = self.client().await?;
         let slot = slot_ms as f64 / 1000.0;
-        let n = client
-            .execute(
-                "INSERT INTO stockade_schedule AS s (template, last_slot) VALUES ($1, to_timestamp($2))
-                 ON CONFLICT (template) DO UPDATE SET last_slot = excluded.last_slot
-                 WHERE s.last_slot < excluded.last_slot",
-                &[&template, &slot],
-            )
-            .await
-            .map_err(self.pg())?;
+        let n = client.execute(ADVANCE_SLOT, &[&template, &slot]).await.map_err(self.pg())?;
         Ok(n == 1)
     }
 

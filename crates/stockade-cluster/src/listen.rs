@@ -31,7 +31,7 @@ pub fn listen(config: &ClusterConfig) -> mpsc::Receiver<Wake> {
         let mut backoff = Duration::from_millis(200);
         let mut first = true;
         loop {
-            let Ok((_, pg)) = crate::member::pool(&config, 1) else { return };
+            let Ok(pg) = crate::member::connection_config(&config) else { return };
             match pg.connect(NoTls).await {
                 Ok((client, mut connection)) => {
                     let (msg_tx, mut msg_rx) = mpsc::unbounded_channel();

@@ -103,11 +103,11 @@ pub(crate) fn clock_skew(
     Ok(skew_ms)
 }
 
-/// A connection pool for `config.database`.
-pub(crate) fn pool(
+/// The connection settings for `config.database`, with the timeouts a
+/// member needs (used by the pool and by the LISTEN connection).
+pub(crate) fn connection_config(
     config: &ClusterConfig,
-    size: usize,
-) -> Result<(Pool, tokio_postgres::Config), ClusterError> {
+) -> Result<tokio_postgres::Config, ClusterError> {
     let database = config.database_redacted();
     let mut pg = tokio_postgres::Config::from_str(&config.database).map_err(|e| {
         ClusterError::Unreachable {
@@ -128,11 +128,15 @@ pub(crate) fn pool(
     pg.keepalives_idle(Duration::from_secs(patience.as_secs().max(1)));
     pg.keepalives_interval(Duration::from_secs(1));
     pg.application_name("stockade");
-    let manager = Manager::from_config(
-        pg.clone(),
-        NoTls,
-        ManagerConfig { recycling_method: RecyclingMethod::Fast },
-    );
+    Ok(pg)
+}
+
+/// A connection pool for `config.database`.
+pub(crate) fn pool(config: &ClusterConfig, size: usize) -> Result<Pool, ClusterError> {
+    let database = config.database_redacted();
+    let pg = connection_config(config)?;
+    let manager =
+        Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     let pool = Pool::builder(manager)
         .max_size(size)
         .runtime(Runtime::Tokio1)
@@ -140,7 +144,7 @@ pub(crate) fn pool(
         .wait_timeout(Some(Duration::from_secs(5)))
         .build()
         .map_err(|e| ClusterError::Unreachable { database, reason: e.to_string() })?;
-    Ok((pool, pg))
+    Ok(pool)
 }
 
 impl Member {
@@ -149,7 +153,7 @@ impl Member {
     /// previous life whose lease still runs.
     pub async fn join(options: MemberOptions) -> Result<(Member, Joined), ClusterError> {
         let database = options.config.database_redacted();
-        let (pool, _) = pool(&options.config, 8)?;
+        let pool = pool(&options.config, 8)?;
         let pg = |e| ClusterError::from_pg(&database, e);
         let mut client = pool.get().await.map_err(|e| ClusterError::from_pool(&database, e))?;
         schema::migrate(&mut client, &database).await?;
